@@ -1,0 +1,1 @@
+"""pytest-chatexp: regression-test LLM prompts and model configs with pytest."""
