@@ -1,1 +1,77 @@
-"""pytest-chatexp: regression-test LLM prompts and model configs with pytest."""
+"""pytest-chatexp: regression-test LLM prompts and model configs with pytest.
+
+The public API is re-exported here. It loads lazily (PEP 562): pytest imports this package in
+every run through the plugin entry point, and a run without chatexp tests must not pay for
+pydantic or httpx.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._configs import ModelConfig, Tool, load_model_configs
+    from ._errors import (
+        ChatexpError,
+        DatasetError,
+        InvalidExperimentError,
+        ProviderError,
+        TemplateError,
+    )
+    from ._experiment import Case, ExperimentResult, ExperimentSpec, Sample
+    from ._inputs import Input, load_dataset
+    from ._models import (
+        ChatDataResponse,
+        ChatMessage,
+        ChatResponse,
+        FunctionTool,
+        ToolCall,
+        ToolChoice,
+        Usage,
+    )
+    from ._options import ExperimentOptions
+    from ._runner import ExperimentRunner
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "ModelConfig": "._configs",
+    "Tool": "._configs",
+    "load_model_configs": "._configs",
+    "Input": "._inputs",
+    "load_dataset": "._inputs",
+    "ExperimentOptions": "._options",
+    "ExperimentSpec": "._experiment",
+    "ExperimentResult": "._experiment",
+    "Case": "._experiment",
+    "Sample": "._experiment",
+    "ExperimentRunner": "._runner",
+    "ChatResponse": "._models",
+    "ChatDataResponse": "._models",
+    "ChatMessage": "._models",
+    "ToolCall": "._models",
+    "FunctionTool": "._models",
+    "ToolChoice": "._models",
+    "Usage": "._models",
+    "ChatexpError": "._errors",
+    "InvalidExperimentError": "._errors",
+    "TemplateError": "._errors",
+    "DatasetError": "._errors",
+    "ProviderError": "._errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'pytest_chatexp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,1 +1,173 @@
-"""The pytest entry point."""
+"""The pytest entry point: options, the marker, fixtures and hooks -- nothing else.
+
+Every pytest run imports this module, with or without chatexp tests, so it imports only pytest
+and the stdlib. The rest of the plugin (httpx, pydantic, providers) loads when a test first needs
+it, through ``_session``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ._settings import Settings, add_options
+from ._summary import ExperimentStats, as_stats, write_summary
+
+if TYPE_CHECKING:
+    from ._experiment import ExperimentResult
+    from ._runner import ExperimentRunner
+    from ._session import ChatexpSession
+    from .testing import ReferenceServer
+
+_SETTINGS = pytest.StashKey[Settings]()
+_SESSION = pytest.StashKey["ChatexpSession"]()
+
+_MARKER_HELP = (
+    "chatexp(model_configs=..., inputs=..., messages=..., num_samples=1, concurrency=None, "
+    "timeout=None, split=None): run an LLM experiment (every model config x every input x "
+    "num_samples) for this test; the 'chatexp' fixture gives its result."
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", _MARKER_HELP)
+    config.stash[_SETTINGS] = Settings.from_config(config)
+    config.pluginmanager.register(_RunLog(config), "chatexp-runlog")
+
+
+def _session(config: pytest.Config) -> ChatexpSession:
+    session = config.stash.get(_SESSION, None)
+    if session is None:
+        from ._session import ChatexpSession
+
+        session = config.stash[_SESSION] = ChatexpSession(config.stash[_SETTINGS])
+    return session
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("chatexp") is None:
+        return
+    from ._session import validate_at_collection
+
+    validate_at_collection(metafunc)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test that uses the fixture without the marker is a chatexp test too: `-m chatexp` selects it.
+    for item in items:
+        if "chatexp" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("chatexp"):
+            item.add_marker("chatexp")
+
+
+@pytest.fixture
+def chatexp_config() -> dict[str, Any]:
+    """Default chatexp options for the tests in scope; override it in a conftest.py.
+
+    It takes the marker's keyword arguments (model_configs, inputs, num_samples, ...); markers
+    override it key by key.
+    """
+    return {}
+
+
+@pytest.fixture
+def chatexp(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> ExperimentResult:
+    """The result of this test's experiment, run before the test body."""
+    from ._errors import ChatexpError
+    from ._session import fail_for
+
+    session = _session(request.config)
+    item = request.node
+    try:
+        spec = session.spec_for(item, chatexp_config, selection=getattr(request, "param", None))
+        return session.run(item, spec)
+    except ChatexpError as exc:
+        raise fail_for(item.nodeid, exc) from None
+
+
+class ChatexpRunner:
+    """Runs experiments from a test body: ``chatexp_runner.run(model_configs=..., inputs=...)``.
+
+    Keyword arguments are the marker's; they override the test's markers and ``chatexp_config``.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, fixture_config: dict[str, Any]) -> None:
+        self._request = request
+        self._fixture_config = fixture_config
+
+    def run(self, **options: Any) -> ExperimentResult:
+        session = _session(self._request.config)
+        item = self._request.node
+        spec = session.spec_for(item, self._fixture_config, overrides=options)
+        return session.run(item, spec)
+
+    async def arun(self, **options: Any) -> ExperimentResult:
+        session = _session(self._request.config)
+        item = self._request.node
+        spec = session.spec_for(item, self._fixture_config, overrides=options)
+        result = await session.runner.arun(spec)
+        session.record(item, result)
+        return result
+
+    @property
+    def runner(self) -> ExperimentRunner:
+        """The session's shared runner."""
+        return _session(self._request.config).runner
+
+
+@pytest.fixture
+def chatexp_runner(
+    request: pytest.FixtureRequest, chatexp_config: dict[str, Any]
+) -> ChatexpRunner:
+    """Build and run experiments programmatically from the test body."""
+    return ChatexpRunner(request, chatexp_config)
+
+
+@pytest.fixture(scope="session")
+def chatexp_server() -> Iterator[ReferenceServer]:
+    """The loopback reference server (OpenAI wire format), started for the session."""
+    from .testing import ReferenceServer
+
+    with ReferenceServer() as server:
+        yield server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "teardown" and _SESSION in item.config.stash:
+        from ._session import STATS_KEY
+
+        stats = item.stash.get(STATS_KEY, None)
+        if stats:
+            # A plain attribute of builtins: pytest-xdist ships it to the controller as is.
+            report.chatexp_experiments = stats  # type: ignore[attr-defined]
+    return report
+
+
+class _RunLog:
+    """Collects experiment statistics from reports (the controller's, under xdist) and prints
+    them. Registered as a plugin object so its hooks see the config without module globals."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.experiments: list[ExperimentStats] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.experiments.extend(as_stats(getattr(report, "chatexp_experiments", None)))
+
+    def pytest_sessionfinish(self) -> None:
+        chatexp_session = self.config.stash.get(_SESSION, None)
+        if chatexp_session is not None:
+            chatexp_session.close()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.experiments and not hasattr(self.config, "workerinput"):
+            write_summary(terminalreporter, self.experiments)

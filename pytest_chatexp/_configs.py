@@ -1,0 +1,266 @@
+"""Model configs: what to call and how, declared inline or in prompt files kept in the repo.
+
+A config is content-addressed: ``model_config_id`` hashes everything that shapes the request sent to
+the provider, so any prompt or parameter edit is a new id, while renaming a config or changing which
+environment variable holds its key is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ._errors import DatasetError, InvalidExperimentError
+from ._models import ChatMessage, ToolChoiceValue
+from ._validation import describe_validation_error
+
+__all__ = ["ModelConfig", "Tool", "load_model_configs"]
+
+# Fields that do not change what is sent to the provider, so they stay out of the id.
+_NOT_SENT = frozenset({"name", "description", "api_key_env"})
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+class Tool(BaseModel):
+    """A function the model may call, with its arguments described by a JSON Schema."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ModelConfig(BaseModel):
+    """A chat model config: Humanloop's chat model-config fields plus where to send it.
+
+    Unset sampling parameters are not sent, so the provider's own defaults apply. ``base_url``
+    defaults to ``$<PROVIDER>_BASE_URL`` (``OPENAI_BASE_URL`` for OpenAI, as the official SDK
+    does) and then to the provider's public endpoint; ``api_key_env`` names the environment
+    variable holding the key (default ``OPENAI_API_KEY`` for OpenAI-compatible providers).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model: str = Field(min_length=1)
+    name: str | None = Field(default=None, min_length=1)
+    description: str | None = None
+    provider: str = "openai"
+    endpoint: Literal["chat"] = "chat"
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = None
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = None
+    response_format: dict[str, Any] | None = None
+    chat_template: tuple[ChatMessage, ...] = ()
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoiceValue | None = None
+    other: dict[str, Any] = Field(default_factory=dict)
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _max_tokens(cls, value: int | None) -> int | None:
+        # Humanloop uses -1 for "as many as the context allows": the same as not sending it.
+        if value is not None and value != -1 and value < 1:
+            raise ValueError("must be a positive integer, or -1 for the provider's maximum")
+        return value
+
+    @field_validator("response_format")
+    @classmethod
+    def _response_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and not isinstance(value.get("type"), str):
+            raise ValueError("needs a 'type', e.g. {'type': 'json_object'}")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{value!r} is not an http(s) URL")
+            value = value.rstrip("/")
+        return value
+
+    @property
+    def display_name(self) -> str:
+        """The name reports and test ids use: ``name``, or the model when unnamed."""
+        return self.name or self.model
+
+    @property
+    def model_config_id(self) -> str:
+        """A stable id derived from everything this config sends (``config_<16 hex>``)."""
+        return "config_" + _digest(self.sent_fields())[:16]
+
+    def sent_fields(self) -> dict[str, Any]:
+        """The fields that shape the provider request, as canonical JSON-ready data."""
+        data = self.model_dump(mode="json", exclude_defaults=True, exclude=set(_NOT_SENT))
+        data["provider"] = self.provider
+        if self.base_url is not None:
+            data["base_url"] = endpoint_identity(self.base_url)
+        return data
+
+    def variant(self, **changes: Any) -> ModelConfig:
+        """A copy with some fields changed, validated like a new config.
+
+        Without a new ``name``, the variant is named after its base and its changes, for example
+        ``support-v1[temperature=0.9]``, so reports tell the two apart.
+        """
+        if "name" not in changes:
+            summary = ",".join(f"{key}={_short(value)}" for key, value in changes.items())
+            changes["name"] = f"{self.display_name}[{summary}]"
+        data = self.model_dump(exclude_unset=True)
+        data.update(changes)
+        return ModelConfig.model_validate(data)
+
+
+def endpoint_identity(base_url: str) -> str:
+    """The part of a base URL that identifies the endpoint: scheme-less host and path.
+
+    Local servers (llama.cpp, Ollama, the reference server) listen on whatever port is free, so
+    for loopback hosts the port is dropped and the host normalised: the same local model on
+    another port is the same endpoint.
+    """
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if host in _LOOPBACK_HOSTS or host.startswith("127."):
+        return "localhost" + parts.path.rstrip("/")
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return netloc + parts.path.rstrip("/")
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def _digest(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def model_config_from_data(data: Any, *, where: str) -> ModelConfig:
+    """Validate one config given as a dict (or an existing ModelConfig) with a readable error."""
+    if isinstance(data, ModelConfig):
+        return data
+    if not isinstance(data, Mapping):
+        raise InvalidExperimentError(
+            f"{where}: expected a ModelConfig, a mapping or a prompt file path, "
+            f"got {type(data).__name__}"
+        )
+    try:
+        return ModelConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = describe_validation_error(exc, known_fields=ModelConfig.model_fields)
+        raise InvalidExperimentError(f"{where}: {problems}") from None
+
+
+def load_model_configs(path: str | Path) -> list[ModelConfig]:
+    """Read the model configs of a prompt file (YAML or JSON).
+
+    The file holds one config, a list of configs, or a mapping with a ``model_configs`` list.
+    A config may name another of the same file in ``extends`` to reuse all its fields::
+
+        - name: support-v1
+          model: gpt-4o-mini
+          chat_template:
+            - {role: system, content: "You are a support agent for {{company}}."}
+        - name: support-v1-hot
+          extends: support-v1
+          temperature: 0.9
+    """
+    path = Path(path)
+    entries = _read_config_entries(path)
+    by_name: dict[str, dict[str, Any]] = {}
+    configs: list[ModelConfig] = []
+    for position, entry in enumerate(entries):
+        where = f"{path}: model_configs[{position}]"
+        if not isinstance(entry, Mapping):
+            raise DatasetError(f"{where}: expected a mapping of config fields, got {type(entry).__name__}")
+        fields = dict(entry)
+        base_name = fields.pop("extends", None)
+        if base_name is not None:
+            if base_name not in by_name:
+                known = ", ".join(by_name) or "none defined above it"
+                raise DatasetError(
+                    f"{where}: extends '{base_name}', which is not a config defined above it "
+                    f"in this file (known: {known})"
+                )
+            fields = {**by_name[base_name], **fields}
+        config = model_config_from_data(fields, where=where)
+        by_name[config.display_name] = fields
+        configs.append(config)
+    if not configs:
+        raise DatasetError(f"{path}: the prompt file declares no model configs")
+    return configs
+
+
+def _read_config_entries(path: Path) -> list[Any]:
+    data = read_structured_file(path)
+    if isinstance(data, Mapping) and "model_configs" in data:
+        data = data["model_configs"]
+    if isinstance(data, Mapping):
+        return [data]
+    if isinstance(data, list):
+        return data
+    raise DatasetError(f"{path}: expected a config mapping or a list of configs")
+
+
+def read_structured_file(path: Path) -> Any:
+    """Parse a JSON or YAML file, turning every failure into a DatasetError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc})") from None
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise DatasetError(f"{path}{line}: invalid YAML: {problem}") from None
+    raise DatasetError(f"{path}: unsupported file type '{path.suffix}' (use .yaml, .yml or .json)")
+
+
+def resolve_model_configs(
+    value: ModelConfig | Mapping[str, Any] | str | Path | Sequence[Any],
+    *,
+    base_dir: Path,
+    where: str,
+) -> list[ModelConfig]:
+    """Turn a marker's ``model_configs`` value into configs: objects, mappings and file paths.
+
+    Relative paths are read from ``base_dir`` (the test file's folder).
+    """
+    items: Sequence[Any] = (
+        [value] if isinstance(value, ModelConfig | Mapping | str | Path) else value
+    )
+    configs: list[ModelConfig] = []
+    for position, item in enumerate(items):
+        if isinstance(item, str | Path):
+            configs.extend(load_model_configs(base_dir / item))
+        else:
+            configs.append(model_config_from_data(item, where=f"{where}[{position}]"))
+    return configs

@@ -1,0 +1,161 @@
+"""Inputs: the cases an experiment runs, inline or from dataset files (JSONL, JSON, CSV).
+
+A row is either *flat* -- every key is a template variable -- or *structured* -- the keys are
+among ``id``, ``inputs``, ``messages`` and ``metadata``. A flat row's ``id`` key, if any, is both
+a variable and the case id, so ``{{id}}`` keeps working in templates.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._configs import read_structured_file
+from ._errors import DatasetError, InvalidExperimentError
+from ._models import ChatMessage
+from ._validation import describe_validation_error
+
+__all__ = ["Input", "load_dataset", "resolve_inputs"]
+
+_STRUCTURED_KEYS = frozenset({"id", "inputs", "messages", "metadata"})
+
+
+class Input(BaseModel):
+    """One case: template variables, extra messages sent after the chat template, and an id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    messages: tuple[ChatMessage, ...] = ()
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def input_from_row(row: Any, *, where: str) -> Input:
+    """Validate one row (an Input, a flat mapping of variables, or a structured mapping)."""
+    if isinstance(row, Input):
+        return row
+    if not isinstance(row, Mapping):
+        raise InvalidExperimentError(
+            f"{where}: expected a mapping of template variables, got {type(row).__name__}"
+        )
+    is_structured = ("inputs" in row or "messages" in row) and set(row) <= _STRUCTURED_KEYS
+    data: dict[str, Any] = dict(row) if is_structured else {"inputs": dict(row)}
+    if not is_structured and "id" in row:
+        data["id"] = row["id"]
+    if data.get("id") is not None and not isinstance(data["id"], str):
+        data["id"] = str(data["id"])
+    try:
+        return Input.model_validate(data)
+    except ValidationError as exc:
+        problems = describe_validation_error(exc, known_fields=Input.model_fields)
+        raise InvalidExperimentError(f"{where}: {problems}") from None
+
+
+def load_dataset(path: str | Path) -> list[Input]:
+    """Read a dataset file: ``.jsonl`` (a row per line), ``.json`` (a list), ``.csv`` (a header
+    row naming the variables), or ``.yaml``/``.yml`` (a list)."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        rows = list(_read_jsonl(path))
+    elif path.suffix == ".csv":
+        rows = list(_read_csv(path))
+    elif path.suffix in (".json", ".yaml", ".yml"):
+        data = read_structured_file(path)
+        if isinstance(data, Mapping) and "inputs" in data and isinstance(data["inputs"], list):
+            data = data["inputs"]
+        if not isinstance(data, list):
+            raise DatasetError(f"{path}: expected a list of rows, got {type(data).__name__}")
+        rows = [(f"{path}: row {n}", row) for n, row in enumerate(data)]
+    else:
+        raise DatasetError(
+            f"{path}: unsupported dataset type '{path.suffix}' (use .jsonl, .json, .csv or .yaml)"
+        )
+    if not rows:
+        raise DatasetError(f"{path}: the dataset has no rows")
+    inputs: list[Input] = []
+    for where, row in rows:
+        try:
+            inputs.append(input_from_row(row, where=where))
+        except InvalidExperimentError as exc:
+            raise DatasetError(str(exc)) from None
+    return inputs
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc})") from None
+
+
+def _read_jsonl(path: Path) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((f"{path}:{lineno}", json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
+    return rows
+
+
+def _read_csv(path: Path) -> list[tuple[str, Any]]:
+    reader = csv.DictReader(_read_text(path).splitlines())
+    if not reader.fieldnames:
+        raise DatasetError(f"{path}: the CSV file has no header row")
+    rows: list[tuple[str, Any]] = []
+    for row in reader:
+        lineno = reader.line_num
+        if None in row or any(value is None for value in row.values()):
+            raise DatasetError(
+                f"{path}:{lineno}: the row has a different number of columns than the header"
+            )
+        rows.append((f"{path}:{lineno}", row))
+    return rows
+
+
+def resolve_inputs(
+    value: Sequence[Any] | Mapping[str, Any] | str | Path | None, *, base_dir: Path, where: str
+) -> list[Input]:
+    """Turn a marker's ``inputs`` value into Inputs, giving each a unique id.
+
+    ``None`` means a single case with no variables (a template without placeholders).
+    Relative dataset paths are read from ``base_dir`` (the test file's folder).
+    """
+    if value is None:
+        items: list[Input] = [Input()]
+    elif isinstance(value, str | Path):
+        items = load_dataset(base_dir / value)
+    elif isinstance(value, Mapping | Input):
+        items = [input_from_row(value, where=f"{where}[0]")]
+    else:
+        items = []
+        for position, row in enumerate(value):
+            if isinstance(row, str | Path):
+                items.extend(load_dataset(base_dir / row))
+            else:
+                items.append(input_from_row(row, where=f"{where}[{position}]"))
+    return _with_ids(items, where=where)
+
+
+def _with_ids(items: list[Input], *, where: str) -> list[Input]:
+    seen: set[str] = set()
+    result: list[Input] = []
+    for position, item in enumerate(items):
+        case_id = item.id if item.id is not None else f"input-{position}"
+        if case_id in seen:
+            raise InvalidExperimentError(
+                f"{where}: two inputs share the id '{case_id}'; input ids must be unique"
+            )
+        seen.add(case_id)
+        result.append(item if item.id == case_id else item.model_copy(update={"id": case_id}))
+    return result

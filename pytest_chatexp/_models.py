@@ -1,0 +1,229 @@
+"""Result models shaped like Humanloop's v4 chat API (``ChatResponse`` and what it contains).
+
+The field names, types and meanings follow the v4 OpenAPI schemas (4.0.1) and the
+"Create Experiment" reference page, which adds ``usage.reasoning_tokens``. Every model keeps
+unknown fields (``extra="allow"``) and every optional field accepts ``null``, so a Humanloop JSON
+response parses and dumps back losslessly with ``model_dump(mode="json", by_alias=True,
+exclude_unset=True)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ChatDataResponse",
+    "ChatExperimentRequest",
+    "ChatMessage",
+    "ChatRequest",
+    "ChatResponse",
+    "ChatRole",
+    "FunctionTool",
+    "FunctionToolChoice",
+    "ImageChatContent",
+    "ImageUrl",
+    "ModelConfigChatRequest",
+    "TextChatContent",
+    "ToolCall",
+    "ToolChoice",
+    "ToolChoiceValue",
+    "ToolResultResponse",
+    "Usage",
+]
+
+
+class _Schema(BaseModel):
+    # ``protected_namespaces=()``: Humanloop names fields ``model_config_id`` and ``model``.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Dump as the JSON object Humanloop would send: aliases, only the fields that were set."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+ChatRole: TypeAlias = Literal["user", "assistant", "system", "tool"]
+
+
+class TextChatContent(_Schema):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImageUrl(_Schema):
+    url: str
+    detail: Literal["high", "low", "auto"] | None = None
+
+
+class ImageChatContent(_Schema):
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageUrl
+
+
+class FunctionTool(_Schema):
+    """A function the model asks to call; ``arguments`` is the JSON text exactly as the model wrote it."""
+
+    name: str
+    arguments: str | None = None
+
+
+class ToolCall(_Schema):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionTool
+
+
+class FunctionToolChoice(_Schema):
+    name: str
+
+
+class ToolChoice(_Schema):
+    """The object form of ``tool_choice``: force the model to call the named function."""
+
+    type: Literal["function"] = "function"
+    function: FunctionToolChoice
+
+
+ToolChoiceValue: TypeAlias = Literal["none", "auto", "required"] | ToolChoice
+
+
+class ChatMessage(_Schema):
+    """Humanloop's ``ChatMessageWithToolCall``: one message sent to or returned by a model."""
+
+    role: ChatRole
+    content: str | list[TextChatContent | ImageChatContent] | None = None
+    name: str | None = None
+    tool_call_id: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call: FunctionTool | None = None
+
+    @property
+    def text(self) -> str:
+        """The message's text: the string content, or its text parts joined."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content if isinstance(part, TextChatContent))
+
+
+class ToolResultResponse(_Schema):
+    id: str
+    name: str
+    signature: str
+    result: str
+
+
+class Usage(_Schema):
+    """Token counts. ``generation_tokens`` is what OpenAI calls ``completion_tokens``."""
+
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        reasoning = (
+            None
+            if self.reasoning_tokens is None and other.reasoning_tokens is None
+            else (self.reasoning_tokens or 0) + (other.reasoning_tokens or 0)
+        )
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            generation_tokens=self.generation_tokens + other.generation_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            reasoning_tokens=reasoning,
+        )
+
+
+class ChatDataResponse(_Schema):
+    """One sampled generation (an item of ``ChatResponse.data``)."""
+
+    id: str
+    index: int
+    output: str
+    raw_output: str
+    model_config_id: str
+    output_message: ChatMessage
+    inputs: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    tool_results: list[ToolResultResponse] | None = None
+    messages: list[ChatMessage] | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call: FunctionTool | None = None
+
+
+class ChatResponse(_Schema):
+    """The response of ``POST /v4/chat-experiment`` (and of ``/v4/chat``)."""
+
+    data: list[ChatDataResponse]
+    provider_responses: list[Any]
+    project_id: str | None = None
+    num_samples: int | None = 1
+    logprobs: int | None = None
+    suffix: str | None = None
+    user: str | None = None
+    usage: Usage | None = None
+    metadata: dict[str, Any] | None = None
+    provider_request: dict[str, Any] | None = None
+    session_id: str | None = None
+    tool_choice: ToolChoiceValue | None = None
+
+
+class ModelConfigChatRequest(_Schema):
+    """Humanloop's inline chat model config, as sent to ``/v4/chat``."""
+
+    model: str
+    name: str | None = None
+    description: str | None = None
+    provider: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    other: dict[str, Any] | None = None
+    seed: int | None = None
+    response_format: dict[str, Any] | None = None
+    endpoint: Literal["complete", "chat", "edit"] | None = None
+    chat_template: list[ChatMessage] | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+class _ChatRequestBase(_Schema):
+    messages: list[ChatMessage] | None = None
+    inputs: dict[str, Any] | None = None
+    project: str | None = None
+    project_id: str | None = None
+    session_id: str | None = None
+    session_reference_id: str | None = None
+    parent_id: str | None = None
+    parent_reference_id: str | None = None
+    source: str | None = None
+    metadata: dict[str, Any] | None = None
+    save: bool | None = None
+    source_datapoint_id: str | None = None
+    provider_api_keys: dict[str, str] | None = None
+    num_samples: int | None = None
+    stream: bool | None = None
+    user: str | None = None
+    seed: int | None = None
+    return_inputs: bool | None = None
+    tool_choice: ToolChoiceValue | None = None
+    tool_call: str | dict[str, str] | None = None
+    response_format: dict[str, Any] | None = None
+
+
+class ChatRequest(_ChatRequestBase):
+    """The body of ``POST /v4/chat``. Its ``model_config`` field is ``model_config_`` here,
+    because pydantic reserves ``model_config``; it is read and written under its real name."""
+
+    model_config_: ModelConfigChatRequest | None = Field(default=None, alias="model_config")
+
+
+class ChatExperimentRequest(_ChatRequestBase):
+    """The body of ``POST /v4/chat-experiment``."""
+
+    experiment_id: str

@@ -1,0 +1,158 @@
+"""The arguments of ``@pytest.mark.chatexp`` and of the ``chatexp_config`` fixture.
+
+Both take the same keyword-only options, validated by one class, so a typo or a wrong type is an
+error naming the argument wherever it was written. Markers on the module, class and function
+merge key by key, the closest winning; the ``chatexp_config`` fixture sits below them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
+
+from ._configs import ModelConfig, resolve_model_configs
+from ._errors import InvalidExperimentError
+from ._experiment import ExperimentSpec
+from ._inputs import Input, resolve_inputs
+from ._models import ChatMessage
+from ._providers import get_provider, provider_names
+from ._validation import describe_validation_error
+
+__all__ = [
+    "CaseSelection",
+    "ExperimentOptions",
+    "merge_marker_kwargs",
+    "parse_options",
+    "split_selections",
+]
+
+
+class ExperimentOptions(BaseModel):
+    """What a test declares about its experiment.
+
+    - ``model_configs``: a ModelConfig, a mapping of its fields, a prompt file path (YAML/JSON,
+      relative to the test file), or a list mixing these.
+    - ``inputs``: a list of mappings (template variables) or ``Input`` objects, or a dataset file
+      path (JSONL, JSON, CSV, YAML). Omitted: one case without variables.
+    - ``messages``: messages sent after each config's chat template (may use ``{{var}}``).
+    - ``num_samples``: generations per config x input (default 1).
+    - ``concurrency``: at most this many calls of this experiment at once (never more than the
+      session's ``--chatexp-concurrency``).
+    - ``timeout``: seconds each call may take.
+    - ``split``: ``"configs"``, ``"inputs"`` or ``"cases"`` makes one pytest item per model config,
+      per input, or per both, so ``-k``, ``--lf`` and xdist work per case.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    model_configs: Any = None
+    inputs: Any = None
+    messages: tuple[ChatMessage, ...] = ()
+    num_samples: StrictInt = Field(default=1, ge=1, le=10_000)
+    concurrency: StrictInt | None = Field(default=None, ge=1, le=4096)
+    timeout: StrictFloat | StrictInt | None = Field(default=None, gt=0)
+    split: Literal["configs", "inputs", "cases"] | None = None
+
+    def to_spec(self, *, name: str, base_dir: Path, render: bool = True) -> ExperimentSpec:
+        """Resolve files and build the validated spec.
+
+        With ``render`` every template is rendered once, so a missing variable fails here,
+        before any call.
+        """
+        if self.model_configs is None:
+            configs: list[ModelConfig] = []
+        else:
+            _check_types("model_configs", self.model_configs, (ModelConfig, Mapping, str, Path))
+            configs = resolve_model_configs(
+                self.model_configs, base_dir=base_dir, where="model_configs"
+            )
+        for config in configs:
+            if get_provider(config.provider) is None:
+                raise InvalidExperimentError(
+                    f"model config '{config.display_name}': provider '{config.provider}' is not "
+                    f"supported (supported: {', '.join(provider_names())})"
+                )
+        if self.inputs is not None:
+            _check_types("inputs", self.inputs, (Input, Mapping, str, Path))
+        inputs = resolve_inputs(self.inputs, base_dir=base_dir, where="inputs")
+        spec = ExperimentSpec(
+            name=name,
+            model_configs=tuple(configs),
+            inputs=tuple(inputs),
+            messages=self.messages,
+            num_samples=self.num_samples,
+            concurrency=self.concurrency,
+            timeout=float(self.timeout) if self.timeout is not None else None,
+        )
+        if render:
+            spec.plan()
+        return spec
+
+
+def _check_types(field: str, value: Any, allowed: tuple[type, ...]) -> None:
+    items = value if isinstance(value, list | tuple) else [value]
+    if isinstance(value, list | tuple) and not value:
+        raise InvalidExperimentError(f"'{field}' is an empty list")
+    for position, item in enumerate(items):
+        if not isinstance(item, allowed):
+            names = ", ".join(kind.__name__ for kind in allowed)
+            where = f"{field}[{position}]" if isinstance(value, list | tuple) else field
+            raise InvalidExperimentError(
+                f"'{where}' must be one of {names}; got {type(item).__name__} {item!r:.60}"
+            )
+
+
+def parse_options(kwargs: Mapping[str, Any], *, source: str) -> ExperimentOptions:
+    """Validate keyword arguments; ``source`` says where they were written, for the message."""
+    try:
+        return ExperimentOptions.model_validate(dict(kwargs))
+    except ValidationError as exc:
+        problems = describe_validation_error(exc, known_fields=ExperimentOptions.model_fields)
+        problems = problems.replace("unknown field", "unknown argument")
+        raise InvalidExperimentError(f"{source}: {problems}") from None
+
+
+def merge_marker_kwargs(marks: Iterable[Any]) -> dict[str, Any]:
+    """Merge chatexp markers given closest first (as ``iter_markers`` yields them)."""
+    merged: dict[str, Any] = {}
+    for mark in reversed(list(marks)):
+        if mark.args:
+            raise InvalidExperimentError(
+                "the chatexp marker takes keyword arguments only "
+                f"(got positional {', '.join(repr(arg) for arg in mark.args)}); write e.g. "
+                "@pytest.mark.chatexp(model_configs=[...], inputs=[...])"
+            )
+        merged.update(mark.kwargs)
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSelection:
+    """The part of an experiment one split pytest item runs."""
+
+    config: str | None = None
+    input: str | None = None
+
+    def apply(self, spec: ExperimentSpec) -> ExperimentSpec:
+        configs = tuple(c for c in spec.model_configs if self.config in (None, c.display_name))
+        inputs = tuple(i for i in spec.inputs if self.input in (None, i.id))
+        return replace(spec, model_configs=configs, inputs=inputs)
+
+
+def split_selections(spec: ExperimentSpec, split: str) -> list[tuple[str, CaseSelection]]:
+    """The pytest ids and selections of a split experiment."""
+    configs = [c.display_name for c in spec.model_configs]
+    inputs = [str(i.id) for i in spec.inputs]
+    if split == "configs":
+        return [(name, CaseSelection(config=name)) for name in configs]
+    if split == "inputs":
+        return [(case, CaseSelection(input=case)) for case in inputs]
+    return [
+        (f"{name}-{case}", CaseSelection(config=name, input=case))
+        for name in configs
+        for case in inputs
+    ]

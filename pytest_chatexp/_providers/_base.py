@@ -1,0 +1,56 @@
+"""The provider seam: build a wire request from a planned call, parse the wire response."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .._experiment import PlannedCall
+from .._models import ChatMessage, Usage
+
+__all__ = ["Provider", "ProviderReply", "WireRequest"]
+
+
+@dataclass(frozen=True, slots=True)
+class WireRequest:
+    """What goes over the wire, minus credentials: those are added by ``auth_headers`` at send
+    time, so a WireRequest can be fingerprinted, recorded and shown in errors safely."""
+
+    url: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReply:
+    """A provider's answer mapped to the common result shape."""
+
+    message: ChatMessage
+    raw_output: str
+    finish_reason: str | None
+    usage: Usage
+
+
+class Provider(ABC):
+    """One wire format. Subclasses are stateless and shared by every call."""
+
+    kind: ClassVar[str]
+    default_base_url: ClassVar[str]
+    default_api_key_env: ClassVar[str | None]
+    base_url_env: ClassVar[str | None]
+
+    @abstractmethod
+    def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
+        """The request body and URL for one call."""
+
+    @abstractmethod
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """Headers carrying the key. Never logged, recorded or shown."""
+
+    @abstractmethod
+    def parse_response(self, body: Any) -> ProviderReply:
+        """Map a decoded 2xx JSON body; raise ProviderError if it is not the expected shape."""
+
+    @abstractmethod
+    def error_message(self, body: Any) -> str | None:
+        """The provider's own error text from a non-2xx JSON body, if it has one."""

@@ -1,0 +1,167 @@
+"""The OpenAI chat-completions wire format (``POST {base_url}/chat/completions``).
+
+One format covers OpenAI itself, Azure-style gateways, Ollama, vLLM, llama.cpp's server, LiteLLM
+and most hosted models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .._errors import ProviderError
+from .._experiment import PlannedCall
+from .._models import ChatMessage, FunctionTool, ToolCall, ToolChoice, Usage
+from .._validation import describe_validation_error
+from ._base import Provider, ProviderReply, WireRequest
+
+__all__ = ["OpenAIChatProvider"]
+
+# OpenAI's finish reasons in Humanloop's vocabulary (Humanloop says "tool_call", singular).
+_FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
+_SAMPLING_FIELDS = (
+    "temperature",
+    "top_p",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "response_format",
+)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _WireFunction(_Wire):
+    name: str
+    arguments: str | None = None
+
+
+class _WireToolCall(_Wire):
+    id: str
+    type: str = "function"
+    function: _WireFunction
+
+
+class _WireMessage(_Wire):
+    role: str = "assistant"
+    content: str | None = None
+    tool_calls: list[_WireToolCall] | None = None
+
+
+class _WireChoice(_Wire):
+    message: _WireMessage
+    finish_reason: str | None = None
+
+
+class _WireTokenDetails(_Wire):
+    reasoning_tokens: int | None = None
+
+
+class _WireUsage(_Wire):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int | None = None
+    completion_tokens_details: _WireTokenDetails | None = None
+
+
+class _WireCompletion(_Wire):
+    choices: list[_WireChoice]
+    usage: _WireUsage | None = None
+
+
+class OpenAIChatProvider(Provider):
+    kind: ClassVar[str] = "openai"
+    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    default_api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
+
+    def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
+        config = call.config
+        body: dict[str, Any] = {
+            "model": config.model,
+            "messages": [_wire_message(message) for message in call.messages],
+        }
+        for name in _SAMPLING_FIELDS:
+            value = getattr(config, name)
+            if value is not None:
+                body[name] = value
+        if config.max_tokens is not None and config.max_tokens != -1:
+            body["max_tokens"] = config.max_tokens
+        if config.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": tool.model_dump(exclude_none=True),
+                }
+                for tool in config.tools
+            ]
+        if isinstance(config.tool_choice, ToolChoice):
+            body["tool_choice"] = config.tool_choice.model_dump(mode="json")
+        elif config.tool_choice is not None:
+            body["tool_choice"] = config.tool_choice
+        body.update(config.other)
+        return WireRequest(url=f"{base_url}/chat/completions", body=body)
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def parse_response(self, body: Any) -> ProviderReply:
+        try:
+            completion = _WireCompletion.model_validate(body)
+        except ValidationError as exc:
+            raise ProviderError(
+                "the response is not an OpenAI chat completion: "
+                + describe_validation_error(exc)
+            ) from None
+        if not completion.choices:
+            raise ProviderError("the response is not an OpenAI chat completion: 'choices' is empty")
+        choice = completion.choices[0]
+        tool_calls = [
+            ToolCall(
+                id=call.id,
+                function=FunctionTool(name=call.function.name, arguments=call.function.arguments),
+            )
+            for call in choice.message.tool_calls or []
+        ]
+        raw_output = choice.message.content or ""
+        message = ChatMessage(
+            role="assistant", content=choice.message.content, tool_calls=tool_calls or None
+        )
+        finish = choice.finish_reason
+        return ProviderReply(
+            message=message,
+            raw_output=raw_output,
+            finish_reason=_FINISH_REASONS.get(finish, finish) if finish else None,
+            usage=_usage(completion.usage),
+        )
+
+    def error_message(self, body: Any) -> str | None:
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                return error["message"]
+            if isinstance(error, str):
+                return error
+        return None
+
+
+def _wire_message(message: ChatMessage) -> dict[str, Any]:
+    # ``tool_call`` is Humanloop's deprecated single-call field; OpenAI rejects it.
+    return message.model_dump(mode="json", exclude_none=True, exclude={"tool_call"})
+
+
+def _usage(usage: _WireUsage | None) -> Usage:
+    if usage is None:
+        return Usage()
+    details = usage.completion_tokens_details
+    total = usage.total_tokens
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        generation_tokens=usage.completion_tokens,
+        total_tokens=total if total is not None else usage.prompt_tokens + usage.completion_tokens,
+        reasoning_tokens=details.reasoning_tokens if details is not None else None,
+    )

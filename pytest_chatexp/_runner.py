@@ -1,0 +1,346 @@
+"""The runner: every planned call of an experiment, concurrently, on session-wide HTTP clients.
+
+Test bodies are synchronous, yet HTTP clients must outlive a test to reuse connections, and an
+asyncio client is bound to the loop it was created on. So the runner owns one event loop on a
+background thread for the whole session; tests submit experiments to it and wait. That also lets
+async tests await the same runner from their own loop (``arun``).
+
+One ``httpx.AsyncClient`` degrades past about 32 concurrent connections (its pool is a single
+lock-protected list), so each endpoint gets a small pool of clients with 16 connections each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._errors import InvalidExperimentError, ProviderError
+from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
+from ._models import ChatDataResponse
+from ._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
+
+__all__ = ["CallOutcome", "ExperimentRunner", "Exchange"]
+
+_T = TypeVar("_T")
+_CONNECTIONS_PER_CLIENT = 16
+_MAX_FAILURES_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """The answer to one call: the decoded body, and how long the provider took."""
+
+    body: Any
+    latency_s: float
+    replayed: bool = False
+
+
+# The seam recording plugs into: (call, provider, wire request, send) -> outcome.
+Exchange = Callable[
+    [PlannedCall, Provider, WireRequest, Callable[[], Awaitable[CallOutcome]]],
+    Awaitable[CallOutcome],
+]
+
+
+async def _send_directly(
+    call: PlannedCall,
+    provider: Provider,
+    wire: WireRequest,
+    send: Callable[[], Awaitable[CallOutcome]],
+) -> CallOutcome:
+    return await send()
+
+
+class _LoopThread:
+    """An event loop running on a daemon thread, started on first use."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="pytest-chatexp-loop", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def submit(self, coro: Coroutine[Any, Any, _T]) -> concurrent.futures.Future[_T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``coro`` on the loop and wait; Ctrl-C cancels it instead of orphaning it."""
+        future = self.submit(coro)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
+
+
+class _ClientPool:
+    """A few AsyncClients for one endpoint, handed out round-robin."""
+
+    def __init__(self, size: int) -> None:
+        limits = httpx.Limits(
+            max_connections=_CONNECTIONS_PER_CLIENT,
+            max_keepalive_connections=_CONNECTIONS_PER_CLIENT,
+        )
+        self._clients = [httpx.AsyncClient(limits=limits, trust_env=False) for _ in range(size)]
+        self._next = itertools.cycle(self._clients)
+
+    def client(self) -> httpx.AsyncClient:
+        return next(self._next)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(client.aclose() for client in self._clients))
+
+
+class ExperimentRunner:
+    """Runs experiments under a session-wide concurrency limit and per-call timeout."""
+
+    def __init__(
+        self, *, concurrency: int = 16, timeout: float = 60.0, exchange: Exchange | None = None
+    ) -> None:
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.exchange: Exchange = exchange or _send_directly
+        self._loop_thread = _LoopThread()
+        self._pools: dict[str, _ClientPool] = {}
+        self._semaphore: asyncio.Semaphore | None = None
+
+    def run(self, spec: ExperimentSpec) -> ExperimentResult:
+        """Run ``spec`` and wait for its result (for synchronous test bodies)."""
+        return self._loop_thread.run(self._run(spec))
+
+    async def arun(self, spec: ExperimentSpec) -> ExperimentResult:
+        """Run ``spec`` from a coroutine on any event loop."""
+        return await asyncio.wrap_future(self._loop_thread.submit(self._run(spec)))
+
+    def close(self) -> None:
+        """Close every HTTP client and stop the loop thread."""
+        if self._pools:
+            pools, self._pools = list(self._pools.values()), {}
+            self._loop_thread.run(_close_all(pools))
+        self._loop_thread.stop()
+
+    async def _run(self, spec: ExperimentSpec) -> ExperimentResult:
+        calls = spec.plan()
+        started = time.perf_counter()
+        limit = asyncio.Semaphore(min(spec.concurrency or self.concurrency, self.concurrency))
+        timeout = spec.timeout or self.timeout
+        results = await asyncio.gather(
+            *(self._guarded(call, limit, timeout) for call in calls), return_exceptions=True
+        )
+        wall_time = time.perf_counter() - started
+        failures = [(call, exc) for call, exc in zip(calls, results) if isinstance(exc, BaseException)]
+        if failures:
+            for _, exc in failures:
+                if not isinstance(exc, Exception):
+                    raise exc  # cancellation and interrupts are not call failures
+            raise _failure_summary(failures, total=len(calls))
+        samples = [result for result in results if isinstance(result, Sample)]
+        return _assemble(spec, samples, wall_time)
+
+    async def _guarded(
+        self, call: PlannedCall, limit: asyncio.Semaphore, timeout: float
+    ) -> Sample:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        async with limit, self._semaphore:
+            return await self._call(call, timeout)
+
+    async def _call(self, call: PlannedCall, timeout: float) -> Sample:
+        provider = _provider_for(call)
+        base_url = _base_url(call, provider)
+        wire = provider.build_request(call, base_url=base_url)
+
+        async def send() -> CallOutcome:
+            return await self._post(call, provider, wire, timeout)
+
+        outcome = await self.exchange(call, provider, wire, send)
+        try:
+            reply = provider.parse_response(outcome.body)
+        except ProviderError as exc:
+            raise ProviderError(f"{call.label}: {exc}") from None
+        return _sample(call, wire, reply, outcome)
+
+    async def _post(
+        self, call: PlannedCall, provider: Provider, wire: WireRequest, timeout: float
+    ) -> CallOutcome:
+        api_key = _api_key(call, provider)
+        headers = provider.auth_headers(api_key) if api_key else {}
+        client = self._pool_for(wire.url).client()
+        started = time.perf_counter()
+        try:
+            response = await client.post(
+                wire.url,
+                json=wire.body,
+                headers=headers,
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            )
+            content = await response.aread()
+        except httpx.TimeoutException:
+            raise ProviderError(
+                f"{call.label}: no answer from {wire.url} within {timeout:g} s "
+                "(raise the timeout with --chatexp-timeout or the marker's timeout=)"
+            ) from None
+        except httpx.TransportError as exc:
+            raise ProviderError(f"{call.label}: cannot reach {wire.url}: {_redact(str(exc), api_key)}") from None
+        latency = time.perf_counter() - started
+        body = _decode_json(content)
+        if response.status_code >= 400:
+            detail = provider.error_message(body) if body is not _NOT_JSON else None
+            detail = detail or _excerpt(content.decode("utf-8", "replace"))
+            raise ProviderError(
+                f"{call.label}: HTTP {response.status_code} from {wire.url}: {_redact(detail, api_key)}",
+                status_code=response.status_code,
+            )
+        if body is _NOT_JSON:
+            raise ProviderError(
+                f"{call.label}: {wire.url} answered HTTP {response.status_code} with a body that is "
+                f"not JSON: {_redact(_excerpt(content.decode('utf-8', 'replace')), api_key)}",
+                status_code=response.status_code,
+            )
+        return CallOutcome(body=body, latency_s=latency)
+
+    def _pool_for(self, url: str) -> _ClientPool:
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _ClientPool(
+                max(1, math.ceil(self.concurrency / _CONNECTIONS_PER_CLIENT))
+            )
+        return pool
+
+
+async def _close_all(pools: list[_ClientPool]) -> None:
+    await asyncio.gather(*(pool.aclose() for pool in pools))
+
+
+_NOT_JSON = object()
+
+
+def _decode_json(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _NOT_JSON
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "[REDACTED]") if secret else text
+
+
+def _provider_for(call: PlannedCall) -> Provider:
+    provider = get_provider(call.config.provider)
+    if provider is None:
+        raise InvalidExperimentError(
+            f"model config '{call.config.display_name}': provider '{call.config.provider}' is not "
+            f"supported (supported: {', '.join(provider_names())})"
+        )
+    return provider
+
+
+def _base_url(call: PlannedCall, provider: Provider) -> str:
+    if call.config.base_url:
+        return call.config.base_url
+    from_env = os.environ.get(provider.base_url_env) if provider.base_url_env else None
+    return (from_env or provider.default_base_url).rstrip("/")
+
+
+def _api_key(call: PlannedCall, provider: Provider) -> str | None:
+    name = call.config.api_key_env or provider.default_api_key_env
+    key = os.environ.get(name) if name else None
+    if call.config.api_key_env and not key:
+        raise ProviderError(
+            f"model config '{call.config.display_name}': the environment variable "
+            f"{call.config.api_key_env} (api_key_env) is not set"
+        )
+    return key
+
+
+def _sample(call: PlannedCall, wire: WireRequest, reply: ProviderReply, outcome: CallOutcome) -> Sample:
+    data = ChatDataResponse(
+        id=sample_id(call),
+        index=call.sample_index,
+        output=reply.raw_output.strip(),
+        raw_output=reply.raw_output,
+        model_config_id=call.config.model_config_id,
+        output_message=reply.message,
+        inputs=call.input.inputs,
+        finish_reason=reply.finish_reason,
+        tool_results=[],
+        messages=list(call.messages),
+        tool_calls=reply.message.tool_calls,
+        tool_call=reply.message.tool_calls[0].function if reply.message.tool_calls else None,
+    )
+    return Sample(
+        data=data,
+        usage=reply.usage,
+        config=call.config,
+        input=call.input,
+        provider_request=wire.body,
+        provider_response=outcome.body,
+        latency_s=outcome.latency_s,
+        replayed=outcome.replayed,
+    )
+
+
+def _assemble(spec: ExperimentSpec, samples: list[Sample], wall_time: float) -> ExperimentResult:
+    per_case = spec.num_samples
+    cases = tuple(
+        Case(config=group[0].config, input=group[0].input, samples=tuple(group))
+        for group in (samples[i : i + per_case] for i in range(0, len(samples), per_case))
+    )
+    return ExperimentResult(
+        name=spec.name,
+        cases=cases,
+        wall_time_s=wall_time,
+        model_configs=spec.model_configs,
+        inputs=spec.inputs,
+    )
+
+
+def _failure_summary(failures: list[tuple[PlannedCall, BaseException]], *, total: int) -> ProviderError:
+    if len(failures) == 1:
+        return ProviderError(str(failures[0][1]))
+    lines = [f"{len(failures)} of {total} provider calls failed:"]
+    lines += [f"  {exc}" for _, exc in failures[:_MAX_FAILURES_SHOWN]]
+    if len(failures) > _MAX_FAILURES_SHOWN:
+        lines.append(f"  ... and {len(failures) - _MAX_FAILURES_SHOWN} more")
+    return ProviderError("\n".join(lines))

@@ -1,0 +1,123 @@
+"""The plugin's per-session state: settings, the shared runner, and turning a test into a spec.
+
+``plugin.py`` imports this module only when a chatexp test needs it, so a session without
+chatexp tests never loads httpx, pydantic or any provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._errors import ChatexpError, InvalidExperimentError
+from ._experiment import ExperimentResult, ExperimentSpec
+from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
+from ._runner import ExperimentRunner
+from ._settings import Settings
+from ._summary import ExperimentStats, stats_of
+
+__all__ = ["ChatexpSession", "fail_for", "validate_at_collection"]
+
+STATS_KEY = pytest.StashKey[list[ExperimentStats]]()
+
+
+def fail_for(node_id: str, exc: ChatexpError) -> pytest.fail.Exception:
+    """The short, traceback-free failure pytest shows for a plugin error."""
+    return pytest.fail.Exception(f"chatexp: {node_id}: {exc}", pytrace=False)
+
+
+class ChatexpSession:
+    """Created on first use in a pytest session (or xdist worker), closed at its end."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._runner: ExperimentRunner | None = None
+
+    @property
+    def runner(self) -> ExperimentRunner:
+        if self._runner is None:
+            self._runner = ExperimentRunner(
+                concurrency=self.settings.concurrency, timeout=self.settings.timeout
+            )
+        return self._runner
+
+    def spec_for(
+        self,
+        item: pytest.Item,
+        fixture_config: Mapping[str, Any],
+        overrides: Mapping[str, Any] | None = None,
+        selection: CaseSelection | None = None,
+    ) -> ExperimentSpec:
+        """Fixture config, then markers (module, class, function), then explicit overrides."""
+        if not isinstance(fixture_config, Mapping):
+            raise _invalid(
+                f"the chatexp_config fixture must return a dict of chatexp options, "
+                f"got {type(fixture_config).__name__}"
+            )
+        parse_options(fixture_config, source="chatexp_config fixture")
+        marker_kwargs = merge_marker_kwargs(item.iter_markers("chatexp"))
+        parse_options(marker_kwargs, source="chatexp marker")
+        kwargs = {**fixture_config, **marker_kwargs, **(overrides or {})}
+        options = parse_options(kwargs, source="experiment options")
+        spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent)
+        return selection.apply(spec) if selection is not None else spec
+
+    def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
+        result = self.runner.run(spec)
+        self.record(item, result)
+        return result
+
+    def record(self, item: pytest.Item, result: ExperimentResult) -> None:
+        item.stash.setdefault(STATS_KEY, []).append(stats_of(item.nodeid, result))
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+
+
+def _invalid(message: str) -> ChatexpError:
+    return InvalidExperimentError(message)
+
+
+def validate_at_collection(metafunc: pytest.Metafunc) -> None:
+    """Check a test's chatexp markers while collecting, and parametrize split experiments.
+
+    Types and names are always checked here. Files and templates are checked here too when the
+    markers alone declare the experiment; otherwise a ``chatexp_config`` fixture completes it
+    at setup, where the same checks run.
+    """
+    definition = metafunc.definition
+    try:
+        kwargs = merge_marker_kwargs(definition.iter_markers("chatexp"))
+        options = parse_options(kwargs, source="chatexp marker")
+        base_dir = Path(definition.path).parent
+        spec = (
+            options.to_spec(
+                name=definition.nodeid, base_dir=base_dir, render="inputs" in kwargs
+            )
+            if "model_configs" in kwargs
+            else None
+        )
+        if options.split is not None:
+            needs = ["model_configs"] + (["inputs"] if options.split != "configs" else [])
+            missing = [name for name in needs if name not in kwargs]
+            if spec is None or missing:
+                raise _invalid(
+                    f"split='{options.split}' needs {' and '.join(f'{n}=' for n in missing)} in "
+                    "the chatexp marker, because pytest creates split items before any fixture runs"
+                )
+            if "chatexp" not in metafunc.fixturenames:
+                raise _invalid("split= only applies to tests that use the 'chatexp' fixture")
+            selections = split_selections(spec, options.split)
+            metafunc.parametrize(
+                "chatexp",
+                [selection for _, selection in selections],
+                ids=[case_id for case_id, _ in selections],
+                indirect=True,
+            )
+    except ChatexpError as exc:
+        raise fail_for(definition.nodeid, exc) from None

@@ -1,0 +1,68 @@
+"""Session settings from the command line and the ini file (command line wins).
+
+Stdlib only: parsed in ``pytest_configure`` of every run, so a bad value is a usage error before
+collection, at no import cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+__all__ = ["Settings", "add_options"]
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    concurrency: int = 16
+    timeout: float = 60.0
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        return cls(
+            concurrency=_read(config, "concurrency", int, lambda v: v >= 1, "a whole number >= 1"),
+            timeout=_read(config, "timeout", float, lambda v: v > 0, "a number of seconds > 0"),
+        )
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chatexp", "chatexp: regression-test LLM prompts and model configs")
+    group.addoption(
+        "--chatexp-concurrency",
+        dest="chatexp_concurrency",
+        metavar="N",
+        help="Most provider calls in flight at once, across the session (default 16).",
+    )
+    group.addoption(
+        "--chatexp-timeout",
+        dest="chatexp_timeout",
+        metavar="SECONDS",
+        help="Seconds one provider call may take (default 60).",
+    )
+    parser.addini("chatexp_concurrency", "Default for --chatexp-concurrency.", default="16")
+    parser.addini("chatexp_timeout", "Default for --chatexp-timeout.", default="60")
+
+
+def _read(
+    config: pytest.Config,
+    name: str,
+    convert: Callable[[str], _T],
+    valid: Callable[[_T], bool],
+    expected: str,
+) -> _T:
+    raw: Any = config.getoption(f"chatexp_{name}")
+    where = f"--chatexp-{name}"
+    if raw is None:
+        raw, where = config.getini(f"chatexp_{name}"), f"ini option chatexp_{name}"
+    try:
+        value = convert(str(raw).strip())
+    except ValueError:
+        raise pytest.UsageError(f"chatexp: {where} must be {expected}, got {raw!r}") from None
+    if not valid(value):
+        raise pytest.UsageError(f"chatexp: {where} must be {expected}, got {raw!r}")
+    return value

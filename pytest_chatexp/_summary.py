@@ -1,0 +1,81 @@
+"""Per-experiment statistics and the terminal summary.
+
+Statistics travel on test reports as plain dicts, because that is what pytest-xdist serialises
+from workers to the controller; the controller sums them. This module imports only the stdlib:
+it runs on the controller, which may never import the rest of the plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from _pytest.terminal import TerminalReporter
+
+    from ._experiment import ExperimentResult
+
+__all__ = ["ExperimentStats", "stats_of", "write_summary"]
+
+
+class ExperimentStats(TypedDict):
+    test: str
+    configs: list[str]
+    calls: int
+    replayed: int
+    prompt_tokens: int
+    generation_tokens: int
+    total_tokens: int
+    wall_time_s: float
+
+
+def stats_of(test: str, result: ExperimentResult) -> ExperimentStats:
+    usage = result.usage
+    return ExperimentStats(
+        test=test,
+        configs=[config.display_name for config in result.model_configs],
+        calls=len(result.samples),
+        replayed=sum(1 for sample in result.samples if sample.replayed),
+        prompt_tokens=usage.prompt_tokens,
+        generation_tokens=usage.generation_tokens,
+        total_tokens=usage.total_tokens,
+        wall_time_s=round(result.wall_time_s, 4),
+    )
+
+
+def write_summary(reporter: TerminalReporter, experiments: Sequence[ExperimentStats]) -> None:
+    """One line per experiment, then the session's totals."""
+    reporter.write_sep("-", "chatexp experiments")
+    rows: list[tuple[str, ...]] = [("experiment", "configs", "calls", "tokens", "wall")]
+    # Sorted: under xdist, reports arrive in completion order.
+    for stats in sorted(experiments, key=lambda stats: stats["test"]):
+        rows.append(
+            (
+                stats["test"],
+                str(len(stats["configs"])),
+                _calls(stats["calls"], stats["replayed"]),
+                f"{stats['total_tokens']:,}",
+                f"{stats['wall_time_s']:.2f}s",
+            )
+        )
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
+        reporter.write_line("  ".join(cells))
+    calls = sum(stats["calls"] for stats in experiments)
+    replayed = sum(stats["replayed"] for stats in experiments)
+    tokens = sum(stats["total_tokens"] for stats in experiments)
+    wall = sum(stats["wall_time_s"] for stats in experiments)
+    reporter.write_line(
+        f"total: {len(experiments)} experiment{'s' if len(experiments) != 1 else ''}, "
+        f"{_calls(calls, replayed)} calls, {tokens:,} tokens, {wall:.2f}s in experiments"
+    )
+
+
+def _calls(calls: int, replayed: int) -> str:
+    return f"{calls} ({replayed} replayed)" if replayed else str(calls)
+
+
+def as_stats(value: Any) -> list[ExperimentStats]:
+    """The stats a (possibly deserialised) report carries."""
+    return list(value) if isinstance(value, list) else []
