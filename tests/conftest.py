@@ -1,0 +1,31 @@
+"""Shared fixtures: the reference server, and pytester sessions pointed at it.
+
+Plugin behaviour is tested the way users meet it: whole pytest sessions run by ``pytester``
+against the loopback reference server, over real HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+# pytester restores sys.modules after every inner session, so whatever an inner session imports
+# first is imported (and assertion-rewritten) again by the next one. Import it here, once.
+import hypothesis  # noqa: F401  (its pytest plugin imports it in every inner session)
+import pytest_chatexp._session  # noqa: F401
+from pytest_chatexp.testing import ReferenceServer
+
+
+@pytest.fixture
+def server(chatexp_server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReferenceServer]:
+    """The session's reference server, fresh for each test, as the OpenAI base URL."""
+    monkeypatch.setenv("OPENAI_BASE_URL", chatexp_server.base_url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    chatexp_server.requests.clear()
+    chatexp_server.clear_rules()
+    chatexp_server.reset_stats()
+    chatexp_server.latency = 0.0
+    yield chatexp_server
+    chatexp_server.clear_rules()
+    chatexp_server.latency = 0.0
