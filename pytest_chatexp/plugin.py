@@ -59,9 +59,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # A test that uses the fixture without the marker is a chatexp test too: `-m chatexp` selects it.
+    # A test that uses the fixtures without the marker is a chatexp test too: `-m chatexp` selects it.
     for item in items:
-        if "chatexp" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("chatexp"):
+        names = getattr(item, "fixturenames", ())
+        if ("chatexp" in names or "chatexp_runner" in names) and not item.get_closest_marker("chatexp"):
             item.add_marker("chatexp")
 
 

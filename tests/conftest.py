@@ -14,6 +14,7 @@ import pytest
 # first is imported (and assertion-rewritten) again by the next one. Import it here, once.
 import hypothesis  # noqa: F401  (its pytest plugin imports it in every inner session)
 import pytest_chatexp._session  # noqa: F401
+import yaml  # noqa: F401  (its C extension cannot be re-imported, so its exceptions must stay)
 from pytest_chatexp.testing import ReferenceServer
 
 

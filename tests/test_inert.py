@@ -1,0 +1,40 @@
+"""A pytest run without chatexp tests must not pay for the plugin: no imports, no output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+PROBE = """
+import json, sys
+
+def test_plain():
+    pass
+
+def test_zz_report_modules():
+    heavy = ["httpx", "pydantic", "pytest_chatexp._runner", "pytest_chatexp._providers",
+             "pytest_chatexp._models", "pytest_chatexp.testing", "yaml"]
+    with open("loaded.json", "w") as f:
+        json.dump({name: name in sys.modules for name in heavy}, f)
+"""
+
+
+def test_run_without_chatexp_tests_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PROBE)
+    # A fresh interpreter: this process has long imported everything.
+    result = pytester.runpytest_subprocess("-p", "no:anyio", "-p", "no:xdist", "-p", "no:hypothesispytest")
+    result.assert_outcomes(passed=2)
+    loaded = json.loads((pytester.path / "loaded.json").read_text())
+    result.stdout.fnmatch_lines(["plugins:*chatexp-*"])  # the plugin was loaded
+    assert loaded == dict.fromkeys(loaded, False)
+
+
+def test_run_without_chatexp_tests_prints_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    with_plugin = pytester.runpytest()
+    without_plugin = pytester.runpytest("-p", "no:chatexp")
+    strip = lambda lines: [l for l in lines if not l.startswith(("plugins:", "rootdir:", "platform", "===", "cachedir"))]  # noqa: E731
+    assert strip(with_plugin.outlines) == strip(without_plugin.outlines)
+    with_plugin.stdout.fnmatch_lines(["plugins:*chatexp-*"])
+    without_plugin.stdout.no_fnmatch_line("plugins:*chatexp-*")
