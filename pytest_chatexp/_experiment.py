@@ -50,14 +50,14 @@ class ExperimentSpec:
                 "no model configs: pass model_configs= to the chatexp marker, or return them "
                 "from a 'chatexp_config' fixture"
             )
-        names: dict[str, ModelConfig] = {}
+        names: set[str] = set()
         for config in self.model_configs:
-            other = names.setdefault(config.display_name, config)
-            if other is not config:
+            if config.display_name in names:
                 raise InvalidExperimentError(
                     f"two model configs are named '{config.display_name}'; give each a unique "
                     "name= so results and reports can tell them apart"
                 )
+            names.add(config.display_name)
         ids: dict[str, str] = {}
         for config in self.model_configs:
             twin = ids.setdefault(config.model_config_id, config.display_name)

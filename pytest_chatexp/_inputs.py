@@ -8,6 +8,7 @@ a variable and the case id, so ``{{id}}`` keeps working in templates.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -98,7 +99,7 @@ def _read_text(path: Path) -> str:
 
 def _read_jsonl(path: Path) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+    for lineno, line in enumerate(_read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -109,7 +110,7 @@ def _read_jsonl(path: Path) -> list[tuple[str, Any]]:
 
 
 def _read_csv(path: Path) -> list[tuple[str, Any]]:
-    reader = csv.DictReader(_read_text(path).splitlines())
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
     if not reader.fieldnames:
         raise DatasetError(f"{path}: the CSV file has no header row")
     rows: list[tuple[str, Any]] = []

@@ -70,7 +70,7 @@ class FunctionTool(_Schema):
 
 class ToolCall(_Schema):
     id: str
-    type: Literal["function"] = "function"
+    type: Literal["function"]
     function: FunctionTool
 
 
@@ -81,7 +81,7 @@ class FunctionToolChoice(_Schema):
 class ToolChoice(_Schema):
     """The object form of ``tool_choice``: force the model to call the named function."""
 
-    type: Literal["function"] = "function"
+    type: Literal["function"]
     function: FunctionToolChoice
 
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ._errors import InvalidExperimentError, ProviderError
+from ._errors import ChatexpError, InvalidExperimentError, ProviderError
 from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
 from ._models import ChatDataResponse
 from ._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
@@ -127,23 +127,27 @@ class _ClientPool:
 class ExperimentRunner:
     """Runs experiments under a session-wide concurrency limit and per-call timeout."""
 
-    def __init__(
-        self, *, concurrency: int = 16, timeout: float = 60.0, exchange: Exchange | None = None
-    ) -> None:
+    def __init__(self, *, concurrency: int = 16, timeout: float = 60.0) -> None:
         self.concurrency = concurrency
         self.timeout = timeout
-        self.exchange: Exchange = exchange or _send_directly
         self._loop_thread = _LoopThread()
         self._pools: dict[str, _ClientPool] = {}
         self._semaphore: asyncio.Semaphore | None = None
 
-    def run(self, spec: ExperimentSpec) -> ExperimentResult:
-        """Run ``spec`` and wait for its result (for synchronous test bodies)."""
-        return self._loop_thread.run(self._run(spec))
+    def run(self, spec: ExperimentSpec, *, exchange: Exchange | None = None) -> ExperimentResult:
+        """Run ``spec`` and wait for its result (for synchronous test bodies).
 
-    async def arun(self, spec: ExperimentSpec) -> ExperimentResult:
+        ``exchange`` sits between each built request and the HTTP call: recording and replay
+        plug in there.
+        """
+        return self._loop_thread.run(self._run(spec, exchange or _send_directly))
+
+    async def arun(
+        self, spec: ExperimentSpec, *, exchange: Exchange | None = None
+    ) -> ExperimentResult:
         """Run ``spec`` from a coroutine on any event loop."""
-        return await asyncio.wrap_future(self._loop_thread.submit(self._run(spec)))
+        coro = self._run(spec, exchange or _send_directly)
+        return await asyncio.wrap_future(self._loop_thread.submit(coro))
 
     def close(self) -> None:
         """Close every HTTP client and stop the loop thread."""
@@ -152,13 +156,14 @@ class ExperimentRunner:
             self._loop_thread.run(_close_all(pools))
         self._loop_thread.stop()
 
-    async def _run(self, spec: ExperimentSpec) -> ExperimentResult:
+    async def _run(self, spec: ExperimentSpec, exchange: Exchange) -> ExperimentResult:
         calls = spec.plan()
         started = time.perf_counter()
         limit = asyncio.Semaphore(min(spec.concurrency or self.concurrency, self.concurrency))
         timeout = spec.timeout or self.timeout
         results = await asyncio.gather(
-            *(self._guarded(call, limit, timeout) for call in calls), return_exceptions=True
+            *(self._guarded(call, limit, timeout, exchange) for call in calls),
+            return_exceptions=True,
         )
         wall_time = time.perf_counter() - started
         failures = [(call, exc) for call, exc in zip(calls, results) if isinstance(exc, BaseException)]
@@ -171,14 +176,14 @@ class ExperimentRunner:
         return _assemble(spec, samples, wall_time)
 
     async def _guarded(
-        self, call: PlannedCall, limit: asyncio.Semaphore, timeout: float
+        self, call: PlannedCall, limit: asyncio.Semaphore, timeout: float, exchange: Exchange
     ) -> Sample:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         async with limit, self._semaphore:
-            return await self._call(call, timeout)
+            return await self._call(call, timeout, exchange)
 
-    async def _call(self, call: PlannedCall, timeout: float) -> Sample:
+    async def _call(self, call: PlannedCall, timeout: float, exchange: Exchange) -> Sample:
         provider = _provider_for(call)
         base_url = _base_url(call, provider)
         wire = provider.build_request(call, base_url=base_url)
@@ -186,7 +191,7 @@ class ExperimentRunner:
         async def send() -> CallOutcome:
             return await self._post(call, provider, wire, timeout)
 
-        outcome = await self.exchange(call, provider, wire, send)
+        outcome = await exchange(call, provider, wire, send)
         try:
             reply = provider.parse_response(outcome.body)
         except ProviderError as exc:
@@ -336,11 +341,26 @@ def _assemble(spec: ExperimentSpec, samples: list[Sample], wall_time: float) -> 
     )
 
 
-def _failure_summary(failures: list[tuple[PlannedCall, BaseException]], *, total: int) -> ProviderError:
+def _describe_failure(call: PlannedCall, exc: BaseException) -> str:
+    if isinstance(exc, ChatexpError):
+        return str(exc)
+    # Not one of ours: a bug or an unexpected library error. Say what it was, briefly.
+    return f"{call.label}: unexpected {type(exc).__name__}: {exc}"
+
+
+def _failure_summary(failures: list[tuple[PlannedCall, BaseException]], *, total: int) -> Exception:
+    errors = [exc for _, exc in failures]
+    kind = type(errors[0])
+    combine = getattr(kind, "combine", None)
+    if combine is not None and all(type(exc) is kind for exc in errors):
+        # An error type that knows how to describe many of itself at once (a recording miss).
+        combined: Exception = combine(errors, total=total)
+        return combined
+    messages = [_describe_failure(call, exc) for call, exc in failures]
     if len(failures) == 1:
-        return ProviderError(str(failures[0][1]))
+        return ProviderError(messages[0])
     lines = [f"{len(failures)} of {total} provider calls failed:"]
-    lines += [f"  {exc}" for _, exc in failures[:_MAX_FAILURES_SHOWN]]
+    lines += [f"  {message}" for message in messages[:_MAX_FAILURES_SHOWN]]
     if len(failures) > _MAX_FAILURES_SHOWN:
         lines.append(f"  ... and {len(failures) - _MAX_FAILURES_SHOWN} more")
     return ProviderError("\n".join(lines))

@@ -17,16 +17,25 @@ __all__ = ["Settings", "add_options"]
 _T = TypeVar("_T")
 
 
+RECORD_MODES = ("none", "once", "new", "all", "off")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     concurrency: int = 16
     timeout: float = 60.0
+    record_mode: str = "none"
+    prune: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
         return cls(
             concurrency=_read(config, "concurrency", int, lambda v: v >= 1, "a whole number >= 1"),
             timeout=_read(config, "timeout", float, lambda v: v > 0, "a number of seconds > 0"),
+            record_mode=_read(
+                config, "record", str, lambda v: v in RECORD_MODES, "one of " + ", ".join(RECORD_MODES)
+            ),
+            prune=bool(config.getoption("chatexp_prune")),
         )
 
 
@@ -44,6 +53,25 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="Seconds one provider call may take (default 60).",
     )
+    group.addoption(
+        "--chatexp-record",
+        dest="chatexp_record",
+        metavar="MODE",
+        help=(
+            "How provider calls use recordings: none (default: replay only, a missing recording "
+            "fails), once (record tests that have no recording yet), new (replay what matches, "
+            "record what changed), all (re-record everything), off (call providers live, never "
+            "read or write recordings)."
+        ),
+    )
+    group.addoption(
+        "--chatexp-prune",
+        dest="chatexp_prune",
+        action="store_true",
+        default=False,
+        help="Delete recordings no test used in this run (only after a full run).",
+    )
+    parser.addini("chatexp_record", "Default for --chatexp-record.", default="none")
     parser.addini("chatexp_concurrency", "Default for --chatexp-concurrency.", default="16")
     parser.addini("chatexp_timeout", "Default for --chatexp-timeout.", default="60")
 

@@ -33,6 +33,7 @@ def describe_validation_error(exc: ValidationError, *, known_fields: Iterable[st
             received = repr(error.get("input"))
             if len(received) > 60:
                 received = received[:57] + "..."
+            received = received.replace("{", "{{").replace("}", "}}")  # the key is a format string
             # A union reports one error per member: merge them into one sentence per field.
             key = f"'{location}': {{}} (got {received})"
             problems.setdefault(key, []).append(error["msg"][0].lower() + error["msg"][1:])

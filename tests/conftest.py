@@ -18,6 +18,19 @@ import yaml  # noqa: F401  (its C extension cannot be re-imported, so its except
 from pytest_chatexp.testing import ReferenceServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _warm_http_stack(chatexp_server: ReferenceServer) -> None:
+    """One real call, so httpx's lazily imported backends are loaded outside pytester."""
+    from pytest_chatexp import ExperimentRunner, ExperimentSpec, Input, ModelConfig
+
+    config = ModelConfig(model="m", base_url=chatexp_server.base_url, chat_template=[{"role": "user", "content": "hi"}])
+    runner = ExperimentRunner()
+    try:
+        runner.run(ExperimentSpec(name="warm-up", model_configs=(config,), inputs=(Input(id="x"),)))
+    finally:
+        runner.close()
+
+
 @pytest.fixture
 def server(chatexp_server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReferenceServer]:
     """The session's reference server, fresh for each test, as the OpenAI base URL."""

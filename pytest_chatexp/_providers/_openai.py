@@ -123,6 +123,7 @@ class OpenAIChatProvider(Provider):
         tool_calls = [
             ToolCall(
                 id=call.id,
+                type="function",
                 function=FunctionTool(name=call.function.name, arguments=call.function.arguments),
             )
             for call in choice.message.tool_calls or []
