@@ -1,15 +1,21 @@
-"""Example suite setup: a stand-in model for the examples to run offline.
+"""Example suite setup: where the examples' model calls go.
 
-The examples talk to pytest-chatexp's loopback reference server, a real HTTP server speaking the
-OpenAI chat-completions format. Its rules below play the part of a model that calls the support
-tools; everything else it echoes. Point OPENAI_BASE_URL at a real provider and the same tests run
-against it.
+By default the examples replay their recordings (``__recordings__/``): no server, no key, no
+network. Their answers were recorded from pytest-chatexp's loopback reference server, a real HTTP
+server speaking the OpenAI chat-completions format, whose rules below play a model that calls the
+support tools (everything else it echoes). Recording again starts it:
+
+    pytest -m chatexp examples --chatexp-record=all
+
+To record from a real provider instead, drop this fixture and set OPENAI_BASE_URL/OPENAI_API_KEY:
+the recordings then hold that provider's answers.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from contextlib import nullcontext
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,14 +40,20 @@ def _support_agent(request: dict[str, Any]) -> Reply:
     return Reply(text="Could you share your order number (it starts with #)?")
 
 
+# Replays never connect; if a call went live by mistake it would fail fast here (nothing listens).
+_NOWHERE = "http://127.0.0.1:9/v1"
+
+
 @pytest.fixture(scope="session", autouse=True)
-def stand_in_model() -> Iterator[ReferenceServer]:
-    with ReferenceServer() as server:
-        server.add_rule(_support_agent, when=lambda request: "support agent" in str(request["messages"][0]))
-        previous = os.environ.get("OPENAI_BASE_URL")
-        os.environ["OPENAI_BASE_URL"] = server.base_url
-        yield server
-        if previous is None:
-            del os.environ["OPENAI_BASE_URL"]
-        else:
-            os.environ["OPENAI_BASE_URL"] = previous
+def stand_in_model(pytestconfig: pytest.Config) -> Iterator[None]:
+    previous = os.environ.get("OPENAI_BASE_URL")
+    recording = pytestconfig.getoption("chatexp_record") not in (None, "none")
+    with ReferenceServer() if recording else nullcontext() as server:
+        if server is not None:
+            server.add_rule(_support_agent, when=lambda request: "support agent" in str(request["messages"][0]))
+        os.environ["OPENAI_BASE_URL"] = server.base_url if server is not None else _NOWHERE
+        yield
+    if previous is None:
+        del os.environ["OPENAI_BASE_URL"]
+    else:
+        os.environ["OPENAI_BASE_URL"] = previous

@@ -15,6 +15,8 @@ import pytest
 from ._errors import ChatexpError, InvalidExperimentError
 from ._experiment import ExperimentResult, ExperimentSpec
 from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
+from ._recorder import TestRecorder
+from ._recording import recording_path
 from ._runner import ExperimentRunner
 from ._settings import Settings
 from ._summary import ExperimentStats, stats_of
@@ -22,6 +24,7 @@ from ._summary import ExperimentStats, stats_of
 __all__ = ["ChatexpSession", "fail_for", "validate_at_collection"]
 
 STATS_KEY = pytest.StashKey[list[ExperimentStats]]()
+RECORDER_KEY = pytest.StashKey[TestRecorder]()
 
 
 def fail_for(node_id: str, exc: ChatexpError) -> pytest.fail.Exception:
@@ -32,8 +35,9 @@ def fail_for(node_id: str, exc: ChatexpError) -> pytest.fail.Exception:
 class ChatexpSession:
     """Created on first use in a pytest session (or xdist worker), closed at its end."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, rootpath: Path) -> None:
         self.settings = settings
+        self.rootpath = rootpath
         self._runner: ExperimentRunner | None = None
 
     @property
@@ -66,9 +70,51 @@ class ChatexpSession:
         return selection.apply(spec) if selection is not None else spec
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
-        result = self.runner.run(spec)
+        recorder = self.recorder_for(item, spec)
+        try:
+            result = self.runner.run(spec, exchange=recorder.exchange if recorder else None)
+        finally:
+            if recorder is not None:
+                recorder.persist()
         self.record(item, result)
         return result
+
+    async def arun(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
+        recorder = self.recorder_for(item, spec)
+        try:
+            result = await self.runner.arun(spec, exchange=recorder.exchange if recorder else None)
+        finally:
+            if recorder is not None:
+                recorder.persist()
+        self.record(item, result)
+        return result
+
+    def recorder_for(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None:
+        """The item's recorder (one for all its experiments), or None when recording is off."""
+        if self.settings.record_mode == "off":
+            return None
+        recorder = item.stash.get(RECORDER_KEY, None)
+        if recorder is None:
+            path = recording_path(Path(item.path), recording_name(item.nodeid))
+            recorder = item.stash[RECORDER_KEY] = TestRecorder(
+                path=path,
+                display_path=_relative(path, self.rootpath),
+                test_id=item.nodeid,
+                mode=self.settings.record_mode,
+                rerun_hint=f"pytest --chatexp-record=new '{item.nodeid}'",
+            )
+        recorder.allow_secrets_of(
+            config.api_key_env or "OPENAI_API_KEY" for config in spec.model_configs
+        )
+        return recorder
+
+    def finish(self, item: pytest.Item, *, passed: bool) -> dict[str, int]:
+        """End of a test: let its recorder prune or report stale entries ({file: count})."""
+        recorder = item.stash.get(RECORDER_KEY, None)
+        if recorder is None:
+            return {}
+        stale = recorder.finish(passed=passed, prune=self.settings.prune)
+        return {recorder.display_path: len(stale)} if stale else {}
 
     def record(self, item: pytest.Item, result: ExperimentResult) -> None:
         item.stash.setdefault(STATS_KEY, []).append(stats_of(item.nodeid, result))
@@ -77,6 +123,32 @@ class ChatexpSession:
         if self._runner is not None:
             self._runner.close()
             self._runner = None
+
+
+def recording_name(node_id: str) -> str:
+    """The part of a node id after the file: ``TestClass::test_x[a]``."""
+    return node_id.split("::", 1)[1] if "::" in node_id else node_id
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def unused_recording_files(items: list[pytest.Item]) -> list[Path]:
+    """Recording files in the folders of the collected test modules that no collected test owns:
+    recordings of tests that were deleted or renamed."""
+    expected: dict[Path, set[Path]] = {}
+    for item in items:
+        path = recording_path(Path(item.path), recording_name(item.nodeid))
+        expected.setdefault(path.parent, set()).add(path)
+    unused: list[Path] = []
+    for folder, owned in expected.items():
+        if folder.is_dir():
+            unused.extend(p for p in sorted(folder.glob("*.yaml")) if p not in owned)
+    return unused
 
 
 def _invalid(message: str) -> ChatexpError:

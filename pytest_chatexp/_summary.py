@@ -43,9 +43,11 @@ def stats_of(test: str, result: ExperimentResult) -> ExperimentStats:
     )
 
 
-def write_summary(reporter: TerminalReporter, experiments: Sequence[ExperimentStats]) -> None:
+def write_summary(
+    reporter: TerminalReporter, experiments: Sequence[ExperimentStats], *, record_mode: str
+) -> None:
     """One line per experiment, then the session's totals."""
-    reporter.write_sep("-", "chatexp experiments")
+    reporter.write_sep("-", f"chatexp experiments (record mode: {record_mode})")
     rows: list[tuple[str, ...]] = [("experiment", "configs", "calls", "tokens", "wall")]
     # Sorted: under xdist, reports arrive in completion order.
     for stats in sorted(experiments, key=lambda stats: stats["test"]):
@@ -70,6 +72,21 @@ def write_summary(reporter: TerminalReporter, experiments: Sequence[ExperimentSt
         f"total: {len(experiments)} experiment{'s' if len(experiments) != 1 else ''}, "
         f"{_calls(calls, replayed)} calls, {tokens:,} tokens, {wall:.2f}s in experiments"
     )
+
+
+def write_unused(
+    reporter: TerminalReporter, entries: dict[str, int], files: Sequence[str], *, pruned: bool
+) -> None:
+    """Recordings nothing used: entries of prompts that changed, files of deleted tests."""
+    if not entries and not files:
+        return
+    verb = "deleted" if pruned else "unused"
+    for name, count in sorted(entries.items()):
+        reporter.write_line(f"chatexp: {count} {verb} recording entr{'y' if count == 1 else 'ies'} in {name}")
+    for name in files:
+        reporter.write_line(f"chatexp: {verb} recording file {name} (its test no longer exists)")
+    if not pruned:
+        reporter.write_line("chatexp: run with --chatexp-prune to delete unused recordings")
 
 
 def _calls(calls: int, replayed: int) -> str:

@@ -8,12 +8,13 @@ it, through ``_session``.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ._settings import Settings, add_options
-from ._summary import ExperimentStats, as_stats, write_summary
+from ._summary import ExperimentStats, as_stats, write_summary, write_unused
 
 if TYPE_CHECKING:
     from ._experiment import ExperimentResult
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 _SETTINGS = pytest.StashKey[Settings]()
 _SESSION = pytest.StashKey["ChatexpSession"]()
+_CALL_PASSED = pytest.StashKey[bool]()
+_UNUSED = pytest.StashKey[dict[str, int]]()
 
 _MARKER_HELP = (
     "chatexp(model_configs=..., inputs=..., messages=..., num_samples=1, concurrency=None, "
@@ -46,7 +49,7 @@ def _session(config: pytest.Config) -> ChatexpSession:
     if session is None:
         from ._session import ChatexpSession
 
-        session = config.stash[_SESSION] = ChatexpSession(config.stash[_SETTINGS])
+        session = config.stash[_SESSION] = ChatexpSession(config.stash[_SETTINGS], config.rootpath)
     return session
 
 
@@ -84,11 +87,25 @@ def chatexp(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> E
 
     session = _session(request.config)
     item = request.node
+    request.addfinalizer(lambda: _finish(item))
     try:
         spec = session.spec_for(item, chatexp_config, selection=getattr(request, "param", None))
         return session.run(item, spec)
     except ChatexpError as exc:
         raise fail_for(item.nodeid, exc) from None
+
+
+def _finish(item: pytest.Item) -> None:
+    """Teardown of a chatexp test: its recorder prunes or reports what the test left unused."""
+    from ._errors import ChatexpError
+    from ._session import fail_for
+
+    try:
+        unused = _session(item.config).finish(item, passed=item.stash.get(_CALL_PASSED, False))
+    except ChatexpError as exc:
+        raise fail_for(item.nodeid, exc) from None
+    if unused:
+        item.stash[_UNUSED] = unused
 
 
 class ChatexpRunner:
@@ -100,20 +117,31 @@ class ChatexpRunner:
     def __init__(self, request: pytest.FixtureRequest, fixture_config: dict[str, Any]) -> None:
         self._request = request
         self._fixture_config = fixture_config
+        request.addfinalizer(lambda: _finish(request.node))
 
     def run(self, **options: Any) -> ExperimentResult:
+        from ._errors import ChatexpError
+        from ._session import fail_for
+
         session = _session(self._request.config)
         item = self._request.node
-        spec = session.spec_for(item, self._fixture_config, overrides=options)
-        return session.run(item, spec)
+        try:
+            spec = session.spec_for(item, self._fixture_config, overrides=options)
+            return session.run(item, spec)
+        except ChatexpError as exc:
+            raise fail_for(item.nodeid, exc) from None
 
     async def arun(self, **options: Any) -> ExperimentResult:
+        from ._errors import ChatexpError
+        from ._session import fail_for
+
         session = _session(self._request.config)
         item = self._request.node
-        spec = session.spec_for(item, self._fixture_config, overrides=options)
-        result = await session.runner.arun(spec)
-        session.record(item, result)
-        return result
+        try:
+            spec = session.spec_for(item, self._fixture_config, overrides=options)
+            return await session.arun(item, spec)
+        except ChatexpError as exc:
+            raise fail_for(item.nodeid, exc) from None
 
     @property
     def runner(self) -> ExperimentRunner:
@@ -143,32 +171,84 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if call.when == "teardown" and _SESSION in item.config.stash:
+    if _SESSION not in item.config.stash:
+        return report
+    if call.when == "call":
+        item.stash[_CALL_PASSED] = report.passed
+    elif call.when == "teardown":
         from ._session import STATS_KEY
 
+        # Plain attributes of builtins: pytest-xdist ships them to the controller as they are.
         stats = item.stash.get(STATS_KEY, None)
         if stats:
-            # A plain attribute of builtins: pytest-xdist ships it to the controller as is.
             report.chatexp_experiments = stats  # type: ignore[attr-defined]
+        unused = item.stash.get(_UNUSED, None)
+        if unused:
+            report.chatexp_unused = unused  # type: ignore[attr-defined]
     return report
 
 
 class _RunLog:
-    """Collects experiment statistics from reports (the controller's, under xdist) and prints
-    them. Registered as a plugin object so its hooks see the config without module globals."""
+    """Collects what reports carry (the controller's copies, under xdist) and prints the
+    summary. Registered as a plugin object so its hooks see the config without module globals."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.experiments: list[ExperimentStats] = []
+        self.unused_entries: dict[str, int] = {}
+        self.unused_files: set[str] = set()
+        self.collected: list[pytest.Item] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # Before -k/-m deselect anything: a deselected test still owns its recording.
+        self.collected = list(items)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.experiments.extend(as_stats(getattr(report, "chatexp_experiments", None)))
+        self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
 
-    def pytest_sessionfinish(self) -> None:
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any) -> None:
+        self.unused_files.update(getattr(node, "workeroutput", {}).get("chatexp_unused_files", []))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         chatexp_session = self.config.stash.get(_SESSION, None)
-        if chatexp_session is not None:
-            chatexp_session.close()
+        if chatexp_session is None:
+            return
+        chatexp_session.close()
+        if _is_full_run(self.config):
+            from ._session import unused_recording_files
+
+            found = [str(path) for path in unused_recording_files(self.collected)]
+            workeroutput = getattr(self.config, "workeroutput", None)
+            if workeroutput is not None:
+                workeroutput["chatexp_unused_files"] = found
+            else:
+                self.unused_files.update(found)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.experiments and not hasattr(self.config, "workerinput"):
-            write_summary(terminalreporter, self.experiments)
+        if hasattr(self.config, "workerinput") or not self.experiments:
+            return
+        settings = self.config.stash[_SETTINGS]
+        write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
+        pruned = settings.prune
+        if pruned:
+            for name in self.unused_files:
+                Path(name).unlink(missing_ok=True)
+        write_unused(
+            terminalreporter,
+            self.unused_entries,
+            sorted(_relative(name, self.config.rootpath) for name in self.unused_files),
+            pruned=pruned,
+        )
+
+
+def _is_full_run(config: pytest.Config) -> bool:
+    """Unused recordings can only be judged when whole files were collected, not single ids."""
+    return not any("::" in str(arg) for arg in config.args)
+
+
+def _relative(name: str, root: Path) -> str:
+    path = Path(name)
+    return str(path.relative_to(root)) if path.is_relative_to(root) else name

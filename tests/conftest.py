@@ -35,6 +35,8 @@ def _warm_http_stack(chatexp_server: ReferenceServer) -> None:
 def server(chatexp_server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReferenceServer]:
     """The session's reference server, fresh for each test, as the OpenAI base URL."""
     monkeypatch.setenv("OPENAI_BASE_URL", chatexp_server.base_url)
+    # Inner sessions call the server live unless a test asks for a record mode itself.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--chatexp-record=off")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     chatexp_server.requests.clear()
     chatexp_server.clear_rules()

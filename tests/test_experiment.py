@@ -459,7 +459,7 @@ def test_terminal_summary(pytester: pytest.Pytester, server: ReferenceServer) ->
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(
         [
-            "*- chatexp experiments -*",
+            "*- chatexp experiments (record mode: off) -*",
             "experiment*configs*calls*tokens*wall",
             "test_terminal_summary.py::test_matrix*2*12*s",
             "total: 1 experiment, 12 calls, * tokens, *s in experiments",

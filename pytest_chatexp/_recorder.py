@@ -1,0 +1,193 @@
+"""Record modes at the runner's exchange seam: one ``TestRecorder`` per test item.
+
+The recorder sees each request a provider built, before any HTTP. It answers from the test's
+recording when the mode allows and a recording matches, calls the provider when the mode allows
+recording, and otherwise fails with an explanation of what changed since the recording.
+
+| mode   | replays matches | records misses                          | rewrites the file      |
+|--------|-----------------|-----------------------------------------|------------------------|
+| none   | yes             | no: a miss fails the test               | never                  |
+| once   | yes             | only when the test has no recording yet | when it recorded       |
+| new    | yes             | yes                                     | drops stale entries    |
+| all    | no              | yes, every call                         | becomes exactly new    |
+| off    | no              | no: every call is live, nothing read    | never                  |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+
+from ._configs import endpoint_identity
+from ._errors import ChatexpError
+from ._experiment import PlannedCall
+from ._providers import Provider, WireRequest
+from ._recording import (
+    Call,
+    Interaction,
+    Label,
+    RecordedRequest,
+    RecordingFile,
+    environment_secrets,
+    explain_miss,
+    update,
+)
+from ._runner import CallOutcome
+
+__all__ = ["RecordingMissError", "TestRecorder"]
+
+_EXPLANATIONS_SHOWN = 3
+
+
+class RecordingMissError(ChatexpError):
+    """A call has no matching recording and the record mode forbids calling the provider."""
+
+    def __init__(self, *, call: Call, explanation: str, mode: str, where: str, fix: str) -> None:
+        super().__init__(_miss_message([explanation], misses=1, total=1, mode=mode, where=where, fix=fix))
+        self.call = call
+        self.explanation = explanation
+        self.mode, self.where, self.fix = mode, where, fix
+
+    @classmethod
+    def combine(cls, errors: Sequence[RecordingMissError], *, total: int) -> RecordingMissError:
+        """One message for every miss of an experiment: the CI gate's verdict."""
+        first = errors[0]
+        explanations: dict[tuple[str, str], str] = {}
+        for error in errors:  # samples of one case share their explanation: show it once
+            explanations.setdefault((error.call.label.config, error.call.label.input), error.explanation)
+        combined = cls(call=first.call, explanation=first.explanation, mode=first.mode, where=first.where, fix=first.fix)
+        combined.args = (
+            _miss_message(
+                list(explanations.values()),
+                misses=len(errors),
+                total=total,
+                mode=first.mode,
+                where=first.where,
+                fix=first.fix,
+            ),
+        )
+        return combined
+
+
+def _miss_message(
+    explanations: list[str], *, misses: int, total: int, mode: str, where: str, fix: str
+) -> str:
+    calls = "the call has" if total == 1 else f"{misses} of {total} calls have"
+    lines = [f"{calls} no matching recording (record mode '{mode}'); {where}."]
+    explanations = [text for text in explanations if text]
+    lines += explanations[:_EXPLANATIONS_SHOWN]
+    if len(explanations) > _EXPLANATIONS_SHOWN:
+        lines.append(f"... and {len(explanations) - _EXPLANATIONS_SHOWN} more cases")
+    lines.append(f"To record, run: {fix}")
+    return "\n".join(lines)
+
+
+class TestRecorder:
+    """Applies the record mode to one test item's calls, across all of its experiments."""
+
+    __test__ = False  # not a test class, whatever pytest's name-based discovery thinks
+
+    def __init__(
+        self, *, path: Path, display_path: str, test_id: str, mode: str, rerun_hint: str
+    ) -> None:
+        self.path = path
+        self.display_path = display_path
+        self.test_id = test_id
+        self.mode = mode
+        self.rerun_hint = rerun_hint
+        self._file: RecordingFile | None = None
+        self._existed = path.exists()
+        self.used: dict[str, Interaction] = {}
+        self.recorded: dict[str, Interaction] = {}
+        self._secrets: set[str] = set()
+
+    @property
+    def file(self) -> RecordingFile:
+        if self._file is None:
+            self._file = RecordingFile.load(self.path) if self._existed else RecordingFile()
+        return self._file
+
+    def allow_secrets_of(self, env_names: Iterable[str]) -> None:
+        """Remember the key values a test's configs read, so none is ever written."""
+        self._secrets.update(os.environ[name] for name in env_names if os.environ.get(name))
+
+    async def exchange(
+        self,
+        call: PlannedCall,
+        provider: Provider,
+        wire: WireRequest,
+        send: Callable[[], Awaitable[CallOutcome]],
+    ) -> CallOutcome:
+        recorded_call = Call(
+            label=Label(
+                config=call.config.display_name, input=str(call.input.id), sample=call.sample_index
+            ),
+            request=RecordedRequest(
+                provider=provider.kind, endpoint=endpoint_identity(wire.url), body=wire.body
+            ),
+        )
+        key = recorded_call.fingerprint
+        if self.mode != "all":
+            hit = self.file.get(key) or self.recorded.get(key)
+            if hit is not None:
+                self.used[key] = hit
+                return CallOutcome(
+                    body=hit.response["body"],
+                    latency_s=float(hit.response.get("latency_s", 0.0)),
+                    replayed=True,
+                )
+        if not self._may_record():
+            raise self._miss(recorded_call)
+        outcome = await send()
+        self.recorded[key] = Interaction.record(
+            recorded_call, body=outcome.body, latency_s=outcome.latency_s
+        )
+        return outcome
+
+    def _may_record(self) -> bool:
+        return self.mode in ("new", "all") or (self.mode == "once" and not self._existed)
+
+    def _miss(self, call: Call) -> RecordingMissError:
+        where = (
+            f"recording {self.display_path}"
+            if self._existed
+            else f"no recording file yet ({self.display_path})"
+        )
+        return RecordingMissError(
+            call=call,
+            # Without a file there is nothing to compare with: the location says it all.
+            explanation=explain_miss(call, self.file.interactions) if self._existed else "",
+            mode=self.mode,
+            where=where,
+            fix=self.rerun_hint,
+        )
+
+    def persist(self) -> None:
+        """Write newly recorded answers now, merged into the file, so a crash loses nothing."""
+        if self.recorded:
+            self._write(self.recorded.values(), replace=False)
+
+    def finish(self, *, passed: bool, prune: bool) -> list[str]:
+        """At the end of the test: the recorded entries it did not use (stale: a prompt or an
+        input changed or went away). Modes that rewrite files, and ``prune``, drop them.
+
+        Only a passing test's usage is complete enough to judge what is stale.
+        """
+        if not passed or not (self._existed or self.recorded):
+            return []
+        known = [item.fingerprint for item in self.file.interactions] if self._existed else []
+        stale = [key for key in known if key not in self.used and key not in self.recorded]
+        if stale and (prune or self.mode in ("new", "all")) or self.mode == "all" and self.recorded:
+            self._write([*self.used.values(), *self.recorded.values()], replace=True)
+            return []
+        return stale
+
+    def _write(self, interactions: Iterable[Interaction], *, replace: bool) -> None:
+        update(
+            self.path,
+            interactions,
+            replace_test=replace,
+            test=self.test_id,
+            known_secrets=[*environment_secrets(), *self._secrets],
+        )
