@@ -67,6 +67,11 @@ class ExperimentSpec:
                     "requests; remove one or change what it sends"
                 )
 
+    @cached_property
+    def calls(self) -> tuple[PlannedCall, ...]:
+        """Every call of the experiment (rendered once, on first use)."""
+        return tuple(self.plan())
+
     def plan(self) -> list[PlannedCall]:
         """Render every config x input, strictly, and expand to one call per sample."""
         calls: list[PlannedCall] = []

@@ -89,7 +89,7 @@ class ExperimentOptions(BaseModel):
             timeout=float(self.timeout) if self.timeout is not None else None,
         )
         if render:
-            spec.plan()
+            spec.calls  # noqa: B018  (renders, so a missing variable fails here)
         return spec
 
 

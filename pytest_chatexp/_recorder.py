@@ -170,7 +170,8 @@ class TestRecorder:
 
     def finish(self, *, passed: bool, prune: bool) -> list[str]:
         """At the end of the test: the recorded entries it did not use (stale: a prompt or an
-        input changed or went away). Modes that rewrite files, and ``prune``, drop them.
+        input changed or went away), for the unused report. Modes that rewrite files drop them
+        as part of re-recording (nothing to report); ``prune`` drops them and reports them.
 
         Only a passing test's usage is complete enough to judge what is stale.
         """
@@ -178,10 +179,10 @@ class TestRecorder:
             return []
         known = [item.fingerprint for item in self.file.interactions] if self._existed else []
         stale = [key for key in known if key not in self.used and key not in self.recorded]
-        if stale and (prune or self.mode in ("new", "all")) or self.mode == "all" and self.recorded:
+        rerecording = self.mode in ("new", "all")
+        if stale and (prune or rerecording) or self.mode == "all" and self.recorded:
             self._write([*self.used.values(), *self.recorded.values()], replace=True)
-            return []
-        return stale
+        return [] if rerecording else stale
 
     def _write(self, interactions: Iterable[Interaction], *, replace: bool) -> None:
         update(

@@ -157,7 +157,7 @@ class ExperimentRunner:
         self._loop_thread.stop()
 
     async def _run(self, spec: ExperimentSpec, exchange: Exchange) -> ExperimentResult:
-        calls = spec.plan()
+        calls = spec.calls
         started = time.perf_counter()
         limit = asyncio.Semaphore(min(spec.concurrency or self.concurrency, self.concurrency))
         timeout = spec.timeout or self.timeout

@@ -66,8 +66,11 @@ class ChatexpSession:
         parse_options(marker_kwargs, source="chatexp marker")
         kwargs = {**fixture_config, **marker_kwargs, **(overrides or {})}
         options = parse_options(kwargs, source="experiment options")
-        spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent)
-        return selection.apply(spec) if selection is not None else spec
+        spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent, render=False)
+        if selection is not None:
+            spec = selection.apply(spec)  # before rendering: a split item renders its part only
+        spec.calls  # noqa: B018  (renders, so a missing variable fails before any call)
+        return spec
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
         recorder = self.recorder_for(item, spec)

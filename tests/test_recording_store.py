@@ -377,6 +377,11 @@ def valid_text() -> str:
     return recording.render()
 
 
+def first_entry(text: str) -> str:
+    start = text.index("- fingerprint")
+    return text[start : text.index("- fingerprint", start + 1)]
+
+
 CORRUPTIONS: list[tuple[str, Any, str]] = [
     ("yaml-syntax", "version: 1\ntest: [unclosed\n", r"invalid YAML at line 3, column 1"),
     (
@@ -426,10 +431,11 @@ CORRUPTIONS: list[tuple[str, Any, str]] = [
     ),
     (
         "body-type",
-        lambda text: text.replace(
-            "  request:\n    body:\n", "  request:\n    body: []\n    unused:\n", 1
-        ),
-        r"interactions\[0\].request has an unknown field 'unused'",
+        "version: 1\ntest: x\ninteractions:\n- fingerprint: abc\n"
+        "  label: {config: c, input: i, sample: 0}\n"
+        "  request: {provider: p, endpoint: e, body: [1]}\n"
+        "  response: {body: null, latency_s: 0.1}\n",
+        r"interactions\[0\].request.body must be a mapping, not a list",
     ),
     (
         "date-value",
@@ -443,14 +449,7 @@ CORRUPTIONS: list[tuple[str, Any, str]] = [
     ),
     (
         "duplicate",
-        lambda text: (
-            text
-            + text[
-                text.index("- fingerprint") : text.index(
-                    "- fingerprint", text.index("- fingerprint") + 1
-                )
-            ]
-        ),
+        lambda text: text + first_entry(text),
         r"interactions\[2\] repeats the fingerprint of interactions\[0\]",
     ),
 ]
@@ -467,8 +466,7 @@ def test_corrupt_files_name_the_file_the_problem_and_the_fix(
     path = tmp_path / "__recordings__" / "test_a" / "test_x.yaml"
     path.parent.mkdir(parents=True)
     if callable(content):
-        text = content(valid_text())
-        path.write_text(text, encoding="utf-8")
+        path.write_text(content(valid_text()), encoding="utf-8")
     elif isinstance(content, bytes):
         path.write_bytes(content)
     else:
@@ -640,11 +638,24 @@ def test_concurrent_processes_lose_no_entries(tmp_path: Path) -> None:
 
 KILLED_WRITER = textwrap.dedent(
     """
-    import random, sys
+    import os, random, sys, time
     from pathlib import Path
     from pytest_chatexp._recording import Call, Interaction, Label, RecordedRequest, update
 
-    path, seed = Path(sys.argv[1]), int(sys.argv[2])
+    path, seed, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    if mode == "stall-in-write":
+        # After the first round (file fsync + directory fsync), announce the temp file's fsync
+        # and stall there, so the parent can kill between writing the temp file and renaming it.
+        real_fsync, calls = os.fsync, []
+
+        def stalling_fsync(fd):
+            calls.append(fd)
+            if len(calls) > 2:
+                print("writing", flush=True)
+                time.sleep(60)
+            real_fsync(fd)
+
+        os.fsync = stalling_fsync
     rng = random.Random(seed)
     for round in range(10**9):
         words = [rng.choice(["refund", "order", "sorry", "policy", "days"]) for _ in range(4000)]
@@ -661,28 +672,46 @@ KILLED_WRITER = textwrap.dedent(
 )
 
 
-def test_a_writer_killed_at_any_moment_never_leaves_a_broken_file(tmp_path: Path) -> None:
+def run_and_kill(path: Path, seed: int, mode: str, wait_for: list[str], delay: float) -> None:
+    """Start a writer, wait for its ``wait_for`` lines and ``delay`` seconds, then SIGKILL it."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(path), str(seed), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    try:
+        assert [writer.stdout.readline().strip() for _ in wait_for] == wait_for
+        time.sleep(delay)
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.communicate()
+    assert writer.returncode == -signal.SIGKILL
+
+
+def test_a_writer_killed_at_random_moments_never_leaves_a_broken_file(tmp_path: Path) -> None:
     path = tmp_path / "__recordings__" / "test_a" / "test_big.yaml"
     rng = random.Random()
     for attempt in range(5):
-        writer = subprocess.Popen(
-            [sys.executable, "-c", KILLED_WRITER, str(path), str(attempt)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert writer.stdout is not None
-        try:
-            assert writer.stdout.readline().strip() == "0"  # one full write, then kill it mid-way
-            time.sleep(rng.uniform(0.0, 0.4))
-        finally:
-            writer.send_signal(signal.SIGKILL)
-            writer.communicate()
-        assert writer.returncode == -signal.SIGKILL
-        recording = RecordingFile.load(path)
-        assert len(recording) == 30
+        # One full write first, then kill it anywhere: reading, rendering, writing, renaming.
+        run_and_kill(path, attempt, "free", ["0"], delay=rng.uniform(0.0, 0.4))
+        assert len(RecordingFile.load(path)) == 30
     # A lock file left by a killed writer blocks nobody.
     update(path, [], replace_test=True, test="t", known_secrets=[])
     assert len(RecordingFile.load(path)) == 0
+
+
+def test_a_writer_killed_between_write_and_rename_leaves_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "__recordings__" / "test_a" / "test_big.yaml"
+    run_and_kill(path, 0, "stall-in-write", ["0", "writing"], delay=0.0)
+    recording = RecordingFile.load(path)
+    assert {item.response["body"]["round"] for item in recording.interactions} == {0}
+    (temp,) = path.parent.glob(".test_big.yaml.tmp-*")
+    assert temp.stat().st_size > path.stat().st_size / 2  # the new content was being written
+    old = time.time() - 120
+    os.utime(temp, (old, old))
+    update(path, [], replace_test=True, test="t", known_secrets=[])
+    assert sorted(os.listdir(path.parent)) == ["test_big.yaml"]
 
 
 def test_fallback_lock_excludes_and_breaks_stale_locks(tmp_path: Path) -> None:
@@ -837,7 +866,8 @@ def test_miss_for_an_extra_sample() -> None:
 
 
 def test_long_explanations_are_capped() -> None:
-    wanted = make_call(**{f"param_{i:02}": i for i in range(60)})
+    params: dict[str, Any] = {f"param_{i:02}": i for i in range(60)}
+    wanted = make_call(**params)
     lines = explain_miss(wanted, recorded()).splitlines()
     assert len(lines) <= 41
     assert lines[-1].startswith("  ... ") and lines[-1].endswith(" more differences")

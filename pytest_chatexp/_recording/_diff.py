@@ -129,7 +129,7 @@ def _compare(old: Any, new: Any, parts: list[str | int], out: list[_Difference])
     """Append the differences between JSON values ``old`` and ``new`` at ``parts``."""
     if canonical_json(old) == canonical_json(new):  # also tells 1 from 1.0 and true
         return
-    path = json_path(parts) or "body"
+    path = json_path(parts)
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         for key in sorted(old.keys() | new.keys()):
             if key not in new:
