@@ -7,6 +7,7 @@ chatexp tests never loads httpx, pydantic or any provider.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ class ChatexpSession:
         self.settings = settings
         self.rootpath = rootpath
         self._runner: ExperimentRunner | None = None
+        # Split items of one test share its markers: resolve files and datasets once for all.
+        self._specs: dict[tuple[object, ...], tuple[list[object], ExperimentSpec]] = {}
 
     @property
     def runner(self) -> ExperimentRunner:
@@ -61,12 +64,20 @@ class ChatexpSession:
                 f"the chatexp_config fixture must return a dict of chatexp options, "
                 f"got {type(fixture_config).__name__}"
             )
-        parse_options(fixture_config, source="chatexp_config fixture")
-        marker_kwargs = merge_marker_kwargs(item.iter_markers("chatexp"))
-        parse_options(marker_kwargs, source="chatexp marker")
-        kwargs = {**fixture_config, **marker_kwargs, **(overrides or {})}
-        options = parse_options(kwargs, source="experiment options")
-        spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent, render=False)
+        marks = list(item.iter_markers("chatexp"))
+        key = (str(item.path), *(id(mark) for mark in marks))
+        cached = self._specs.get(key) if not fixture_config and not overrides else None
+        if cached is None:
+            parse_options(fixture_config, source="chatexp_config fixture")
+            marker_kwargs = merge_marker_kwargs(marks)
+            parse_options(marker_kwargs, source="chatexp marker")
+            kwargs = {**fixture_config, **marker_kwargs, **(overrides or {})}
+            options = parse_options(kwargs, source="experiment options")
+            spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent, render=False)
+            if not fixture_config and not overrides:
+                self._specs[key] = (list(marks), spec)  # the marks stay alive: ids stay unique
+        else:
+            spec = replace(cached[1], name=item.nodeid)
         if selection is not None:
             spec = selection.apply(spec)  # before rendering: a split item renders its part only
         spec.calls  # noqa: B018  (renders, so a missing variable fails before any call)

@@ -43,14 +43,20 @@ def stats_of(test: str, result: ExperimentResult) -> ExperimentStats:
     )
 
 
+_ROWS_SHOWN = 20
+
+
 def write_summary(
     reporter: TerminalReporter, experiments: Sequence[ExperimentStats], *, record_mode: str
 ) -> None:
-    """One line per experiment, then the session's totals."""
+    """One line per experiment (the 20 most expensive unless -v), then the session's totals."""
     reporter.write_sep("-", f"chatexp experiments (record mode: {record_mode})")
     rows: list[tuple[str, ...]] = [("experiment", "configs", "calls", "tokens", "wall")]
+    shown = list(experiments)
+    if len(shown) > _ROWS_SHOWN and reporter.config.getoption("verbose") < 1:
+        shown = sorted(shown, key=lambda stats: (-stats["total_tokens"], stats["test"]))[:_ROWS_SHOWN]
     # Sorted: under xdist, reports arrive in completion order.
-    for stats in sorted(experiments, key=lambda stats: stats["test"]):
+    for stats in sorted(shown, key=lambda stats: stats["test"]):
         rows.append(
             (
                 stats["test"],
@@ -64,6 +70,8 @@ def write_summary(
     for row in rows:
         cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
         reporter.write_line("  ".join(cells))
+    if len(shown) < len(experiments):
+        reporter.write_line(f"... {len(experiments) - len(shown)} more experiments (-v lists all)")
     calls = sum(stats["calls"] for stats in experiments)
     replayed = sum(stats["replayed"] for stats in experiments)
     tokens = sum(stats["total_tokens"] for stats in experiments)
