@@ -297,3 +297,35 @@ def test_sigkill_while_recording_leaves_every_file_valid(pytester: pytest.Pytest
 
     for path in files:
         assert len(RecordingFile.load(path)) == 3
+
+
+def test_rerecording_what_changed_keeps_other_snapshots(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+    """`--chatexp-record=new` selects nothing away, so syrupy never sees a snapshot as unused."""
+    source = '''
+    import pytest
+    from pytest_chatexp import ModelConfig
+
+    def config(system):
+        return ModelConfig(name="c", model="m", chat_template=[{"role": "system", "content": system}, {"role": "user", "content": "{{q}}"}])
+
+    @pytest.mark.chatexp(model_configs=[config("SYSTEM_A")], inputs=[{"q": "one"}])
+    def test_a(chatexp, snapshot):
+        assert chatexp.outputs == snapshot
+
+    @pytest.mark.chatexp(model_configs=[config("steady")], inputs=[{"q": "two"}])
+    def test_b(chatexp, snapshot):
+        assert chatexp.outputs == snapshot
+    '''
+    pytester.makepyfile(test_snap=source.replace("SYSTEM_A", "first"))
+    pytester.runpytest("--chatexp-record=all", "--snapshot-update").assert_outcomes(passed=2)
+    pytester.makepyfile(test_snap=source.replace("SYSTEM_A", "second"))
+    recording_session.requests.clear()
+    result = pytester.runpytest("--chatexp-record=new")
+    result.assert_outcomes(passed=1, failed=1)  # test_a's output changed: the snapshot shows it
+    assert len(recording_session.requests) == 1
+    result.stdout.fnmatch_lines(["*[[]system: second[]] echo: one*"])
+    result.stdout.no_fnmatch_line("*snapshot*unused*")
+    updated = pytester.runpytest("--snapshot-update")
+    updated.assert_outcomes(passed=2)
+    updated.stdout.no_fnmatch_line("*deleted*")
+    pytester.runpytest().assert_outcomes(passed=2)
