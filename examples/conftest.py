@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-from contextlib import nullcontext
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
@@ -34,7 +34,13 @@ def _support_agent(request: dict[str, Any]) -> Reply:
     text = _last_user_text(request)
     order = re.search(r"#(\d+)", text)
     if order and "refund" in text.lower():
-        return Reply(tool_calls=[ToolCallReply("issue_refund", {"order_id": order.group(1), "reason": "customer request"})])
+        return Reply(
+            tool_calls=[
+                ToolCallReply(
+                    "issue_refund", {"order_id": order.group(1), "reason": "customer request"}
+                )
+            ]
+        )
     if order:
         return Reply(tool_calls=[ToolCallReply("lookup_order", {"order_id": order.group(1)})])
     return Reply(text="Could you share your order number (it starts with #)?")
@@ -50,7 +56,9 @@ def stand_in_model(pytestconfig: pytest.Config) -> Iterator[None]:
     recording = pytestconfig.getoption("chatexp_record") not in (None, "none")
     with ReferenceServer() if recording else nullcontext() as server:
         if server is not None:
-            server.add_rule(_support_agent, when=lambda request: "support agent" in str(request["messages"][0]))
+            server.add_rule(
+                _support_agent, when=lambda request: "support agent" in str(request["messages"][0])
+            )
         os.environ["OPENAI_BASE_URL"] = server.base_url if server is not None else _NOWHERE
         yield
     if previous is None:

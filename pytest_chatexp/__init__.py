@@ -11,27 +11,53 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._configs import ModelConfig, Tool, load_model_configs
+    from ._configs import ModelConfig as ModelConfig
+    from ._configs import Tool as Tool
+    from ._configs import load_model_configs as load_model_configs
     from ._errors import (
-        ChatexpError,
-        DatasetError,
-        InvalidExperimentError,
-        ProviderError,
-        TemplateError,
+        ChatexpError as ChatexpError,
     )
-    from ._experiment import Case, ExperimentResult, ExperimentSpec, Sample
-    from ._inputs import Input, load_dataset
+    from ._errors import (
+        DatasetError as DatasetError,
+    )
+    from ._errors import (
+        InvalidExperimentError as InvalidExperimentError,
+    )
+    from ._errors import (
+        ProviderError as ProviderError,
+    )
+    from ._errors import (
+        TemplateError as TemplateError,
+    )
+    from ._experiment import Case as Case
+    from ._experiment import ExperimentResult as ExperimentResult
+    from ._experiment import ExperimentSpec as ExperimentSpec
+    from ._experiment import Sample as Sample
+    from ._inputs import Input as Input
+    from ._inputs import load_dataset as load_dataset
     from ._models import (
-        ChatDataResponse,
-        ChatMessage,
-        ChatResponse,
-        FunctionTool,
-        ToolCall,
-        ToolChoice,
-        Usage,
+        ChatDataResponse as ChatDataResponse,
     )
-    from ._options import ExperimentOptions
-    from ._runner import ExperimentRunner
+    from ._models import (
+        ChatMessage as ChatMessage,
+    )
+    from ._models import (
+        ChatResponse as ChatResponse,
+    )
+    from ._models import (
+        FunctionTool as FunctionTool,
+    )
+    from ._models import (
+        ToolCall as ToolCall,
+    )
+    from ._models import (
+        ToolChoice as ToolChoice,
+    )
+    from ._models import (
+        Usage as Usage,
+    )
+    from ._options import ExperimentOptions as ExperimentOptions
+    from ._runner import ExperimentRunner as ExperimentRunner
 
 __version__ = "0.1.0"
 

@@ -188,7 +188,9 @@ def load_model_configs(path: str | Path) -> list[ModelConfig]:
     for position, entry in enumerate(entries):
         where = f"{path}: model_configs[{position}]"
         if not isinstance(entry, Mapping):
-            raise DatasetError(f"{where}: expected a mapping of config fields, got {type(entry).__name__}")
+            raise DatasetError(
+                f"{where}: expected a mapping of config fields, got {type(entry).__name__}"
+            )
         fields = dict(entry)
         base_name = fields.pop("extends", None)
         if base_name is not None:

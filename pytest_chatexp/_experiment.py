@@ -137,7 +137,9 @@ class PlannedCall:
 
     @property
     def label(self) -> str:
-        return f"model config '{self.config.display_name}', input '{self.input.id}', sample {self.sample_index}"
+        """How messages name this call."""
+        config, case = self.config.display_name, self.input.id
+        return f"model config '{config}', input '{case}', sample {self.sample_index}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +203,7 @@ class Case:
         return sum((sample.usage for sample in self.samples), Usage())
 
     def to_chat_response(self) -> ChatResponse:
-        """This case as the ``ChatResponse`` Humanloop returns for a request with ``num_samples``."""
+        """This case as the ``ChatResponse`` Humanloop returns for ``num_samples`` samples."""
         first = self.samples[0]
         return ChatResponse(
             data=[sample.data for sample in self.samples],
@@ -281,7 +283,7 @@ class ExperimentResult:
 
 
 def _group(items: Sequence[_V], key: Callable[[_V], _K]) -> dict[_K, list[_V]]:
-    groups: dict[K, list[V]] = {}
+    groups: dict[_K, list[_V]] = {}
     for item in items:
         groups.setdefault(key(item), []).append(item)
     return groups

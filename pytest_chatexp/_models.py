@@ -62,7 +62,7 @@ class ImageChatContent(_Schema):
 
 
 class FunctionTool(_Schema):
-    """A function the model asks to call; ``arguments`` is the JSON text exactly as the model wrote it."""
+    """A function call the model asks for; ``arguments`` is the JSON text as the model wrote it."""
 
     name: str
     arguments: str | None = None

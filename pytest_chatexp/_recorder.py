@@ -44,7 +44,9 @@ class RecordingMissError(ChatexpError):
     """A call has no matching recording and the record mode forbids calling the provider."""
 
     def __init__(self, *, call: Call, explanation: str, mode: str, where: str, fix: str) -> None:
-        super().__init__(_miss_message([explanation], misses=1, total=1, mode=mode, where=where, fix=fix))
+        super().__init__(
+            _miss_message([explanation], misses=1, total=1, mode=mode, where=where, fix=fix)
+        )
         self.call = call
         self.explanation = explanation
         self.mode, self.where, self.fix = mode, where, fix
@@ -55,8 +57,16 @@ class RecordingMissError(ChatexpError):
         first = errors[0]
         explanations: dict[tuple[str, str], str] = {}
         for error in errors:  # samples of one case share their explanation: show it once
-            explanations.setdefault((error.call.label.config, error.call.label.input), error.explanation)
-        combined = cls(call=first.call, explanation=first.explanation, mode=first.mode, where=first.where, fix=first.fix)
+            explanations.setdefault(
+                (error.call.label.config, error.call.label.input), error.explanation
+            )
+        combined = cls(
+            call=first.call,
+            explanation=first.explanation,
+            mode=first.mode,
+            where=first.where,
+            fix=first.fix,
+        )
         combined.args = (
             _miss_message(
                 list(explanations.values()),
@@ -180,7 +190,7 @@ class TestRecorder:
         known = [item.fingerprint for item in self.file.interactions] if self._existed else []
         stale = [key for key in known if key not in self.used and key not in self.recorded]
         rerecording = self.mode in ("new", "all")
-        if stale and (prune or rerecording) or self.mode == "all" and self.recorded:
+        if (stale and (prune or rerecording)) or (self.mode == "all" and self.recorded):
             self._write([*self.used.values(), *self.recorded.values()], replace=True)
         return [] if rerecording else stale
 

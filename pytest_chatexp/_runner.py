@@ -31,7 +31,7 @@ from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sa
 from ._models import ChatDataResponse
 from ._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
 
-__all__ = ["CallOutcome", "ExperimentRunner", "Exchange"]
+__all__ = ["CallOutcome", "Exchange", "ExperimentRunner"]
 
 _T = TypeVar("_T")
 _CONNECTIONS_PER_CLIENT = 16
@@ -166,7 +166,11 @@ class ExperimentRunner:
             return_exceptions=True,
         )
         wall_time = time.perf_counter() - started
-        failures = [(call, exc) for call, exc in zip(calls, results) if isinstance(exc, BaseException)]
+        failures = [
+            (call, exc)
+            for call, exc in zip(calls, results, strict=True)
+            if isinstance(exc, BaseException)
+        ]
         if failures:
             for _, exc in failures:
                 if not isinstance(exc, Exception):
@@ -219,19 +223,23 @@ class ExperimentRunner:
                 "(raise the timeout with --chatexp-timeout or the marker's timeout=)"
             ) from None
         except httpx.TransportError as exc:
-            raise ProviderError(f"{call.label}: cannot reach {wire.url}: {_redact(str(exc), api_key)}") from None
+            raise ProviderError(
+                f"{call.label}: cannot reach {wire.url}: {_redact(str(exc), api_key)}"
+            ) from None
         latency = time.perf_counter() - started
         body = _decode_json(content)
         if response.status_code >= 400:
             detail = provider.error_message(body) if body is not _NOT_JSON else None
             detail = detail or _excerpt(content.decode("utf-8", "replace"))
             raise ProviderError(
-                f"{call.label}: HTTP {response.status_code} from {wire.url}: {_redact(detail, api_key)}",
+                f"{call.label}: HTTP {response.status_code} from {wire.url}: "
+                + _redact(detail, api_key),
                 status_code=response.status_code,
             )
         if body is _NOT_JSON:
             raise ProviderError(
-                f"{call.label}: {wire.url} answered HTTP {response.status_code} with a body that is "
+                f"{call.label}: {wire.url} answered HTTP {response.status_code} with a body "
+                "that is "
                 f"not JSON: {_redact(_excerpt(content.decode('utf-8', 'replace')), api_key)}",
                 status_code=response.status_code,
             )
@@ -299,7 +307,9 @@ def _api_key(call: PlannedCall, provider: Provider) -> str | None:
     return key
 
 
-def _sample(call: PlannedCall, wire: WireRequest, reply: ProviderReply, outcome: CallOutcome) -> Sample:
+def _sample(
+    call: PlannedCall, wire: WireRequest, reply: ProviderReply, outcome: CallOutcome
+) -> Sample:
     data = ChatDataResponse(
         id=sample_id(call),
         index=call.sample_index,

@@ -28,7 +28,7 @@ STATS_KEY = pytest.StashKey[list[ExperimentStats]]()
 RECORDER_KEY = pytest.StashKey[TestRecorder]()
 
 
-def fail_for(node_id: str, exc: ChatexpError) -> pytest.fail.Exception:
+def fail_for(node_id: str, exc: ChatexpError) -> BaseException:
     """The short, traceback-free failure pytest shows for a plugin error."""
     return pytest.fail.Exception(f"chatexp: {node_id}: {exc}", pytrace=False)
 
@@ -182,9 +182,7 @@ def validate_at_collection(metafunc: pytest.Metafunc) -> None:
         options = parse_options(kwargs, source="chatexp marker")
         base_dir = Path(definition.path).parent
         spec = (
-            options.to_spec(
-                name=definition.nodeid, base_dir=base_dir, render="inputs" in kwargs
-            )
+            options.to_spec(name=definition.nodeid, base_dir=base_dir, render="inputs" in kwargs)
             if "model_configs" in kwargs
             else None
         )

@@ -33,7 +33,11 @@ class Settings:
             concurrency=_read(config, "concurrency", int, lambda v: v >= 1, "a whole number >= 1"),
             timeout=_read(config, "timeout", float, lambda v: v > 0, "a number of seconds > 0"),
             record_mode=_read(
-                config, "record", str, lambda v: v in RECORD_MODES, "one of " + ", ".join(RECORD_MODES)
+                config,
+                "record",
+                str,
+                lambda v: v in RECORD_MODES,
+                "one of " + ", ".join(RECORD_MODES),
             ),
             prune=bool(config.getoption("chatexp_prune")),
         )

@@ -54,7 +54,9 @@ def write_summary(
     rows: list[tuple[str, ...]] = [("experiment", "configs", "calls", "tokens", "wall")]
     shown = list(experiments)
     if len(shown) > _ROWS_SHOWN and reporter.config.getoption("verbose") < 1:
-        shown = sorted(shown, key=lambda stats: (-stats["total_tokens"], stats["test"]))[:_ROWS_SHOWN]
+        shown = sorted(shown, key=lambda stats: (-stats["total_tokens"], stats["test"]))[
+            :_ROWS_SHOWN
+        ]
     # Sorted: under xdist, reports arrive in completion order.
     for stats in sorted(shown, key=lambda stats: stats["test"]):
         rows.append(
@@ -68,7 +70,8 @@ def write_summary(
         )
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
     for row in rows:
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
+        numbers = zip(row[1:], widths[1:], strict=True)
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in numbers]
         reporter.write_line("  ".join(cells))
     if len(shown) < len(experiments):
         reporter.write_line(f"... {len(experiments) - len(shown)} more experiments (-v lists all)")
@@ -90,7 +93,9 @@ def write_unused(
         return
     verb = "deleted" if pruned else "unused"
     for name, count in sorted(entries.items()):
-        reporter.write_line(f"chatexp: {count} {verb} recording entr{'y' if count == 1 else 'ies'} in {name}")
+        reporter.write_line(
+            f"chatexp: {count} {verb} recording entr{'y' if count == 1 else 'ies'} in {name}"
+        )
     for name in files:
         reporter.write_line(f"chatexp: {verb} recording file {name} (its test no longer exists)")
     if not pruned:

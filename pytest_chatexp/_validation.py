@@ -13,7 +13,7 @@ _UNION_MEMBER_LABELS = frozenset({"str", "int", "float", "bool", "list", "dict",
 
 
 def suggest(name: str, known: Iterable[str]) -> str:
-    """" (did you mean 'x'?)" when ``name`` looks like a typo of a known name, else ""."""
+    """ " (did you mean 'x'?)" when ``name`` looks like a typo of a known name, else ""."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -62,10 +62,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # A test that uses the fixtures without the marker is a chatexp test too: `-m chatexp` selects it.
+    # A test using the fixtures without the marker is a chatexp test too: `-m chatexp` selects it.
     for item in items:
         names = getattr(item, "fixturenames", ())
-        if ("chatexp" in names or "chatexp_runner" in names) and not item.get_closest_marker("chatexp"):
+        if ("chatexp" in names or "chatexp_runner" in names) and not item.get_closest_marker(
+            "chatexp"
+        ):
             item.add_marker("chatexp")
 
 
@@ -150,9 +152,7 @@ class ChatexpRunner:
 
 
 @pytest.fixture
-def chatexp_runner(
-    request: pytest.FixtureRequest, chatexp_config: dict[str, Any]
-) -> ChatexpRunner:
+def chatexp_runner(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> ChatexpRunner:
     """Build and run experiments programmatically from the test body."""
     return ChatexpRunner(request, chatexp_config)
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pytest
-
 # pytester restores sys.modules after every inner session, so whatever an inner session imports
 # first is imported (and assertion-rewritten) again by the next one. Import it here, once.
 import hypothesis  # noqa: F401  (its pytest plugin imports it in every inner session)
-import pytest_chatexp._session  # noqa: F401
+import pytest
 import yaml  # noqa: F401  (its C extension cannot be re-imported, so its exceptions must stay)
+
+import pytest_chatexp._session  # noqa: F401
 from pytest_chatexp.testing import ReferenceServer
 
 
@@ -23,7 +23,11 @@ def _warm_http_stack(chatexp_server: ReferenceServer) -> None:
     """One real call, so httpx's lazily imported backends are loaded outside pytester."""
     from pytest_chatexp import ExperimentRunner, ExperimentSpec, Input, ModelConfig
 
-    config = ModelConfig(model="m", base_url=chatexp_server.base_url, chat_template=[{"role": "user", "content": "hi"}])
+    config = ModelConfig(
+        model="m",
+        base_url=chatexp_server.base_url,
+        chat_template=[{"role": "user", "content": "hi"}],
+    )
     runner = ExperimentRunner()
     try:
         runner.run(ExperimentSpec(name="warm-up", model_configs=(config,), inputs=(Input(id="x"),)))
@@ -32,7 +36,9 @@ def _warm_http_stack(chatexp_server: ReferenceServer) -> None:
 
 
 @pytest.fixture
-def server(chatexp_server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReferenceServer]:
+def server(
+    chatexp_server: ReferenceServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ReferenceServer]:
     """The session's reference server, fresh for each test, as the OpenAI base URL."""
     monkeypatch.setenv("OPENAI_BASE_URL", chatexp_server.base_url)
     # Inner sessions call the server live unless a test asks for a record mode itself.

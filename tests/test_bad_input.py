@@ -116,7 +116,9 @@ COLLECTION_ERRORS = {
 
 
 @pytest.mark.parametrize("decorator, message", COLLECTION_ERRORS.values(), ids=COLLECTION_ERRORS)
-def test_bad_marker_is_a_collection_error(pytester: pytest.Pytester, decorator: str, message: str) -> None:
+def test_bad_marker_is_a_collection_error(
+    pytester: pytest.Pytester, decorator: str, message: str
+) -> None:
     pytester.makepyfile(HEADER + f"\n{decorator}\ndef test_it(chatexp):\n    pass\n")
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
@@ -142,7 +144,9 @@ SETUP_ERRORS = {
 
 
 @pytest.mark.parametrize("conftest, message", SETUP_ERRORS.values(), ids=SETUP_ERRORS)
-def test_bad_fixture_config_is_a_setup_error(pytester: pytest.Pytester, conftest: str, message: str) -> None:
+def test_bad_fixture_config_is_a_setup_error(
+    pytester: pytest.Pytester, conftest: str, message: str
+) -> None:
     pytester.makeconftest(HEADER + "\n" + conftest + "\n")
     pytester.makepyfile("def test_it(chatexp):\n    pass\n")
     result = pytester.runpytest()
@@ -152,16 +156,27 @@ def test_bad_fixture_config_is_a_setup_error(pytester: pytest.Pytester, conftest
 
 
 BAD_FILES = {
-    "prompts.yaml": ("- name: a\n  model: m\n  chat_template: [oops\n", "*prompts.yaml:4: invalid YAML: *"),
+    "prompts.yaml": (
+        "- name: a\n  model: m\n  chat_template: [oops\n",
+        "*prompts.yaml:4: invalid YAML: *",
+    ),
     "prompts.json": ('[{"model": "m",}]', "*prompts.json:1: invalid JSON: *"),
-    "prompts.toml": ("model = 'm'", "*prompts.toml: unsupported file type '.toml' (use .yaml, .yml or .json)"),
+    "prompts.toml": (
+        "model = 'm'",
+        "*prompts.toml: unsupported file type '.toml' (use .yaml, .yml or .json)",
+    ),
 }
 
 
-@pytest.mark.parametrize("name, content, message", [(k, *v) for k, v in BAD_FILES.items()], ids=BAD_FILES)
+@pytest.mark.parametrize(
+    "name, content, message", [(k, *v) for k, v in BAD_FILES.items()], ids=BAD_FILES
+)
 def test_bad_prompt_file(pytester: pytest.Pytester, name: str, content: str, message: str) -> None:
     (pytester.path / name).write_text(content)
-    pytester.makepyfile(HEADER + f"\n@pytest.mark.chatexp(model_configs={name!r})\ndef test_it(chatexp):\n    pass\n")
+    pytester.makepyfile(
+        HEADER
+        + f"\n@pytest.mark.chatexp(model_configs={name!r})\ndef test_it(chatexp):\n    pass\n"
+    )
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([_glob(message)])
@@ -171,10 +186,22 @@ def test_bad_prompt_file(pytester: pytest.Pytester, name: str, content: str, mes
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--chatexp-concurrency", "many"], "ERROR: chatexp: --chatexp-concurrency must be a whole number >= 1, got 'many'"),
-        (["--chatexp-concurrency", "0"], "ERROR: chatexp: --chatexp-concurrency must be a whole number >= 1, got '0'"),
-        (["--chatexp-timeout", "-2"], "ERROR: chatexp: --chatexp-timeout must be a number of seconds > 0, got '-2'"),
-        (["-o", "chatexp_timeout=soon"], "ERROR: chatexp: ini option chatexp_timeout must be a number of seconds > 0, got 'soon'"),
+        (
+            ["--chatexp-concurrency", "many"],
+            "ERROR: chatexp: --chatexp-concurrency must be a whole number >= 1, got 'many'",
+        ),
+        (
+            ["--chatexp-concurrency", "0"],
+            "ERROR: chatexp: --chatexp-concurrency must be a whole number >= 1, got '0'",
+        ),
+        (
+            ["--chatexp-timeout", "-2"],
+            "ERROR: chatexp: --chatexp-timeout must be a number of seconds > 0, got '-2'",
+        ),
+        (
+            ["-o", "chatexp_timeout=soon"],
+            "ERROR: chatexp: ini option chatexp_timeout must be a number of seconds > 0, got 'soon'",
+        ),
     ],
 )
 def test_bad_command_line_option(pytester: pytest.Pytester, args: list[str], message: str) -> None:
@@ -251,7 +278,10 @@ def test_garbage_from_the_provider(pytester: pytest.Pytester, server: ReferenceS
     try:
         result = pytester.runpytest()
     finally:
-        del server.routes[("POST", "/html/chat/completions")], server.routes[("POST", "/shape/chat/completions")]
+        del (
+            server.routes[("POST", "/html/chat/completions")],
+            server.routes[("POST", "/shape/chat/completions")],
+        )
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         [

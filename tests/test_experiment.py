@@ -10,7 +10,7 @@ import pytest
 from pytest_chatexp import ChatResponse, ModelConfig
 from pytest_chatexp.testing import ReferenceServer
 
-CONFIGS = '''
+CONFIGS = """
 from pytest_chatexp import ModelConfig
 
 BASE = ModelConfig(
@@ -28,15 +28,15 @@ INPUTS = [
     {"id": "colour", "style": "kindly", "question": "colour of the sky"},
     {"style": "plainly", "question": "two plus two"},
 ]
-'''
+"""
 
-DUMP = '''
+DUMP = """
 import json, pathlib
 
 def dump(result, name):
     data = {key: r.to_json_dict() for key, r in result.to_chat_responses().items()}
     pathlib.Path(name).write_text(json.dumps(data, indent=1, sort_keys=True))
-'''
+"""
 
 
 def _dumped(pytester: pytest.Pytester, name: str) -> dict[str, ChatResponse]:
@@ -44,10 +44,12 @@ def _dumped(pytester: pytest.Pytester, name: str) -> dict[str, ChatResponse]:
     return {key: ChatResponse.model_validate(value) for key, value in data.items()}
 
 
-def test_two_configs_three_inputs_two_samples(pytester: pytest.Pytester, server: ReferenceServer) -> None:
+def test_two_configs_three_inputs_two_samples(
+    pytester: pytest.Pytester, server: ReferenceServer
+) -> None:
     pytester.makepyfile(configs=CONFIGS, dumping=DUMP)
     pytester.makepyfile(
-        '''
+        """
         import pytest
         from configs import CONFIGS, INPUTS
         from dumping import dump
@@ -59,7 +61,7 @@ def test_two_configs_three_inputs_two_samples(pytester: pytest.Pytester, server:
             assert list(chatexp.by_input) == ["capital", "colour", "input-2"]
             assert sorted(chatexp.by_sample) == [0, 1]
             dump(chatexp, "result.json")
-        '''
+        """
     )
     result = pytester.runpytest("-m", "chatexp")
     result.assert_outcomes(passed=1)
@@ -67,7 +69,9 @@ def test_two_configs_three_inputs_two_samples(pytester: pytest.Pytester, server:
 
     responses = _dumped(pytester, "result.json")
     assert list(responses) == [
-        f"{config}/{case}" for config in ("terse", "warm") for case in ("capital", "colour", "input-2")
+        f"{config}/{case}"
+        for config in ("terse", "warm")
+        for case in ("capital", "colour", "input-2")
     ]
     declared: dict[str, object] = {}
     exec(CONFIGS, declared)  # the same configs and inputs the inner session declared
@@ -75,7 +79,9 @@ def test_two_configs_three_inputs_two_samples(pytester: pytest.Pytester, server:
         config_name, case_id = key.split("/")
         config = next(c for c in declared["CONFIGS"] if c.name == config_name)  # type: ignore[attr-defined]
         row = next(
-            r for n, r in enumerate(declared["INPUTS"]) if r.get("id", f"input-{n}") == case_id  # type: ignore[call-overload]
+            r
+            for n, r in enumerate(declared["INPUTS"])
+            if r.get("id", f"input-{n}") == case_id  # type: ignore[call-overload]
         )
         assert response.num_samples == 2
         assert [d.index for d in response.data] == [0, 1]
@@ -96,7 +102,7 @@ def test_two_configs_three_inputs_two_samples(pytester: pytest.Pytester, server:
 
 def test_tool_calls_are_parsed(pytester: pytest.Pytester, server: ReferenceServer) -> None:
     pytester.makepyfile(
-        '''
+        """
         import json, pytest
         from pytest_chatexp import ModelConfig, Tool
 
@@ -124,7 +130,7 @@ def test_tool_calls_are_parsed(pytester: pytest.Pytester, server: ReferenceServe
             assert sample.data.tool_call == call.function
             assert sample.data.output_message.tool_calls == [call]
             assert sample.output == ""
-        '''
+        """
     )
     pytester.runpytest().assert_outcomes(passed=1)
     (request,) = server.requests
@@ -146,9 +152,11 @@ def test_tool_calls_are_parsed(pytester: pytest.Pytester, server: ReferenceServe
     assert request.json["tool_choice"] == "auto"
 
 
-def test_every_config_field_reaches_the_wire(pytester: pytest.Pytester, server: ReferenceServer) -> None:
+def test_every_config_field_reaches_the_wire(
+    pytester: pytest.Pytester, server: ReferenceServer
+) -> None:
     pytester.makepyfile(
-        '''
+        """
         import pytest
         from pytest_chatexp import ModelConfig
 
@@ -165,7 +173,7 @@ def test_every_config_field_reaches_the_wire(pytester: pytest.Pytester, server: 
         def test_wire(chatexp):
             (sample,) = chatexp.samples
             assert sample.tool_calls[0].function.name == "lookup"
-        '''
+        """
     )
     pytester.runpytest().assert_outcomes(passed=1)
     (request,) = server.requests
@@ -201,7 +209,7 @@ def test_api_key_is_sent_but_never_kept(
     canary = "sk-canary-0123456789abcdef"
     monkeypatch.setenv("MY_KEY", canary)
     pytester.makepyfile(
-        '''
+        """
         import json, pathlib, pytest
         from pytest_chatexp import ModelConfig
 
@@ -210,7 +218,7 @@ def test_api_key_is_sent_but_never_kept(
         def test_key(chatexp):
             pathlib.Path("out.json").write_text(json.dumps(
                 {k: v.to_json_dict() for k, v in chatexp.to_chat_responses().items()}))
-        '''
+        """
     )
     result = pytester.runpytest("-v")
     result.assert_outcomes(passed=1)
@@ -220,9 +228,11 @@ def test_api_key_is_sent_but_never_kept(
     assert canary not in result.stdout.str()
 
 
-def test_missing_api_key_env_is_a_clear_error(pytester: pytest.Pytester, server: ReferenceServer) -> None:
+def test_missing_api_key_env_is_a_clear_error(
+    pytester: pytest.Pytester, server: ReferenceServer
+) -> None:
     pytester.makepyfile(
-        '''
+        """
         import pytest
         from pytest_chatexp import ModelConfig
 
@@ -230,12 +240,14 @@ def test_missing_api_key_env_is_a_clear_error(pytester: pytest.Pytester, server:
                              chat_template=[{"role": "user", "content": "hi"}]))
         def test_key(chatexp):
             pass
-        '''
+        """
     )
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*test_key*model config 'm': the environment variable NOT_SET_ANYWHERE (api_key_env) is not set*"]
+        [
+            "*test_key*model config 'm': the environment variable NOT_SET_ANYWHERE (api_key_env) is not set*"
+        ]
     )
     assert "Traceback" not in result.stdout.str()
     assert not server.requests
@@ -244,7 +256,7 @@ def test_missing_api_key_env_is_a_clear_error(pytester: pytest.Pytester, server:
 def test_concurrency_limit_is_respected(pytester: pytest.Pytester, server: ReferenceServer) -> None:
     server.latency = 0.05
     pytester.makepyfile(
-        '''
+        """
         import pytest
         from pytest_chatexp import ModelConfig
 
@@ -254,7 +266,7 @@ def test_concurrency_limit_is_respected(pytester: pytest.Pytester, server: Refer
         )
         def test_many(chatexp):
             assert [s.output for s in chatexp.samples] == [f"echo: {n}" for n in range(12) for _ in range(2)]
-        '''
+        """
     )
     pytester.runpytest().assert_outcomes(passed=1)
     assert len(server.requests) == 24
@@ -266,7 +278,7 @@ def test_session_concurrency_option_caps_every_experiment(
 ) -> None:
     server.latency = 0.05
     pytester.makepyfile(
-        '''
+        """
         import pytest
         from pytest_chatexp import ModelConfig
 
@@ -276,7 +288,7 @@ def test_session_concurrency_option_caps_every_experiment(
         )
         def test_many(chatexp):
             assert len(chatexp.samples) == 10
-        '''
+        """
     )
     pytester.runpytest("--chatexp-concurrency", "2").assert_outcomes(passed=1)
     assert server.max_in_flight == 2
@@ -285,7 +297,7 @@ def test_session_concurrency_option_caps_every_experiment(
 def test_split_makes_one_item_per_case(pytester: pytest.Pytester, server: ReferenceServer) -> None:
     pytester.makepyfile(configs=CONFIGS)
     pytester.makepyfile(
-        '''
+        """
         import pytest
         from configs import CONFIGS, INPUTS
 
@@ -297,7 +309,7 @@ def test_split_makes_one_item_per_case(pytester: pytest.Pytester, server: Refere
         def test_by_case(chatexp):
             (case,) = chatexp.cases
             assert chatexp.samples[0].output.endswith(case.input.inputs["question"])
-        '''
+        """
     )
     result = pytester.runpytest("--collect-only", "-q")
     result.stdout.fnmatch_lines(
@@ -315,9 +327,11 @@ def test_split_makes_one_item_per_case(pytester: pytest.Pytester, server: Refere
     pytester.runpytest().assert_outcomes(passed=6)
 
 
-def test_chatexp_config_fixture_and_markers_merge(pytester: pytest.Pytester, server: ReferenceServer) -> None:
+def test_chatexp_config_fixture_and_markers_merge(
+    pytester: pytest.Pytester, server: ReferenceServer
+) -> None:
     pytester.makeconftest(
-        '''
+        """
         import pytest
         from pytest_chatexp import ModelConfig
 
@@ -328,10 +342,10 @@ def test_chatexp_config_fixture_and_markers_merge(pytester: pytest.Pytester, ser
                                   chat_template=[{"role": "user", "content": "{{q}}"}])],
                 "num_samples": 3,
             }
-        '''
+        """
     )
     pytester.makepyfile(
-        '''
+        """
         import pytest
 
         pytestmark = pytest.mark.chatexp(inputs=[{"q": "module"}], num_samples=2)
@@ -348,12 +362,14 @@ def test_chatexp_config_fixture_and_markers_merge(pytester: pytest.Pytester, ser
             def test_function_level(self, chatexp):
                 assert chatexp.outputs == ["echo: class"]
                 assert [c.display_name for c in chatexp.model_configs] == ["house"]
-        '''
+        """
     )
     pytester.runpytest().assert_outcomes(passed=3)
 
 
-def test_prompt_file_and_dataset_next_to_the_test(pytester: pytest.Pytester, server: ReferenceServer) -> None:
+def test_prompt_file_and_dataset_next_to_the_test(
+    pytester: pytest.Pytester, server: ReferenceServer
+) -> None:
     prompts = pytester.mkdir("prompts")
     (prompts / "support.yaml").write_text(
         "- name: support-v1\n"
@@ -370,7 +386,7 @@ def test_prompt_file_and_dataset_next_to_the_test(pytester: pytest.Pytester, ser
         '{"id": "hours", "company": "Acme", "question": "open?"}\n'
     )
     pytester.makepyfile(
-        '''
+        """
         import pytest
 
         @pytest.mark.chatexp(model_configs="prompts/support.yaml", inputs="cases.jsonl")
@@ -378,15 +394,17 @@ def test_prompt_file_and_dataset_next_to_the_test(pytester: pytest.Pytester, ser
             assert [c.id for c in chatexp.cases] == [
                 "support-v1/refund", "support-v1/hours", "support-v2/refund", "support-v2/hours"]
             assert chatexp.case("support-v2", "hours").samples[0].output.endswith("echo: open?")
-        '''
+        """
     )
     pytester.runpytest().assert_outcomes(passed=1)
-    assert [r.json["temperature"] for r in server.requests if r.json and "temperature" in r.json] == [0.7, 0.7]
+    assert [
+        r.json["temperature"] for r in server.requests if r.json and "temperature" in r.json
+    ] == [0.7, 0.7]
 
 
 def test_programmatic_runs(pytester: pytest.Pytester, server: ReferenceServer) -> None:
     pytester.makepyfile(
-        '''
+        """
         from pytest_chatexp import ModelConfig
 
         def test_build_and_run(chatexp_runner):
@@ -395,7 +413,7 @@ def test_programmatic_runs(pytester: pytest.Pytester, server: ReferenceServer) -
             second = chatexp_runner.run(model_configs=[config], inputs=[{"x": "two"}], num_samples=2)
             assert first.outputs == ["echo: one"]
             assert second.outputs == ["echo: two", "echo: two"]
-        '''
+        """
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
@@ -403,9 +421,11 @@ def test_programmatic_runs(pytester: pytest.Pytester, server: ReferenceServer) -
     assert result.stdout.str().count("test_programmatic_runs.py::test_build_and_run") == 2
 
 
-def test_async_test_can_await_the_runner(pytester: pytest.Pytester, server: ReferenceServer) -> None:
+def test_async_test_can_await_the_runner(
+    pytester: pytest.Pytester, server: ReferenceServer
+) -> None:
     pytester.makepyfile(
-        '''
+        """
         import asyncio, pytest
         from pytest_chatexp import ModelConfig
 
@@ -413,14 +433,16 @@ def test_async_test_can_await_the_runner(pytester: pytest.Pytester, server: Refe
             config = ModelConfig(model="m", chat_template=[{"role": "user", "content": "hi"}])
             result = asyncio.run(chatexp_runner.arun(model_configs=[config]))
             assert result.outputs == ["echo: hi"]
-        '''
+        """
     )
     pytester.runpytest().assert_outcomes(passed=1)
 
 
-def test_m_chatexp_selects_chatexp_tests_only(pytester: pytest.Pytester, server: ReferenceServer) -> None:
+def test_m_chatexp_selects_chatexp_tests_only(
+    pytester: pytest.Pytester, server: ReferenceServer
+) -> None:
     pytester.makepyfile(
-        '''
+        """
         import pytest
         from pytest_chatexp import ModelConfig
 
@@ -435,7 +457,7 @@ def test_m_chatexp_selects_chatexp_tests_only(pytester: pytest.Pytester, server:
 
         def test_plain():
             pass
-        '''
+        """
     )
     result = pytester.runpytest("-m", "chatexp", "--strict-markers", "-v")
     result.assert_outcomes(passed=2, deselected=1)
@@ -447,14 +469,14 @@ def test_m_chatexp_selects_chatexp_tests_only(pytester: pytest.Pytester, server:
 def test_terminal_summary(pytester: pytest.Pytester, server: ReferenceServer) -> None:
     pytester.makepyfile(configs=CONFIGS)
     pytester.makepyfile(
-        '''
+        """
         import pytest
         from configs import CONFIGS, INPUTS
 
         @pytest.mark.chatexp(model_configs=CONFIGS, inputs=INPUTS, num_samples=2)
         def test_matrix(chatexp):
             pass
-        '''
+        """
     )
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(
@@ -467,11 +489,13 @@ def test_terminal_summary(pytester: pytest.Pytester, server: ReferenceServer) ->
     )
 
 
-def test_results_are_identical_under_xdist(pytester: pytest.Pytester, server: ReferenceServer) -> None:
+def test_results_are_identical_under_xdist(
+    pytester: pytest.Pytester, server: ReferenceServer
+) -> None:
     pytest.importorskip("xdist")
     pytester.makepyfile(configs=CONFIGS, dumping=DUMP)
     pytester.makepyfile(
-        '''
+        """
         import os, pytest
         from configs import CONFIGS, INPUTS
         from dumping import dump
@@ -479,7 +503,7 @@ def test_results_are_identical_under_xdist(pytester: pytest.Pytester, server: Re
         @pytest.mark.chatexp(model_configs=CONFIGS, inputs=INPUTS, num_samples=2, split="configs")
         def test_matrix(chatexp):
             dump(chatexp, f"out-{chatexp.model_configs[0].name}-{os.environ.get('RUN')}.json")
-        '''
+        """
     )
     serial = pytester.runpytest_subprocess("-n", "0", "-p", "no:cacheprovider")
     serial.assert_outcomes(passed=2)

@@ -23,7 +23,9 @@ def test_zz_report_modules():
 def test_run_without_chatexp_tests_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(PROBE)
     # A fresh interpreter: this process has long imported everything.
-    result = pytester.runpytest_subprocess("-p", "no:anyio", "-p", "no:xdist", "-p", "no:hypothesispytest")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:anyio", "-p", "no:xdist", "-p", "no:hypothesispytest"
+    )
     result.assert_outcomes(passed=2)
     loaded = json.loads((pytester.path / "loaded.json").read_text())
     result.stdout.fnmatch_lines(["plugins:*chatexp-*"])  # the plugin was loaded
@@ -34,7 +36,11 @@ def test_run_without_chatexp_tests_prints_nothing(pytester: pytest.Pytester) -> 
     pytester.makepyfile("def test_plain():\n    pass\n")
     with_plugin = pytester.runpytest()
     without_plugin = pytester.runpytest("-p", "no:chatexp")
-    strip = lambda lines: [l for l in lines if not l.startswith(("plugins:", "rootdir:", "platform", "===", "cachedir"))]  # noqa: E731
+
+    def strip(lines: list[str]) -> list[str]:
+        noise = ("plugins:", "rootdir:", "platform", "===", "cachedir")
+        return [line for line in lines if not line.startswith(noise)]
+
     assert strip(with_plugin.outlines) == strip(without_plugin.outlines)
     with_plugin.stdout.fnmatch_lines(["plugins:*chatexp-*"])
     without_plugin.stdout.no_fnmatch_line("plugins:*chatexp-*")

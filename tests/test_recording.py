@@ -43,7 +43,13 @@ def test_other(chatexp):
 INPUTS = '[{"id": "refund", "company": "Acme", "question": "refund?"}, {"id": "late", "company": "Acme", "question": "late?"}]'
 
 
-def _write_suite(pytester: pytest.Pytester, *, temperature: float = 0.2, inputs: str = INPUTS, system: str | None = None) -> None:
+def _write_suite(
+    pytester: pytest.Pytester,
+    *,
+    temperature: float = 0.2,
+    inputs: str = INPUTS,
+    system: str | None = None,
+) -> None:
     source = SUPPORT.replace("TEMPERATURE", repr(temperature)).replace("INPUTS", inputs)
     if system is not None:
         source = source.replace("Answer in one short paragraph.", system)
@@ -71,7 +77,10 @@ def test_record_then_replay_with_the_server_gone(
     data = yaml.safe_load(_recording(pytester, "test_support").read_text())
     assert data["test"] == "test_support.py::test_support"
     assert [(i["label"]["input"], i["label"]["sample"]) for i in data["interactions"]] == [
-        ("late", 0), ("late", 1), ("refund", 0), ("refund", 1)
+        ("late", 0),
+        ("late", 1),
+        ("refund", 0),
+        ("refund", 1),
     ]
 
     # The provider is gone: replay must not need it.
@@ -79,18 +88,25 @@ def test_record_then_replay_with_the_server_gone(
     recording_session.requests.clear()
     replayed = pytester.runpytest()
     replayed.assert_outcomes(passed=2)
-    replayed.stdout.fnmatch_lines(["*chatexp experiments (record mode: none)*", "total: 2 experiments, 5 (5 replayed) calls*"])
+    replayed.stdout.fnmatch_lines(
+        ["*chatexp experiments (record mode: none)*", "total: 2 experiments, 5 (5 replayed) calls*"]
+    )
     assert not recording_session.requests
 
 
-def test_a_changed_prompt_fails_with_a_field_level_diff(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_a_changed_prompt_fails_with_a_field_level_diff(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     _write_suite(pytester)
     pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=2)
     _write_suite(pytester, system="Answer in two short paragraphs.", temperature=0.7)
     result = pytester.runpytest()
     result.assert_outcomes(errors=2)
     output = result.stdout.str()
-    assert "4 of 4 calls have no matching recording (record mode 'none'); recording __recordings__/test_support/test_support.yaml." in output
+    assert (
+        "4 of 4 calls have no matching recording (record mode 'none'); recording __recordings__/test_support/test_support.yaml."
+        in output
+    )
     assert "messages[0].content changed:" in output
     assert "-Answer in one short paragraph." in output
     assert "+Answer in two short paragraphs." in output
@@ -99,16 +115,24 @@ def test_a_changed_prompt_fails_with_a_field_level_diff(pytester: pytest.Pyteste
     assert "Traceback" not in output
 
 
-def test_a_new_input_is_named(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_a_new_input_is_named(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     _write_suite(pytester)
     pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=2)
-    _write_suite(pytester, inputs=INPUTS[:-1] + ', {"id": "lost", "company": "Acme", "question": "lost?"}]')
+    _write_suite(
+        pytester, inputs=INPUTS[:-1] + ', {"id": "lost", "company": "Acme", "question": "lost?"}]'
+    )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*2 of 6 calls have no matching recording*", "*input 'lost' is new*"])
+    result.stdout.fnmatch_lines(
+        ["*2 of 6 calls have no matching recording*", "*input 'lost' is new*"]
+    )
 
 
-def test_new_mode_rerecords_only_what_changed(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_new_mode_rerecords_only_what_changed(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     _write_suite(pytester)
     pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=2)
     other_before = _recording(pytester, "test_other").read_bytes()
@@ -120,36 +144,46 @@ def test_new_mode_rerecords_only_what_changed(pytester: pytest.Pytester, recordi
     result = pytester.runpytest("--chatexp-record=new")
     result.assert_outcomes(passed=2)
     assert len(recording_session.requests) == 2
-    assert {r.json["messages"][-1]["content"] for r in recording_session.requests if r.json} == {"delayed?"}
+    assert {r.json["messages"][-1]["content"] for r in recording_session.requests if r.json} == {
+        "delayed?"
+    }
     assert _recording(pytester, "test_other").read_bytes() == other_before  # untouched
     support_after = yaml.safe_load(_recording(pytester, "test_support").read_text())
     assert len(support_after["interactions"]) == 4  # the stale 'late?' answers were dropped
-    kept = {i["fingerprint"] for i in support_after["interactions"]} & {i["fingerprint"] for i in support_before["interactions"]}
+    kept = {i["fingerprint"] for i in support_after["interactions"]} & {
+        i["fingerprint"] for i in support_before["interactions"]
+    }
     assert len(kept) == 2  # the 'refund' answers, replayed, not re-recorded
 
     # And now everything replays.
     pytester.runpytest().assert_outcomes(passed=2)
 
 
-def test_rerecording_an_unchanged_experiment_changes_nothing(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_rerecording_an_unchanged_experiment_changes_nothing(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     _write_suite(pytester)
     pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=2)
     before = _recording(pytester, "test_support").read_bytes()
     pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=2)
     after = _recording(pytester, "test_support").read_bytes()
     # The reference server answers deterministically, so only latencies may move.
-    strip = lambda text: [l for l in text.decode().splitlines() if "latency_s" not in l]  # noqa: E731
+    strip = lambda text: [line for line in text.decode().splitlines() if "latency_s" not in line]  # noqa: E731
     assert strip(before) == strip(after)
 
 
-def test_off_mode_neither_reads_nor_writes(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_off_mode_neither_reads_nor_writes(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     _write_suite(pytester)
     pytester.runpytest("--chatexp-record=off").assert_outcomes(passed=2)
     assert not (pytester.path / "__recordings__").exists()
     assert len(recording_session.requests) == 5
 
 
-def test_once_mode_records_only_tests_without_a_recording(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_once_mode_records_only_tests_without_a_recording(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     _write_suite(pytester)
     pytester.runpytest("--chatexp-record=once").assert_outcomes(passed=2)
     _write_suite(pytester, temperature=0.9)
@@ -159,14 +193,18 @@ def test_once_mode_records_only_tests_without_a_recording(pytester: pytest.Pytes
     assert not recording_session.requests
 
 
-def test_record_mode_from_the_ini_file(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_record_mode_from_the_ini_file(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     pytester.makeini("[pytest]\nchatexp_record = new\n")
     _write_suite(pytester)
     pytester.runpytest().assert_outcomes(passed=2)
     assert _recording(pytester, "test_support").exists()
 
 
-def test_unused_recordings_are_reported_and_pruned(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_unused_recordings_are_reported_and_pruned(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     _write_suite(pytester)
     pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=2)
     # An input goes away, and a recording of a deleted test lies around.
@@ -188,21 +226,32 @@ def test_unused_recordings_are_reported_and_pruned(pytester: pytest.Pytester, re
 
     pruned = pytester.runpytest("--chatexp-prune")
     pruned.assert_outcomes(passed=2)
-    pruned.stdout.fnmatch_lines(["chatexp: 2 deleted recording entries in *", "chatexp: deleted recording file *test_deleted.yaml*"])
+    pruned.stdout.fnmatch_lines(
+        [
+            "chatexp: 2 deleted recording entries in *",
+            "chatexp: deleted recording file *test_deleted.yaml*",
+        ]
+    )
     assert not ghost.exists()
-    assert len(yaml.safe_load(_recording(pytester, "test_support").read_text())["interactions"]) == 2
+    assert (
+        len(yaml.safe_load(_recording(pytester, "test_support").read_text())["interactions"]) == 2
+    )
     clean = pytester.runpytest()
     clean.assert_outcomes(passed=2)
     clean.stdout.no_fnmatch_line("chatexp:*unused*")
 
 
-def test_a_corrupt_recording_names_the_file(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_a_corrupt_recording_names_the_file(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     _write_suite(pytester)
     pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=2)
     _recording(pytester, "test_other").write_text("version: 1\ninteractions: [unclosed\n")
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["chatexp: test_support.py::test_other: *__recordings__/test_support/test_other.yaml*"])
+    result.stdout.fnmatch_lines(
+        ["chatexp: test_support.py::test_other: *__recordings__/test_support/test_other.yaml*"]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
@@ -212,16 +261,22 @@ def test_a_canary_key_never_reaches_a_file(
     canary = "sk-canary-" + "9f8e7d6c5b4a" * 3
     monkeypatch.setenv("OPENAI_API_KEY", canary)
     _write_suite(pytester)
-    result = pytester.runpytest("--chatexp-record=all", "--junitxml=report.xml", "-v", "--log-level=DEBUG")
+    result = pytester.runpytest(
+        "--chatexp-record=all", "--junitxml=report.xml", "-v", "--log-level=DEBUG"
+    )
     result.assert_outcomes(passed=2)
-    assert all(r.headers.get("authorization") == f"Bearer {canary}" for r in recording_session.requests)
+    assert all(
+        r.headers.get("authorization") == f"Bearer {canary}" for r in recording_session.requests
+    )
     for path in pytester.path.rglob("*"):
         if path.is_file():
             assert canary not in path.read_text(errors="replace"), path
     assert canary not in result.stdout.str() + result.stderr.str()
 
 
-def test_a_secret_in_an_answer_refuses_the_write(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_a_secret_in_an_answer_refuses_the_write(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     leaked = "sk-proj-" + "A1b2C3d4E5f6G7h8" * 2
     _write_suite(pytester)
     recording_session.add_rule(f"your key is {leaked}")
@@ -238,10 +293,12 @@ def test_a_secret_in_an_answer_refuses_the_write(pytester: pytest.Pytester, reco
     assert not _recording(pytester, "test_other").exists()
 
 
-def test_xdist_workers_record_200_cases_without_losing_one(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_xdist_workers_record_200_cases_without_losing_one(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     pytest.importorskip("xdist")
     pytester.makepyfile(
-        test_many='''
+        test_many="""
         import pytest
         from pytest_chatexp import ModelConfig
 
@@ -250,9 +307,11 @@ def test_xdist_workers_record_200_cases_without_losing_one(pytester: pytest.Pyte
         @pytest.mark.chatexp(model_configs=[CONFIG], inputs=[{"n": n} for n in range(200)], split="inputs")
         def test_case(chatexp):
             assert len(chatexp.samples) == 1
-        '''
+        """
     )
-    result = pytester.runpytest_subprocess("-n", "4", "--chatexp-record=all", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "-n", "4", "--chatexp-record=all", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=200)
     files = sorted((pytester.path / "__recordings__" / "test_many").glob("*.yaml"))
     assert len(files) == 200
@@ -264,10 +323,12 @@ def test_xdist_workers_record_200_cases_without_losing_one(pytester: pytest.Pyte
     replay.stdout.fnmatch_lines(["total: 200 experiments, 200 (200 replayed) calls*"])
 
 
-def test_sigkill_while_recording_leaves_every_file_valid(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_sigkill_while_recording_leaves_every_file_valid(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     recording_session.latency = 0.02
     pytester.makepyfile(
-        test_slow='''
+        test_slow="""
         import pytest
         from pytest_chatexp import ModelConfig
 
@@ -276,13 +337,24 @@ def test_sigkill_while_recording_leaves_every_file_valid(pytester: pytest.Pytest
         @pytest.mark.chatexp(model_configs=[CONFIG], inputs=[{"n": n} for n in range(400)], split="inputs", num_samples=3)
         def test_case(chatexp):
             pass
-        '''
+        """
     )
     env = {**os.environ, "PYTEST_ADDOPTS": ""}
     for attempt in range(3):
         process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "--chatexp-record=all", "-p", "no:cacheprovider", "-q"],
-            cwd=pytester.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--chatexp-record=all",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+            ],
+            cwd=pytester.path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(1.5 + attempt * 0.7)
         process.send_signal(signal.SIGKILL)
@@ -299,9 +371,11 @@ def test_sigkill_while_recording_leaves_every_file_valid(pytester: pytest.Pytest
         assert len(RecordingFile.load(path)) == 3
 
 
-def test_rerecording_what_changed_keeps_other_snapshots(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
+def test_rerecording_what_changed_keeps_other_snapshots(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     """`--chatexp-record=new` selects nothing away, so syrupy never sees a snapshot as unused."""
-    source = '''
+    source = """
     import pytest
     from pytest_chatexp import ModelConfig
 
@@ -315,7 +389,7 @@ def test_rerecording_what_changed_keeps_other_snapshots(pytester: pytest.Pyteste
     @pytest.mark.chatexp(model_configs=[config("steady")], inputs=[{"q": "two"}])
     def test_b(chatexp, snapshot):
         assert chatexp.outputs == snapshot
-    '''
+    """
     pytester.makepyfile(test_snap=source.replace("SYSTEM_A", "first"))
     pytester.runpytest("--chatexp-record=all", "--snapshot-update").assert_outcomes(passed=2)
     pytester.makepyfile(test_snap=source.replace("SYSTEM_A", "second"))

@@ -114,8 +114,7 @@ class OpenAIChatProvider(Provider):
             completion = _WireCompletion.model_validate(body)
         except ValidationError as exc:
             raise ProviderError(
-                "the response is not an OpenAI chat completion: "
-                + describe_validation_error(exc)
+                "the response is not an OpenAI chat completion: " + describe_validation_error(exc)
             ) from None
         if not completion.choices:
             raise ProviderError("the response is not an OpenAI chat completion: 'choices' is empty")
@@ -143,8 +142,9 @@ class OpenAIChatProvider(Provider):
     def error_message(self, body: Any) -> str | None:
         if isinstance(body, dict):
             error = body.get("error")
-            if isinstance(error, dict) and isinstance(error.get("message"), str):
-                return error["message"]
+            message = error.get("message") if isinstance(error, dict) else None
+            if isinstance(message, str):
+                return message
             if isinstance(error, str):
                 return error
         return None
