@@ -7,10 +7,12 @@ collection, at no import cost.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
+
+from ._pricing import PriceTable, PricingError
 
 __all__ = ["Settings", "add_options"]
 
@@ -26,6 +28,7 @@ class Settings:
     timeout: float = 60.0
     record_mode: str = "none"
     prune: bool = False
+    prices: PriceTable = field(default_factory=PriceTable)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -40,6 +43,7 @@ class Settings:
                 "one of " + ", ".join(RECORD_MODES),
             ),
             prune=bool(config.getoption("chatexp_prune")),
+            prices=_prices(config),
         )
 
 
@@ -76,8 +80,22 @@ def add_options(parser: pytest.Parser) -> None:
         help="Delete recordings no test used in this run (only after a full run).",
     )
     parser.addini("chatexp_record", "Default for --chatexp-record.", default="none")
+    parser.addini(
+        "chatexp_prices",
+        "Model prices for cost estimates and budgets, one 'MODEL INPUT_USD OUTPUT_USD' line per "
+        "model, in US dollars per million tokens; adds to and overrides the built-in table.",
+        type="linelist",
+        default=[],
+    )
     parser.addini("chatexp_concurrency", "Default for --chatexp-concurrency.", default="16")
     parser.addini("chatexp_timeout", "Default for --chatexp-timeout.", default="60")
+
+
+def _prices(config: pytest.Config) -> PriceTable:
+    try:
+        return PriceTable.from_lines(config.getini("chatexp_prices"))
+    except PricingError as exc:
+        raise pytest.UsageError(f"chatexp: ini option chatexp_prices: {exc}") from None
 
 
 def _read(

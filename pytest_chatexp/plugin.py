@@ -89,6 +89,7 @@ def chatexp(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> E
 
     session = _session(request.config)
     item = request.node
+    _activate(item, session)
     request.addfinalizer(lambda: _finish(item))
     try:
         spec = session.spec_for(item, chatexp_config, selection=getattr(request, "param", None))
@@ -97,11 +98,19 @@ def chatexp(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> E
         raise fail_for(item.nodeid, exc) from None
 
 
+def _activate(item: pytest.Item, session: ChatexpSession) -> None:
+    from ._context import activate
+
+    activate(item, session)
+
+
 def _finish(item: pytest.Item) -> None:
     """Teardown of a chatexp test: its recorder prunes or reports what the test left unused."""
+    from ._context import deactivate
     from ._errors import ChatexpError
     from ._session import fail_for
 
+    deactivate(item)
     try:
         unused = _session(item.config).finish(item, passed=item.stash.get(_CALL_PASSED, False))
     except ChatexpError as exc:
@@ -119,6 +128,7 @@ class ChatexpRunner:
     def __init__(self, request: pytest.FixtureRequest, fixture_config: dict[str, Any]) -> None:
         self._request = request
         self._fixture_config = fixture_config
+        _activate(request.node, _session(request.config))
         request.addfinalizer(lambda: _finish(request.node))
 
     def run(self, **options: Any) -> ExperimentResult:

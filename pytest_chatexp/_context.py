@@ -1,0 +1,60 @@
+"""The chatexp test running now, for checks that need the session: graders that call models
+(recorded in the test's own recording) and the session's price table.
+
+The ``chatexp`` and ``chatexp_runner`` fixtures activate their test; checks read it. pytest runs
+one test at a time per process (xdist uses processes), so one slot is enough.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ._errors import InvalidExperimentError
+
+if TYPE_CHECKING:
+    import pytest
+
+    from ._experiment import ExperimentResult, ExperimentSpec
+    from ._pricing import PriceTable
+    from ._session import ChatexpSession
+
+__all__ = ["ActiveTest", "activate", "active_test", "deactivate"]
+
+
+@dataclass(frozen=True)
+class ActiveTest:
+    item: pytest.Item
+    session: ChatexpSession
+
+    def run(self, spec: ExperimentSpec) -> ExperimentResult:
+        """Run an experiment for this test: same runner, same recording, same record mode."""
+        return self.session.run(self.item, spec)
+
+    @property
+    def prices(self) -> PriceTable:
+        return self.session.settings.prices
+
+
+_active: ActiveTest | None = None
+
+
+def activate(item: pytest.Item, session: ChatexpSession) -> None:
+    global _active
+    _active = ActiveTest(item, session)
+
+
+def deactivate(item: pytest.Item) -> None:
+    global _active
+    if _active is not None and _active.item is item:
+        _active = None
+
+
+def active_test(what: str) -> ActiveTest:
+    """The running chatexp test; ``what`` names the caller for the error outside of one."""
+    if _active is None:
+        raise InvalidExperimentError(
+            f"{what} needs a running chatexp test: use it in a test that requests the "
+            "'chatexp' or 'chatexp_runner' fixture"
+        )
+    return _active
