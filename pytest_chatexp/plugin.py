@@ -7,6 +7,7 @@ it, through ``_session``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ _SETTINGS = pytest.StashKey[Settings]()
 _SESSION = pytest.StashKey["ChatexpSession"]()
 _CALL_PASSED = pytest.StashKey[bool]()
 _UNUSED = pytest.StashKey[dict[str, int]]()
+_EXPERIMENT_FAILED = pytest.StashKey[bool]()
 
 _MARKER_HELP = (
     "chatexp(model_configs=..., inputs=..., messages=..., num_samples=1, concurrency=None, "
@@ -95,7 +97,18 @@ def chatexp(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> E
         spec = session.spec_for(item, chatexp_config, selection=getattr(request, "param", None))
         return session.run(item, spec)
     except ChatexpError as exc:
+        item.stash[_EXPERIMENT_FAILED] = True
         raise fail_for(item.nodeid, exc) from None
+
+
+@pytest.fixture
+def chatexp_snapshot(snapshot: Any) -> Any:
+    """syrupy's ``snapshot`` for experiments: ``assert chatexp == chatexp_snapshot`` keeps a
+    readable view of every config, input and sample in ``__snapshots__/``."""
+    from ._snapshots import SNAPSHOT_NAME, ExperimentSnapshotExtension
+
+    # An explicit name: syrupy's counters would renumber snapshots when assertions change.
+    return snapshot.use_extension(ExperimentSnapshotExtension)(name=SNAPSHOT_NAME)
 
 
 def _activate(item: pytest.Item, session: ChatexpSession) -> None:
@@ -141,6 +154,7 @@ class ChatexpRunner:
             spec = session.spec_for(item, self._fixture_config, overrides=options)
             return session.run(item, spec)
         except ChatexpError as exc:
+            item.stash[_EXPERIMENT_FAILED] = True
             raise fail_for(item.nodeid, exc) from None
 
     async def arun(self, **options: Any) -> ExperimentResult:
@@ -153,6 +167,7 @@ class ChatexpRunner:
             spec = session.spec_for(item, self._fixture_config, overrides=options)
             return await session.arun(item, spec)
         except ChatexpError as exc:
+            item.stash[_EXPERIMENT_FAILED] = True
             raise fail_for(item.nodeid, exc) from None
 
     @property
@@ -185,6 +200,8 @@ def pytest_runtest_makereport(
         return report
     if call.when == "call":
         item.stash[_CALL_PASSED] = report.passed
+    if call.when != "teardown" and item.stash.get(_EXPERIMENT_FAILED, False):
+        report.chatexp_experiment_failed = True  # type: ignore[attr-defined]
     elif call.when == "teardown":
         from ._session import STATS_KEY
 
@@ -214,9 +231,12 @@ class _RunLog:
         # Before -k/-m deselect anything: a deselected test still owns its recording.
         self.collected = list(items)
 
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.experiments.extend(as_stats(getattr(report, "chatexp_experiments", None)))
         self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
+        if getattr(report, "chatexp_experiment_failed", False):
+            _keep_snapshots_of(report.nodeid)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any) -> None:
@@ -252,6 +272,19 @@ class _RunLog:
             sorted(_relative(name, self.config.rootpath) for name in self.unused_files),
             pruned=pruned,
         )
+
+
+def _keep_snapshots_of(node_id: str) -> None:
+    """A test whose experiment failed (provider down, recording missing) never reached its
+    snapshot assertion. syrupy would count its reviewed snapshot as unused and delete it under
+    --snapshot-update; tell syrupy the test was skipped, which keeps it. The test itself still
+    fails in pytest's report. (syrupy's session object is private; without it, do nothing.)
+    """
+    syrupy = sys.modules.get("syrupy")
+    session = getattr(syrupy, "_syrupy", None)
+    ran_item = getattr(session, "ran_item", None)
+    if ran_item is not None:
+        ran_item(node_id, "skipped")
 
 
 def _is_full_run(config: pytest.Config) -> bool:

@@ -1,0 +1,164 @@
+"""Snapshots of experiments through syrupy: the view a reviewer reads in a PR.
+
+``assert chatexp == chatexp_snapshot`` writes one text file per test,
+``__snapshots__/<test module>/<test name>[experiment].chatexp``: per model config (name and the
+parameters that shape answers), per input (its variables), per sample: the output as multi-line
+text, tool calls as name and pretty arguments, finish reason and token usage. Ids, timings and raw
+provider payloads never enter it, so a snapshot changes only when what the model says changes.
+
+A failing comparison names the case of every changed line, so the diff says which config and
+input now answer differently.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from ._experiment import Case, ExperimentResult, Sample
+
+__all__ = ["SNAPSHOT_NAME", "ExperimentSnapshotExtension", "render_experiment"]
+
+SNAPSHOT_NAME = "experiment"
+# Increase when the rendering changes, so old snapshots read as needing an update.
+FORMAT_VERSION = 1
+_PARAMETERS = (
+    "provider",
+    "model",
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "response_format",
+    "tool_choice",
+)
+
+
+class ExperimentSnapshotExtension(SingleFileSnapshotExtension):
+    """syrupy extension: an ExperimentResult as a readable text file."""
+
+    _write_mode = WriteMode.TEXT
+    # One plain suffix: a dotted one confuses syrupy's location matching, ".ambr" is Amber's.
+    file_extension = "chatexp"
+    _file_extension = "chatexp"  # syrupy < 5
+
+    def serialize(self, data: Any, **kwargs: Any) -> str:
+        if not isinstance(data, ExperimentResult):
+            raise TypeError(
+                f"chatexp_snapshot compares experiment results (the 'chatexp' fixture), "
+                f"not {type(data).__name__}"
+            )
+        return render_experiment(data)
+
+    def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Iterator[str]:
+        """Changed lines grouped under the case they belong to."""
+        old = str(snapshot_data).splitlines()
+        new = str(serialized_data).splitlines()
+        yield from _case_diff(old, new)
+
+
+def render_experiment(result: ExperimentResult) -> str:
+    lines = [f"# pytest-chatexp experiment (format {FORMAT_VERSION})"]
+    by_config: dict[str, list[Case]] = result.by_config
+    for name, cases in by_config.items():
+        config = cases[0].config
+        lines += ["", f"## model config: {name}"]
+        lines += [f"{key}: {_inline(value)}" for key, value in _parameters(config).items()]
+        for message in config.chat_template:
+            lines.append(f"template {message.role}:")
+            lines += _indented(message.text)
+        if config.tools:
+            lines.append("tools: " + ", ".join(tool.name for tool in config.tools))
+        for case in cases:
+            lines += ["", f"### input: {case.input.id}"]
+            lines += [
+                f"{key}: {_inline(value)}" for key, value in sorted(case.input.inputs.items())
+            ]
+            for sample in case.samples:
+                lines += _sample(sample)
+    return "\n".join(lines) + "\n"
+
+
+def _parameters(config: Any) -> dict[str, Any]:
+    return {
+        name: getattr(config, name)
+        for name in _PARAMETERS
+        if getattr(config, name) is not None and (name != "provider" or config.provider != "openai")
+    }
+
+
+def _sample(sample: Sample) -> list[str]:
+    usage = sample.usage
+    tokens = f"{usage.prompt_tokens} prompt + {usage.generation_tokens} generation tokens"
+    if usage.reasoning_tokens:
+        tokens += f" ({usage.reasoning_tokens} reasoning)"
+    lines = [f"#### sample {sample.index}: finish_reason {sample.finish_reason}, {tokens}"]
+    if sample.output:
+        lines.append("output:")
+        lines += _indented(sample.output)
+    for call in sample.tool_calls:
+        lines.append(f"tool call: {call.function.name}")
+        lines += _indented(_pretty_arguments(call.function.arguments))
+    if not sample.output and not sample.tool_calls:
+        lines.append("output: (empty)")
+    return lines
+
+
+def _pretty_arguments(arguments: str | None) -> str:
+    if not arguments:
+        return "{}"
+    try:
+        return json.dumps(json.loads(arguments), indent=2, sort_keys=True, ensure_ascii=False)
+    except json.JSONDecodeError:
+        return arguments + "\n(not valid JSON)"
+
+
+def _indented(text: str) -> list[str]:
+    return ["  " + line if line else "" for line in text.splitlines() or [""]]
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, str):
+        return value if "\n" not in value else json.dumps(value, ensure_ascii=False)
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json", exclude_none=True)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _case_diff(old: list[str], new: list[str]) -> Iterator[str]:
+    """Unified-diff hunks, each headed by the model config and input its first change is in."""
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for group in matcher.get_grouped_opcodes(1):
+        first_changed = next(i1 for tag, i1, _, _, _ in group if tag != "equal")
+        yield f"@@ {_case_at(old, first_changed) or 'experiment'} @@"
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                yield from (f"  {line}" for line in old[i1:i2])
+                continue
+            yield from (f"- {line}" for line in old[i1:i2])
+            yield from (f"+ {line}" for line in new[j1:j2])
+
+
+def _case_at(lines: list[str], position: int) -> str:
+    """The config / input / sample headers in force at ``position``."""
+    config = case = sample = ""
+    for line in lines[: position + 1]:
+        if line.startswith("## model config: "):
+            config, case, sample = line.removeprefix("## model config: "), "", ""
+        elif line.startswith("### input: "):
+            case, sample = line.removeprefix("### input: "), ""
+        elif line.startswith("#### sample "):
+            sample = line.removeprefix("#### ").split(":", 1)[0]
+    parts = [
+        f"model config '{config}'" if config else "",
+        f"input '{case}'" if case else "",
+        sample,
+    ]
+    return ", ".join(part for part in parts if part)
