@@ -10,16 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pytest
+
 from ._errors import InvalidExperimentError
 
 if TYPE_CHECKING:
-    import pytest
-
     from ._experiment import ExperimentResult, ExperimentSpec
     from ._pricing import PriceTable
     from ._session import ChatexpSession
 
-__all__ = ["ActiveTest", "activate", "active_test", "deactivate"]
+__all__ = ["OUTCOMES_KEY", "ActiveTest", "activate", "active_test", "current_test", "deactivate"]
+
+# (config name, input id, sample index) -> None when every check passed, else the first failure.
+OUTCOMES_KEY: pytest.StashKey[dict[tuple[str, str, int], str | None]] = pytest.StashKey()
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,14 @@ class ActiveTest:
     def prices(self) -> PriceTable:
         return self.session.settings.prices
 
+    def record_outcome(self, config: str, case: str, index: int, failure: str | None) -> None:
+        """Remember a check's verdict on one sample, for pass rates in reports. A sample that
+        failed any check stays failed."""
+        outcomes = self.item.stash.setdefault(OUTCOMES_KEY, {})
+        key = (config, case, index)
+        if outcomes.get(key) is None:
+            outcomes[key] = failure
+
 
 _active: ActiveTest | None = None
 
@@ -48,6 +59,10 @@ def deactivate(item: pytest.Item) -> None:
     global _active
     if _active is not None and _active.item is item:
         _active = None
+
+
+def current_test() -> ActiveTest | None:
+    return _active
 
 
 def active_test(what: str) -> ActiveTest:

@@ -20,11 +20,12 @@ from ._recorder import TestRecorder
 from ._recording import recording_path
 from ._runner import ExperimentRunner
 from ._settings import Settings
-from ._summary import ExperimentStats, stats_of
+from ._context import OUTCOMES_KEY
+from ._reports._records import ExperimentRecord, experiment_record
 
 __all__ = ["ChatexpSession", "fail_for", "validate_at_collection"]
 
-STATS_KEY = pytest.StashKey[list[ExperimentStats]]()
+RESULTS_KEY = pytest.StashKey[list[ExperimentResult]]()
 RECORDER_KEY = pytest.StashKey[TestRecorder]()
 
 
@@ -131,7 +132,17 @@ class ChatexpSession:
         return {recorder.display_path: len(stale)} if stale else {}
 
     def record(self, item: pytest.Item, result: ExperimentResult) -> None:
-        item.stash.setdefault(STATS_KEY, []).append(stats_of(item.nodeid, result))
+        item.stash.setdefault(RESULTS_KEY, []).append(result)
+
+    def records_for(self, item: pytest.Item, *, with_cases: bool) -> list[ExperimentRecord]:
+        """The item's experiments as report records, with the verdicts its checks recorded."""
+        outcomes = item.stash.get(OUTCOMES_KEY, {})
+        return [
+            experiment_record(
+                item.nodeid, result, outcomes, self.settings.prices, with_cases=with_cases
+            )
+            for result in item.stash.get(RESULTS_KEY, [])
+        ]
 
     def close(self) -> None:
         if self._runner is not None:

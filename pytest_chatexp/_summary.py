@@ -1,88 +1,103 @@
-"""Per-experiment statistics and the terminal summary.
+"""The terminal summary: per experiment and model config, then the session's totals.
 
-Statistics travel on test reports as plain dicts, because that is what pytest-xdist serialises
-from workers to the controller; the controller sums them. This module imports only the stdlib:
-it runs on the controller, which may never import the rest of the plugin.
+It reads the records tests carry on their reports (see ``_reports._records``), so under xdist
+the controller prints correct totals across workers. Stdlib only: the controller may never
+import the rest of the plugin.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-    from ._experiment import ExperimentResult
+__all__ = ["as_records", "write_summary", "write_unused"]
 
-__all__ = ["ExperimentStats", "stats_of", "write_summary"]
-
-
-class ExperimentStats(TypedDict):
-    test: str
-    configs: list[str]
-    calls: int
-    replayed: int
-    prompt_tokens: int
-    generation_tokens: int
-    total_tokens: int
-    wall_time_s: float
-
-
-def stats_of(test: str, result: ExperimentResult) -> ExperimentStats:
-    usage = result.usage
-    return ExperimentStats(
-        test=test,
-        configs=[config.display_name for config in result.model_configs],
-        calls=len(result.samples),
-        replayed=sum(1 for sample in result.samples if sample.replayed),
-        prompt_tokens=usage.prompt_tokens,
-        generation_tokens=usage.generation_tokens,
-        total_tokens=usage.total_tokens,
-        wall_time_s=round(result.wall_time_s, 4),
-    )
+_EXPERIMENTS_SHOWN = 20
+_HEADER = (
+    "experiment / model config",
+    "samples",
+    "pass rate",
+    "tokens",
+    "cost",
+    "p50",
+    "p95",
+    "calls",
+)
 
 
-_ROWS_SHOWN = 20
+def as_records(value: Any) -> list[dict[str, Any]]:
+    """The experiment records a (possibly deserialised) report carries."""
+    return list(value) if isinstance(value, list) else []
 
 
 def write_summary(
-    reporter: TerminalReporter, experiments: Sequence[ExperimentStats], *, record_mode: str
+    reporter: TerminalReporter, experiments: Sequence[dict[str, Any]], *, record_mode: str
 ) -> None:
-    """One line per experiment (the 20 most expensive unless -v), then the session's totals."""
+    """A block per experiment (the 20 most expensive unless -v), a row per model config."""
     reporter.write_sep("-", f"chatexp experiments (record mode: {record_mode})")
-    rows: list[tuple[str, ...]] = [("experiment", "configs", "calls", "tokens", "wall")]
     shown = list(experiments)
-    if len(shown) > _ROWS_SHOWN and reporter.config.getoption("verbose") < 1:
-        shown = sorted(shown, key=lambda stats: (-stats["total_tokens"], stats["test"]))[
-            :_ROWS_SHOWN
-        ]
+    if len(shown) > _EXPERIMENTS_SHOWN and reporter.config.getoption("verbose") < 1:
+        shown = sorted(shown, key=lambda e: (-_total(e, "total_tokens"), e["test"]))
+        shown = shown[:_EXPERIMENTS_SHOWN]
+    rows: list[tuple[str, ...]] = [_HEADER]
     # Sorted: under xdist, reports arrive in completion order.
-    for stats in sorted(shown, key=lambda stats: stats["test"]):
-        rows.append(
-            (
-                stats["test"],
-                str(len(stats["configs"])),
-                _calls(stats["calls"], stats["replayed"]),
-                f"{stats['total_tokens']:,}",
-                f"{stats['wall_time_s']:.2f}s",
-            )
-        )
-    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
-    for row in rows:
-        numbers = zip(row[1:], widths[1:], strict=True)
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in numbers]
-        reporter.write_line("  ".join(cells))
+    for experiment in sorted(shown, key=lambda e: str(e["test"])):
+        rows.append((str(experiment["test"]),))
+        rows += [_config_cells(row) for row in experiment["configs"]]
+    _write_table(reporter, rows)
     if len(shown) < len(experiments):
         reporter.write_line(f"... {len(experiments) - len(shown)} more experiments (-v lists all)")
-    calls = sum(stats["calls"] for stats in experiments)
-    replayed = sum(stats["replayed"] for stats in experiments)
-    tokens = sum(stats["total_tokens"] for stats in experiments)
-    wall = sum(stats["wall_time_s"] for stats in experiments)
+    calls = sum(_total(e, "samples") for e in experiments)
+    replayed = sum(_total(e, "replayed") for e in experiments)
+    tokens = sum(_total(e, "total_tokens") for e in experiments)
+    count = len(experiments)
     reporter.write_line(
-        f"total: {len(experiments)} experiment{'s' if len(experiments) != 1 else ''}, "
-        f"{_calls(calls, replayed)} calls, {tokens:,} tokens, {wall:.2f}s in experiments"
+        f"total: {count} experiment{'s' if count != 1 else ''}, {calls} calls "
+        f"({replayed} replayed, {calls - replayed} live), {tokens:,} tokens, "
+        f"{_money(_session_cost(experiments))}"
     )
+
+
+def _config_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    checked = row["checked"]
+    return (
+        f"  {row['name']}",
+        str(row["samples"]),
+        f"{row['passed'] / checked:.0%}" if checked else "-",
+        f"{row['total_tokens']:,}",
+        _money(row["cost_usd"]),
+        f"{row['latency_p50_s']:.2f}s",
+        f"{row['latency_p95_s']:.2f}s",
+        f"{row['replayed']} replayed" if not row["live"] else f"{row['live']} live",
+    )
+
+
+def _write_table(reporter: TerminalReporter, rows: list[tuple[str, ...]]) -> None:
+    table = [row for row in rows if len(row) == len(_HEADER)]  # not the experiment headings
+    widths = [max(len(row[col]) for row in table) for col in range(len(_HEADER))]
+    for row in rows:
+        if len(row) == 1:  # an experiment's heading
+            reporter.write_line(row[0])
+            continue
+        numbers = zip(row[1:], widths[1:], strict=True)
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in numbers]
+        reporter.write_line("  ".join(cells).rstrip())
+
+
+def _total(experiment: dict[str, Any], key: str) -> int:
+    return sum(int(row[key]) for row in experiment["configs"])
+
+
+def _session_cost(experiments: Sequence[dict[str, Any]]) -> float | None:
+    costs = [row["cost_usd"] for e in experiments for row in e["configs"]]
+    return None if not costs or None in costs else sum(costs)
+
+
+def _money(value: float | None) -> str:
+    return "cost unknown" if value is None else f"${value:.4f}"
 
 
 def write_unused(
@@ -93,19 +108,9 @@ def write_unused(
         return
     verb = "deleted" if pruned else "unused"
     for name, count in sorted(entries.items()):
-        reporter.write_line(
-            f"chatexp: {count} {verb} recording entr{'y' if count == 1 else 'ies'} in {name}"
-        )
+        plural = "entry" if count == 1 else "entries"
+        reporter.write_line(f"chatexp: {count} {verb} recording {plural} in {name}")
     for name in files:
         reporter.write_line(f"chatexp: {verb} recording file {name} (its test no longer exists)")
     if not pruned:
         reporter.write_line("chatexp: run with --chatexp-prune to delete unused recordings")
-
-
-def _calls(calls: int, replayed: int) -> str:
-    return f"{calls} ({replayed} replayed)" if replayed else str(calls)
-
-
-def as_stats(value: Any) -> list[ExperimentStats]:
-    """The stats a (possibly deserialised) report carries."""
-    return list(value) if isinstance(value, list) else []

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._settings import Settings, add_options
-from ._summary import ExperimentStats, as_stats, write_summary, write_unused
+from ._summary import as_records, write_summary, write_unused
 
 if TYPE_CHECKING:
     from ._experiment import ExperimentResult
@@ -203,12 +203,10 @@ def pytest_runtest_makereport(
     if call.when != "teardown" and item.stash.get(_EXPERIMENT_FAILED, False):
         report.chatexp_experiment_failed = True  # type: ignore[attr-defined]
     elif call.when == "teardown":
-        from ._session import STATS_KEY
-
         # Plain attributes of builtins: pytest-xdist ships them to the controller as they are.
-        stats = item.stash.get(STATS_KEY, None)
-        if stats:
-            report.chatexp_experiments = stats  # type: ignore[attr-defined]
+        records = _session(item.config).records_for(item, with_cases=False)
+        if records:
+            report.chatexp_experiments = records  # type: ignore[attr-defined]
         unused = item.stash.get(_UNUSED, None)
         if unused:
             report.chatexp_unused = unused  # type: ignore[attr-defined]
@@ -221,7 +219,7 @@ class _RunLog:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.experiments: list[ExperimentStats] = []
+        self.experiments: list[dict[str, Any]] = []
         self.unused_entries: dict[str, int] = {}
         self.unused_files: set[str] = set()
         self.collected: list[pytest.Item] = []
@@ -233,7 +231,7 @@ class _RunLog:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.experiments.extend(as_stats(getattr(report, "chatexp_experiments", None)))
+        self.experiments.extend(as_records(getattr(report, "chatexp_experiments", None)))
         self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
         if getattr(report, "chatexp_experiment_failed", False):
             _keep_snapshots_of(report.nodeid)

@@ -482,9 +482,11 @@ def test_terminal_summary(pytester: pytest.Pytester, server: ReferenceServer) ->
     result.stdout.fnmatch_lines(
         [
             "*- chatexp experiments (record mode: off) -*",
-            "experiment*configs*calls*tokens*wall",
-            "test_terminal_summary.py::test_matrix*2*12*s",
-            "total: 1 experiment, 12 calls, * tokens, *s in experiments",
+            "experiment / model config  samples  pass rate  tokens*cost*p50*p95*calls",
+            "test_terminal_summary.py::test_matrix",
+            "  terse  *6  *-  *  cost unknown  *s  *s  6 live",
+            "  warm  *6  *-  *  cost unknown  *s  *s  6 live",
+            "total: 1 experiment, 12 calls (0 replayed, 12 live), * tokens, cost unknown",
         ]
     )
 
@@ -520,7 +522,7 @@ def test_results_are_identical_under_xdist(
         assert (pytester.path / f"out-{name}-None.json").read_text() == (
             pytester.path / f"out-{name}-x.json"
         ).read_text()
-    parallel.stdout.fnmatch_lines(["total: 2 experiments, 12 calls, * tokens, *"])
+    parallel.stdout.fnmatch_lines(["total: 2 experiments, 12 calls (0 replayed, 12 live), *"])
 
 
 def test_model_config_ids_are_content_derived(tmp_path: Path) -> None:

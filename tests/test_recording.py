@@ -89,7 +89,10 @@ def test_record_then_replay_with_the_server_gone(
     replayed = pytester.runpytest()
     replayed.assert_outcomes(passed=2)
     replayed.stdout.fnmatch_lines(
-        ["*chatexp experiments (record mode: none)*", "total: 2 experiments, 5 (5 replayed) calls*"]
+        [
+            "*chatexp experiments (record mode: none)*",
+            "total: 2 experiments, 5 calls (5 replayed, 0 live)*",
+        ]
     )
     assert not recording_session.requests
 
@@ -320,7 +323,7 @@ def test_xdist_workers_record_200_cases_without_losing_one(
     assert not list((pytester.path / "__recordings__").rglob("*.tmp*"))
     replay = pytester.runpytest_subprocess("-n", "4", "-p", "no:cacheprovider")
     replay.assert_outcomes(passed=200)
-    replay.stdout.fnmatch_lines(["total: 200 experiments, 200 (200 replayed) calls*"])
+    replay.stdout.fnmatch_lines(["total: 200 experiments, 200 calls (200 replayed, 0 live)*"])
 
 
 def test_sigkill_while_recording_leaves_every_file_valid(

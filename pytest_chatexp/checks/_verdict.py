@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .._context import current_test
 from .._experiment import Case, ExperimentResult, Sample
 
 __all__ = ["CaseVerdict", "SampleCheck", "assert_samples", "cases_of", "excerpt", "verdicts"]
@@ -71,7 +72,24 @@ def verdicts(subject: Checkable, checks: Sequence[SampleCheck]) -> list[CaseVerd
                     failures.append((sample, f"{check.name}: {reason}"))
                     break
         results.append(CaseVerdict(case, tuple(failures)))
+    _record(results)
     return results
+
+
+def _record(results: list[CaseVerdict]) -> None:
+    """Report each sample's verdict to the running test, for pass rates in reports."""
+    test = current_test()
+    if test is None:
+        return
+    for verdict in results:
+        failed = {sample.index: reason for sample, reason in verdict.failures}
+        for sample in verdict.case.samples:
+            test.record_outcome(
+                verdict.case.config.display_name,
+                str(verdict.case.input.id),
+                sample.index,
+                failed.get(sample.index),
+            )
 
 
 def assert_samples(
