@@ -65,7 +65,7 @@ PLUGINS_OFF = ("cacheprovider", "randomly", "hypothesispytest", "xdist", "xdist.
 PYTEST_ARGS = ("-q", *(arg for name in PLUGINS_OFF for arg in ("-p", f"no:{name}")))
 TARGET_CHATEXP = 1.5
 REFERENCE_VCR = 3.0
-PROFILE_LIBS = re.compile(r"pytest_chatexp|[/\\](yaml|pydantic|httpx|httpcore|_pytest|pluggy)[/\\]")
+PROFILE_LIBS = re.compile(r"pytest_chatexp|[/\\](yaml|pydantic|httpx|httpcore|asyncio|_pytest|pluggy)[/\\]")
 PROFILE_TOP = 25
 _PASSED = re.compile(r"\b(\d+) passed\b")
 _FAILED = re.compile(r"\b\d+ (failed|errors?)\b")
@@ -88,6 +88,7 @@ class Run:
     """One pytest session: wall seconds and the peak resident set size of its process."""
 
     wall_s: float
+    cpu_s: float
     max_rss_kb: int
 
 
@@ -105,6 +106,10 @@ class Measurement:
     @property
     def median(self) -> float:
         return statistics.median(run.wall_s for run in self.runs)
+
+    @property
+    def median_cpu(self) -> float:
+        return statistics.median(run.cpu_s for run in self.runs)
 
     @property
     def peak_rss_mb(self) -> float:
@@ -294,7 +299,7 @@ def run_pytest(row: Row, env: Mapping[str, str], extra: Sequence[str] = ()) -> R
         wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     check_passed(row, process.returncode, log.read_text(errors="replace"))
-    return Run(wall, usage.ru_maxrss)
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
 
 
 def check_passed(row: Row, returncode: int, output: str) -> None:
@@ -354,11 +359,13 @@ def environment() -> str:
 def print_table(setting: str, measurements: Sequence[Measurement]) -> None:
     plain = measurements[0]
     print(f"\n{setting}")
-    print(f"{'row':<14} {'best s':>7} {'median s':>8} {'best/plain':>10} {'median/plain':>12} "
-          f"{'peak RSS MB':>11}")
+    print(f"{'row':<14} {'best s':>6} {'median s':>8} {'best/plain':>10} {'median/plain':>12} "
+          f"{'CPU s':>5} {'CPU/plain':>9} {'+ms/test':>8} {'peak RSS MB':>11}")
     for m in measurements:
-        print(f"{m.row.name:<14} {m.best:>7.2f} {m.median:>8.2f} {m.best / plain.best:>10.2f} "
-              f"{m.median / plain.median:>12.2f} {m.peak_rss_mb:>11.0f}")
+        extra_ms = (m.median - plain.median) / TESTS * 1000
+        print(f"{m.row.name:<14} {m.best:>6.2f} {m.median:>8.2f} {m.best / plain.best:>10.2f} "
+              f"{m.median / plain.median:>12.2f} {m.median_cpu:>5.2f} "
+              f"{m.median_cpu / plain.median_cpu:>9.2f} {extra_ms:>8.2f} {m.peak_rss_mb:>11.0f}")
     by_name = {m.row.name: m for m in measurements}
     vcr = by_name["vcrpy"]
     for name in ("chatexp split", "chatexp each"):
@@ -377,20 +384,56 @@ def print_rows(rows: Sequence[Row]) -> None:
 # --- profiling --------------------------------------------------------------------------------
 
 
+# cProfile sees only the thread that enabled it; chatexp replays on a background event-loop
+# thread. This pytest plugin (loaded with -p) profiles every other thread and dumps their merged
+# stats at exit. It calls snapshot_stats(), not create_stats(): disabling would also stop the
+# main thread's profiler in Python 3.11.
+_THREAD_PROFILER = """\
+import cProfile, marshal, os, threading
+
+_PROFILES = []
+
+
+def _start(frame, event, arg):
+    profile = cProfile.Profile()
+    _PROFILES.append(profile)
+    profile.enable()  # replaces this hook for the current thread
+
+
+threading.setprofile(_start)
+
+
+def pytest_unconfigure(config):
+    threading.setprofile(None)
+    merged = {}
+    for profile in _PROFILES:
+        profile.snapshot_stats()
+        for key, (cc, nc, tt, ct, callers) in profile.stats.items():
+            old = merged.get(key)
+            merged[key] = (cc, nc, tt, ct, callers) if old is None else (
+                old[0] + cc, old[1] + nc, old[2] + tt, old[3] + ct, {**old[4], **callers})
+    with open(os.environ["BENCH_THREAD_PROFILE"], "wb") as out:
+        marshal.dump(merged, out)
+"""
+
+
 def profile(row: Row, env: Mapping[str, str], root: Path) -> None:
-    """Profile one replay of ``row`` and print the hot spots by cumulative time."""
-    output = root / "replay.prof"
-    command = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "pytest",
-               *PYTEST_ARGS, str(row.path)]
-    completed = subprocess.run(command, cwd=row.path, env=dict(env), capture_output=True,
+    """Profile one replay of ``row`` (main thread and other threads) and print the hot spots."""
+    main_out, threads_out = root / "main.prof", root / "threads.prof"
+    (root / "_bench_threadprof.py").write_text(_THREAD_PROFILER)
+    env = dict(env) | {"PYTHONPATH": str(root), "BENCH_THREAD_PROFILE": str(threads_out)}
+    command = [sys.executable, "-m", "cProfile", "-o", str(main_out), "-m", "pytest",
+               *PYTEST_ARGS, "-p", "_bench_threadprof", str(row.path)]
+    completed = subprocess.run(command, cwd=row.path, env=env, capture_output=True,
                                text=True, timeout=RUN_TIMEOUT_S, check=False)
     check_passed(row, completed.returncode, completed.stdout)
-    stats = pstats.Stats(str(output))
-    print(f"\nprofile of one '{row.name}' replay ({stats.total_tt:.2f} s under cProfile), "
-          f"top {PROFILE_TOP} by cumulative time:")
-    _print_hot(stats, lambda file: bool(PROFILE_LIBS.search(file)), PROFILE_TOP)
-    print("pytest_chatexp frames only:")
-    _print_hot(stats, lambda file: "pytest_chatexp" in file, PROFILE_TOP)
+    for title, path in (("main thread", main_out), ("other threads (event loop)", threads_out)):
+        stats = pstats.Stats(str(path))
+        print(f"\nprofile of one '{row.name}' replay, {title}: top {PROFILE_TOP} by cumulative "
+              "time, pytest_chatexp and big-library frames:")
+        _print_hot(stats, lambda file: bool(PROFILE_LIBS.search(file)), PROFILE_TOP)
+        print("  pytest_chatexp frames only:")
+        _print_hot(stats, lambda file: "pytest_chatexp" in file, PROFILE_TOP)
 
 
 def _print_hot(stats: pstats.Stats, keep: Callable[[str], bool], top: int) -> None:
@@ -401,7 +444,7 @@ def _print_hot(stats: pstats.Stats, keep: Callable[[str], bool], top: int) -> No
     ]
     print(f"  {'cum s':>7} {'calls':>8}  function")
     for cumulative, calls, file, line, function in sorted(entries, reverse=True)[:top]:
-        short = re.sub(r".*?(pytest_chatexp|site-packages)[/\\]", "", file)
+        short = re.sub(r".*?(pytest_chatexp|site-packages|python3\.\d+)[/\\]", "", file)
         print(f"  {cumulative:>7.3f} {calls:>8}  {short}:{line}({function})")
 
 

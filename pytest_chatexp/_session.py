@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
+from ._context import OUTCOMES_KEY
 from ._errors import ChatexpError, InvalidExperimentError
 from ._experiment import ExperimentResult, ExperimentSpec
 from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
 from ._recorder import TestRecorder
 from ._recording import recording_path
+from ._reports._records import ExperimentRecord, experiment_record
 from ._runner import ExperimentRunner
 from ._settings import Settings
-from ._context import OUTCOMES_KEY
-from ._reports._records import ExperimentRecord, experiment_record
 
 __all__ = ["ChatexpSession", "fail_for", "validate_at_collection"]
 
