@@ -3,6 +3,7 @@
 import pytest
 
 from pytest_chatexp import ModelConfig
+from pytest_chatexp import checks as c
 
 CONCISE = ModelConfig(
     name="concise",
@@ -28,13 +29,12 @@ QUESTIONS = [
 
 
 @pytest.mark.chatexp(model_configs=[CONCISE, FRIENDLY], inputs=QUESTIONS, num_samples=3)
-def test_both_templates_answer_every_question(chatexp):
+def test_both_templates_answer_every_question(chatexp, chatexp_snapshot):
     assert list(chatexp.by_config) == ["concise", "friendly"]
-    for case in chatexp:
-        assert len(case.samples) == 3
-        for sample in case.samples:
-            assert sample.output, f"{case.id} sample {sample.index} is empty"
-            assert sample.finish_reason == "stop"
+    c.assert_samples(chatexp, c.length(min=1), c.finish_reason("stop"))
+    # The reviewer's view: change a template, re-record, and the snapshot diff shows what
+    # each question now gets, case by case.
+    assert chatexp == chatexp_snapshot
 
 
 @pytest.mark.chatexp(model_configs=[CONCISE, FRIENDLY], inputs=QUESTIONS, split="cases")

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from ._errors import InvalidExperimentError
+
 __all__ = ["DEFAULT_PRICES", "Price", "PriceTable", "PricingError"]
 
 
-class PricingError(ValueError):
-    """A price table line that cannot be read."""
+class PricingError(InvalidExperimentError, ValueError):
+    """A price table line that cannot be read, or a model without a price."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,13 @@ under xdist and are written as JSON as they are.
 
 from __future__ import annotations
 
-import math
 from typing import Any, NotRequired, TypedDict
 
 from .._experiment import Case, ExperimentResult, Sample
 from .._pricing import PriceTable
+from ..checks._budgets import percentile
 
-__all__ = ["ConfigRow", "ExperimentRecord", "Outcomes", "experiment_record", "percentile"]
+__all__ = ["ConfigRow", "ExperimentRecord", "Outcomes", "experiment_record"]
 
 # (config name, input id, sample index) -> None when every check passed, else the first failure.
 Outcomes = dict[tuple[str, str, int], str | None]
@@ -40,15 +40,6 @@ class ExperimentRecord(TypedDict):
     wall_time_s: float
     configs: list[ConfigRow]
     cases: NotRequired[list[dict[str, Any]]]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (``fraction`` in 0..1); 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
 
 
 def experiment_record(
@@ -89,8 +80,8 @@ def _config_row(name: str, cases: list[Case], outcomes: Outcomes, prices: PriceT
         generation_tokens=sum(sample.usage.generation_tokens for sample in samples),
         total_tokens=sum(sample.usage.total_tokens for sample in samples),
         cost_usd=None if None in costs else round(sum(c for c in costs if c is not None), 8),
-        latency_p50_s=round(percentile(latencies, 0.5), 4),
-        latency_p95_s=round(percentile(latencies, 0.95), 4),
+        latency_p50_s=round(percentile(latencies, 50), 4),
+        latency_p95_s=round(percentile(latencies, 95), 4),
         replayed=sum(1 for sample in samples if sample.replayed),
         live=sum(1 for sample in samples if not sample.replayed),
     )

@@ -1,7 +1,89 @@
-"""Assertion helpers over an experiment's samples (filled in below as check modules land)."""
+"""Assertion helpers over an experiment's samples.
+
+A model answers differently each time, so each check says what must hold and for how many
+samples. Sample checks (``contains``, ``called``, ``judge``, ...) are combined in
+``assert_samples``, which judges each case (model config x input) by its pass rate and fails with
+a table of the cases below it. Budgets and comparisons look at a whole case or experiment::
+
+    from pytest_chatexp import checks as c
+
+    def test_refunds(chatexp):
+        c.assert_samples(chatexp, c.called("issue_refund", {"order_id": c.ANY}), min_pass_rate=0.8)
+        c.assert_tokens(chatexp, total=800, per="sample")
+        c.assert_not_worse(chatexp, candidate="v2", baseline="v1", max_token_increase=0.1)
+
+Failures are plain ``AssertionError``s raised with these helpers' frames hidden, so pytest shows
+the table and the line of the test that asked.
+"""
 
 from __future__ import annotations
 
+from ._budgets import assert_cost, assert_latency, assert_tokens, cost_of, latency_stats
+from ._compare import assert_not_worse
+from ._judge import judge, similar_to
+from ._outputs import (
+    contains,
+    equals,
+    finish_reason,
+    icontains,
+    is_json,
+    json_model,
+    json_schema,
+    length,
+    matches,
+    not_contains,
+    not_truncated,
+    satisfies,
+    startswith,
+)
+from ._tools import (
+    ANY,
+    OneOf,
+    Regex,
+    called,
+    called_in_any_order,
+    called_in_order,
+    called_times,
+    no_tool_calls,
+    not_called,
+    valid_tool_arguments,
+)
 from ._verdict import CaseVerdict, SampleCheck, assert_samples, verdicts
 
-__all__ = ["CaseVerdict", "SampleCheck", "assert_samples", "verdicts"]
+__all__ = [
+    "ANY",
+    "CaseVerdict",
+    "OneOf",
+    "Regex",
+    "SampleCheck",
+    "assert_cost",
+    "assert_latency",
+    "assert_not_worse",
+    "assert_samples",
+    "assert_tokens",
+    "called",
+    "called_in_any_order",
+    "called_in_order",
+    "called_times",
+    "contains",
+    "cost_of",
+    "equals",
+    "finish_reason",
+    "icontains",
+    "is_json",
+    "json_model",
+    "json_schema",
+    "judge",
+    "latency_stats",
+    "length",
+    "matches",
+    "no_tool_calls",
+    "not_called",
+    "not_contains",
+    "not_truncated",
+    "satisfies",
+    "similar_to",
+    "startswith",
+    "valid_tool_arguments",
+    "verdicts",
+]
