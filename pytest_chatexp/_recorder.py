@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ._configs import endpoint_identity
 from ._errors import ChatexpError
@@ -35,7 +36,7 @@ from ._recording import (
 )
 from ._runner import CallOutcome
 
-__all__ = ["RecordingMissError", "TestRecorder"]
+__all__ = ["RecordingMissError", "TestRecorder", "recorded_call_of"]
 
 _EXPLANATIONS_SHOWN = 3
 
@@ -93,6 +94,18 @@ def _miss_message(
     return "\n".join(lines)
 
 
+def recorded_call_of(call: PlannedCall, provider: Provider, wire: WireRequest) -> Call:
+    """A planned call as the recording knows it: label and credential-free request."""
+    return Call(
+        label=Label(
+            config=call.config.display_name, input=str(call.input.id), sample=call.sample_index
+        ),
+        request=RecordedRequest(
+            provider=provider.kind, endpoint=endpoint_identity(wire.url), body=wire.body
+        ),
+    )
+
+
 class TestRecorder:
     """Applies the record mode to one test item's calls, across all of its experiments."""
 
@@ -110,6 +123,8 @@ class TestRecorder:
         self._existed = path.exists()
         self.used: dict[str, Interaction] = {}
         self.recorded: dict[str, Interaction] = {}
+        # Calls answered anew, with their token counts before and after, for the reports.
+        self.changes: list[dict[str, Any]] = []
         self._secrets: set[str] = set()
 
     @property
@@ -129,33 +144,64 @@ class TestRecorder:
         wire: WireRequest,
         send: Callable[[], Awaitable[CallOutcome]],
     ) -> CallOutcome:
-        recorded_call = Call(
-            label=Label(
-                config=call.config.display_name, input=str(call.input.id), sample=call.sample_index
-            ),
-            request=RecordedRequest(
-                provider=provider.kind, endpoint=endpoint_identity(wire.url), body=wire.body
-            ),
-        )
+        recorded_call = recorded_call_of(call, provider, wire)
         key = recorded_call.fingerprint
-        if self.mode != "all":
-            hit = self.file.get(key) or self.recorded.get(key)
-            if hit is not None:
-                self.used[key] = hit
-                return CallOutcome(
-                    body=hit.response["body"],
-                    latency_s=float(hit.response.get("latency_s", 0.0)),
-                    replayed=True,
-                )
-        if not self._may_record():
+        hit = self.lookup(recorded_call)
+        if hit is not None:
+            self.used[key] = hit
+            return CallOutcome(
+                body=hit.response["body"],
+                latency_s=float(hit.response.get("latency_s", 0.0)),
+                replayed=True,
+            )
+        if not self.may_record():
             raise self._miss(recorded_call)
         outcome = await send()
         self.recorded[key] = Interaction.record(
             recorded_call, body=outcome.body, latency_s=outcome.latency_s
         )
+        self._note_change(recorded_call, provider, outcome.body)
         return outcome
 
-    def _may_record(self) -> bool:
+    def _note_change(self, call: Call, provider: Provider, body: Any) -> None:
+        """A re-recorded call whose label had an answer before: what changed, in tokens."""
+        label = call.label
+        previous = next(
+            (
+                item
+                for item in (self.file.interactions if self._existed else [])
+                if item.label == label and item.fingerprint != call.fingerprint
+            ),
+            None,
+        )
+        try:
+            new = provider.parse_response(body).usage
+            old = provider.parse_response(previous.response["body"]).usage if previous else None
+        except ChatexpError:
+            return  # an unreadable answer fails the test elsewhere; no delta to report
+        self.changes.append(
+            {
+                "config": label.config,
+                "input": label.input,
+                "sample": label.sample,
+                "new": previous is None,
+                "old_total_tokens": old.total_tokens if old else None,
+                "new_total_tokens": new.total_tokens,
+                "old_prompt_tokens": old.prompt_tokens if old else None,
+                "new_prompt_tokens": new.prompt_tokens,
+                "old_generation_tokens": old.generation_tokens if old else None,
+                "new_generation_tokens": new.generation_tokens,
+            }
+        )
+
+    def lookup(self, call: Call) -> Interaction | None:
+        """The recorded answer this mode would replay for ``call``, if any."""
+        if self.mode == "all":
+            return None
+        key = call.fingerprint
+        return self.file.get(key) or self.recorded.get(key)
+
+    def may_record(self) -> bool:
         return self.mode in ("new", "all") or (self.mode == "once" and not self._existed)
 
     def _miss(self, call: Call) -> RecordingMissError:

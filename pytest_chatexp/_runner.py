@@ -31,7 +31,14 @@ from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sa
 from ._models import ChatDataResponse
 from ._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
 
-__all__ = ["CallOutcome", "Exchange", "ExperimentRunner"]
+__all__ = [
+    "CallOutcome",
+    "Exchange",
+    "ExperimentRunner",
+    "base_url_for",
+    "provider_for",
+    "send_directly",
+]
 
 _T = TypeVar("_T")
 _CONNECTIONS_PER_CLIENT = 16
@@ -54,7 +61,7 @@ Exchange = Callable[
 ]
 
 
-async def _send_directly(
+async def send_directly(
     call: PlannedCall,
     provider: Provider,
     wire: WireRequest,
@@ -140,13 +147,13 @@ class ExperimentRunner:
         ``exchange`` sits between each built request and the HTTP call: recording and replay
         plug in there.
         """
-        return self._loop_thread.run(self._run(spec, exchange or _send_directly))
+        return self._loop_thread.run(self._run(spec, exchange or send_directly))
 
     async def arun(
         self, spec: ExperimentSpec, *, exchange: Exchange | None = None
     ) -> ExperimentResult:
         """Run ``spec`` from a coroutine on any event loop."""
-        coro = self._run(spec, exchange or _send_directly)
+        coro = self._run(spec, exchange or send_directly)
         return await asyncio.wrap_future(self._loop_thread.submit(coro))
 
     def close(self) -> None:
@@ -188,8 +195,8 @@ class ExperimentRunner:
             return await self._call(call, timeout, exchange)
 
     async def _call(self, call: PlannedCall, timeout: float, exchange: Exchange) -> Sample:
-        provider = _provider_for(call)
-        base_url = _base_url(call, provider)
+        provider = provider_for(call)
+        base_url = base_url_for(call, provider)
         wire = provider.build_request(call, base_url=base_url)
 
         async def send() -> CallOutcome:
@@ -279,7 +286,7 @@ def _redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "[REDACTED]") if secret else text
 
 
-def _provider_for(call: PlannedCall) -> Provider:
+def provider_for(call: PlannedCall) -> Provider:
     provider = get_provider(call.config.provider)
     if provider is None:
         raise InvalidExperimentError(
@@ -289,7 +296,7 @@ def _provider_for(call: PlannedCall) -> Provider:
     return provider
 
 
-def _base_url(call: PlannedCall, provider: Provider) -> str:
+def base_url_for(call: PlannedCall, provider: Provider) -> str:
     if call.config.base_url:
         return call.config.base_url
     from_env = os.environ.get(provider.base_url_env) if provider.base_url_env else None
@@ -360,6 +367,10 @@ def _describe_failure(call: PlannedCall, exc: BaseException) -> str:
 
 def _failure_summary(failures: list[tuple[PlannedCall, BaseException]], *, total: int) -> Exception:
     errors = [exc for _, exc in failures]
+    for exc in errors:
+        if getattr(exc, "takes_precedence", False):
+            # e.g. the session budget ran out: that, not each call it stopped, is the news.
+            return exc  # type: ignore[return-value]
     kind = type(errors[0])
     combine = getattr(kind, "combine", None)
     if combine is not None and all(type(exc) is kind for exc in errors):

@@ -20,12 +20,14 @@ from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_s
 from ._recorder import TestRecorder
 from ._recording import recording_path
 from ._reports._records import ExperimentRecord, experiment_record
-from ._runner import ExperimentRunner
+from ._runner import Exchange, ExperimentRunner, send_directly
 from ._settings import Settings
+from ._spending import BudgetExhausted, Ledger, SessionBudget, plan_experiment
 
 __all__ = ["ChatexpSession", "fail_for", "validate_at_collection"]
 
 RESULTS_KEY = pytest.StashKey[list[ExperimentResult]]()
+PLANS_KEY = pytest.StashKey[list[dict[str, Any]]]()
 RECORDER_KEY = pytest.StashKey[TestRecorder]()
 
 
@@ -37,9 +39,19 @@ def fail_for(node_id: str, exc: ChatexpError) -> BaseException:
 class ChatexpSession:
     """Created on first use in a pytest session (or xdist worker), closed at its end."""
 
-    def __init__(self, settings: Settings, rootpath: Path) -> None:
+    def __init__(self, settings: Settings, rootpath: Path, ledger_path: Path | None = None) -> None:
         self.settings = settings
         self.rootpath = rootpath
+        self.budget = (
+            SessionBudget(
+                max_tokens=settings.max_tokens,
+                max_cost=settings.max_cost,
+                ledger=Ledger(ledger_path),
+                prices=settings.prices,
+            )
+            if settings.max_tokens is not None or settings.max_cost is not None
+            else None
+        )
         self._runner: ExperimentRunner | None = None
         # Split items of one test share its markers: resolve files and datasets once for all.
         self._specs: dict[tuple[object, ...], tuple[list[object], ExperimentSpec]] = {}
@@ -85,9 +97,11 @@ class ChatexpSession:
         return spec
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
-        recorder = self.recorder_for(item, spec)
+        recorder = self._before_run(item, spec)
         try:
-            result = self.runner.run(spec, exchange=recorder.exchange if recorder else None)
+            result = self.runner.run(spec, exchange=self._exchange(recorder))
+        except BudgetExhausted as exc:
+            raise pytest.skip.Exception(f"chatexp: {exc}") from None
         finally:
             if recorder is not None:
                 recorder.persist()
@@ -95,14 +109,33 @@ class ChatexpSession:
         return result
 
     async def arun(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
-        recorder = self.recorder_for(item, spec)
+        recorder = self._before_run(item, spec)
         try:
-            result = await self.runner.arun(spec, exchange=recorder.exchange if recorder else None)
+            result = await self.runner.arun(spec, exchange=self._exchange(recorder))
+        except BudgetExhausted as exc:
+            raise pytest.skip.Exception(f"chatexp: {exc}") from None
         finally:
             if recorder is not None:
                 recorder.persist()
         self.record(item, result)
         return result
+
+    def _before_run(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None:
+        """The item's recorder; in plan mode, the plan instead (the test is skipped); with a
+        spent budget, a skip."""
+        recorder = self.recorder_for(item, spec)
+        if self.settings.plan:
+            plan = plan_experiment(spec, recorder, self.settings.prices)
+            item.stash.setdefault(PLANS_KEY, []).append(plan)
+            raise pytest.skip.Exception(f"chatexp plan: {describe_plan(plan)}")
+        reason = self.budget.exhausted() if self.budget is not None else None
+        if reason is not None:
+            raise pytest.skip.Exception(f"chatexp: {reason}")
+        return recorder
+
+    def _exchange(self, recorder: TestRecorder | None) -> Exchange:
+        exchange = recorder.exchange if recorder is not None else send_directly
+        return self.budget.guard(exchange) if self.budget is not None else exchange
 
     def recorder_for(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None:
         """The item's recorder (one for all its experiments), or None when recording is off."""
@@ -122,6 +155,11 @@ class ChatexpSession:
             config.api_key_env or "OPENAI_API_KEY" for config in spec.model_configs
         )
         return recorder
+
+    def changes_for(self, item: pytest.Item) -> list[dict[str, Any]]:
+        """Calls of this test answered anew, with tokens before and after."""
+        recorder = item.stash.get(RECORDER_KEY, None)
+        return list(recorder.changes) if recorder is not None else []
 
     def finish(self, item: pytest.Item, *, passed: bool) -> dict[str, int]:
         """End of a test: let its recorder prune or report stale entries ({file: count})."""
@@ -148,6 +186,17 @@ class ChatexpSession:
         if self._runner is not None:
             self._runner.close()
             self._runner = None
+
+
+def describe_plan(plan: dict[str, Any]) -> str:
+    cost = plan["estimated_cost_usd"]
+    money = f"~${cost:.4f}" if cost is not None else "cost unknown"
+    missing = f", {plan['missing']} without a recording" if plan["missing"] else ""
+    return (
+        f"{plan['calls']} call{'s' if plan['calls'] != 1 else ''}: {plan['replayed']} replayed, "
+        f"{plan['live']} live{missing}; "
+        f"~{plan['estimated_tokens']:,} tokens live, {money}"
+    )
 
 
 def recording_name(node_id: str) -> str:

@@ -29,6 +29,16 @@ class Settings:
     record_mode: str = "none"
     prune: bool = False
     prices: PriceTable = field(default_factory=PriceTable)
+    plan: bool = False
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    json_report: str | None = None
+    markdown_report: str | None = None
+    html_report: str | None = None
+
+    @property
+    def reports_requested(self) -> bool:
+        return bool(self.json_report or self.markdown_report or self.html_report)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -44,6 +54,12 @@ class Settings:
             ),
             prune=bool(config.getoption("chatexp_prune")),
             prices=_prices(config),
+            plan=bool(config.getoption("chatexp_plan")),
+            max_tokens=_optional(config, "max_tokens", int, "a whole number of tokens > 0"),
+            max_cost=_optional(config, "max_cost", float, "a number of US dollars > 0"),
+            json_report=config.getoption("chatexp_json"),
+            markdown_report=config.getoption("chatexp_markdown"),
+            html_report=config.getoption("chatexp_html"),
         )
 
 
@@ -79,6 +95,40 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="Delete recordings no test used in this run (only after a full run).",
     )
+    for kind, what in (
+        ("json", "the full results (Humanloop ChatResponse shapes), mergeable across CI shards"),
+        ("markdown", "a summary for a PR comment or $GITHUB_STEP_SUMMARY"),
+        ("html", "a self-contained page: the experiment matrix, outputs side by side"),
+    ):
+        group.addoption(
+            f"--chatexp-{kind}",
+            dest=f"chatexp_{kind}",
+            metavar="PATH",
+            default=None,
+            help=f"Write a {kind.upper() if kind != 'markdown' else 'Markdown'} report: {what}.",
+        )
+    group.addoption(
+        "--chatexp-plan",
+        dest="chatexp_plan",
+        action="store_true",
+        default=False,
+        help="Spend nothing: print how many calls each chatexp test would make, how many replay "
+        "and how many go live, and the estimated tokens and cost; the tests are skipped.",
+    )
+    group.addoption(
+        "--chatexp-max-tokens",
+        dest="chatexp_max_tokens",
+        metavar="N",
+        help="Session budget: once live calls used N tokens, make no more; skip what remains.",
+    )
+    group.addoption(
+        "--chatexp-max-cost",
+        dest="chatexp_max_cost",
+        metavar="USD",
+        help="Session budget in US dollars (estimated from the price table), as --chatexp-max-tokens.",
+    )
+    parser.addini("chatexp_max_tokens", "Default for --chatexp-max-tokens.", default="")
+    parser.addini("chatexp_max_cost", "Default for --chatexp-max-cost.", default="")
     parser.addini("chatexp_record", "Default for --chatexp-record.", default="none")
     parser.addini(
         "chatexp_prices",
@@ -89,6 +139,15 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("chatexp_concurrency", "Default for --chatexp-concurrency.", default="16")
     parser.addini("chatexp_timeout", "Default for --chatexp-timeout.", default="60")
+
+
+def _optional(
+    config: pytest.Config, name: str, convert: Callable[[str], _T], expected: str
+) -> _T | None:
+    raw = config.getoption(f"chatexp_{name}")
+    if raw is None and not str(config.getini(f"chatexp_{name}")).strip():
+        return None
+    return _read(config, name, convert, lambda value: value > 0, expected)  # type: ignore[operator]
 
 
 def _prices(config: pytest.Config) -> PriceTable:
@@ -106,7 +165,7 @@ def _read(
     expected: str,
 ) -> _T:
     raw: Any = config.getoption(f"chatexp_{name}")
-    where = f"--chatexp-{name}"
+    where = f"--chatexp-{name.replace('_', '-')}"
     if raw is None:
         raw, where = config.getini(f"chatexp_{name}"), f"ini option chatexp_{name}"
     try:

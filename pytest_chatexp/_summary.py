@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-__all__ = ["as_records", "write_summary", "write_unused"]
+__all__ = ["as_records", "write_plan", "write_summary", "write_unused"]
 
 _EXPERIMENTS_SHOWN = 20
 _HEADER = (
@@ -98,6 +98,34 @@ def _session_cost(experiments: Sequence[dict[str, Any]]) -> float | None:
 
 def _money(value: float | None) -> str:
     return "cost unknown" if value is None else f"${value:.4f}"
+
+
+def write_plan(reporter: TerminalReporter, plans: Sequence[dict[str, Any]]) -> None:
+    """What the run would do: per test, then in total. Nothing was called."""
+    reporter.write_sep("-", "chatexp plan (nothing was called)")
+    for plan in sorted(plans, key=lambda plan: str(plan["test"])):
+        missing = f", {plan['missing']} without a recording" if plan["missing"] else ""
+        reporter.write_line(
+            f"{plan['test']}: {_calls(plan['calls'])}, {plan['replayed']} replayed, "
+            f"{plan['live']} live{missing}"
+        )
+    calls = sum(plan["calls"] for plan in plans)
+    live = sum(plan["live"] for plan in plans)
+    missing = sum(plan["missing"] for plan in plans)
+    tokens = sum(plan["estimated_tokens"] for plan in plans)
+    costs = [plan["estimated_cost_usd"] for plan in plans]
+    unpriced = sorted({model for plan in plans for model in plan["unpriced_models"]})
+    cost = "cost unknown" if None in costs else f"~${sum(costs):.4f}"
+    reporter.write_line(
+        f"plan: {_calls(calls)}, {calls - live - missing} replayed, {live} live"
+        + (f", {missing} without a recording (they would fail)" if missing else "")
+        + f"; live calls estimated at ~{tokens:,} tokens, {cost}"
+        + (f" (no price for {', '.join(unpriced)})" if unpriced else "")
+    )
+
+
+def _calls(count: int) -> str:
+    return f"{count} call" if count == 1 else f"{count} calls"
 
 
 def write_unused(

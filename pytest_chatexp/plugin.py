@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._settings import Settings, add_options
-from ._summary import as_records, write_summary, write_unused
+from ._summary import as_records, write_plan, write_summary, write_unused
 
 if TYPE_CHECKING:
     from ._experiment import ExperimentResult
@@ -51,7 +51,10 @@ def _session(config: pytest.Config) -> ChatexpSession:
     if session is None:
         from ._session import ChatexpSession
 
-        session = config.stash[_SESSION] = ChatexpSession(config.stash[_SETTINGS], config.rootpath)
+        ledger = getattr(config, "workerinput", {}).get("chatexp_ledger")
+        session = config.stash[_SESSION] = ChatexpSession(
+            config.stash[_SETTINGS], config.rootpath, Path(ledger) if ledger else None
+        )
     return session
 
 
@@ -111,6 +114,28 @@ def chatexp_snapshot(snapshot: Any) -> Any:
     return snapshot.use_extension(ExperimentSnapshotExtension)(name=SNAPSHOT_NAME)
 
 
+def junit_properties(records: list[Any]) -> list[tuple[str, object]]:
+    """Per-test numbers for JUnit XML: samples, pass rate, tokens, cost."""
+    rows = [row for record in records for row in record["configs"]]
+    if not rows:
+        return []
+    checked = sum(row["checked"] for row in rows)
+    costs = [row["cost_usd"] for row in rows]
+    properties: list[tuple[str, object]] = [
+        ("chatexp_samples", sum(row["samples"] for row in rows)),
+        (
+            "chatexp_pass_rate",
+            round(sum(row["passed"] for row in rows) / checked, 4) if checked else "",
+        ),
+        ("chatexp_prompt_tokens", sum(row["prompt_tokens"] for row in rows)),
+        ("chatexp_generation_tokens", sum(row["generation_tokens"] for row in rows)),
+        ("chatexp_total_tokens", sum(row["total_tokens"] for row in rows)),
+        ("chatexp_cost_usd", "" if None in costs else round(sum(costs), 8)),
+        ("chatexp_replayed", sum(row["replayed"] for row in rows)),
+    ]
+    return properties
+
+
 def _activate(item: pytest.Item, session: ChatexpSession) -> None:
     from ._context import activate
 
@@ -124,10 +149,13 @@ def _finish(item: pytest.Item) -> None:
     from ._session import fail_for
 
     deactivate(item)
+    session = _session(item.config)
     try:
-        unused = _session(item.config).finish(item, passed=item.stash.get(_CALL_PASSED, False))
+        unused = session.finish(item, passed=item.stash.get(_CALL_PASSED, False))
     except ChatexpError as exc:
         raise fail_for(item.nodeid, exc) from None
+    if item.config.option.xmlpath:
+        item.user_properties.extend(junit_properties(session.records_for(item, with_cases=False)))
     if unused:
         item.stash[_UNUSED] = unused
 
@@ -204,9 +232,19 @@ def pytest_runtest_makereport(
         report.chatexp_experiment_failed = True  # type: ignore[attr-defined]
     elif call.when == "teardown":
         # Plain attributes of builtins: pytest-xdist ships them to the controller as they are.
-        records = _session(item.config).records_for(item, with_cases=False)
+        session = _session(item.config)
+        with_cases = session.settings.reports_requested
+        records = session.records_for(item, with_cases=with_cases)
         if records:
             report.chatexp_experiments = records  # type: ignore[attr-defined]
+        changes = session.changes_for(item) if with_cases else []
+        if changes:
+            report.chatexp_changes = changes  # type: ignore[attr-defined]
+        from ._session import PLANS_KEY
+
+        plans = item.stash.get(PLANS_KEY, None)
+        if plans:
+            report.chatexp_plan = plans  # type: ignore[attr-defined]
         unused = item.stash.get(_UNUSED, None)
         if unused:
             report.chatexp_unused = unused  # type: ignore[attr-defined]
@@ -223,6 +261,22 @@ class _RunLog:
         self.unused_entries: dict[str, int] = {}
         self.unused_files: set[str] = set()
         self.collected: list[pytest.Item] = []
+        # Per chatexp test, for the report files: outcome, experiments, changes, failure.
+        self.tests: dict[str, dict[str, Any]] = {}
+        self.plans: list[dict[str, Any]] = []
+        self.ledger_dir: str | None = None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Under xdist, workers share one budget ledger, a file the controller names."""
+        settings = self.config.stash[_SETTINGS]
+        if settings.max_tokens is None and settings.max_cost is None:
+            return
+        if self.ledger_dir is None:
+            import tempfile
+
+            self.ledger_dir = tempfile.mkdtemp(prefix="chatexp-ledger-")
+        node.workerinput["chatexp_ledger"] = str(Path(self.ledger_dir) / "ledger.json")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -232,15 +286,43 @@ class _RunLog:
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.experiments.extend(as_records(getattr(report, "chatexp_experiments", None)))
+        self.plans.extend(getattr(report, "chatexp_plan", None) or [])
         self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
         if getattr(report, "chatexp_experiment_failed", False):
             _keep_snapshots_of(report.nodeid)
+        self._note_for_reports(report)
+
+    def _note_for_reports(self, report: pytest.TestReport) -> None:
+        if "chatexp" not in report.keywords:  # the marker, set or added at collection
+            return
+        experiments = as_records(getattr(report, "chatexp_experiments", None))
+        test = self.tests.setdefault(
+            report.nodeid,
+            {
+                "test": report.nodeid,
+                "outcome": "passed",
+                "experiments": [],
+                "changes": [],
+                "failure": None,
+            },
+        )
+        test["experiments"] += experiments
+        test["changes"] += list(getattr(report, "chatexp_changes", None) or [])
+        if report.failed and test["failure"] is None:
+            test["outcome"] = "failed" if report.when == "call" else "error"
+            test["failure"] = "\n".join(report.longreprtext.splitlines()[-40:])
+        elif report.skipped and test["outcome"] == "passed":
+            test["outcome"] = "skipped"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any) -> None:
         self.unused_files.update(getattr(node, "workeroutput", {}).get("chatexp_unused_files", []))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.ledger_dir is not None:
+            import shutil
+
+            shutil.rmtree(self.ledger_dir, ignore_errors=True)
         chatexp_session = self.config.stash.get(_SESSION, None)
         if chatexp_session is None:
             return
@@ -256,9 +338,13 @@ class _RunLog:
                 self.unused_files.update(found)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if hasattr(self.config, "workerinput") or not self.experiments:
+        if hasattr(self.config, "workerinput"):
             return
         settings = self.config.stash[_SETTINGS]
+        if self.plans:
+            write_plan(terminalreporter, self.plans)
+        if not self.experiments:
+            return
         write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
         pruned = settings.prune
         if pruned:
@@ -270,6 +356,34 @@ class _RunLog:
             sorted(_relative(name, self.config.rootpath) for name in self.unused_files),
             pruned=pruned,
         )
+        if settings.reports_requested:
+            for path in _write_reports(settings, list(self.tests.values())):
+                terminalreporter.write_line(f"chatexp: report written to {path}")
+
+
+def _write_reports(settings: Settings, tests: list[dict[str, Any]]) -> list[str]:
+    import json
+
+    from ._reports._run import build_run_report, write_atomic
+
+    report = build_run_report(tests, record_mode=settings.record_mode)
+    written: list[str] = []
+    if settings.json_report:
+        write_atomic(
+            Path(settings.json_report), json.dumps(report, indent=1, sort_keys=True) + "\n"
+        )
+        written.append(settings.json_report)
+    if settings.markdown_report:
+        from ._reports._markdown import render_markdown
+
+        write_atomic(Path(settings.markdown_report), render_markdown(report))
+        written.append(settings.markdown_report)
+    if settings.html_report:
+        from ._reports._html import render_html
+
+        write_atomic(Path(settings.html_report), render_html(report))
+        written.append(settings.html_report)
+    return written
 
 
 def _keep_snapshots_of(node_id: str) -> None:

@@ -1,0 +1,115 @@
+"""Cost control: a plan before spending, and a session budget that stops live calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_chatexp.testing import ReferenceServer
+
+SUITE = """
+import pytest
+from pytest_chatexp import ModelConfig
+
+CONFIG = ModelConfig(name="c", model="gpt-4o-mini", max_tokens=50,
+                     chat_template=[{"role": "user", "content": "{{q}} [[tokens: 40]]"}])
+
+@pytest.mark.chatexp(model_configs=[CONFIG], inputs=[{"q": "a"}, {"q": "b"}], num_samples=2)
+def test_first(chatexp):
+    assert len(chatexp.samples) == 4
+
+@pytest.mark.chatexp(model_configs=[CONFIG], inputs=[{"q": "c"}])
+def test_second(chatexp):
+    assert len(chatexp.samples) == 1
+
+@pytest.mark.chatexp(model_configs=[CONFIG], inputs=[{"q": "d"}])
+def test_third(chatexp):
+    assert len(chatexp.samples) == 1
+"""
+
+
+@pytest.fixture
+def live(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> ReferenceServer:
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    return server
+
+
+def test_plan_spends_nothing_and_counts_replays_and_live_calls(
+    pytester: pytest.Pytester, live: ReferenceServer
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest("--chatexp-record=all", "-k", "first").assert_outcomes(
+        passed=1, deselected=2
+    )
+    live.requests.clear()
+    result = pytester.runpytest("--chatexp-plan", "--chatexp-record=new", "-rs")
+    result.assert_outcomes(skipped=3)
+    assert not live.requests
+    result.stdout.fnmatch_lines(
+        [
+            "*- chatexp plan (nothing was called) -*",
+            "test_suite.py::test_first: 4 calls, 4 replayed, 0 live",
+            "test_suite.py::test_second: 1 call, 0 replayed, 1 live",
+            "test_suite.py::test_third: 1 call, 0 replayed, 1 live",
+            "plan: 6 calls, 4 replayed, 2 live; live calls estimated at ~126 tokens, ~$0.0001",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["SKIPPED * chatexp plan: 4 calls: 4 replayed, 0 live; ~0 tokens live, ~$0.0000"]
+    )
+    # In the default mode, calls without a recording would fail, not spend: the plan says so.
+    default = pytester.runpytest("--chatexp-plan")
+    default.stdout.fnmatch_lines(
+        ["plan: 6 calls, 4 replayed, 0 live, 2 without a recording (they would fail)*"]
+    )
+
+
+def test_plan_estimates_live_tokens_from_prompt_and_max_tokens(
+    pytester: pytest.Pytester, live: ReferenceServer
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest("--chatexp-plan", "--chatexp-record=off", "-k", "second")
+    # The messages' JSON is 50 characters, ~13 tokens, plus max_tokens 50.
+    result.stdout.fnmatch_lines(
+        ["plan: 1 call, 0 replayed, 1 live; live calls estimated at ~63 tokens, ~$0.0000"]
+    )
+
+
+def test_token_budget_stops_live_calls_and_skips_the_rest(
+    pytester: pytest.Pytester, live: ReferenceServer
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    # test_first spends 4 x (~3 prompt + 40 generation) tokens: over the budget of 100.
+    result = pytester.runpytest(
+        "--chatexp-record=off", "--chatexp-max-tokens=100", "-rs", "-p", "no:randomly"
+    )
+    result.assert_outcomes(passed=1, skipped=2)
+    assert len(live.requests) == 4
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED * chatexp: the session's token budget is spent (1* of --chatexp-max-tokens 100); no further live calls are made"
+        ]
+    )
+
+
+def test_cost_budget_from_the_ini_file_is_shared_by_xdist_workers(
+    pytester: pytest.Pytester, live: ReferenceServer
+) -> None:
+    pytest.importorskip("xdist")
+    pytester.makeini(
+        "[pytest]\nchatexp_max_cost = 0.0000001\nchatexp_prices =\n    gpt-4o-mini 1.0 1.0\n"
+    )
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--chatexp-record=off", "--dist=loadfile", "-rs"
+    )
+    # One file on one worker... and the budget (a single cheap call spends it) is the session's.
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) == 1 and outcomes.get("skipped", 0) == 2
+    result.stdout.fnmatch_lines(["*the session's cost budget is spent*--chatexp-max-cost*"])
+
+
+def test_replays_are_never_charged(pytester: pytest.Pytester, live: ReferenceServer) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=3)
+    result = pytester.runpytest("--chatexp-max-tokens=1")
+    result.assert_outcomes(passed=3)
