@@ -28,9 +28,11 @@ anyio -- are disabled in every row). Each row is measured twice:
 * with bytecode cached: ``PYTHONDONTWRITEBYTECODE`` unset and ``PYTHONPYCACHEPREFIX`` pointing
   into the temporary directory (so nothing is written into the checkout or the virtualenv).
 
-Per setting, every row gets one untimed warm-up run, then ``REPEATS`` timed runs, interleaved
-across rows so that background load hits all rows alike. The table shows the best and median
-wall time, their ratio to ``plain`` and the peak RSS of the pytest process (``os.wait4``).
+Per setting, every row gets ``REPEATS`` timed runs (after one untimed warm-up run when bytecode
+is cached), interleaved across rows so that background load hits all rows alike. The table shows
+the best and median wall time, their ratio to ``plain``, the median CPU time (user + system) of
+the pytest process -- steadier than wall time when other work shares the CPUs -- and its peak
+RSS (both from ``os.wait4``).
 
 Run: ``.venv/bin/python bench/bench_replay.py`` (``--profile`` also profiles one ``chatexp each``
 replay with cProfile and prints the hot spots).
@@ -60,12 +62,21 @@ REPEATS = 3
 RUN_TIMEOUT_S = 300.0
 # Replays never connect; a call that went live would fail fast here (nothing listens on port 9).
 NOWHERE = "http://127.0.0.1:9/v1"
-PLUGINS_OFF = ("cacheprovider", "randomly", "hypothesispytest", "xdist", "xdist.looponfail",
-               "syrupy", "anyio")
+PLUGINS_OFF = (
+    "cacheprovider",
+    "randomly",
+    "hypothesispytest",
+    "xdist",
+    "xdist.looponfail",
+    "syrupy",
+    "anyio",
+)
 PYTEST_ARGS = ("-q", *(arg for name in PLUGINS_OFF for arg in ("-p", f"no:{name}")))
 TARGET_CHATEXP = 1.5
 REFERENCE_VCR = 3.0
-PROFILE_LIBS = re.compile(r"pytest_chatexp|[/\\](yaml|pydantic|httpx|httpcore|asyncio|_pytest|pluggy)[/\\]")
+PROFILE_LIBS = re.compile(
+    r"pytest_chatexp|[/\\](yaml|pydantic|httpx|httpcore|asyncio|_pytest|pluggy)[/\\]"
+)
 PROFILE_TOP = 25
 _PASSED = re.compile(r"\b(\d+) passed\b")
 _FAILED = re.compile(r"\b\d+ (failed|errors?)\b")
@@ -124,7 +135,7 @@ class BenchError(Exception):
 
 _INI = "[pytest]\n"
 
-_PLAIN_HEAD = '''\
+_PLAIN_HEAD = """\
 RESPONSE = {
     "id": "chatcmpl-0",
     "object": "chat.completion",
@@ -139,15 +150,15 @@ RESPONSE = {
     ],
     "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
 }
-'''
+"""
 
-_PLAIN_TEST = '''
+_PLAIN_TEST = """
 
 def test_{i}():
     assert RESPONSE["choices"][0]["message"]["content"] == "echo: hello"
-'''
+"""
 
-_CHATEXP_HEAD = '''\
+_CHATEXP_HEAD = """\
 import pytest
 
 from pytest_chatexp import ModelConfig
@@ -158,9 +169,9 @@ CONFIG = ModelConfig(
     temperature=0.2,
     chat_template=[{"role": "user", "content": "{{question}}"}],
 )
-'''
+"""
 
-_CHATEXP_SPLIT = '''
+_CHATEXP_SPLIT = """
 INPUTS = [{{"id": f"q{{i}}", "question": f"{question}"}} for i in range({tests})]
 
 
@@ -168,16 +179,16 @@ INPUTS = [{{"id": f"q{{i}}", "question": f"{question}"}} for i in range({tests})
 def test_answers(chatexp):
     (case,) = chatexp.cases
     assert case.input.inputs["question"] in case.outputs[0]
-'''
+"""
 
-_CHATEXP_EACH = '''
+_CHATEXP_EACH = """
 
 @pytest.mark.chatexp(model_configs=[CONFIG], inputs=[{{"id": "q{i}", "question": "{question}"}}])
 def test_q{i}(chatexp):
     assert "{question}" in chatexp.outputs[0]
-'''
+"""
 
-_VCR_CONFTEST = '''\
+_VCR_CONFTEST = """\
 import pytest
 
 
@@ -188,9 +199,9 @@ def vcr_config():
         "match_on": ["method", "scheme", "host", "path", "query", "body"],
         "filter_headers": ["authorization"],
     }
-'''
+"""
 
-_VCR_HEAD = '''\
+_VCR_HEAD = """\
 import os
 
 import httpx
@@ -211,14 +222,14 @@ def ask(question):
     response = CLIENT.post("/chat/completions", json=body)
     response.raise_for_status()
     return response.json()["choices"][0]["message"]["content"]
-'''
+"""
 
-_VCR_TEST = '''
+_VCR_TEST = """
 
 @pytest.mark.vcr
 def test_q{i}():
     assert "{question}" in ask("{question}")
-'''
+"""
 
 
 def _write_suite(path: Path, files: Mapping[str, str]) -> None:
@@ -230,24 +241,37 @@ def _write_suite(path: Path, files: Mapping[str, str]) -> None:
 
 def _each(template: str) -> str:
     """``template`` once per test, with ``{i}`` and ``{question}`` filled in."""
-    return "".join(
-        template.format(i=i, question=QUESTION.format(i=i)) for i in range(TESTS)
-    )
+    return "".join(template.format(i=i, question=QUESTION.format(i=i)) for i in range(TESTS))
 
 
 def make_rows(root: Path) -> list[Row]:
     """Generate the four suites under ``root``."""
     split = _CHATEXP_SPLIT.format(question=QUESTION, tests=TESTS)
     suites: list[tuple[str, str, dict[str, str], tuple[str, ...] | None]] = [
-        ("plain", "1000 plain tests asserting on a constant chat-completion dict",
-         {"test_plain.py": _PLAIN_HEAD + _each(_PLAIN_TEST)}, None),
-        ("chatexp split", "1 marked test, 1000 inputs, split='inputs' (1000 items)",
-         {"test_chatexp_split.py": _CHATEXP_HEAD + split}, ("--chatexp-record=all",)),
-        ("chatexp each", "1000 marked tests, one input each",
-         {"test_chatexp_each.py": _CHATEXP_HEAD + _each(_CHATEXP_EACH)}, ("--chatexp-record=all",)),
-        ("vcrpy", "1000 @pytest.mark.vcr tests, one httpx POST each",
-         {"conftest.py": _VCR_CONFTEST, "test_vcr.py": _VCR_HEAD + _each(_VCR_TEST)},
-         ("--record-mode=all",)),
+        (
+            "plain",
+            "1000 plain tests asserting on a constant chat-completion dict",
+            {"test_plain.py": _PLAIN_HEAD + _each(_PLAIN_TEST)},
+            None,
+        ),
+        (
+            "chatexp split",
+            "1 marked test, 1000 inputs, split='inputs' (1000 items)",
+            {"test_chatexp_split.py": _CHATEXP_HEAD + split},
+            ("--chatexp-record=all",),
+        ),
+        (
+            "chatexp each",
+            "1000 marked tests, one input each",
+            {"test_chatexp_each.py": _CHATEXP_HEAD + _each(_CHATEXP_EACH)},
+            ("--chatexp-record=all",),
+        ),
+        (
+            "vcrpy",
+            "1000 @pytest.mark.vcr tests, one httpx POST each",
+            {"conftest.py": _VCR_CONFTEST, "test_vcr.py": _VCR_HEAD + _each(_VCR_TEST)},
+            ("--record-mode=all",),
+        ),
     ]
     rows: list[Row] = []
     for name, meaning, files, record_args in suites:
@@ -272,14 +296,27 @@ def base_environment(openai_base_url: str) -> dict[str, str]:
     return env
 
 
-def bytecode_settings(root: Path) -> dict[str, dict[str, str]]:
-    """The two bytecode settings every row runs under: label -> extra environment."""
-    return {
-        "PYTHONDONTWRITEBYTECODE=1": {"PYTHONDONTWRITEBYTECODE": "1"},
-        "bytecode cached (PYTHONDONTWRITEBYTECODE unset, PYTHONPYCACHEPREFIX=tmp)": {
-            "PYTHONPYCACHEPREFIX": str(root / "pycache")
-        },
-    }
+@dataclass(frozen=True)
+class Setting:
+    """A bytecode setting every row runs under: extra environment, and whether it needs one
+    untimed warm-up run per row (to fill the bytecode cache)."""
+
+    label: str
+    env: dict[str, str]
+    warm_up: bool
+
+
+def bytecode_settings(root: Path) -> list[Setting]:
+    # Nothing is cached with PYTHONDONTWRITEBYTECODE=1, so a warm-up run would only cost time
+    # (the recording runs have already read every file into the page cache).
+    return [
+        Setting("PYTHONDONTWRITEBYTECODE=1", {"PYTHONDONTWRITEBYTECODE": "1"}, warm_up=False),
+        Setting(
+            "bytecode cached (PYTHONDONTWRITEBYTECODE unset, PYTHONPYCACHEPREFIX=tmp)",
+            {"PYTHONPYCACHEPREFIX": str(root / "pycache")},
+            warm_up=True,
+        ),
+    ]
 
 
 def pytest_command(path: Path, extra: Sequence[str] = ()) -> list[str]:
@@ -292,8 +329,11 @@ def run_pytest(row: Row, env: Mapping[str, str], extra: Sequence[str] = ()) -> R
     with log.open("wb") as out:
         start = time.perf_counter()
         process = subprocess.Popen(
-            pytest_command(row.path, extra), cwd=row.path, env=dict(env),
-            stdout=out, stderr=subprocess.STDOUT,
+            pytest_command(row.path, extra),
+            cwd=row.path,
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage, peak RSS included
         wall = time.perf_counter() - start
@@ -319,9 +359,9 @@ def record(rows: Sequence[Row], root: Path) -> int:
         return len(server.requests)
 
 
-def measure(rows: Sequence[Row], env: Mapping[str, str]) -> list[Measurement]:
-    """One warm-up run per row, then ``REPEATS`` rounds over all rows."""
-    for row in rows:
+def measure(rows: Sequence[Row], env: Mapping[str, str], warm_up: bool) -> list[Measurement]:
+    """Optionally one warm-up run per row, then ``REPEATS`` rounds over all rows."""
+    for row in rows if warm_up else ():
         run_pytest(row, env)
     runs: dict[str, list[Run]] = {row.name: [] for row in rows}
     for _ in range(REPEATS):
@@ -359,21 +399,37 @@ def environment() -> str:
 def print_table(setting: str, measurements: Sequence[Measurement]) -> None:
     plain = measurements[0]
     print(f"\n{setting}")
-    print(f"{'row':<14} {'best s':>6} {'median s':>8} {'best/plain':>10} {'median/plain':>12} "
-          f"{'CPU s':>5} {'CPU/plain':>9} {'+ms/test':>8} {'peak RSS MB':>11}")
+    print(
+        f"{'row':<14} {'best s':>6} {'median s':>8} {'best/plain':>10} {'median/plain':>12} "
+        f"{'CPU s':>5} {'CPU/plain':>9} {'+ms/test':>8} {'peak RSS MB':>11}"
+    )
     for m in measurements:
         extra_ms = (m.median - plain.median) / TESTS * 1000
-        print(f"{m.row.name:<14} {m.best:>6.2f} {m.median:>8.2f} {m.best / plain.best:>10.2f} "
-              f"{m.median / plain.median:>12.2f} {m.median_cpu:>5.2f} "
-              f"{m.median_cpu / plain.median_cpu:>9.2f} {extra_ms:>8.2f} {m.peak_rss_mb:>11.0f}")
+        print(
+            f"{m.row.name:<14} {m.best:>6.2f} {m.median:>8.2f} {m.best / plain.best:>10.2f} "
+            f"{m.median / plain.median:>12.2f} {m.median_cpu:>5.2f} "
+            f"{m.median_cpu / plain.median_cpu:>9.2f} {extra_ms:>8.2f} {m.peak_rss_mb:>11.0f}"
+        )
     by_name = {m.row.name: m for m in measurements}
     vcr = by_name["vcrpy"]
+    print(
+        f"  vcrpy: median {vcr.median / plain.median:.2f}x plain "
+        f"(reference point: about {REFERENCE_VCR:.0f}x)"
+    )
     for name in ("chatexp split", "chatexp each"):
         m = by_name[name]
         verdict = "meets" if m.median / plain.median <= TARGET_CHATEXP else "misses"
-        print(f"  {name}: {vcr.best / m.best:.2f}x faster than vcrpy (best), "
-              f"{vcr.median / m.median:.2f}x (median); {verdict} the {TARGET_CHATEXP}x-of-plain "
-              f"target (median {m.median / plain.median:.2f}x)")
+        print(
+            f"  {name}: {vcr.best / m.best:.2f}x faster than vcrpy (best), "
+            f"{vcr.median / m.median:.2f}x (median); {verdict} the {TARGET_CHATEXP}x-of-plain "
+            f"target (median {m.median / plain.median:.2f}x)"
+        )
+
+
+def print_load(when: str) -> None:
+    """Other processes share the CPUs; the load average says how much to trust the table."""
+    one, five, fifteen = os.getloadavg()
+    print(f"load average at {when}: {one:.2f}, {five:.2f}, {fifteen:.2f} (1, 5, 15 min)")
 
 
 def print_rows(rows: Sequence[Row]) -> None:
@@ -422,15 +478,35 @@ def profile(row: Row, env: Mapping[str, str], root: Path) -> None:
     main_out, threads_out = root / "main.prof", root / "threads.prof"
     (root / "_bench_threadprof.py").write_text(_THREAD_PROFILER)
     env = dict(env) | {"PYTHONPATH": str(root), "BENCH_THREAD_PROFILE": str(threads_out)}
-    command = [sys.executable, "-m", "cProfile", "-o", str(main_out), "-m", "pytest",
-               *PYTEST_ARGS, "-p", "_bench_threadprof", str(row.path)]
-    completed = subprocess.run(command, cwd=row.path, env=env, capture_output=True,
-                               text=True, timeout=RUN_TIMEOUT_S, check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "cProfile",
+        "-o",
+        str(main_out),
+        "-m",
+        "pytest",
+        *PYTEST_ARGS,
+        "-p",
+        "_bench_threadprof",
+        str(row.path),
+    ]
+    completed = subprocess.run(
+        command,
+        cwd=row.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
     check_passed(row, completed.returncode, completed.stdout)
     for title, path in (("main thread", main_out), ("other threads (event loop)", threads_out)):
         stats = pstats.Stats(str(path))
-        print(f"\nprofile of one '{row.name}' replay, {title}: top {PROFILE_TOP} by cumulative "
-              "time, pytest_chatexp and big-library frames:")
+        print(
+            f"\nprofile of one '{row.name}' replay, {title}: top {PROFILE_TOP} by cumulative "
+            "time, pytest_chatexp and big-library frames:"
+        )
         _print_hot(stats, lambda file: bool(PROFILE_LIBS.search(file)), PROFILE_TOP)
         print("  pytest_chatexp frames only:")
         _print_hot(stats, lambda file: "pytest_chatexp" in file, PROFILE_TOP)
@@ -456,22 +532,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also profile a chatexp replay")
     args = parser.parse_args(argv)
     print(environment())
-    print(f"{TESTS} tests per row; one warm-up, then best and median of {REPEATS} runs each; "
-          f"command: python -m pytest {' '.join(PYTEST_ARGS)} <dir>")
+    print_load("start")
+    print(
+        f"{TESTS} tests per row; one warm-up, then best and median of {REPEATS} runs each; "
+        f"command: python -m pytest {' '.join(PYTEST_ARGS)} <dir>"
+    )
     with tempfile.TemporaryDirectory(prefix="chatexp-bench-") as tmp:
         root = Path(tmp)
         rows = make_rows(root)
         print_rows(rows)
         calls = record(rows, root)
-        print(f"recorded {calls} calls against the reference server (untimed); replays use "
-              f"OPENAI_BASE_URL={NOWHERE} (nothing listens there)")
+        print(
+            f"recorded {calls} calls against the reference server (untimed); replays use "
+            f"OPENAI_BASE_URL={NOWHERE} (nothing listens there)"
+        )
         env = base_environment(NOWHERE)
         settings = bytecode_settings(root)
-        for setting, extra_env in settings.items():
-            print_table(setting, measure(rows, env | extra_env))
-        if args.profile:
-            cached = list(settings.values())[-1]
-            profile(rows[2], env | cached, root)
+        for setting in settings:
+            print_table(setting.label, measure(rows, env | setting.env, setting.warm_up))
+        print_load("end")
+        if args.profile:  # bytecode cached: profile the plugin, not the compiler
+            profile(rows[2], env | settings[-1].env, root)
     return 0
 
 

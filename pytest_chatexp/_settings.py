@@ -125,7 +125,7 @@ def add_options(parser: pytest.Parser) -> None:
         "--chatexp-max-cost",
         dest="chatexp_max_cost",
         metavar="USD",
-        help="Session budget in US dollars (estimated from the price table), as --chatexp-max-tokens.",
+        help="Session budget in US dollars (from the price table), like --chatexp-max-tokens.",
     )
     parser.addini("chatexp_max_tokens", "Default for --chatexp-max-tokens.", default="")
     parser.addini("chatexp_max_cost", "Default for --chatexp-max-cost.", default="")
