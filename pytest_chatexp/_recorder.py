@@ -170,7 +170,7 @@ class TestRecorder:
             (
                 item
                 for item in (self.file.interactions if self._existed else [])
-                if item.label == label and item.fingerprint != call.fingerprint
+                if item.label == label
             ),
             None,
         )

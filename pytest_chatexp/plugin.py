@@ -343,6 +343,10 @@ class _RunLog:
         settings = self.config.stash[_SETTINGS]
         if self.plans:
             write_plan(terminalreporter, self.plans)
+        # Reports come first: a run where every experiment failed needs its report most.
+        if settings.reports_requested and self.tests:
+            for path in _write_reports(settings, list(self.tests.values())):
+                terminalreporter.write_line(f"chatexp: report written to {path}")
         if not self.experiments:
             return
         write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
@@ -356,9 +360,6 @@ class _RunLog:
             sorted(_relative(name, self.config.rootpath) for name in self.unused_files),
             pruned=pruned,
         )
-        if settings.reports_requested:
-            for path in _write_reports(settings, list(self.tests.values())):
-                terminalreporter.write_line(f"chatexp: report written to {path}")
 
 
 def _write_reports(settings: Settings, tests: list[dict[str, Any]]) -> list[str]:

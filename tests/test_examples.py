@@ -1,4 +1,7 @@
-"""The example suites as a reviewer meets them: replay offline, then a prompt edit and its diff."""
+"""The example suites as a reviewer meets them: replay offline, then a prompt edit and its diff.
+
+Each run is a fresh interpreter: this session may have imported the examples' own modules.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +17,16 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    # Under xdist this process is a worker; the inner run must not think it is one too.
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     target = pytester.path / "examples"
     shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns("__pycache__"))
     return target
 
 
 def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> None:
-    result = pytester.runpytest("-m", "chatexp", "examples")
+    result = pytester.runpytest_subprocess("-m", "chatexp", "examples")
     result.assert_outcomes(passed=7)
     result.stdout.fnmatch_lines(
         ["total: 7 experiments, 30 calls (30 replayed, 0 live)*", "2 snapshots passed."]
@@ -35,7 +41,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
         prompts.read_text().replace("Never invent order numbers.", "Never guess order numbers.")
     )
 
-    gate = pytester.runpytest("-m", "chatexp", "examples")
+    gate = pytester.runpytest_subprocess("-m", "chatexp", "examples")
     gate.assert_outcomes(passed=6, errors=1)
     gate.stdout.fnmatch_lines(
         [
@@ -47,7 +53,9 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
         ]
     )
 
-    rerecorded = pytester.runpytest("-m", "chatexp", "examples", "--chatexp-record=new", "-vv")
+    rerecorded = pytester.runpytest_subprocess(
+        "-m", "chatexp", "examples", "--chatexp-record=new", "-vv"
+    )
     rerecorded.assert_outcomes(passed=6, failed=1)
     rerecorded.stdout.fnmatch_lines(
         [
@@ -57,10 +65,10 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
             "*@@ model config 'support-v1-warm' @@*",
         ]
     )
-    accepted = pytester.runpytest("-m", "chatexp", "examples", "--snapshot-update")
+    accepted = pytester.runpytest_subprocess("-m", "chatexp", "examples", "--snapshot-update")
     accepted.assert_outcomes(passed=7)
     snapshot = (
         examples / "__snapshots__" / "test_support_agent" / "test_support_agent[experiment].chatexp"
     )
     assert "Never guess order numbers." in snapshot.read_text()
-    pytester.runpytest("-m", "chatexp", "examples").assert_outcomes(passed=7)
+    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=7)
