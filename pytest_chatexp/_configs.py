@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -99,9 +100,10 @@ class ModelConfig(BaseModel):
         """The name reports and test ids use: ``name``, or the model when unnamed."""
         return self.name or self.model
 
-    @property
+    @cached_property
     def model_config_id(self) -> str:
         """A stable id derived from everything this config sends (``config_<16 hex>``)."""
+        # Cached: the config is frozen, and the id is read for every sample of every case.
         return "config_" + _digest(self.sent_fields())[:16]
 
     def sent_fields(self) -> dict[str, Any]:

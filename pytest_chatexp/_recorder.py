@@ -144,16 +144,11 @@ class TestRecorder:
         wire: WireRequest,
         send: Callable[[], Awaitable[CallOutcome]],
     ) -> CallOutcome:
+        replayed = self.replay(call, provider, wire)
+        if replayed is not None:
+            return replayed
         recorded_call = recorded_call_of(call, provider, wire)
         key = recorded_call.fingerprint
-        hit = self.lookup(recorded_call)
-        if hit is not None:
-            self.used[key] = hit
-            return CallOutcome(
-                body=hit.response["body"],
-                latency_s=float(hit.response.get("latency_s", 0.0)),
-                replayed=True,
-            )
         if not self.may_record():
             raise self._miss(recorded_call)
         outcome = await send()
@@ -192,6 +187,21 @@ class TestRecorder:
                 "old_generation_tokens": old.generation_tokens if old else None,
                 "new_generation_tokens": new.generation_tokens,
             }
+        )
+
+    def replay(
+        self, call: PlannedCall, provider: Provider, wire: WireRequest
+    ) -> CallOutcome | None:
+        """The recorded answer to ``call`` as an outcome, marked used; None if there is none."""
+        recorded_call = recorded_call_of(call, provider, wire)
+        hit = self.lookup(recorded_call)
+        if hit is None:
+            return None
+        self.used[hit.fingerprint] = hit
+        return CallOutcome(
+            body=hit.response["body"],
+            latency_s=float(hit.response.get("latency_s", 0.0)),
+            replayed=True,
         )
 
     def lookup(self, call: Call) -> Interaction | None:

@@ -61,6 +61,10 @@ Exchange = Callable[
 ]
 
 
+# The synchronous seam: (call, provider, wire request) -> a recorded outcome, or None.
+Replay = Callable[[PlannedCall, Provider, WireRequest], CallOutcome | None]
+
+
 async def send_directly(
     call: PlannedCall,
     provider: Provider,
@@ -203,11 +207,22 @@ class ExperimentRunner:
             return await self._post(call, provider, wire, timeout)
 
         outcome = await exchange(call, provider, wire, send)
-        try:
-            reply = provider.parse_response(outcome.body)
-        except ProviderError as exc:
-            raise ProviderError(f"{call.label}: {exc}") from None
-        return _sample(call, wire, reply, outcome)
+        return sample_from(call, provider, wire, outcome)
+
+    def replay(self, spec: ExperimentSpec, lookup: Replay) -> ExperimentResult | None:
+        """The experiment answered from recordings alone, synchronously, or None as soon as
+        one call has no recording. Replaying needs no event loop, thread or client: this is
+        the path CI takes for every test whose prompts did not change."""
+        started = time.perf_counter()
+        samples: list[Sample] = []
+        for call in spec.calls:
+            provider = provider_for(call)
+            wire = provider.build_request(call, base_url=base_url_for(call, provider))
+            outcome = lookup(call, provider, wire)
+            if outcome is None:
+                return None
+            samples.append(sample_from(call, provider, wire, outcome))
+        return _assemble(spec, samples, time.perf_counter() - started)
 
     async def _post(
         self, call: PlannedCall, provider: Provider, wire: WireRequest, timeout: float
@@ -312,6 +327,17 @@ def _api_key(call: PlannedCall, provider: Provider) -> str | None:
             f"{call.config.api_key_env} (api_key_env) is not set"
         )
     return key
+
+
+def sample_from(
+    call: PlannedCall, provider: Provider, wire: WireRequest, outcome: CallOutcome
+) -> Sample:
+    """The sample for a call's answer, however it was obtained (live or replayed)."""
+    try:
+        reply = provider.parse_response(outcome.body)
+    except ProviderError as exc:
+        raise ProviderError(f"{call.label}: {exc}") from None
+    return _sample(call, wire, reply, outcome)
 
 
 def _sample(

@@ -98,6 +98,10 @@ class ChatexpSession:
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
         recorder = self._before_run(item, spec)
+        replayed = self.runner.replay(spec, recorder.replay) if recorder is not None else None
+        if replayed is not None:
+            self.record(item, replayed)
+            return replayed
         try:
             result = self.runner.run(spec, exchange=self._exchange(recorder))
         except BudgetExhausted as exc:
