@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cached_property
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
