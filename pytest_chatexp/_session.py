@@ -6,7 +6,8 @@ chatexp tests never loads httpx, pydantic or any provider.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -98,31 +99,33 @@ class ChatexpSession:
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
         recorder = self._before_run(item, spec)
-        replayed = self.runner.replay(spec, recorder.replay) if recorder is not None else None
-        if replayed is not None:
-            self.record(item, replayed)
-            return replayed
-        try:
-            result = self.runner.run(spec, exchange=self._exchange(recorder))
-        except BudgetExhausted as exc:
-            raise pytest.skip.Exception(f"chatexp: {exc}") from None
-        finally:
-            if recorder is not None:
-                recorder.persist()
+        result = self.runner.replay(spec, recorder.replay) if recorder is not None else None
+        if result is None:
+            with self._live(recorder):
+                result = self.runner.run(spec, exchange=self._exchange(recorder))
         self.record(item, result)
         return result
 
     async def arun(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
         recorder = self._before_run(item, spec)
+        result = self.runner.replay(spec, recorder.replay) if recorder is not None else None
+        if result is None:
+            with self._live(recorder):
+                result = await self.runner.arun(spec, exchange=self._exchange(recorder))
+        self.record(item, result)
+        return result
+
+    @contextmanager
+    def _live(self, recorder: TestRecorder | None) -> Iterator[None]:
+        """Around a run that may call providers: a spent budget skips the test, and whatever
+        was recorded is written, even when the run fails."""
         try:
-            result = await self.runner.arun(spec, exchange=self._exchange(recorder))
+            yield
         except BudgetExhausted as exc:
             raise pytest.skip.Exception(f"chatexp: {exc}") from None
         finally:
             if recorder is not None:
                 recorder.persist()
-        self.record(item, result)
-        return result
 
     def _before_run(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None:
         """The item's recorder; in plan mode, the plan instead (the test is skipped); with a

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any, Literal
 
+from ._format import money
+
 __all__ = ["render_html"]
 
 Status = Literal["fail", "pass", "unchecked"]
@@ -90,7 +92,7 @@ def _header(report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]]) -> st
             f"{_int(totals.get('prompt_tokens'))} prompt · "
             f"{_int(totals.get('generation_tokens'))} generated",
         ),
-        ("Cost", _money(totals.get("cost_usd")), ""),
+        ("Cost", money(totals.get("cost_usd")), ""),
         ("Record mode", ", ".join(modes) or "—", ""),
     ]
     items = "".join(
@@ -233,7 +235,7 @@ def _config_table(configs: Sequence[Mapping[str, Any]], anchor: str) -> str:
             f'<td class="num">{_int(row.get("samples"))}</td>'
             f'<td class="num">{_int(row.get("prompt_tokens"))} / '
             f"{_int(row.get('generation_tokens'))} / {_int(row.get('total_tokens'))}</td>"
-            f'<td class="num">{_e(_money(row.get("cost_usd")))}</td>'
+            f'<td class="num">{_e(money(row.get("cost_usd")))}</td>'
             f'<td class="num">{_e(_seconds(row.get("latency_p50_s")))}</td>'
             f'<td class="num">{_e(_seconds(row.get("latency_p95_s")))}</td>'
             f'<td class="num">{_int(row.get("replayed"))} / {_int(row.get("live"))}</td>'
@@ -331,7 +333,7 @@ def _cell(case: Mapping[str, Any], status: Status, config: str, input_id: str) -
     )
     costs = [sample.get("cost_usd") for sample in samples]
     cost = (
-        _money(sum(float(c) for c in costs if isinstance(c, int | float)))
+        money(sum(float(c) for c in costs if isinstance(c, int | float)))
         if costs and all(isinstance(c, int | float) for c in costs)
         else "cost unknown"
     )
@@ -360,7 +362,7 @@ def _sample(sample: Mapping[str, Any], data: Mapping[str, Any] | None) -> str:
     if "replayed" in sample:
         meta.append("replayed" if sample.get("replayed") else "live")
     if isinstance(sample.get("cost_usd"), int | float):
-        meta.append(_money(sample.get("cost_usd")))
+        meta.append(money(sample.get("cost_usd")))
     body: list[str] = []
     if data is None:
         body.append('<p class="muted">No output recorded.</p>')
@@ -509,16 +511,6 @@ def _int(value: Any) -> str:
         return f"{int(value):,}"
     except (TypeError, ValueError):
         return "—"
-
-
-def _money(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "unknown"
-    if value == 0:
-        return "$0"
-    if abs(value) >= 0.01:
-        return f"${value:,.4f}"
-    return "$" + f"{value:.8f}".rstrip("0").rstrip(".")
 
 
 def _seconds(value: Any) -> str:

@@ -20,6 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ._format import money
+from ._format import number as _number
+
 __all__ = ["MAX_BYTES", "render_markdown"]
 
 MAX_BYTES: Final = 60_000
@@ -100,7 +103,7 @@ def _title(report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]]) -> str
         f"{_int(totals.get('live')):,} live)",
         f"{_int(totals.get('total_tokens')):,} tokens ({_int(totals.get('prompt_tokens')):,} "
         f"prompt + {_int(totals.get('generation_tokens')):,} generation)",
-        "cost unknown" if _number(cost) is None else f"cost {_money(cost)}",
+        "cost unknown" if _number(cost) is None else f"cost {money(cost)}",
     ]
     modes = [_str(mode) for mode in _list(report.get("record_modes")) if _str(mode)]
     if modes:
@@ -344,7 +347,7 @@ def _changes_block(tests: Sequence[Mapping[str, Any]], changed: Sequence[Mapping
             for kind in _TOKEN_KINDS
         ]
         if with_cost:
-            cells.append("—" if cost is None else _signed_money(cost))
+            cells.append("—" if cost is None else _signedmoney(cost))
         cells.append(f"{delta.new:,} ({delta.new_tokens:,} tokens)" if delta.new else "—")
         table.append(_row(cells))
     lines = [
@@ -575,7 +578,7 @@ def _experiments_section(tests: Sequence[Mapping[str, Any]]) -> list[_Block]:
                         f"{_int(row.get('samples')):,}",
                         _pass_rate(_int(row.get("passed")), _int(row.get("checked"))),
                         f"{_int(row.get('total_tokens')):,}",
-                        "unknown" if _number(cost) is None else _money(cost),
+                        "unknown" if _number(cost) is None else money(cost),
                         f"{_seconds(row.get('latency_p50_s'))} / "
                         f"{_seconds(row.get('latency_p95_s'))}",
                         f"{_int(row.get('replayed')):,} / {_int(row.get('live')):,}",
@@ -658,21 +661,10 @@ def _pass_rate(passed: int, checked: int) -> str:
     return f"{passed}/{checked} ({percent}%)"
 
 
-def _money(value: Any) -> str:
-    number = _number(value)
-    if number is None:
-        return "unknown"
-    if number == 0:
-        return "$0"
-    if abs(number) >= 0.01:
-        return f"${number:,.4f}"
-    return "$" + f"{number:.8f}".rstrip("0").rstrip(".")
-
-
-def _signed_money(value: float) -> str:
+def _signedmoney(value: float) -> str:
     if abs(value) < 5e-9:
         return "$0"
-    return ("+" if value > 0 else "-") + _money(abs(value))
+    return ("+" if value > 0 else "-") + money(abs(value))
 
 
 def _seconds(value: Any) -> str:
@@ -703,9 +695,3 @@ def _int(value: Any, *, default: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default
     return int(value)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)

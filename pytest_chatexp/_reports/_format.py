@@ -1,0 +1,27 @@
+"""Number formats shared by the Markdown and HTML reports."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["money", "number"]
+
+
+def number(value: Any) -> float | None:
+    """``value`` as a finite float, or None for anything else (a missing cost, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def money(value: Any) -> str:
+    """US dollars: four decimals from a cent up, the significant digits below it."""
+    amount = number(value)
+    if amount is None:
+        return "unknown"
+    if amount == 0:
+        return "$0"
+    if abs(amount) >= 0.01:
+        return f"${amount:,.4f}"
+    return "$" + f"{amount:.8f}".rstrip("0").rstrip(".")
