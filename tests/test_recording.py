@@ -343,7 +343,9 @@ def test_sigkill_while_recording_leaves_every_file_valid(
         """
     )
     env = {**os.environ, "PYTEST_ADDOPTS": ""}
+    folder = pytester.path / "__recordings__" / "test_slow"
     for attempt in range(3):
+        before = len(list(folder.glob("*.yaml"))) if folder.exists() else 0
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -359,7 +361,14 @@ def test_sigkill_while_recording_leaves_every_file_valid(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(1.5 + attempt * 0.7)
+        # Kill it while it records: once it has written something, at a different moment each time.
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and len(list(folder.glob("*.yaml")) if folder.exists() else []) <= before
+        ):
+            time.sleep(0.02)
+        time.sleep(0.05 + attempt * 0.13)
         process.send_signal(signal.SIGKILL)
         process.wait()
     files = list((pytester.path / "__recordings__" / "test_slow").glob("*.yaml"))
