@@ -14,20 +14,24 @@ from typing import Any
 
 import pytest
 
-from ._context import OUTCOMES_KEY
+from ._context import OUTCOMES_KEY, activate, deactivate
 from ._errors import ChatexpError, InvalidExperimentError
 from ._experiment import ExperimentResult, ExperimentSpec
 from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
 from ._recorder import TestRecorder
 from ._recording import recording_path
+from ._reports._junit import junit_properties
 from ._reports._records import ExperimentRecord, experiment_record
 from ._runner import Exchange, ExperimentRunner, send_directly
 from ._settings import Settings
 from ._spending import BudgetExhausted, Ledger, SessionBudget, plan_experiment
 
-__all__ = ["ChatexpSession", "fail_for", "validate_at_collection"]
+__all__ = ["ChatexpRunner", "ChatexpSession", "fail_for", "validate_at_collection"]
 
 RESULTS_KEY = pytest.StashKey[list[ExperimentResult]]()
+CALL_PASSED_KEY = pytest.StashKey[bool]()
+UNUSED_KEY = pytest.StashKey[dict[str, int]]()
+EXPERIMENT_FAILED_KEY = pytest.StashKey[bool]()
 PLANS_KEY = pytest.StashKey[list[dict[str, Any]]]()
 RECORDER_KEY = pytest.StashKey[TestRecorder]()
 
@@ -96,6 +100,56 @@ class ChatexpSession:
             spec = selection.apply(spec)  # before rendering: a split item renders its part only
         spec.calls  # noqa: B018  (renders, so a missing variable fails before any call)
         return spec
+
+    def begin(self, item: pytest.Item) -> None:
+        """A chatexp test starts: checks and graders find it through the context."""
+        activate(item, self)
+
+    def end(self, item: pytest.Item) -> None:
+        """Teardown of a chatexp test: its recorder prunes or reports what it left unused, and
+        JUnit XML gets its numbers."""
+        deactivate(item)
+        try:
+            unused = self.finish(item, passed=item.stash.get(CALL_PASSED_KEY, False))
+        except ChatexpError as exc:
+            raise fail_for(item.nodeid, exc) from None
+        if unused:
+            item.stash[UNUSED_KEY] = unused
+        if item.config.option.xmlpath:
+            records = self.records_for(item, with_cases=False)
+            item.user_properties.extend(junit_properties(records))
+
+    def experiment(
+        self,
+        item: pytest.Item,
+        fixture_config: Mapping[str, Any],
+        *,
+        selection: CaseSelection | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> ExperimentResult:
+        """The test's experiment, run; a plugin error fails the test with its message alone."""
+        try:
+            return self.run(item, self.spec_for(item, fixture_config, overrides, selection))
+        except ChatexpError as exc:
+            item.stash[EXPERIMENT_FAILED_KEY] = True
+            raise fail_for(item.nodeid, exc) from None
+
+    def report_attributes(self, item: pytest.Item, when: str, passed: bool) -> dict[str, Any]:
+        """What a phase's report carries for the controller: verdict flags, then at teardown
+        the test's records, recording changes, plans and unused recordings."""
+        if when == "call":
+            item.stash[CALL_PASSED_KEY] = passed
+        if when != "teardown":
+            failed = item.stash.get(EXPERIMENT_FAILED_KEY, False)
+            return {"chatexp_experiment_failed": True} if failed else {}
+        with_cases = self.settings.reports_requested
+        attributes = {
+            "chatexp_experiments": self.records_for(item, with_cases=with_cases),
+            "chatexp_changes": self.changes_for(item) if with_cases else [],
+            "chatexp_plan": item.stash.get(PLANS_KEY, []),
+            "chatexp_unused": item.stash.get(UNUSED_KEY, {}),
+        }
+        return {name: value for name, value in attributes.items() if value}
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
         recorder = self._before_run(item, spec)
@@ -193,6 +247,38 @@ class ChatexpSession:
         if self._runner is not None:
             self._runner.close()
             self._runner = None
+
+
+class ChatexpRunner:
+    """Runs experiments from a test body: ``chatexp_runner.run(model_configs=..., inputs=...)``.
+
+    Keyword arguments are the marker's; they override the test's markers and ``chatexp_config``.
+    """
+
+    def __init__(
+        self, session: ChatexpSession, item: pytest.Item, fixture_config: Mapping[str, Any]
+    ) -> None:
+        self._session = session
+        self._item = item
+        self._fixture_config = fixture_config
+
+    def run(self, **options: Any) -> ExperimentResult:
+        return self._session.experiment(self._item, self._fixture_config, overrides=options)
+
+    async def arun(self, **options: Any) -> ExperimentResult:
+        """``run`` for async tests: awaits the experiment on the session's loop."""
+        item = self._item
+        try:
+            spec = self._session.spec_for(item, self._fixture_config, overrides=options)
+            return await self._session.arun(item, spec)
+        except ChatexpError as exc:
+            item.stash[EXPERIMENT_FAILED_KEY] = True
+            raise fail_for(item.nodeid, exc) from None
+
+    @property
+    def runner(self) -> ExperimentRunner:
+        """The session's shared runner."""
+        return self._session.runner
 
 
 def describe_plan(plan: dict[str, Any]) -> str:

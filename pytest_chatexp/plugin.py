@@ -7,7 +7,6 @@ it, through ``_session``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,15 +18,11 @@ from ._summary import as_records, write_plan, write_summary, write_unused
 
 if TYPE_CHECKING:
     from ._experiment import ExperimentResult
-    from ._runner import ExperimentRunner
-    from ._session import ChatexpSession
+    from ._session import ChatexpRunner, ChatexpSession
     from .testing import ReferenceServer
 
 _SETTINGS = pytest.StashKey[Settings]()
 _SESSION = pytest.StashKey["ChatexpSession"]()
-_CALL_PASSED = pytest.StashKey[bool]()
-_UNUSED = pytest.StashKey[dict[str, int]]()
-_EXPERIMENT_FAILED = pytest.StashKey[bool]()
 
 _MARKER_HELP = (
     "chatexp(model_configs=..., inputs=..., messages=..., num_samples=1, concurrency=None, "
@@ -89,19 +84,26 @@ def chatexp_config() -> dict[str, Any]:
 @pytest.fixture
 def chatexp(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> ExperimentResult:
     """The result of this test's experiment, run before the test body."""
-    from ._errors import ChatexpError
-    from ._session import fail_for
+    session = _begin(request)
+    return session.experiment(
+        request.node, chatexp_config, selection=getattr(request, "param", None)
+    )
 
+
+@pytest.fixture
+def chatexp_runner(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> ChatexpRunner:
+    """Build and run experiments from the test body: ``chatexp_runner.run(**options)``."""
+    from ._session import ChatexpRunner
+
+    return ChatexpRunner(_begin(request), request.node, chatexp_config)
+
+
+def _begin(request: pytest.FixtureRequest) -> ChatexpSession:
+    """Make the requesting test the running chatexp test, until its teardown."""
     session = _session(request.config)
-    item = request.node
-    _activate(item, session)
-    request.addfinalizer(lambda: _finish(item))
-    try:
-        spec = session.spec_for(item, chatexp_config, selection=getattr(request, "param", None))
-        return session.run(item, spec)
-    except ChatexpError as exc:
-        item.stash[_EXPERIMENT_FAILED] = True
-        raise fail_for(item.nodeid, exc) from None
+    session.begin(request.node)
+    request.addfinalizer(lambda: session.end(request.node))
+    return session
 
 
 @pytest.fixture
@@ -112,102 +114,6 @@ def chatexp_snapshot(snapshot: Any) -> Any:
 
     # An explicit name: syrupy's counters would renumber snapshots when assertions change.
     return snapshot.use_extension(ExperimentSnapshotExtension)(name=SNAPSHOT_NAME)
-
-
-def junit_properties(records: list[Any]) -> list[tuple[str, object]]:
-    """Per-test numbers for JUnit XML: samples, pass rate, tokens, cost."""
-    rows = [row for record in records for row in record["configs"]]
-    if not rows:
-        return []
-    checked = sum(row["checked"] for row in rows)
-    costs = [row["cost_usd"] for row in rows]
-    properties: list[tuple[str, object]] = [
-        ("chatexp_samples", sum(row["samples"] for row in rows)),
-        (
-            "chatexp_pass_rate",
-            round(sum(row["passed"] for row in rows) / checked, 4) if checked else "",
-        ),
-        ("chatexp_prompt_tokens", sum(row["prompt_tokens"] for row in rows)),
-        ("chatexp_generation_tokens", sum(row["generation_tokens"] for row in rows)),
-        ("chatexp_total_tokens", sum(row["total_tokens"] for row in rows)),
-        ("chatexp_cost_usd", "" if None in costs else round(sum(costs), 8)),
-        ("chatexp_replayed", sum(row["replayed"] for row in rows)),
-    ]
-    return properties
-
-
-def _activate(item: pytest.Item, session: ChatexpSession) -> None:
-    from ._context import activate
-
-    activate(item, session)
-
-
-def _finish(item: pytest.Item) -> None:
-    """Teardown of a chatexp test: its recorder prunes or reports what the test left unused."""
-    from ._context import deactivate
-    from ._errors import ChatexpError
-    from ._session import fail_for
-
-    deactivate(item)
-    session = _session(item.config)
-    try:
-        unused = session.finish(item, passed=item.stash.get(_CALL_PASSED, False))
-    except ChatexpError as exc:
-        raise fail_for(item.nodeid, exc) from None
-    if item.config.option.xmlpath:
-        item.user_properties.extend(junit_properties(session.records_for(item, with_cases=False)))
-    if unused:
-        item.stash[_UNUSED] = unused
-
-
-class ChatexpRunner:
-    """Runs experiments from a test body: ``chatexp_runner.run(model_configs=..., inputs=...)``.
-
-    Keyword arguments are the marker's; they override the test's markers and ``chatexp_config``.
-    """
-
-    def __init__(self, request: pytest.FixtureRequest, fixture_config: dict[str, Any]) -> None:
-        self._request = request
-        self._fixture_config = fixture_config
-        _activate(request.node, _session(request.config))
-        request.addfinalizer(lambda: _finish(request.node))
-
-    def run(self, **options: Any) -> ExperimentResult:
-        from ._errors import ChatexpError
-        from ._session import fail_for
-
-        session = _session(self._request.config)
-        item = self._request.node
-        try:
-            spec = session.spec_for(item, self._fixture_config, overrides=options)
-            return session.run(item, spec)
-        except ChatexpError as exc:
-            item.stash[_EXPERIMENT_FAILED] = True
-            raise fail_for(item.nodeid, exc) from None
-
-    async def arun(self, **options: Any) -> ExperimentResult:
-        from ._errors import ChatexpError
-        from ._session import fail_for
-
-        session = _session(self._request.config)
-        item = self._request.node
-        try:
-            spec = session.spec_for(item, self._fixture_config, overrides=options)
-            return await session.arun(item, spec)
-        except ChatexpError as exc:
-            item.stash[_EXPERIMENT_FAILED] = True
-            raise fail_for(item.nodeid, exc) from None
-
-    @property
-    def runner(self) -> ExperimentRunner:
-        """The session's shared runner."""
-        return _session(self._request.config).runner
-
-
-@pytest.fixture
-def chatexp_runner(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> ChatexpRunner:
-    """Build and run experiments programmatically from the test body."""
-    return ChatexpRunner(request, chatexp_config)
 
 
 @pytest.fixture(scope="session")
@@ -224,30 +130,10 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if _SESSION not in item.config.stash:
-        return report
-    if call.when == "call":
-        item.stash[_CALL_PASSED] = report.passed
-    if call.when != "teardown" and item.stash.get(_EXPERIMENT_FAILED, False):
-        report.chatexp_experiment_failed = True  # type: ignore[attr-defined]
-    elif call.when == "teardown":
+    session = item.config.stash.get(_SESSION, None)
+    if session is not None:
         # Plain attributes of builtins: pytest-xdist ships them to the controller as they are.
-        session = _session(item.config)
-        with_cases = session.settings.reports_requested
-        records = session.records_for(item, with_cases=with_cases)
-        if records:
-            report.chatexp_experiments = records  # type: ignore[attr-defined]
-        changes = session.changes_for(item) if with_cases else []
-        if changes:
-            report.chatexp_changes = changes  # type: ignore[attr-defined]
-        from ._session import PLANS_KEY
-
-        plans = item.stash.get(PLANS_KEY, None)
-        if plans:
-            report.chatexp_plan = plans  # type: ignore[attr-defined]
-        unused = item.stash.get(_UNUSED, None)
-        if unused:
-            report.chatexp_unused = unused  # type: ignore[attr-defined]
+        report.__dict__.update(session.report_attributes(item, call.when, report.passed))
     return report
 
 
@@ -289,7 +175,9 @@ class _RunLog:
         self.plans.extend(getattr(report, "chatexp_plan", None) or [])
         self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
         if getattr(report, "chatexp_experiment_failed", False):
-            _keep_snapshots_of(report.nodeid)
+            from ._snapshots import keep_snapshots_of
+
+            keep_snapshots_of(report.nodeid)
         self._note_for_reports(report)
 
     def _note_for_reports(self, report: pytest.TestReport) -> None:
@@ -345,7 +233,9 @@ class _RunLog:
             write_plan(terminalreporter, self.plans)
         # Reports come first: a run where every experiment failed needs its report most.
         if settings.reports_requested and self.tests:
-            for path in _write_reports(settings, list(self.tests.values())):
+            from ._reports._run import write_reports
+
+            for path in write_reports(settings, list(self.tests.values())):
                 terminalreporter.write_line(f"chatexp: report written to {path}")
         if not self.experiments:
             return
@@ -360,44 +250,6 @@ class _RunLog:
             sorted(_relative(name, self.config.rootpath) for name in self.unused_files),
             pruned=pruned,
         )
-
-
-def _write_reports(settings: Settings, tests: list[dict[str, Any]]) -> list[str]:
-    import json
-
-    from ._reports._run import build_run_report, write_atomic
-
-    report = build_run_report(tests, record_mode=settings.record_mode)
-    written: list[str] = []
-    if settings.json_report:
-        write_atomic(
-            Path(settings.json_report), json.dumps(report, indent=1, sort_keys=True) + "\n"
-        )
-        written.append(settings.json_report)
-    if settings.markdown_report:
-        from ._reports._markdown import render_markdown
-
-        write_atomic(Path(settings.markdown_report), render_markdown(report))
-        written.append(settings.markdown_report)
-    if settings.html_report:
-        from ._reports._html import render_html
-
-        write_atomic(Path(settings.html_report), render_html(report))
-        written.append(settings.html_report)
-    return written
-
-
-def _keep_snapshots_of(node_id: str) -> None:
-    """A test whose experiment failed (provider down, recording missing) never reached its
-    snapshot assertion. syrupy would count its reviewed snapshot as unused and delete it under
-    --snapshot-update; tell syrupy the test was skipped, which keeps it. The test itself still
-    fails in pytest's report. (syrupy's session object is private; without it, do nothing.)
-    """
-    syrupy = sys.modules.get("syrupy")
-    session = getattr(syrupy, "_syrupy", None)
-    ran_item = getattr(session, "ran_item", None)
-    if ran_item is not None:
-        ran_item(node_id, "skipped")
 
 
 def _is_full_run(config: pytest.Config) -> bool:

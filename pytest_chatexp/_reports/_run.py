@@ -11,7 +11,10 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._settings import Settings
 
 __all__ = [
     "FORMAT",
@@ -101,3 +104,25 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_reports(settings: Settings, tests: list[dict[str, Any]]) -> list[str]:
+    """Write the report files the command line asked for; returns their paths."""
+    report = build_run_report(tests, record_mode=settings.record_mode)
+    written: list[str] = []
+    if settings.json_report:
+        write_atomic(
+            Path(settings.json_report), json.dumps(report, indent=1, sort_keys=True) + "\n"
+        )
+        written.append(settings.json_report)
+    if settings.markdown_report:
+        from ._markdown import render_markdown
+
+        write_atomic(Path(settings.markdown_report), render_markdown(report))
+        written.append(settings.markdown_report)
+    if settings.html_report:
+        from ._html import render_html
+
+        write_atomic(Path(settings.html_report), render_html(report))
+        written.append(settings.html_report)
+    return written
