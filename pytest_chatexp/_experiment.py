@@ -154,6 +154,8 @@ class Sample:
     provider_response: Any
     latency_s: float
     replayed: bool = False
+    # Streams only: seconds until the first event (time to first token).
+    first_token_s: float | None = None
 
     @property
     def index(self) -> int:

@@ -152,8 +152,13 @@ class TestRecorder:
         if not self.may_record():
             raise self._miss(recorded_call)
         outcome = await send()
+        extra = (
+            {}
+            if outcome.first_token_s is None
+            else {"first_token_s": round(outcome.first_token_s, 3)}
+        )
         self.recorded[key] = Interaction.record(
-            recorded_call, body=outcome.body, latency_s=outcome.latency_s
+            recorded_call, body=outcome.body, latency_s=outcome.latency_s, **extra
         )
         self._note_change(recorded_call, provider, outcome.body)
         return outcome
@@ -198,10 +203,12 @@ class TestRecorder:
         if hit is None:
             return None
         self.used[hit.fingerprint] = hit
+        first_token = hit.response.get("first_token_s")
         return CallOutcome(
             body=hit.response["body"],
             latency_s=float(hit.response.get("latency_s", 0.0)),
             replayed=True,
+            first_token_s=float(first_token) if first_token is not None else None,
         )
 
     def lookup(self, call: Call) -> Interaction | None:

@@ -47,11 +47,13 @@ _MAX_FAILURES_SHOWN = 5
 
 @dataclass(frozen=True, slots=True)
 class CallOutcome:
-    """The answer to one call: the decoded body, and how long the provider took."""
+    """The answer to one call: the decoded body (for a stream, its list of event objects), how
+    long the provider took, and for a stream how long until its first event."""
 
     body: Any
     latency_s: float
     replayed: bool = False
+    first_token_s: float | None = None
 
 
 # The seam recording plugs into: (call, provider, wire request, send) -> outcome.
@@ -228,17 +230,30 @@ class ExperimentRunner:
         self, call: PlannedCall, provider: Provider, wire: WireRequest, timeout: float
     ) -> CallOutcome:
         api_key = _api_key(call, provider)
-        headers = provider.auth_headers(api_key) if api_key else {}
+        headers = {**wire.headers, **(provider.auth_headers(api_key) if api_key else {})}
         client = self._pool_for(wire.url).client()
         started = time.perf_counter()
+        first_event: float | None = None
         try:
-            response = await client.post(
+            request = client.build_request(
+                "POST",
                 wire.url,
                 json=wire.body,
                 headers=headers,
                 timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             )
-            content = await response.aread()
+            response = await client.send(request, stream=True)
+            try:
+                if wire.streams and response.status_code < 400:
+                    try:
+                        events, first_event = await _read_events(response, started)
+                    except ProviderError as exc:
+                        raise ProviderError(f"{call.label}: {wire.url}: {exc}") from None
+                    content = b""
+                else:
+                    content = await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             raise ProviderError(
                 f"{call.label}: no answer from {wire.url} within {timeout:g} s "
@@ -249,6 +264,10 @@ class ExperimentRunner:
                 f"{call.label}: cannot reach {wire.url}: {_redact(str(exc), api_key)}"
             ) from None
         latency = time.perf_counter() - started
+        if wire.streams and response.status_code < 400:
+            if first_event is None:
+                raise ProviderError(f"{call.label}: {wire.url} ended its stream without an event")
+            return CallOutcome(body=events, latency_s=latency, first_token_s=first_event)
         body = _decode_json(content)
         if response.status_code >= 400:
             detail = provider.error_message(body) if body is not _NOT_JSON else None
@@ -283,6 +302,29 @@ async def _close_all(pools: list[_ClientPool]) -> None:
 
 
 _NOT_JSON = object()
+
+
+async def _read_events(response: httpx.Response, started: float) -> tuple[list[Any], float | None]:
+    """The ``data:`` events of a server-sent-event stream, decoded, and the time to the first.
+
+    ``[DONE]`` (OpenAI's terminator) ends the list; an event that is not JSON is a provider
+    error naming it. ``event:``/``id:`` fields and comments are not needed by any provider.
+    """
+    events: list[Any] = []
+    first: float | None = None
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if first is None:
+            first = time.perf_counter() - started
+        if data == "[DONE]":
+            break
+        try:
+            events.append(json.loads(data))
+        except json.JSONDecodeError:
+            raise ProviderError(f"a stream event is not JSON: {_excerpt(data)}") from None
+    return events, first
 
 
 def _decode_json(content: bytes) -> Any:
@@ -348,7 +390,7 @@ def _sample(
         index=call.sample_index,
         output=reply.raw_output.strip(),
         raw_output=reply.raw_output,
-        model_config_id=call.config.model_config_id,
+        model_config_id=reply.model_config_id or call.config.model_config_id,
         output_message=reply.message,
         inputs=call.input.inputs,
         finish_reason=reply.finish_reason,
@@ -365,6 +407,7 @@ def _sample(
         provider_request=wire.body,
         provider_response=outcome.body,
         latency_s=outcome.latency_s,
+        first_token_s=outcome.first_token_s,
         replayed=outcome.replayed,
     )
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .._experiment import PlannedCall
@@ -19,6 +20,13 @@ class WireRequest:
 
     url: str
     body: dict[str, Any]
+    # Headers the wire format needs that are not credentials (e.g. ``anthropic-version``).
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def streams(self) -> bool:
+        """The request asks for server-sent events: the answer is a list of event objects."""
+        return self.body.get("stream") is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,8 @@ class ProviderReply:
     raw_output: str
     finish_reason: str | None
     usage: Usage
+    # Set when the provider chose the config (Humanloop experiments sample one per call).
+    model_config_id: str | None = None
 
 
 class Provider(ABC):
@@ -49,7 +59,11 @@ class Provider(ABC):
 
     @abstractmethod
     def parse_response(self, body: Any) -> ProviderReply:
-        """Map a decoded 2xx JSON body; raise ProviderError if it is not the expected shape."""
+        """Map a decoded 2xx answer; raise ProviderError if it is not the expected shape.
+
+        For a streamed request (``WireRequest.streams``) ``body`` is the list of the stream's
+        event objects, in order (each SSE ``data:`` line, decoded; ``[DONE]`` left out).
+        """
 
     @abstractmethod
     def error_message(self, body: Any) -> str | None:
