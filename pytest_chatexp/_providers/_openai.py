@@ -104,12 +104,17 @@ class OpenAIChatProvider(Provider):
         elif config.tool_choice is not None:
             body["tool_choice"] = config.tool_choice
         body.update(config.other)
+        if body.get("stream") is True:
+            # Usage arrives in a final chunk only when asked for.
+            body.setdefault("stream_options", {"include_usage": True})
         return WireRequest(url=f"{base_url}/chat/completions", body=body)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
 
     def parse_response(self, body: Any) -> ProviderReply:
+        if isinstance(body, list):
+            body = assemble_stream(body)
         try:
             completion = _WireCompletion.model_validate(body)
         except ValidationError as exc:
@@ -148,6 +153,43 @@ class OpenAIChatProvider(Provider):
             if isinstance(error, str):
                 return error
         return None
+
+
+def assemble_stream(chunks: list[Any]) -> dict[str, Any]:
+    """The ``chat.completion`` a stream of ``chat.completion.chunk`` events adds up to: content
+    deltas joined, tool calls assembled by their index (id and name once, arguments in pieces),
+    the last finish reason, and the usage chunk's counts."""
+    content: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    finish_reason: str | None = None
+    usage: Any = None
+    for position, chunk in enumerate(chunks):
+        if not isinstance(chunk, dict):
+            raise ProviderError(f"stream event {position} is not an object: {chunk!r:.80}")
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if isinstance(delta.get("content"), str):
+                content.append(delta["content"])
+            for part in delta.get("tool_calls") or []:
+                call = calls.setdefault(
+                    int(part.get("index", 0)),
+                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+                )
+                call["id"] = part.get("id") or call["id"]
+                function = part.get("function") or {}
+                call["function"]["name"] += function.get("name") or ""
+                call["function"]["arguments"] += function.get("arguments") or ""
+            finish_reason = choice.get("finish_reason") or finish_reason
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
+    if calls:
+        message["tool_calls"] = [calls[index] for index in sorted(calls)]
+    completion: dict[str, Any] = {
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}]
+    }
+    if usage is not None:
+        completion["usage"] = usage
+    return completion
 
 
 def _wire_message(message: ChatMessage) -> dict[str, Any]:

@@ -7,6 +7,7 @@ here; what to answer is the reply engine's business, and HTTP is ``_http``'s.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
@@ -30,7 +31,50 @@ def chat_completion(request: RecordedRequest, engine: ReplyEngine) -> Response:
     if problem is not None:
         return openai_error(400, *problem)
     body: JsonObject = request.json
-    return json_response(_completion_object(body, engine.answer(body)))
+    completion = _completion_object(body, engine.answer(body))
+    if body.get("stream") is True:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return Response(200, _chunk_stream(completion, include_usage), "text/event-stream")
+    return json_response(completion)
+
+
+async def _chunk_stream(completion: JsonObject, include_usage: bool) -> AsyncIterator[bytes]:
+    """The completion as OpenAI streams it: a role chunk, the text in a few deltas, each tool
+    call's name then its arguments in pieces, the finish reason, the usage chunk when asked
+    for, and ``[DONE]``."""
+    choice = completion["choices"][0]
+    message = choice["message"]
+    base = {key: completion[key] for key in ("id", "created", "model", "system_fingerprint")}
+    base["object"] = "chat.completion.chunk"
+
+    def chunk(delta: JsonObject, finish_reason: str | None = None) -> bytes:
+        event = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+        return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in _pieces(message.get("content") or ""):
+        yield chunk({"content": piece})
+    for position, call in enumerate(message.get("tool_calls") or []):
+        function = call["function"]
+        head = {"index": position, "id": call["id"], "type": "function"}
+        yield chunk(
+            {"tool_calls": [{**head, "function": {"name": function["name"], "arguments": ""}}]}
+        )
+        for piece in _pieces(function["arguments"]):
+            yield chunk({"tool_calls": [{"index": position, "function": {"arguments": piece}}]})
+    yield chunk({}, choice["finish_reason"])
+    if include_usage:
+        usage = {**base, "choices": [], "usage": completion["usage"]}
+        yield b"data: " + json.dumps(usage, separators=(",", ":")).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+def _pieces(text: str, parts: int = 3) -> list[str]:
+    """``text`` cut into up to ``parts`` pieces, as a model's deltas would arrive."""
+    if not text:
+        return []
+    size = max(1, -(-len(text) // parts))
+    return [text[start : start + size] for start in range(0, len(text), size)]
 
 
 def _validation_problem(body: object) -> tuple[str, str | None] | None:
