@@ -57,6 +57,8 @@ if TYPE_CHECKING:
         Usage as Usage,
     )
     from ._options import ExperimentOptions as ExperimentOptions
+    from ._providers._app import AppCall as AppCall
+    from ._providers._app import AppReply as AppReply
     from ._runner import ExperimentRunner as ExperimentRunner
 
 __version__ = "0.1.0"
@@ -73,6 +75,8 @@ _EXPORTS: dict[str, str] = {
     "Case": "._experiment",
     "Sample": "._experiment",
     "ExperimentRunner": "._runner",
+    "AppCall": "._providers._app",
+    "AppReply": "._providers._app",
     "ChatResponse": "._models",
     "ChatDataResponse": "._models",
     "ChatMessage": "._models",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -113,6 +113,16 @@ class ModelConfig(BaseModel):
         if self.base_url is not None:
             data["base_url"] = endpoint_identity(self.base_url)
         return data
+
+    @classmethod
+    def for_app(cls, function: Callable[..., Any], **fields: Any) -> ModelConfig:
+        """A config whose target is your own code: ``function(call: AppCall)`` gets the
+        rendered messages, this config and the inputs, and returns text, a message or an
+        ``AppReply``. Its HTTP calls through ``call.http_client()`` are recorded."""
+        from ._providers._app import register_app
+
+        fields.setdefault("name", function.__name__)
+        return cls(provider="python", model=register_app(function), **fields)
 
     def variant(self, **changes: Any) -> ModelConfig:
         """A copy with some fields changed, validated like a new config.

@@ -30,6 +30,7 @@ from ._errors import ChatexpError, InvalidExperimentError, ProviderError
 from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
 from ._models import ChatDataResponse
 from ._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
+from ._providers._app import AppProvider
 
 __all__ = [
     "CallOutcome",
@@ -204,6 +205,12 @@ class ExperimentRunner:
         provider = provider_for(call)
         base_url = base_url_for(call, provider)
         wire = provider.build_request(call, base_url=base_url)
+
+        if isinstance(provider, AppProvider):
+            # The app runs every time (its code is under test); its own HTTP calls go through
+            # the exchange, inside it. Not recorded itself, it is not replayed either.
+            outcome = await asyncio.wait_for(provider.invoke(call, exchange), timeout)
+            return sample_from(call, provider, wire, outcome)
 
         async def send() -> CallOutcome:
             return await self._post(call, provider, wire, timeout)

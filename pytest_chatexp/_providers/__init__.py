@@ -5,7 +5,10 @@ replay (which key on the request a provider builds) sit between the two without 
 
 from __future__ import annotations
 
+from ._anthropic import AnthropicMessagesProvider
+from ._app import AppProvider
 from ._base import Provider, ProviderReply, WireRequest
+from ._humanloop import HumanloopProvider
 from ._openai import OpenAIChatProvider
 
 __all__ = ["Provider", "ProviderReply", "WireRequest", "get_provider", "provider_names"]
@@ -16,6 +19,9 @@ _OPENAI = OpenAIChatProvider()
 _PROVIDERS: dict[str, Provider] = {
     name: _OPENAI for name in ("openai", "openai_compatible", "openai_azure", "groq", "mock")
 }
+_PROVIDERS["python"] = AppProvider()
+_PROVIDERS["anthropic"] = AnthropicMessagesProvider()
+_PROVIDERS["humanloop"] = HumanloopProvider()
 
 
 def provider_names() -> list[str]:

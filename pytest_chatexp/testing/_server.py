@@ -17,6 +17,7 @@ from functools import partial
 from types import TracebackType
 from typing import overload
 
+from pytest_chatexp.testing._anthropic import messages
 from pytest_chatexp.testing._http import (
     Handler,
     HttpConnections,
@@ -24,6 +25,7 @@ from pytest_chatexp.testing._http import (
     Response,
     json_response,
 )
+from pytest_chatexp.testing._humanloop import HumanloopBackend
 from pytest_chatexp.testing._openai import chat_completion, openai_error
 from pytest_chatexp.testing._replies import Condition, ReplyEngine, ReplySource
 
@@ -92,6 +94,9 @@ class ReferenceServer:
         self.latency = latency
         #: The model requests received so far.
         self.requests = RequestLog()
+        #: Humanloop's stored model configs, experiments and deployments, served by the
+        #: ``/v4/chat-*`` routes: e.g. ``server.humanloop.experiments["exp_1"] = [configs]``.
+        self.humanloop = HumanloopBackend()
         #: Handlers by ``(method, path)``; add entries to serve more endpoints.
         self.routes: dict[Route, Handler] = self._default_routes()
         self._requested_port = port
@@ -237,6 +242,12 @@ class ReferenceServer:
             ("GET", "/health"): _health,
             ("POST", "/v1/chat/completions"): chat,
             ("POST", "/chat/completions"): chat,
+            ("POST", "/v1/messages"): self._model_route(messages),
+            ("POST", "/messages"): self._model_route(messages),
+            ("POST", "/v4/chat"): self._model_route(self.humanloop.chat),
+            ("POST", "/v4/chat-experiment"): self._model_route(self.humanloop.chat_experiment),
+            ("POST", "/v4/chat-model-config"): self._model_route(self.humanloop.chat_model_config),
+            ("POST", "/v4/chat-deployed"): self._model_route(self.humanloop.chat_deployed),
         }
 
     async def _dispatch(self, request: RecordedRequest) -> Response:

@@ -1,0 +1,388 @@
+"""The Anthropic Messages wire format (``POST {base_url}/v1/messages``).
+
+Humanloop's chat shape differs from Anthropic's in a few places, all mapped here:
+
+* system messages go to the top-level ``system`` field (joined by a blank line);
+* an assistant's ``tool_calls`` become ``tool_use`` content blocks, and ``tool`` messages
+  become ``tool_result`` blocks of a user message (consecutive results share one message);
+* tools are ``{name, description, input_schema}``; ``tool_choice`` is an object
+  (``"required"`` is ``{"type": "any"}``, a named function ``{"type": "tool", "name": ...}``);
+* ``max_tokens`` is required by Anthropic, so it defaults to 1024 when the config leaves it
+  unset (or sets Humanloop's ``-1``);
+* ``stop`` is ``stop_sequences``.
+
+Answers map back: text blocks joined are the output, ``tool_use`` blocks are tool calls whose
+``arguments`` are the input object as compact JSON, ``stop_reason`` is translated to Humanloop's
+finish reasons and ``input_tokens``/``output_tokens`` are the prompt/generation tokens. A
+streamed request (``"stream": true`` in ``other``) is assembled from its event list into the
+same reply.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .._errors import InvalidExperimentError, ProviderError
+from .._experiment import PlannedCall
+from .._models import (
+    ChatMessage,
+    FunctionTool,
+    ImageChatContent,
+    TextChatContent,
+    ToolCall,
+    ToolChoice,
+    Usage,
+)
+from .._validation import describe_validation_error
+from ._base import Provider, ProviderReply, WireRequest
+
+__all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicMessagesProvider"]
+
+ANTHROPIC_VERSION = "2023-06-01"
+#: Sent when a config sets no ``max_tokens``: Anthropic requires one.
+DEFAULT_MAX_TOKENS = 1024
+
+# Anthropic's stop reasons in Humanloop's vocabulary; others (e.g. "refusal") pass through.
+_FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_call",
+}
+# Humanloop config fields the Messages API has no parameter for: refused, not silently dropped
+# (dropping them would also make two different configs replay each other's recordings).
+_UNSUPPORTED_FIELDS = ("presence_penalty", "frequency_penalty", "seed", "response_format")
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _WireBlock(_Wire):
+    type: str
+    text: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: Any = None
+
+
+class _WireUsage(_Wire):
+    input_tokens: int | None = 0
+    output_tokens: int | None = 0
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+
+
+class _WireMessage(_Wire):
+    content: list[_WireBlock]
+    stop_reason: str | None = None
+    usage: _WireUsage | None = None
+
+
+class AnthropicMessagesProvider(Provider):
+    kind: ClassVar[str] = "anthropic"
+    default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    default_api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+    base_url_env: ClassVar[str | None] = "ANTHROPIC_BASE_URL"
+
+    def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
+        config = call.config
+        where = f"model config '{config.display_name}'"
+        for name in _UNSUPPORTED_FIELDS:
+            if getattr(config, name) is not None:
+                raise InvalidExperimentError(
+                    f"{where}: '{name}' is not supported by the Anthropic Messages API "
+                    "(provider 'anthropic'); remove it, or pass an Anthropic parameter in 'other'"
+                )
+        max_tokens = config.max_tokens
+        body: dict[str, Any] = {
+            "model": config.model,
+            "max_tokens": DEFAULT_MAX_TOKENS if max_tokens in (None, -1) else max_tokens,
+        }
+        system = [message.text for message in call.messages if message.role == "system"]
+        if system:
+            body["system"] = "\n\n".join(system)
+        body["messages"] = wire_messages(call.messages, where=where)
+        if config.temperature is not None:
+            body["temperature"] = config.temperature
+        if config.top_p is not None:
+            body["top_p"] = config.top_p
+        if config.stop is not None:
+            body["stop_sequences"] = [config.stop] if isinstance(config.stop, str) else config.stop
+        if config.tools:
+            body["tools"] = [
+                _wire_tool(tool.model_dump(exclude_none=True)) for tool in config.tools
+            ]
+        if config.tool_choice is not None:
+            body["tool_choice"] = _wire_tool_choice(config.tool_choice)
+        body.update(config.other)
+        return WireRequest(
+            url=f"{base_url}/v1/messages",
+            body=body,
+            headers={"anthropic-version": ANTHROPIC_VERSION},
+        )
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"x-api-key": api_key}
+
+    def parse_response(self, body: Any) -> ProviderReply:
+        if isinstance(body, list):
+            body = assemble_stream(body)
+        try:
+            message = _WireMessage.model_validate(body)
+        except ValidationError as exc:
+            raise ProviderError(
+                "the response is not an Anthropic message: " + describe_validation_error(exc)
+            ) from None
+        texts: list[str] = []
+        tool_calls: list[ToolCall] = []
+        for block in message.content:
+            if block.type == "text":
+                texts.append(block.text or "")
+            elif block.type == "tool_use":
+                if block.id is None or block.name is None:
+                    raise ProviderError(
+                        "the response is not an Anthropic message: a tool_use block needs "
+                        "an 'id' and a 'name'"
+                    )
+                tool_calls.append(
+                    ToolCall(
+                        id=block.id,
+                        type="function",
+                        function=FunctionTool(name=block.name, arguments=_arguments(block.input)),
+                    )
+                )
+            # Other blocks (thinking, server tool results) carry no output text.
+        raw_output = "".join(texts)
+        reply = ChatMessage(
+            role="assistant",
+            content=raw_output if texts else None,
+            tool_calls=tool_calls or None,
+        )
+        stop = message.stop_reason
+        return ProviderReply(
+            message=reply,
+            raw_output=raw_output,
+            finish_reason=_FINISH_REASONS.get(stop, stop) if stop else None,
+            usage=_usage(message.usage),
+        )
+
+    def error_message(self, body: Any) -> str | None:
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                kind = error.get("type")
+                message: str = error["message"]
+                return f"{kind}: {message}" if isinstance(kind, str) and kind else message
+            if isinstance(error, str):
+                return error
+        return None
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+def wire_messages(messages: tuple[ChatMessage, ...], *, where: str) -> list[dict[str, Any]]:
+    """The ``messages`` array: every non-system message in Anthropic's shape."""
+    wire: list[dict[str, Any]] = []
+    for position, message in enumerate(messages):
+        if message.role == "system":
+            continue
+        if message.role == "tool":
+            if not message.tool_call_id:
+                raise InvalidExperimentError(
+                    f"{where}: messages[{position}] (role 'tool') needs a 'tool_call_id': "
+                    "Anthropic links a tool result to its tool_use block by that id"
+                )
+            result = {
+                "type": "tool_result",
+                "tool_use_id": message.tool_call_id,
+                "content": message.text,
+            }
+            previous = wire[-1] if wire else None
+            if (
+                previous is not None
+                and previous["role"] == "user"
+                and isinstance(previous["content"], list)
+                and all(block["type"] == "tool_result" for block in previous["content"])
+            ):
+                previous["content"].append(result)  # parallel results: one user turn
+            else:
+                wire.append({"role": "user", "content": [result]})
+            continue
+        if message.role == "assistant" and message.tool_calls:
+            blocks = _content_blocks(message.content)
+            blocks += [
+                {
+                    "type": "tool_use",
+                    "id": call.id,
+                    "name": call.function.name,
+                    "input": _tool_input(call, where=f"{where}: messages[{position}]"),
+                }
+                for call in message.tool_calls
+            ]
+            wire.append({"role": "assistant", "content": blocks})
+            continue
+        content = message.content
+        wire.append(
+            {
+                "role": message.role,
+                "content": content if isinstance(content, str) else _content_blocks(content),
+            }
+        )
+    return wire
+
+
+def _content_blocks(
+    content: str | list[TextChatContent | ImageChatContent] | None,
+) -> list[dict[str, Any]]:
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    blocks: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, TextChatContent):
+            blocks.append({"type": "text", "text": part.text})
+        else:
+            blocks.append({"type": "image", "source": _image_source(part.image_url.url)})
+    return blocks
+
+
+def _image_source(url: str) -> dict[str, Any]:
+    # ``data:image/png;base64,AAAA`` is inline data; anything else is fetched by Anthropic.
+    if url.startswith("data:") and ";base64," in url:
+        media_type, _, data = url[5:].partition(";base64,")
+        return {"type": "base64", "media_type": media_type, "data": data}
+    return {"type": "url", "url": url}
+
+
+def _tool_input(call: ToolCall, *, where: str) -> Any:
+    arguments = call.function.arguments
+    if not arguments:
+        return {}
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidExperimentError(
+            f"{where}: the arguments of tool call '{call.id}' must be a JSON object for "
+            f"Anthropic's tool_use input, got {arguments!r}"
+        )
+    return value
+
+
+def _wire_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    wire: dict[str, Any] = {"name": tool["name"]}
+    if "description" in tool:
+        wire["description"] = tool["description"]
+    # Anthropic requires a schema; a tool without parameters takes an empty object.
+    wire["input_schema"] = tool.get("parameters") or {"type": "object", "properties": {}}
+    if "strict" in tool:
+        wire["strict"] = tool["strict"]
+    return wire
+
+
+def _wire_tool_choice(choice: str | ToolChoice) -> dict[str, Any]:
+    if isinstance(choice, ToolChoice):
+        return {"type": "tool", "name": choice.function.name}
+    return {"type": "any" if choice == "required" else choice}
+
+
+# --- responses --------------------------------------------------------------------------
+
+
+def _arguments(value: Any) -> str:
+    """A tool_use input as the arguments text: compact JSON, keys in the model's order.
+
+    A string input (only a stream whose partial JSON did not decode produces one) is kept
+    as the model wrote it, so the checks can report invalid arguments.
+    """
+    if isinstance(value, str):
+        return value
+    return json.dumps({} if value is None else value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _usage(usage: _WireUsage | None) -> Usage:
+    if usage is None:
+        return Usage()
+    # Like OpenAI's prompt_tokens, the prompt count includes tokens served from the cache.
+    prompt = (
+        (usage.input_tokens or 0)
+        + (usage.cache_creation_input_tokens or 0)
+        + (usage.cache_read_input_tokens or 0)
+    )
+    generation = usage.output_tokens or 0
+    return Usage(
+        prompt_tokens=prompt, generation_tokens=generation, total_tokens=prompt + generation
+    )
+
+
+def assemble_stream(events: list[Any]) -> dict[str, Any]:
+    """The message a stream's events describe, in the shape of a non-streamed answer.
+
+    ``message_start`` carries the message (and the input tokens), content blocks are built by
+    index from their start and deltas (``text_delta``, ``input_json_delta``), and
+    ``message_delta`` brings the stop reason and the final output token count. An ``error``
+    event raises ProviderError with Anthropic's message.
+    """
+    message: dict[str, Any] | None = None
+    blocks: dict[int, dict[str, Any]] = {}
+    partial_json: dict[int, list[str]] = {}
+    usage: dict[str, Any] = {}
+    for position, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise ProviderError(f"stream event {position} is not a JSON object: {event!r}")
+        kind = event.get("type")
+        if kind == "error":
+            detail = AnthropicMessagesProvider().error_message(event) or json.dumps(event)
+            raise ProviderError(f"the stream reported an error: {detail}")
+        if kind == "message_start" and isinstance(event.get("message"), dict):
+            message = dict(event["message"])
+            if isinstance(message.get("usage"), dict):
+                usage.update(message["usage"])
+        elif kind == "content_block_start" and isinstance(event.get("content_block"), dict):
+            blocks[_index(event, position)] = dict(event["content_block"])
+        elif kind == "content_block_delta" and isinstance(event.get("delta"), dict):
+            index = _index(event, position)
+            block = blocks.get(index)
+            if block is None:
+                raise ProviderError(
+                    f"stream event {position}: a delta for content block {index}, "
+                    "which was never started"
+                )
+            delta = event["delta"]
+            if delta.get("type") == "text_delta":
+                block["text"] = str(block.get("text") or "") + str(delta.get("text") or "")
+            elif delta.get("type") == "input_json_delta":
+                partial_json.setdefault(index, []).append(str(delta.get("partial_json") or ""))
+        elif kind == "message_delta":
+            if message is None:
+                raise ProviderError(f"stream event {position}: message_delta before message_start")
+            delta = event.get("delta")
+            if isinstance(delta, dict):
+                message.update(delta)
+            if isinstance(event.get("usage"), dict):
+                usage.update(event["usage"])  # cumulative counts: the last one wins
+    if message is None:
+        raise ProviderError("the stream has no message_start event")
+    for index, parts in partial_json.items():
+        text = "".join(parts)
+        try:
+            blocks[index]["input"] = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            blocks[index]["input"] = text
+    message["content"] = [blocks[index] for index in sorted(blocks)]
+    message["usage"] = usage
+    return message
+
+
+def _index(event: dict[str, Any], position: int) -> int:
+    index = event.get("index")
+    if not isinstance(index, int):
+        raise ProviderError(f"stream event {position} ({event.get('type')}) has no block index")
+    return index

@@ -1,0 +1,266 @@
+"""Your own application as the target: a Python callable instead of a model endpoint.
+
+A team regression-tests its agent or chain, not only a raw model: the callable receives an
+``AppCall`` (the rendered messages, the model config, the inputs, the sample index) and returns
+text, a message, or a message with usage. It runs on every test run -- its own code is what is
+under test -- while the HTTP calls it makes through ``AppCall.http_transport`` go through the
+test's recording like any provider call, so CI replays them offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from .._errors import InvalidExperimentError, ProviderError
+from .._experiment import PlannedCall
+from .._models import ChatMessage, Usage
+from ._base import Provider, ProviderReply, WireRequest
+
+__all__ = ["AppCall", "AppProvider", "AppReply", "register_app", "target_name"]
+
+_APPS: dict[str, Callable[..., Any]] = {}
+
+
+def target_name(function: Callable[..., Any]) -> str:
+    """``module:qualname``: the stable name an app is fingerprinted and found by."""
+    return f"{function.__module__}:{function.__qualname__}"
+
+
+def register_app(function: Callable[..., Any]) -> str:
+    name = target_name(function)
+    _APPS[name] = function
+    return name
+
+
+def _resolve(name: str) -> Callable[..., Any]:
+    if name in _APPS:
+        return _APPS[name]
+    module_name, _, attribute = name.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError, ValueError):
+        raise InvalidExperimentError(
+            f"app target '{name}' cannot be imported; build the config with "
+            "ModelConfig.for_app(function) or name an importable 'module:function'"
+        ) from None
+    if not callable(target):
+        raise InvalidExperimentError(f"app target '{name}' is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class AppReply:
+    """What an app may return when text alone is not enough."""
+
+    message: ChatMessage | Mapping[str, Any] | str
+    usage: Usage | Mapping[str, int] | None = None
+    finish_reason: str = "stop"
+
+
+@dataclass
+class AppCall:
+    """What the app receives for one sample."""
+
+    messages: list[ChatMessage]
+    config: Any  # the ModelConfig
+    inputs: dict[str, Any]
+    sample_index: int
+    #: An httpx transport whose requests are recorded and replayed with the test's recording.
+    http_transport: RecordingTransport = field(repr=False)
+
+    def http_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` on the recording transport (kwargs go to the client)."""
+        return httpx.AsyncClient(transport=self.http_transport, **kwargs)
+
+    def sync_http_client(self, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` on the recording transport, for synchronous apps."""
+        return httpx.Client(transport=self.http_transport, **kwargs)
+
+
+Exchange = Callable[..., Awaitable[Any]]
+
+
+class _HttpCalls(Provider):
+    """The pseudo-provider an app's own HTTP requests are recorded under."""
+
+    kind: ClassVar[str] = "http"
+    default_base_url: ClassVar[str] = ""
+    default_api_key_env: ClassVar[str | None] = None
+    base_url_env: ClassVar[str | None] = None
+
+    def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
+        raise NotImplementedError  # built by the transport, which sees the real request
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {}
+
+    def parse_response(self, body: Any) -> ProviderReply:
+        raise ProviderError("an app's HTTP answer is not a model reply")
+
+    def error_message(self, body: Any) -> str | None:
+        return None
+
+
+_HTTP = _HttpCalls()
+
+
+class RecordingTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
+    """Sends an app's requests through the test's exchange: replayed when recorded, recorded
+    when the record mode allows a live call. Requests are keyed by method, URL (host and path,
+    no credentials: headers are never recorded), JSON body and their order within the sample."""
+
+    def __init__(self, call: PlannedCall, exchange: Exchange, loop: asyncio.AbstractEventLoop):
+        self._call = call
+        self._exchange = exchange
+        self._loop = loop
+        self._sequence = 0
+        self._live = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        content = await request.aread()
+        self._sequence += 1
+        try:
+            payload: Any = json.loads(content) if content else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = content.decode("utf-8", "replace")
+        wire = WireRequest(
+            url=str(request.url.copy_with(query=None)),
+            body={
+                "method": request.method,
+                "query": request.url.query.decode() or None,
+                "json": payload,
+                "sequence": self._sequence,
+            },
+        )
+
+        async def send() -> Any:
+            from .._runner import CallOutcome
+
+            started = time.perf_counter()
+            response = await self._live.handle_async_request(request)
+            raw = await response.aread()
+            try:
+                body: Any = {"status": response.status_code, "json": json.loads(raw)}
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                body = {"status": response.status_code, "text": raw.decode("utf-8", "replace")}
+            return CallOutcome(body=body, latency_s=time.perf_counter() - started)
+
+        outcome = await self._exchange(self._call, _HTTP, wire, send)
+        answer = outcome.body
+        if "json" in answer:
+            return httpx.Response(answer["status"], json=answer["json"], request=request)
+        return httpx.Response(answer["status"], text=answer.get("text", ""), request=request)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        # Synchronous apps run in a worker thread; the exchange lives on the runner's loop.
+        request.read()
+        future = asyncio.run_coroutine_threadsafe(self.handle_async_request(request), self._loop)
+        return future.result()
+
+    async def aclose(self) -> None:
+        await self._live.aclose()
+
+
+class AppProvider(Provider):
+    """Calls the app in-process. Not recorded itself: its HTTP calls are."""
+
+    kind: ClassVar[str] = "python"
+    default_base_url: ClassVar[str] = "python:"
+    default_api_key_env: ClassVar[str | None] = None
+    base_url_env: ClassVar[str | None] = None
+    records_answers: ClassVar[bool] = False
+
+    def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
+        return WireRequest(
+            url=f"python:{call.config.model}",
+            body={
+                "target": call.config.model,
+                "messages": [m.model_dump(mode="json", exclude_none=True) for m in call.messages],
+                "inputs": call.input.inputs,
+            },
+        )
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {}
+
+    async def invoke(self, call: PlannedCall, exchange: Exchange) -> Any:
+        """Run the app for one sample; its answer becomes the outcome's body."""
+        from .._runner import CallOutcome
+
+        function = _resolve(call.config.model)
+        transport = RecordingTransport(call, exchange, asyncio.get_running_loop())
+        app_call = AppCall(
+            messages=list(call.messages),
+            config=call.config,
+            inputs=dict(call.input.inputs),
+            sample_index=call.sample_index,
+            http_transport=transport,
+        )
+        started = time.perf_counter()
+        try:
+            if inspect.iscoroutinefunction(function):
+                result = await function(app_call)
+            else:
+                result = await asyncio.to_thread(function, app_call)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            if type(exc).__module__.startswith("pytest_chatexp"):
+                raise  # a recording miss or plugin error raised inside the app's HTTP call
+            raise ProviderError(
+                f"{call.label}: the app {call.config.model} raised {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            await transport.aclose()
+        return CallOutcome(body=_reply_body(result, call), latency_s=time.perf_counter() - started)
+
+    def parse_response(self, body: Any) -> ProviderReply:
+        message = ChatMessage.model_validate(body["message"])
+        return ProviderReply(
+            message=message,
+            raw_output=message.text,
+            finish_reason=body.get("finish_reason") or "stop",
+            usage=Usage.model_validate(body.get("usage") or {}),
+        )
+
+    def error_message(self, body: Any) -> str | None:
+        return None
+
+
+def _reply_body(result: Any, call: PlannedCall) -> dict[str, Any]:
+    """Normalize what the app returned: text, a message (object or mapping), or an AppReply."""
+    usage: Any = None
+    finish_reason = "stop"
+    if isinstance(result, AppReply):
+        usage, finish_reason, result = result.usage, result.finish_reason, result.message
+    if isinstance(result, str):
+        message = ChatMessage(role="assistant", content=result)
+    elif isinstance(result, ChatMessage):
+        message = result
+    elif isinstance(result, Mapping):
+        message = ChatMessage.model_validate({"role": "assistant", **result})
+    else:
+        raise ProviderError(
+            f"{call.label}: the app {call.config.model} returned {type(result).__name__}; "
+            "return text, a ChatMessage, a message mapping or an AppReply"
+        )
+    if message.tool_calls:
+        finish_reason = "tool_call" if finish_reason == "stop" else finish_reason
+    if isinstance(usage, Usage):
+        usage = usage.model_dump()
+    return {
+        "message": message.model_dump(mode="json", exclude_none=True),
+        "usage": dict(usage) if usage else None,
+        "finish_reason": finish_reason,
+    }
