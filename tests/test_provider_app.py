@@ -110,3 +110,51 @@ def test_an_app_call_without_a_recording_is_the_usual_miss(app_suite: pytest.Pyt
     result.stdout.fnmatch_lines(
         ["chatexp: test_app.py::test_apps: 8 of 8 calls have no matching recording*"]
     )
+
+
+SDK_APP = """
+import os
+import httpx2, openai, pytest
+from pytest_chatexp import ModelConfig
+
+async def with_openai_sdk(call):
+    client = openai.AsyncOpenAI(base_url=os.environ["MODEL_URL"], api_key="sk-test-not-a-secret",
+                                http_client=httpx2.AsyncClient(transport=call.httpx2_transport()))
+    completion = await client.chat.completions.create(
+        model="ref", messages=[m.model_dump(exclude_none=True) for m in call.messages])
+    return completion.choices[0].message.content
+
+def with_sync_openai_sdk(call):
+    client = openai.OpenAI(base_url=os.environ["MODEL_URL"], api_key="sk-test-not-a-secret",
+                           http_client=httpx2.Client(transport=call.httpx2_transport()))
+    first = client.chat.completions.create(model="ref", messages=[{"role": "user", "content": "one"}])
+    second = client.chat.completions.create(model="ref", messages=[{"role": "user", "content": "one"}])
+    return first.choices[0].message.content + " / " + second.choices[0].message.content
+
+TEMPLATE = [{"role": "user", "content": "{{q}}"}]
+
+@pytest.mark.chatexp(model_configs=[ModelConfig.for_app(with_openai_sdk, chat_template=TEMPLATE),
+                                    ModelConfig.for_app(with_sync_openai_sdk, chat_template=TEMPLATE)],
+                     inputs=[{"q": "hi"}], num_samples=2)
+def test_sdk(chatexp):
+    assert chatexp.case("with_openai_sdk").outputs == ["echo: hi"] * 2
+    assert chatexp.case("with_sync_openai_sdk").outputs == ["echo: one / echo: one"] * 2
+"""
+
+
+def test_the_official_openai_sdk_records_through_httpx2(
+    pytester: pytest.Pytester, server: ReferenceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """openai>=3 is built on httpx2: the app hands it the plugin's httpx2 transport."""
+    pytest.importorskip("openai")
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    monkeypatch.setenv("MODEL_URL", server.base_url)
+    pytester.makepyfile(test_sdk=SDK_APP)
+    pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=1)
+    assert len(server.requests) == 6  # 2 + 2 x 2 calls; the two identical calls stay two entries
+    recording = (pytester.path / "__recordings__" / "test_sdk" / "test_sdk.yaml").read_text()
+    assert "sk-test-not-a-secret" not in recording
+    monkeypatch.setenv("MODEL_URL", "http://127.0.0.1:9/v1")
+    server.requests.clear()
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert not server.requests

@@ -70,22 +70,45 @@ class AppReply:
 
 @dataclass
 class AppCall:
-    """What the app receives for one sample."""
+    """What the app receives for one sample: the rendered messages, the config, the inputs, and
+    HTTP transports whose requests are recorded and replayed with the test's recording.
+
+    The official SDKs take them as their HTTP client: openai>=3 and anthropic>=1 are built on
+    httpx2 (``OpenAI(http_client=httpx2.Client(transport=call.httpx2_transport()))``); older
+    releases, and code using httpx directly, take ``call.http_client()``.
+    """
 
     messages: list[ChatMessage]
     config: Any  # the ModelConfig
     inputs: dict[str, Any]
     sample_index: int
-    #: An httpx transport whose requests are recorded and replayed with the test's recording.
-    http_transport: RecordingTransport = field(repr=False)
+    _call: PlannedCall = field(repr=False)
+    _exchange: Exchange = field(repr=False)
+    _loop: asyncio.AbstractEventLoop = field(repr=False)
+    _transports: list[_Recording] = field(default_factory=list, repr=False)
+    _sequence: int = field(default=0, repr=False)
+
+    def next_sequence(self) -> int:
+        """The position of the app's next request within this sample (part of its key)."""
+        self._sequence += 1
+        return self._sequence
+
+    def transport(self, library: str = "httpx") -> Any:
+        """A recording transport for ``library`` ("httpx" or "httpx2")."""
+        transport = _transport_class(library)(self)
+        self._transports.append(transport)
+        return transport
+
+    def httpx2_transport(self) -> Any:
+        return self.transport("httpx2")
 
     def http_client(self, **kwargs: Any) -> httpx.AsyncClient:
-        """An ``httpx.AsyncClient`` on the recording transport (kwargs go to the client)."""
-        return httpx.AsyncClient(transport=self.http_transport, **kwargs)
+        """An ``httpx.AsyncClient`` on a recording transport (kwargs go to the client)."""
+        return httpx.AsyncClient(transport=self.transport(), **kwargs)
 
     def sync_http_client(self, **kwargs: Any) -> httpx.Client:
-        """An ``httpx.Client`` on the recording transport, for synchronous apps."""
-        return httpx.Client(transport=self.http_transport, **kwargs)
+        """An ``httpx.Client`` on a recording transport, for synchronous apps."""
+        return httpx.Client(transport=self.transport(), **kwargs)
 
 
 Exchange = Callable[..., Awaitable[Any]]
@@ -115,21 +138,24 @@ class _HttpCalls(Provider):
 _HTTP = _HttpCalls()
 
 
-class RecordingTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
+class _Recording:
     """Sends an app's requests through the test's exchange: replayed when recorded, recorded
     when the record mode allows a live call. Requests are keyed by method, URL (host and path,
-    no credentials: headers are never recorded), JSON body and their order within the sample."""
+    no credentials: headers are never recorded), JSON body and their order within the sample.
 
-    def __init__(self, call: PlannedCall, exchange: Exchange, loop: asyncio.AbstractEventLoop):
-        self._call = call
-        self._exchange = exchange
-        self._loop = loop
-        self._sequence = 0
-        self._live = httpx.AsyncHTTPTransport()
+    Written against the httpx API, which httpx2 (what openai>=3 and anthropic>=1 require)
+    shares under another module name: ``_transport_class`` builds one class per library.
+    """
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    _lib: ClassVar[Any]
+
+    def __init__(self, app_call: AppCall) -> None:
+        self._app_call = app_call
+        self._live = self._lib.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: Any) -> Any:
         content = await request.aread()
-        self._sequence += 1
+        app = self._app_call
         try:
             payload: Any = json.loads(content) if content else None
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -140,7 +166,7 @@ class RecordingTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
                 "method": request.method,
                 "query": request.url.query.decode() or None,
                 "json": payload,
-                "sequence": self._sequence,
+                "sequence": app.next_sequence(),
             },
         )
 
@@ -156,20 +182,39 @@ class RecordingTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
                 body = {"status": response.status_code, "text": raw.decode("utf-8", "replace")}
             return CallOutcome(body=body, latency_s=time.perf_counter() - started)
 
-        outcome = await self._exchange(self._call, _HTTP, wire, send)
-        answer = outcome.body
+        answer = (await app._exchange(app._call, _HTTP, wire, send)).body
         if "json" in answer:
-            return httpx.Response(answer["status"], json=answer["json"], request=request)
-        return httpx.Response(answer["status"], text=answer.get("text", ""), request=request)
+            return self._lib.Response(answer["status"], json=answer["json"], request=request)
+        return self._lib.Response(answer["status"], text=answer.get("text", ""), request=request)
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def handle_request(self, request: Any) -> Any:
         # Synchronous apps run in a worker thread; the exchange lives on the runner's loop.
         request.read()
-        future = asyncio.run_coroutine_threadsafe(self.handle_async_request(request), self._loop)
+        future = asyncio.run_coroutine_threadsafe(
+            self.handle_async_request(request), self._app_call._loop
+        )
         return future.result()
 
     async def aclose(self) -> None:
         await self._live.aclose()
+
+    def close(self) -> None:
+        pass  # the live transport is async; the runner closes it after the sample
+
+
+_CLASSES: dict[str, type[_Recording]] = {}
+
+
+def _transport_class(library: str) -> type[_Recording]:
+    """The recording transport as a subclass of ``library``'s transport base classes."""
+    if library not in _CLASSES:
+        lib = importlib.import_module(library)
+        _CLASSES[library] = type(
+            "RecordingTransport",
+            (_Recording, lib.AsyncBaseTransport, lib.BaseTransport),
+            {"_lib": lib, "__module__": __name__},
+        )
+    return _CLASSES[library]
 
 
 class AppProvider(Provider):
@@ -199,13 +244,14 @@ class AppProvider(Provider):
         from .._runner import CallOutcome
 
         function = _resolve(call.config.model)
-        transport = RecordingTransport(call, exchange, asyncio.get_running_loop())
         app_call = AppCall(
             messages=list(call.messages),
             config=call.config,
             inputs=dict(call.input.inputs),
             sample_index=call.sample_index,
-            http_transport=transport,
+            _call=call,
+            _exchange=exchange,
+            _loop=asyncio.get_running_loop(),
         )
         started = time.perf_counter()
         try:
@@ -222,7 +268,8 @@ class AppProvider(Provider):
                 f"{call.label}: the app {call.config.model} raised {type(exc).__name__}: {exc}"
             ) from exc
         finally:
-            await transport.aclose()
+            for transport in app_call._transports:
+                await transport.aclose()
         return CallOutcome(body=_reply_body(result, call), latency_s=time.perf_counter() - started)
 
     def parse_response(self, body: Any) -> ProviderReply:
