@@ -370,6 +370,7 @@ class _Assembly:
     model_config_id: str | None = None
     tool_calls: list[ToolCall] | None = None
     usage: Usage | None = None
+    last_message: ChatMessage | None = None
 
     def add(self, chunk: _Chunk, usage: Usage | None) -> None:
         delta = chunk.raw_output if chunk.raw_output is not None else chunk.output
@@ -380,12 +381,16 @@ class _Assembly:
         calls = chunk.output_message.tool_calls if chunk.output_message is not None else None
         self.tool_calls = calls or chunk.tool_calls or self.tool_calls
         self.usage = usage or self.usage
+        self.last_message = chunk.output_message or self.last_message
 
     def reply(self) -> ProviderReply:
         text = "".join(self.pieces)
         content = text if text or not self.tool_calls else None
+        # The final chunk's message, as Humanloop shapes it, with the whole text.
+        base = self.last_message or ChatMessage(role="assistant")
+        message = base.model_copy(update={"content": content, "tool_calls": self.tool_calls})
         return ProviderReply(
-            message=ChatMessage(role="assistant", content=content, tool_calls=self.tool_calls),
+            message=message,
             raw_output=text,
             finish_reason=_finish_reason(self.finish_reason),
             usage=self.usage or Usage(),
