@@ -47,21 +47,25 @@ def _support_agent(request: dict[str, Any]) -> Reply:
 
 
 # Replays never connect; if a call went live by mistake it would fail fast here (nothing listens).
-_NOWHERE = "http://127.0.0.1:9/v1"
+_NOWHERE = "http://127.0.0.1:9"
+# Where each provider's calls go: the stand-in speaks both wire formats.
+_BASE_URLS = {"OPENAI_BASE_URL": "/v1", "ANTHROPIC_BASE_URL": ""}
 
 
 @pytest.fixture(scope="session", autouse=True)
 def stand_in_model(pytestconfig: pytest.Config) -> Iterator[None]:
-    previous = os.environ.get("OPENAI_BASE_URL")
+    previous = {name: os.environ.get(name) for name in _BASE_URLS}
     recording = pytestconfig.getoption("chatexp_record") not in (None, "none")
     with ReferenceServer() if recording else nullcontext() as server:
         if server is not None:
             server.add_rule(
                 _support_agent, when=lambda request: "support agent" in str(request["messages"][0])
             )
-        os.environ["OPENAI_BASE_URL"] = server.base_url if server is not None else _NOWHERE
+        for name, path in _BASE_URLS.items():
+            os.environ[name] = (server.url if server is not None else _NOWHERE) + path
         yield
-    if previous is None:
-        del os.environ["OPENAI_BASE_URL"]
-    else:
-        os.environ["OPENAI_BASE_URL"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

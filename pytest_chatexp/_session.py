@@ -18,6 +18,7 @@ from ._context import OUTCOMES_KEY, activate, deactivate
 from ._errors import ChatexpError, InvalidExperimentError
 from ._experiment import ExperimentResult, ExperimentSpec
 from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
+from ._providers import get_provider
 from ._recorder import TestRecorder
 from ._recording import recording_path
 from ._reports._junit import junit_properties
@@ -212,9 +213,7 @@ class ChatexpSession:
                 mode=self.settings.record_mode,
                 rerun_hint=f"pytest --chatexp-record=new '{item.nodeid}'",
             )
-        recorder.allow_secrets_of(
-            config.api_key_env or "OPENAI_API_KEY" for config in spec.model_configs
-        )
+        recorder.allow_secrets_of(_key_env(config) for config in spec.model_configs)
         return recorder
 
     def changes_for(self, item: pytest.Item) -> list[dict[str, Any]]:
@@ -279,6 +278,13 @@ class ChatexpRunner:
     def runner(self) -> ExperimentRunner:
         """The session's shared runner."""
         return self._session.runner
+
+
+def _key_env(config: Any) -> str:
+    """The environment variable holding a config's key, whose value must never be written."""
+    provider = get_provider(config.provider)
+    default = provider.default_api_key_env if provider is not None else None
+    return str(config.api_key_env or default or "")
 
 
 def describe_plan(plan: dict[str, Any]) -> str:

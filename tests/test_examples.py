@@ -27,9 +27,9 @@ def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
 
 def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> None:
     result = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(
-        ["total: 7 experiments, 30 calls (30 replayed, 0 live)*", "2 snapshots passed."]
+        ["total: 8 experiments, 38 calls (38 replayed, 0 live)*", "3 snapshots passed."]
     )
 
 
@@ -42,7 +42,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     )
 
     gate = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    gate.assert_outcomes(passed=6, errors=1)
+    gate.assert_outcomes(passed=7, errors=1)
     gate.stdout.fnmatch_lines(
         [
             "chatexp: examples/test_support_agent.py::test_support_agent: 12 of 12 calls have no matching recording*",
@@ -56,7 +56,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     rerecorded = pytester.runpytest_subprocess(
         "-m", "chatexp", "examples", "--chatexp-record=new", "-vv"
     )
-    rerecorded.assert_outcomes(passed=6, failed=1)
+    rerecorded.assert_outcomes(passed=7, failed=1)
     rerecorded.stdout.fnmatch_lines(
         [
             "*@@ model config 'support-v1' @@*",
@@ -66,9 +66,9 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
         ]
     )
     accepted = pytester.runpytest_subprocess("-m", "chatexp", "examples", "--snapshot-update")
-    accepted.assert_outcomes(passed=7)
+    accepted.assert_outcomes(passed=8)
     snapshot = (
         examples / "__snapshots__" / "test_support_agent" / "test_support_agent[experiment].chatexp"
     )
     assert "Never guess order numbers." in snapshot.read_text()
-    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=7)
+    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=8)
