@@ -275,7 +275,7 @@ class HumanloopBackend:
 
         def pick(position: int) -> _Config:
             config = self.choose(experiment_id, body, position)
-            return _Config(self.config_id(config), _stored(config))
+            return _Config(self.config_id(config), _usable(config))
 
         return pick
 
@@ -283,7 +283,7 @@ class HumanloopBackend:
         config = self.model_configs.get(config_id)
         if config is None:
             raise _Refusal(humanloop_error(404, f"Model config '{config_id}' not found."))
-        stored = _Config(config_id, _stored(config))
+        stored = _Config(config_id, _usable(config))
         return lambda position: stored
 
 
@@ -302,11 +302,27 @@ def _stored(config: Mapping[str, Any]) -> JsonObject:
     return {key: value for key, value in config.items() if key != "id"}
 
 
-def _check_stored_config(config: Mapping[str, Any]) -> None:
+def _stored_config_problem(config: Mapping[str, Any]) -> str | None:
     problems = _config_problems(_stored(config), ("model_config",))
-    if problems:
-        text = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems)
-        raise ValueError(f"not a Humanloop chat model config: {text}")
+    if not problems:
+        return None
+    text = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems)
+    return f"not a Humanloop chat model config: {text}"
+
+
+def _check_stored_config(config: Mapping[str, Any]) -> None:
+    problem = _stored_config_problem(config)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def _usable(config: Mapping[str, Any]) -> JsonObject:
+    """A stored config to answer with; one scripted wrongly (straight into the dicts) is a 500
+    saying why, not a crash."""
+    problem = _stored_config_problem(config)
+    if problem is not None:
+        raise _Refusal(humanloop_error(500, f"A stored model config is {problem}"))
+    return _stored(config)
 
 
 # --- validation ---------------------------------------------------------------------------
