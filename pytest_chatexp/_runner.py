@@ -393,15 +393,15 @@ def _sample(
     call: PlannedCall, wire: WireRequest, reply: ProviderReply, outcome: CallOutcome
 ) -> Sample:
     data = ChatDataResponse(
-        id=sample_id(call),
+        id=reply.log_id or sample_id(call),
         index=call.sample_index,
-        output=reply.raw_output.strip(),
+        output=reply.output if reply.output is not None else reply.raw_output.strip(),
         raw_output=reply.raw_output,
         model_config_id=reply.model_config_id or call.config.model_config_id,
         output_message=reply.message,
         inputs=call.input.inputs,
         finish_reason=reply.finish_reason,
-        tool_results=[],
+        tool_results=reply.tool_results or [],
         messages=list(call.messages),
         tool_calls=reply.message.tool_calls,
         tool_call=reply.message.tool_calls[0].function if reply.message.tool_calls else None,

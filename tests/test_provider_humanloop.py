@@ -639,6 +639,10 @@ def test_the_seed_example_parses_with_its_fields_intact() -> None:
     assert data.model_config_id == "model_config_id"
     assert data.finish_reason == "finish_reason"
     assert data.raw_output == "raw_output"
+    # Humanloop's own log id, sanitized output and tool results come through as sent.
+    assert (data.id, data.output) == ("id", "output")
+    assert data.tool_results is not None
+    assert [r.model_dump() for r in data.tool_results] == seed["data"][0]["tool_results"]
     assert data.tool_calls == [
         ToolCall(id="id", type="function", function=FunctionTool(name="name"))
     ]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .._experiment import PlannedCall
-from .._models import ChatMessage, Usage
+from .._models import ChatMessage, ToolResultResponse, Usage
 
 __all__ = ["Provider", "ProviderReply", "WireRequest"]
 
@@ -39,6 +39,11 @@ class ProviderReply:
     usage: Usage
     # Set when the provider chose the config (Humanloop experiments sample one per call).
     model_config_id: str | None = None
+    # Set by providers that answer in Humanloop's own shape, so its fields come through as sent:
+    # the log id (for feedback), the sanitized output, and the tools the platform ran.
+    log_id: str | None = None
+    output: str | None = None
+    tool_results: list[ToolResultResponse] | None = None
 
 
 class Provider(ABC):

@@ -182,6 +182,9 @@ class HumanloopProvider(Provider):
             finish_reason=_finish_reason(item.finish_reason),
             usage=response.usage or Usage(),
             model_config_id=item.model_config_id,
+            log_id=item.id,
+            output=item.output,
+            tool_results=item.tool_results,
         )
 
     def error_message(self, body: Any) -> str | None:
