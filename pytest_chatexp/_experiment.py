@@ -156,6 +156,8 @@ class Sample:
     replayed: bool = False
     # Streams only: seconds until the first event (time to first token).
     first_token_s: float | None = None
+    # Attempts beyond the first that the call needed (429s, 5xx, timeouts...).
+    retries: int = 0
 
     @property
     def index(self) -> int:

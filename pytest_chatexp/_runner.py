@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime
+import email.utils
 import itertools
 import json
 import math
 import os
+import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -55,6 +58,7 @@ class CallOutcome:
     latency_s: float
     replayed: bool = False
     first_token_s: float | None = None
+    retries: int = 0
 
 
 # The seam recording plugs into: (call, provider, wire request, send) -> outcome.
@@ -141,9 +145,21 @@ class _ClientPool:
 class ExperimentRunner:
     """Runs experiments under a session-wide concurrency limit and per-call timeout."""
 
-    def __init__(self, *, concurrency: int = 16, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        concurrency: int = 16,
+        timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        deadline: float | None = None,
+    ) -> None:
         self.concurrency = concurrency
         self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.deadline = deadline
+        self._endpoints: dict[str, _Endpoint] = {}
         self._loop_thread = _LoopThread()
         self._pools: dict[str, _ClientPool] = {}
         self._semaphore: asyncio.Semaphore | None = None
@@ -175,10 +191,17 @@ class ExperimentRunner:
         started = time.perf_counter()
         limit = asyncio.Semaphore(min(spec.concurrency or self.concurrency, self.concurrency))
         timeout = spec.timeout or self.timeout
-        results = await asyncio.gather(
+        gathered = asyncio.gather(
             *(self._guarded(call, limit, timeout, exchange) for call in calls),
             return_exceptions=True,
         )
+        try:
+            results = await asyncio.wait_for(gathered, self.deadline)
+        except TimeoutError:
+            raise ProviderError(
+                f"the experiment did not finish within {self.deadline:g} s "
+                f"(--chatexp-deadline); {len(calls)} calls were planned"
+            ) from None
         wall_time = time.perf_counter() - started
         failures = [
             (call, exc)
@@ -236,11 +259,49 @@ class ExperimentRunner:
     async def _post(
         self, call: PlannedCall, provider: Provider, wire: WireRequest, timeout: float
     ) -> CallOutcome:
+        """One call, retried on what is worth retrying: 429 (honouring Retry-After), 5xx,
+        timeouts, dropped connections, and answers that arrive unreadable. A 4xx other than
+        408/409/429 fails at once: asking again would get the same answer."""
         api_key = _api_key(call, provider)
+        endpoint = self._endpoint_for(wire.url)
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            try:
+                async with endpoint:
+                    outcome = await self._attempt(call, provider, wire, timeout, api_key)
+            except _Transient as transient:
+                if transient.throttled:
+                    endpoint.throttled()
+                if attempt + 1 == attempts:
+                    tries = "" if attempts == 1 else f" (gave up after {attempts} attempts)"
+                    raise ProviderError(
+                        f"{call.label}: {transient}{tries}", status_code=transient.status_code
+                    ) from None
+                await asyncio.sleep(self._delay(attempt, transient.retry_after))
+                continue
+            endpoint.succeeded()
+            return replace(outcome, retries=attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with full jitter, or the server's Retry-After, capped."""
+        if retry_after is not None:
+            return min(retry_after, _MAX_RETRY_AFTER)
+        return random.uniform(0, min(self.backoff * 2**attempt, _MAX_BACKOFF))
+
+    async def _attempt(
+        self,
+        call: PlannedCall,
+        provider: Provider,
+        wire: WireRequest,
+        timeout: float,
+        api_key: str | None,
+    ) -> CallOutcome:
         headers = {**wire.headers, **(provider.auth_headers(api_key) if api_key else {})}
         client = self._pool_for(wire.url).client()
         started = time.perf_counter()
         first_event: float | None = None
+        events: list[Any] = []
         try:
             request = client.build_request(
                 "POST",
@@ -252,46 +313,52 @@ class ExperimentRunner:
             response = await client.send(request, stream=True)
             try:
                 if wire.streams and response.status_code < 400:
-                    try:
-                        events, first_event = await _read_events(response, started)
-                    except ProviderError as exc:
-                        raise ProviderError(f"{call.label}: {wire.url}: {exc}") from None
+                    events, first_event = await _read_events(response, started)
                     content = b""
                 else:
                     content = await response.aread()
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
-            raise ProviderError(
-                f"{call.label}: no answer from {wire.url} within {timeout:g} s "
+            raise _Transient(
+                f"no answer from {wire.url} within {timeout:g} s "
                 "(raise the timeout with --chatexp-timeout or the marker's timeout=)"
             ) from None
         except httpx.TransportError as exc:
-            raise ProviderError(
-                f"{call.label}: cannot reach {wire.url}: {_redact(str(exc), api_key)}"
-            ) from None
+            raise _Transient(f"cannot reach {wire.url}: {_redact(str(exc), api_key)}") from None
         latency = time.perf_counter() - started
-        if wire.streams and response.status_code < 400:
-            if first_event is None:
-                raise ProviderError(f"{call.label}: {wire.url} ended its stream without an event")
+        status = response.status_code
+        if wire.streams and status < 400:
+            if first_event is None or not provider.stream_finished(events):
+                raise _Transient(f"{wire.url}: the stream ended before its final event")
             return CallOutcome(body=events, latency_s=latency, first_token_s=first_event)
         body = _decode_json(content)
-        if response.status_code >= 400:
+        if status >= 400:
             detail = provider.error_message(body) if body is not _NOT_JSON else None
-            detail = detail or _excerpt(content.decode("utf-8", "replace"))
-            raise ProviderError(
-                f"{call.label}: HTTP {response.status_code} from {wire.url}: "
-                + _redact(detail, api_key),
-                status_code=response.status_code,
-            )
+            detail = _redact(detail or _excerpt(content.decode("utf-8", "replace")), api_key)
+            message = f"HTTP {status} from {wire.url}: {detail}"
+            if status in _RETRYABLE_STATUS or status >= 500:
+                raise _Transient(
+                    message,
+                    status_code=status,
+                    retry_after=_retry_after(response.headers.get("retry-after")),
+                    throttled=status == 429,
+                )
+            raise ProviderError(f"{call.label}: {message}", status_code=status)
         if body is _NOT_JSON:
-            raise ProviderError(
-                f"{call.label}: {wire.url} answered HTTP {response.status_code} with a body "
-                "that is "
-                f"not JSON: {_redact(_excerpt(content.decode('utf-8', 'replace')), api_key)}",
-                status_code=response.status_code,
+            excerpt = _redact(_excerpt(content.decode("utf-8", "replace")), api_key)
+            raise _Transient(
+                f"{wire.url} answered HTTP {status} with a body that is not JSON: {excerpt}",
+                status_code=status,
             )
         return CallOutcome(body=body, latency_s=latency)
+
+    def _endpoint_for(self, url: str) -> _Endpoint:
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        if key not in self._endpoints:
+            self._endpoints[key] = _Endpoint(self.concurrency)
+        return self._endpoints[key]
 
     def _pool_for(self, url: str) -> _ClientPool:
         parts = urlsplit(url)
@@ -309,6 +376,71 @@ async def _close_all(pools: list[_ClientPool]) -> None:
 
 
 _NOT_JSON = object()
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+_MAX_BACKOFF = 20.0
+_MAX_RETRY_AFTER = 60.0
+
+
+class _Transient(Exception):
+    """A failure worth another attempt; becomes a ProviderError when the attempts run out."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        throttled: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.throttled = throttled
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds: a number, or an HTTP-date from now."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
+
+
+class _Endpoint:
+    """Concurrency for one endpoint that adapts like TCP (AIMD): halved on a 429, then grown
+    by one for every ``limit`` successes, up to the session's limit. A rate-limited run slows
+    down instead of failing."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limit = float(maximum)
+        self._in_flight = 0
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._in_flight < max(1, int(self.limit)))
+            self._in_flight += 1
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        async with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    def throttled(self) -> None:
+        self.limit = max(1.0, self.limit / 2)
+
+    def succeeded(self) -> None:
+        self.limit = min(float(self.maximum), self.limit + 1 / self.limit)
 
 
 async def _read_events(response: httpx.Response, started: float) -> tuple[list[Any], float | None]:
@@ -330,7 +462,7 @@ async def _read_events(response: httpx.Response, started: float) -> tuple[list[A
         try:
             events.append(json.loads(data))
         except json.JSONDecodeError:
-            raise ProviderError(f"a stream event is not JSON: {_excerpt(data)}") from None
+            raise _Transient(f"a stream event is not JSON: {_excerpt(data)}") from None
     return events, first
 
 
@@ -415,6 +547,7 @@ def _sample(
         provider_response=outcome.body,
         latency_s=outcome.latency_s,
         first_token_s=outcome.first_token_s,
+        retries=outcome.retries,
         replayed=outcome.replayed,
     )
 

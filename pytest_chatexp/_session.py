@@ -65,8 +65,13 @@ class ChatexpSession:
     @property
     def runner(self) -> ExperimentRunner:
         if self._runner is None:
+            settings = self.settings
             self._runner = ExperimentRunner(
-                concurrency=self.settings.concurrency, timeout=self.settings.timeout
+                concurrency=settings.concurrency,
+                timeout=settings.timeout,
+                retries=settings.retries,
+                backoff=settings.backoff,
+                deadline=settings.deadline,
             )
         return self._runner
 

@@ -26,6 +26,9 @@ RECORD_MODES = ("none", "once", "new", "all", "off")
 class Settings:
     concurrency: int = 16
     timeout: float = 60.0
+    retries: int = 3
+    backoff: float = 0.5
+    deadline: float | None = None
     record_mode: str = "none"
     prune: bool = False
     prices: PriceTable = field(default_factory=PriceTable)
@@ -45,6 +48,9 @@ class Settings:
         return cls(
             concurrency=_read(config, "concurrency", int, lambda v: v >= 1, "a whole number >= 1"),
             timeout=_read(config, "timeout", float, lambda v: v > 0, "a number of seconds > 0"),
+            retries=_read(config, "retries", int, lambda v: v >= 0, "a whole number >= 0"),
+            backoff=_read(config, "backoff", float, lambda v: v >= 0, "a number of seconds >= 0"),
+            deadline=_optional(config, "deadline", float, "a number of seconds > 0"),
             record_mode=_read(
                 config,
                 "record",
@@ -137,6 +143,28 @@ def add_options(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    group.addoption(
+        "--chatexp-retries",
+        dest="chatexp_retries",
+        metavar="N",
+        help="Retries of a call on 429, 5xx, timeouts and dropped connections (default 3).",
+    )
+    group.addoption(
+        "--chatexp-backoff",
+        dest="chatexp_backoff",
+        metavar="SECONDS",
+        help="Base delay of the exponential backoff between retries (default 0.5); a "
+        "Retry-After header wins.",
+    )
+    group.addoption(
+        "--chatexp-deadline",
+        dest="chatexp_deadline",
+        metavar="SECONDS",
+        help="Most time one experiment may take, retries included (default: no limit).",
+    )
+    parser.addini("chatexp_retries", "Default for --chatexp-retries.", default="3")
+    parser.addini("chatexp_backoff", "Default for --chatexp-backoff.", default="0.5")
+    parser.addini("chatexp_deadline", "Default for --chatexp-deadline.", default="")
     parser.addini("chatexp_concurrency", "Default for --chatexp-concurrency.", default="16")
     parser.addini("chatexp_timeout", "Default for --chatexp-timeout.", default="60")
 

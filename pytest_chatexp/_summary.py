@@ -53,10 +53,12 @@ def write_summary(
     calls = sum(_total(e, "samples") for e in experiments)
     replayed = sum(_total(e, "replayed") for e in experiments)
     tokens = sum(_total(e, "total_tokens") for e in experiments)
+    retries = sum(int(row.get("retries", 0)) for e in experiments for row in e["configs"])
     count = len(experiments)
     reporter.write_line(
         f"total: {count} experiment{'s' if count != 1 else ''}, {calls} calls "
-        f"({replayed} replayed, {calls - replayed} live), {tokens:,} tokens, "
+        f"({replayed} replayed, {calls - replayed} live"
+        f"{f', {retries} retries' if retries else ''}), {tokens:,} tokens, "
         f"{_money(_session_cost(experiments))}"
     )
 
@@ -71,8 +73,14 @@ def _config_cells(row: dict[str, Any]) -> tuple[str, ...]:
         _money(row["cost_usd"]),
         f"{row['latency_p50_s']:.2f}s",
         f"{row['latency_p95_s']:.2f}s",
-        f"{row['replayed']} replayed" if not row["live"] else f"{row['live']} live",
+        _calls_cell(row),
     )
+
+
+def _calls_cell(row: dict[str, Any]) -> str:
+    cell = f"{row['replayed']} replayed" if not row["live"] else f"{row['live']} live"
+    retries = int(row.get("retries", 0))
+    return cell + (f", {retries} retr{'y' if retries == 1 else 'ies'}" if retries else "")
 
 
 def _write_table(reporter: TerminalReporter, rows: list[tuple[str, ...]]) -> None:

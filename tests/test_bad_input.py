@@ -234,7 +234,7 @@ def test_provider_errors_name_the_case(pytester: pytest.Pytester, server: Refere
         )
     )
     server.latency = 1.0
-    result = pytester.runpytest()
+    result = pytester.runpytest("--chatexp-backoff=0.01")
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(
         [
@@ -244,7 +244,7 @@ def test_provider_errors_name_the_case(pytester: pytest.Pytester, server: Refere
             "  model config 'down', input 'input-0', sample 0: cannot reach http://127.0.0.1:9/v1/chat/completions: *",
             "  model config 'down', input 'input-1', sample 0: cannot reach *",
             "chatexp: *::test_slow: model config 'c', input 'input-0', sample 0: no answer from * within 0.2 s "
-            "(raise the timeout with --chatexp-timeout or the marker's timeout=)",
+            "(raise the timeout with --chatexp-timeout or the marker's timeout=) (gave up after 4 attempts)",
         ]
     )
     _assert_no_internals(result)
@@ -276,7 +276,7 @@ def test_garbage_from_the_provider(pytester: pytest.Pytester, server: ReferenceS
         )
     )
     try:
-        result = pytester.runpytest()
+        result = pytester.runpytest("--chatexp-backoff=0.01")
     finally:
         del (
             server.routes[("POST", "/html/chat/completions")],
@@ -285,7 +285,8 @@ def test_garbage_from_the_provider(pytester: pytest.Pytester, server: ReferenceS
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         [
-            "chatexp: *::test_html: *sample 0: * answered HTTP 200 with a body that is not JSON: <html>gateway</html>",
+            "chatexp: *::test_html: *sample 0: * answered HTTP 200 with a body that is not JSON: "
+            "<html>gateway</html> (gave up after 4 attempts)",
             _glob(
                 "chatexp: *::test_shape: *sample 0: the response is not an OpenAI chat completion: "
                 "'choices[0].message.content': input should be a valid string (got 5)"

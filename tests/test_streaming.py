@@ -104,12 +104,12 @@ def test_a_stream_event_that_is_not_json(pytester: pytest.Pytester, live: Refere
         """
     )
     try:
-        result = pytester.runpytest("--chatexp-record=off")
+        result = pytester.runpytest("--chatexp-record=off", "--chatexp-backoff=0.01")
     finally:
         del live.routes[("POST", "/broken/chat/completions")]
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "chatexp: *::test_it: *sample 0: */broken/chat/completions: a stream event is not JSON: {not json"
+            "chatexp: *::test_it: *sample 0: a stream event is not JSON: {not json (gave up after 4 attempts)"
         ]
     )

@@ -170,6 +170,13 @@ class AnthropicMessagesProvider(Provider):
             usage=_usage(message.usage),
         )
 
+    def stream_finished(self, events: list[Any]) -> bool:
+        # An error event ends the stream too: parse_response then reports the provider's words.
+        return any(
+            isinstance(event, dict) and event.get("type") in ("message_stop", "error")
+            for event in events
+        )
+
     def error_message(self, body: Any) -> str | None:
         if isinstance(body, dict):
             error = body.get("error")

@@ -70,6 +70,10 @@ class Provider(ABC):
         event objects, in order (each SSE ``data:`` line, decoded; ``[DONE]`` left out).
         """
 
+    def stream_finished(self, events: list[Any]) -> bool:
+        """Whether a stream's events include its final one (a cut stream is retried)."""
+        return True
+
     @abstractmethod
     def error_message(self, body: Any) -> str | None:
         """The provider's own error text from a non-2xx JSON body, if it has one."""

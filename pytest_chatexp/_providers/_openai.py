@@ -144,6 +144,16 @@ class OpenAIChatProvider(Provider):
             usage=_usage(completion.usage),
         )
 
+    def stream_finished(self, events: list[Any]) -> bool:
+        return any(
+            isinstance(event, dict)
+            and any(
+                isinstance(choice, dict) and choice.get("finish_reason")
+                for choice in event.get("choices") or []
+            )
+            for event in events
+        )
+
     def error_message(self, body: Any) -> str | None:
         if isinstance(body, dict):
             error = body.get("error")

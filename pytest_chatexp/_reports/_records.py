@@ -33,6 +33,7 @@ class ConfigRow(TypedDict):
     latency_p95_s: float
     replayed: int
     live: int
+    retries: int
 
 
 class ExperimentRecord(TypedDict):
@@ -84,6 +85,7 @@ def _config_row(name: str, cases: list[Case], outcomes: Outcomes, prices: PriceT
         latency_p95_s=round(percentile(latencies, 95), 4),
         replayed=sum(1 for sample in samples if sample.replayed),
         live=sum(1 for sample in samples if not sample.replayed),
+        retries=sum(sample.retries for sample in samples),
     )
 
 

@@ -14,8 +14,17 @@ and must stay cheap and dependency-free.
 
 from __future__ import annotations
 
+from pytest_chatexp.testing._faults import AppliedFault, Fault, FaultPlan
 from pytest_chatexp.testing._http import RecordedRequest
 from pytest_chatexp.testing._replies import Reply, ToolCallReply
 from pytest_chatexp.testing._server import ReferenceServer
 
-__all__ = ["RecordedRequest", "ReferenceServer", "Reply", "ToolCallReply"]
+__all__ = [
+    "AppliedFault",
+    "Fault",
+    "FaultPlan",
+    "RecordedRequest",
+    "ReferenceServer",
+    "Reply",
+    "ToolCallReply",
+]

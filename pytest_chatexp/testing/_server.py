@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import overload
 
 from pytest_chatexp.testing._anthropic import messages
+from pytest_chatexp.testing._faults import FaultPlan
 from pytest_chatexp.testing._http import (
     Handler,
     HttpConnections,
@@ -94,6 +95,8 @@ class ReferenceServer:
         self.latency = latency
         #: The model requests received so far.
         self.requests = RequestLog()
+        #: Faults to answer the next model requests with (errors, broken bodies, stalls).
+        self.faults = FaultPlan()
         #: Humanloop's stored model configs, experiments and deployments, served by the
         #: ``/v4/chat-*`` routes: e.g. ``server.humanloop.experiments["exp_1"] = [configs]``.
         self.humanloop = HumanloopBackend()
@@ -257,7 +260,7 @@ class ReferenceServer:
         return await handler(request)
 
     def _model_route(self, wire_format: WireFormat) -> Handler:
-        """Wrap a wire format with what every model endpoint shares: log, stats, latency."""
+        """Wrap a wire format with what every model endpoint shares: log, stats, latency, faults."""
 
         async def handle(request: RecordedRequest) -> Response:
             self.requests.append(request)
@@ -266,6 +269,9 @@ class ReferenceServer:
             try:
                 if self.latency > 0:
                     await asyncio.sleep(self.latency)
+                fault = self.faults.take(request)
+                if fault is not None:
+                    return await fault.respond(request, wire_format, self._engine)
                 return wire_format(request, self._engine)
             finally:
                 self._in_flight -= 1

@@ -1,0 +1,506 @@
+"""Fault injection: make the reference server fail the way real provider APIs do.
+
+A :class:`FaultPlan` (``server.faults``) holds queued faults; the model-route wrapper asks it
+for a fault before answering each model request and, when there is one, lets the
+:class:`Fault` answer instead::
+
+    server.faults.add(Fault.status(429, retry_after="1"), times=2)  # then normal answers
+    server.faults.add(Fault.drop_connection(), when="flaky")  # only prompts containing "flaky"
+    assert [applied.fault.kind for applied in server.faults.applied] == [...]
+
+Faults that corrupt an answer (truncated or dropped bodies, streams without their end, slow
+drips, stalls) first let the wire format render the normal answer and then damage it, so they
+work for every wire format, streamed or not. Streamed bodies are the HTTP layer's only way
+to misbehave after the status line: a body that raises closes the connection mid-body, one
+that ends early ends the (chunked) body cleanly, one that waits keeps the client waiting.
+
+Tests in another process (which cannot reach ``server.faults``) put a directive in the last
+user message instead: ``[[fault: 429 retry-after=1 x2]]`` answers the first two requests
+with that exact body 429, then lets them through; without ``xN`` the fault applies every time.
+Directives: ``[[fault: CODE]]`` with ``retry-after=SECONDS`` or ``retry-after-date=SECONDS``,
+and ``latency=SECONDS``, ``drop-connection``, ``truncated-json``, ``not-json``,
+``bad-tool-arguments``, ``stream-without-end``, ``slow-drip=SECONDS`` and ``stall`` (or
+``stall=SECONDS``). A directive the server cannot parse is answered 400, saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import threading
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any, Literal
+
+from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
+from pytest_chatexp.testing._replies import (
+    Condition,
+    Reply,
+    ReplyEngine,
+    ToolCallReply,
+    last_user_text,
+)
+
+__all__ = ["AppliedFault", "Fault", "FaultKind", "FaultPlan"]
+
+FaultKind = Literal[
+    "status",
+    "latency",
+    "drop_connection",
+    "truncated_json",
+    "not_json",
+    "bad_tool_arguments",
+    "stream_without_end",
+    "slow_drip",
+    "stall",
+]
+
+WireFormat = Callable[[RecordedRequest, ReplyEngine], Response]
+"""Translates one model request into a response (as in ``_server``)."""
+
+#: What ``Fault.bad_tool_arguments()`` sends as a tool call's arguments.
+BAD_TOOL_ARGUMENTS = '{"query": "unterminated'
+
+#: What ``Fault.not_json()`` sends: a proxy's error page, with a 200 status.
+NOT_JSON_BODY = (
+    b"<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>502 Bad Gateway</h1><p>upstream closed the connection</p></body></html>"
+)
+
+_ERROR_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+class DroppedConnection(Exception):
+    """Raised by a body stream to make the HTTP layer close the connection mid-body."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One way for the server to misbehave; build it with the class methods.
+
+    Every fault answers one request; :meth:`FaultPlan.add` says how many requests get it.
+    """
+
+    kind: FaultKind
+    code: int = 200
+    seconds: float | None = None
+    retry_after: str | None = None
+    retry_after_in: float | None = None
+    message: str | None = None
+    piece: int = 16
+
+    # --- constructors -----------------------------------------------------------------
+
+    @classmethod
+    def status(
+        cls, code: int, *, retry_after: str | float | None = None, message: str | None = None
+    ) -> Fault:
+        """An error response with status ``code`` and the provider's error shape.
+
+        ``retry_after`` (seconds) is sent as the ``Retry-After`` header. ``message`` is the
+        error message; ``{api_key}`` in it is replaced by the key the client sent, as some
+        providers echo it (the default 401 message does).
+        """
+        if not 400 <= code <= 599:
+            raise ValueError(f"Fault.status needs an error status (400-599), got {code}")
+        after = None if retry_after is None else _seconds_text(retry_after)
+        return cls("status", code=code, retry_after=after, message=message)
+
+    @classmethod
+    def retry_after_date(
+        cls, seconds: float = 2.0, *, code: int = 429, message: str | None = None
+    ) -> Fault:
+        """Status ``code`` with ``Retry-After`` as an HTTP-date ``seconds`` after the answer.
+
+        HTTP-dates have whole seconds, so the client waits between ``seconds - 1`` and
+        ``seconds``.
+        """
+        fault = cls.status(code, message=message)
+        return replace(fault, retry_after_in=_non_negative("seconds", seconds))
+
+    @classmethod
+    def latency(cls, seconds: float) -> Fault:
+        """The normal answer, after ``seconds`` (without blocking the server)."""
+        return cls("latency", seconds=_non_negative("seconds", seconds))
+
+    @classmethod
+    def drop_connection(cls) -> Fault:
+        """Status line, headers and part of the body (half of it, or of a stream's events),
+        then the connection is closed."""
+        return cls("drop_connection")
+
+    @classmethod
+    def truncated_json(cls) -> Fault:
+        """Status 200 and the first half of the normal body, complete as far as HTTP goes."""
+        return cls("truncated_json")
+
+    @classmethod
+    def not_json(cls) -> Fault:
+        """Status 200 with an HTML error page, as a misconfigured proxy answers."""
+        return cls("not_json")
+
+    @classmethod
+    def bad_tool_arguments(cls) -> Fault:
+        """A normal answer calling the request's first tool (or ``lookup``) with arguments
+        that are not valid JSON (:data:`BAD_TOOL_ARGUMENTS`)."""
+        return cls("bad_tool_arguments")
+
+    @classmethod
+    def stream_without_end(cls) -> Fault:
+        """The first half of a stream's events, then a clean end of the body: no finish event
+        and no ``[DONE]``. A body that is not streamed is cut in half the same way."""
+        return cls("stream_without_end")
+
+    @classmethod
+    def slow_drip(cls, delay: float, *, piece: int = 16) -> Fault:
+        """The normal answer in pieces of ``piece`` bytes, each after ``delay`` seconds."""
+        if piece < 1:
+            raise ValueError(f"Fault.slow_drip needs piece >= 1, got {piece}")
+        return cls("slow_drip", seconds=_non_negative("delay", delay), piece=piece)
+
+    @classmethod
+    def stall(cls, seconds: float | None = None) -> Fault:
+        """Status line and headers, then nothing for ``seconds`` (by default until the server
+        stops; stopping is not delayed), then the normal body."""
+        return cls("stall", seconds=None if seconds is None else _non_negative("seconds", seconds))
+
+    # --- answering --------------------------------------------------------------------
+
+    def __str__(self) -> str:
+        if self.kind == "status":
+            if self.retry_after_in is not None:
+                return f"HTTP {self.code} (Retry-After: a date {self.retry_after_in:g} s ahead)"
+            after = f" (Retry-After: {self.retry_after})" if self.retry_after else ""
+            return f"HTTP {self.code}{after}"
+        if self.kind in ("latency", "slow_drip", "stall") and self.seconds is not None:
+            return f"{self.kind} {self.seconds:g} s"
+        return self.kind
+
+    async def respond(
+        self, request: RecordedRequest, wire_format: WireFormat, engine: ReplyEngine
+    ) -> Response:
+        """Answer ``request`` with this fault instead of (or by damaging) the normal answer."""
+        if self.kind == "status":
+            return self._error_response(request)
+        if self.kind == "not_json":
+            return Response(200, NOT_JSON_BODY, "text/html; charset=utf-8")
+        if self.kind == "latency":
+            await asyncio.sleep(self.seconds or 0.0)
+            return wire_format(request, engine)
+        if self.kind == "bad_tool_arguments":
+            return wire_format(request, _bad_arguments_engine(request.json))
+        normal = wire_format(request, engine)
+        if normal.status >= 400:
+            return normal  # e.g. an invalid request: nothing worth damaging
+        chunks = await _collect(normal.body)
+        if self.kind == "truncated_json":
+            whole = b"".join(chunks)
+            return replace(normal, body=whole[: len(whole) // 2])
+        if self.kind == "drop_connection":
+            return replace(normal, body=_send(_first_half(chunks), then_drop=True))
+        if self.kind == "stream_without_end":
+            return replace(normal, body=_send(_first_half(chunks)))
+        if self.kind == "slow_drip":
+            return replace(normal, body=_drip(chunks, self.seconds or 0.0, self.piece))
+        return replace(normal, body=_stall(chunks, self.seconds))
+
+    def _error_response(self, request: RecordedRequest) -> Response:
+        message = self.message or _default_message(self.code)
+        message = message.replace("{api_key}", _api_key(request.headers) or "<none>")
+        error_type = _ERROR_TYPES.get(
+            self.code, "server_error" if self.code >= 500 else "invalid_request_error"
+        )
+        # One body every provider reads: OpenAI's and Anthropic's "error", Humanloop's "detail".
+        error = {"type": error_type, "message": message, "param": None, "code": None}
+        response = json_response({"type": "error", "error": error, "detail": message}, self.code)
+        after = self.retry_after
+        if self.retry_after_in is not None:
+            after = formatdate(time.time() + self.retry_after_in, usegmt=True)
+        return response if after is None else replace(response, headers={"Retry-After": after})
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedFault:
+    """A fault the server answered a request with: what, to which request, and when
+    (``time.monotonic()`` on the server, so gaps between entries are retry delays)."""
+
+    fault: Fault
+    request: RecordedRequest
+    at: float
+    source: Literal["plan", "directive"]
+
+
+@dataclass(slots=True)
+class _Entry:
+    fault: Fault
+    remaining: int | None
+    when: Condition
+
+
+class FaultPlan:
+    """The faults waiting for model requests, and those applied; safe to use from any thread.
+
+    Entries are tried in the order they were added; the first that matches a request (and
+    has requests left) answers it. Requests no entry matches may still carry a
+    ``[[fault: ...]]`` directive; the rest are answered normally.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[_Entry] = []
+        self._applied: list[AppliedFault] = []
+        self._directive_counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault, *, times: int | None = 1, when: Condition = None) -> None:
+        """Answer the next ``times`` matching model requests (``None``: all of them) with
+        ``fault``. ``when`` is ``None`` (every request), a substring of the last user message,
+        or a predicate on the request JSON, as for rules."""
+        if times is not None and times < 1:
+            raise ValueError(f"times must be >= 1 or None, got {times}")
+        with self._lock:
+            self._entries.append(_Entry(fault, times, when))
+
+    def clear(self) -> None:
+        """Forget queued faults, applied faults and the counts of ``xN`` directives."""
+        with self._lock:
+            self._entries.clear()
+            self._applied.clear()
+            self._directive_counts.clear()
+
+    @property
+    def applied(self) -> list[AppliedFault]:
+        """The faults applied so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._applied)
+
+    @property
+    def pending(self) -> int | None:
+        """How many more requests the queued faults will answer (``None``: without end)."""
+        with self._lock:
+            if any(entry.remaining is None for entry in self._entries):
+                return None
+            return sum(entry.remaining or 0 for entry in self._entries)
+
+    def take(self, request: RecordedRequest) -> Fault | None:
+        """The fault to answer ``request`` with, if any, recorded as applied (the server's
+        model routes call this once per request)."""
+        body = request.json if isinstance(request.json, dict) else None
+        messages = body.get("messages") if body is not None else None
+        user_text = last_user_text(messages) if isinstance(messages, list) else ""
+        with self._lock:
+            fault = self._from_entries(body, user_text)
+            source: Literal["plan", "directive"] = "plan"
+            if fault is None:
+                fault, source = self._from_directive(request.body, user_text), "directive"
+            if fault is not None:
+                self._applied.append(AppliedFault(fault, request, time.monotonic(), source))
+            return fault
+
+    def _from_entries(self, body: dict[str, Any] | None, user_text: str) -> Fault | None:
+        for entry in self._entries:
+            if not _matches(entry.when, body, user_text):
+                continue
+            if entry.remaining is not None:
+                entry.remaining -= 1
+                if entry.remaining == 0:
+                    self._entries.remove(entry)
+            return entry.fault
+        return None
+
+    def _from_directive(self, raw_body: bytes, user_text: str) -> Fault | None:
+        match = _DIRECTIVE.search(user_text) if "[[fault" in user_text else None
+        if match is None:
+            return None
+        spec = match.group(1)
+        try:
+            fault, times = parse_directive(spec)
+        except ValueError as exc:
+            return Fault.status(400, message=f"[[fault: {spec}]]: {exc}")
+        if times is None:
+            return fault
+        key = spec + "\0" + hashlib.sha256(raw_body).hexdigest()
+        seen = self._directive_counts.get(key, 0)
+        if seen >= times:
+            return None
+        self._directive_counts[key] = seen + 1
+        return fault
+
+    def __repr__(self) -> str:
+        with self._lock:
+            queued = ", ".join(
+                f"{entry.fault} x{entry.remaining or 'all'}" for entry in self._entries
+            )
+            return f"FaultPlan([{queued}], {len(self._applied)} applied)"
+
+
+# --- directives -------------------------------------------------------------------------
+
+_DIRECTIVE = re.compile(r"\[\[fault:\s*(.*?)\s*\]\]", re.DOTALL)
+_TIMES = re.compile(r"x(\d+)")
+_SIMPLE: dict[str, Callable[[], Fault]] = {
+    "drop-connection": Fault.drop_connection,
+    "truncated-json": Fault.truncated_json,
+    "not-json": Fault.not_json,
+    "bad-tool-arguments": Fault.bad_tool_arguments,
+    "stream-without-end": Fault.stream_without_end,
+    "stall": Fault.stall,
+}
+_TIMED: dict[str, Callable[[float], Fault]] = {
+    "latency": Fault.latency,
+    "slow-drip": Fault.slow_drip,
+    "stall": Fault.stall,
+}
+
+
+def parse_directive(spec: str) -> tuple[Fault, int | None]:
+    """The fault and the ``xN`` count of a directive's text, e.g. ``"503 x2"``.
+
+    Raises ``ValueError`` saying what is wrong.
+    """
+    tokens = spec.replace("_", "-").lower().split()
+    times: int | None = None
+    options: dict[str, str] = {}
+    for token in tokens[1:]:
+        count = _TIMES.fullmatch(token)
+        if count is not None and int(count.group(1)) >= 1:
+            times = int(count.group(1))
+            continue
+        name, sep, value = token.partition("=")
+        if not sep or name not in ("retry-after", "retry-after-date"):
+            raise ValueError(
+                f"unexpected {token!r} (expected xN, retry-after= or retry-after-date=)"
+            )
+        options[name] = value
+    if not tokens:
+        raise ValueError("no fault given")
+    head, sep, value = tokens[0].partition("=")
+    if head.isdigit():
+        if sep:
+            raise ValueError(f"unexpected {tokens[0]!r}")
+        code = int(head)
+        if "retry-after-date" in options:
+            return Fault.retry_after_date(_number(options["retry-after-date"]), code=code), times
+        return Fault.status(code, retry_after=options.get("retry-after")), times
+    if options:
+        raise ValueError("retry-after only goes with a status code")
+    if sep and head in _TIMED:
+        return _TIMED[head](_number(value)), times
+    if not sep and head in _SIMPLE:
+        return _SIMPLE[head](), times
+    known = ", ".join([*(f"{name}=SECONDS" for name in _TIMED), *_SIMPLE])
+    raise ValueError(f"unknown fault {tokens[0]!r} (known: a status code, {known})")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _non_negative(name: str, value: float) -> float:
+    if not value >= 0:  # also rejects NaN
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return float(value)
+
+
+def _seconds_text(value: str | float) -> str:
+    return value if isinstance(value, str) else f"{value:g}"
+
+
+def _default_message(code: int) -> str:
+    if code == 401:
+        return "Incorrect API key provided: {api_key}."
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        phrase = "Error"
+    return f"{phrase} (fault injected by the reference server)"
+
+
+def _api_key(headers: dict[str, str]) -> str | None:
+    authorization = headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return headers.get("x-api-key")
+
+
+def _matches(when: Condition, body: dict[str, Any] | None, user_text: str) -> bool:
+    if when is None:
+        return True
+    if isinstance(when, str):
+        return when in user_text
+    return body is not None and bool(when(body))
+
+
+def _bad_arguments_engine(body: object) -> ReplyEngine:
+    engine = ReplyEngine()
+    name = _first_tool_name(body) or "lookup"
+    engine.add_rule(Reply(tool_calls=[ToolCallReply(name, BAD_TOOL_ARGUMENTS)]))
+    return engine
+
+
+def _first_tool_name(body: object) -> str | None:
+    tools = body.get("tools") if isinstance(body, dict) else None
+    for tool in tools if isinstance(tools, list) else []:
+        if not isinstance(tool, dict):
+            continue
+        function = tool.get("function")  # OpenAI nests it; Anthropic does not
+        name = function.get("name") if isinstance(function, dict) else tool.get("name")
+        if isinstance(name, str) and name:
+            return name
+    return None
+
+
+async def _collect(body: bytes | AsyncIterable[bytes]) -> list[bytes]:
+    """A body's chunks: a byte string is one chunk, a stream is read to its end."""
+    if isinstance(body, bytes):
+        return [body]
+    chunks = [chunk async for chunk in body if chunk]
+    aclose = getattr(body, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    return chunks
+
+
+def _first_half(chunks: Sequence[bytes]) -> list[bytes]:
+    """Half of a stream's chunks (at least one), or half of a single body."""
+    if len(chunks) == 1:
+        return [chunks[0][: len(chunks[0]) // 2]]
+    return list(chunks[: max(1, len(chunks) // 2)])
+
+
+async def _send(chunks: Sequence[bytes], *, then_drop: bool = False) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+    if then_drop:
+        raise DroppedConnection("fault: connection dropped mid-body")
+
+
+async def _drip(chunks: Sequence[bytes], delay: float, piece: int) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        for start in range(0, len(chunk), piece):
+            await asyncio.sleep(delay)
+            yield chunk[start : start + piece]
+
+
+async def _stall(chunks: Sequence[bytes], seconds: float | None) -> AsyncIterator[bytes]:
+    if seconds is None:
+        await asyncio.Event().wait()  # until the server's shutdown cancels the connection
+    else:
+        await asyncio.sleep(seconds)
+    for chunk in chunks:
+        yield chunk
