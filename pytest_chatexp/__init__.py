@@ -15,7 +15,13 @@ if TYPE_CHECKING:
     from ._configs import Tool as Tool
     from ._configs import load_model_configs as load_model_configs
     from ._errors import (
+        BudgetExhausted as BudgetExhausted,
+    )
+    from ._errors import (
         ChatexpError as ChatexpError,
+    )
+    from ._errors import (
+        CorruptRecordingError as CorruptRecordingError,
     )
     from ._errors import (
         DatasetError as DatasetError,
@@ -24,7 +30,16 @@ if TYPE_CHECKING:
         InvalidExperimentError as InvalidExperimentError,
     )
     from ._errors import (
+        PricingError as PricingError,
+    )
+    from ._errors import (
         ProviderError as ProviderError,
+    )
+    from ._errors import (
+        RecordingError as RecordingError,
+    )
+    from ._errors import (
+        SecretInRecordingError as SecretInRecordingError,
     )
     from ._errors import (
         TemplateError as TemplateError,
@@ -59,6 +74,7 @@ if TYPE_CHECKING:
     from ._options import ExperimentOptions as ExperimentOptions
     from ._providers._app import AppCall as AppCall
     from ._providers._app import AppReply as AppReply
+    from ._recorder import RecordingMissError as RecordingMissError
     from ._runner import ExperimentRunner as ExperimentRunner
 
 __version__ = "0.1.0"
@@ -89,6 +105,12 @@ _EXPORTS: dict[str, str] = {
     "TemplateError": "._errors",
     "DatasetError": "._errors",
     "ProviderError": "._errors",
+    "PricingError": "._errors",
+    "RecordingError": "._errors",
+    "CorruptRecordingError": "._errors",
+    "SecretInRecordingError": "._errors",
+    "BudgetExhausted": "._errors",
+    "RecordingMissError": "._recorder",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -1,10 +1,18 @@
 """The exceptions pytest-chatexp raises, in one tree.
 
-    ChatexpError                 -- catch this to catch everything below
-    ├── InvalidExperimentError   -- the experiment as declared cannot run (marker, config, options)
-    │   ├── TemplateError        -- a {{placeholder}} has no value, or a template is malformed
-    │   └── DatasetError         -- a prompt or dataset file cannot be read
-    └── ProviderError            -- a provider call failed (HTTP status, timeout, unreadable body)
+    ChatexpError                     -- catch this to catch everything below
+    ├── InvalidExperimentError       -- the experiment as declared cannot run
+    │   ├── TemplateError            -- a {{placeholder}} has no value, or a bad placeholder
+    │   ├── DatasetError             -- a prompt or dataset file cannot be read
+    │   └── PricingError             -- a price table line is wrong, or a model has no price
+    ├── ProviderError                -- a provider call failed (status, timeout, unreadable body),
+    │                                   after its retries
+    ├── RecordingError               -- a recording cannot be read, written or used
+    │   ├── CorruptRecordingError    -- the file is not a valid recording
+    │   ├── SecretInRecordingError   -- writing it was refused: it would contain a credential
+    │   └── RecordingMissError       -- no recorded answer, and the record mode forbids calling
+    │                                   (defined with its message logic in ``_recorder``)
+    └── BudgetExhausted              -- the session's token or cost budget is spent
 
 Every message is written for the person running pytest: it names the test, the file or the field,
 says what was expected and, where there is one, the fix. The plugin prints these messages as they
@@ -14,10 +22,15 @@ are, without a traceback, so they must stand on their own.
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExhausted",
     "ChatexpError",
+    "CorruptRecordingError",
     "DatasetError",
     "InvalidExperimentError",
+    "PricingError",
     "ProviderError",
+    "RecordingError",
+    "SecretInRecordingError",
     "TemplateError",
 ]
 
@@ -48,3 +61,25 @@ class ProviderError(ChatexpError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class PricingError(InvalidExperimentError, ValueError):
+    """A price table line that cannot be read, or a model without a price."""
+
+
+class RecordingError(ChatexpError):
+    """A recording file cannot be read or written."""
+
+
+class CorruptRecordingError(RecordingError):
+    """A recording file exists but is not a valid recording (bad YAML, shape or version)."""
+
+
+class SecretInRecordingError(RecordingError):
+    """Writing a recording was refused because its text would contain a credential."""
+
+
+class BudgetExhausted(ChatexpError):
+    """The session's token or cost budget is spent: no further live call is made."""
+
+    takes_precedence = True  # over the failures of the calls it stopped

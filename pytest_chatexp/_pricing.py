@@ -9,13 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ._errors import InvalidExperimentError
+from ._errors import PricingError
 
 __all__ = ["DEFAULT_PRICES", "Price", "PriceTable", "PricingError"]
-
-
-class PricingError(InvalidExperimentError, ValueError):
-    """A price table line that cannot be read, or a model without a price."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ._configs import endpoint_identity
-from ._errors import ChatexpError
+from ._errors import ChatexpError, RecordingError
 from ._experiment import PlannedCall
 from ._providers import Provider, WireRequest
 from ._recording import (
@@ -41,7 +41,7 @@ __all__ = ["RecordingMissError", "TestRecorder", "recorded_call_of"]
 _EXPLANATIONS_SHOWN = 3
 
 
-class RecordingMissError(ChatexpError):
+class RecordingMissError(RecordingError):
     """A call has no matching recording and the record mode forbids calling the provider."""
 
     def __init__(self, *, call: Call, explanation: str, mode: str, where: str, fix: str) -> None:

@@ -200,7 +200,8 @@ class ExperimentRunner:
         except TimeoutError:
             raise ProviderError(
                 f"the experiment did not finish within {self.deadline:g} s "
-                f"(--chatexp-deadline); {len(calls)} calls were planned"
+                f"(--chatexp-deadline); {len(calls)} call{'s' if len(calls) != 1 else ''} "
+                "were planned, and retries wait for Retry-After and backoff"
             ) from None
         wall_time = time.perf_counter() - started
         failures = [
@@ -268,14 +269,26 @@ class ExperimentRunner:
         for attempt in range(attempts):
             try:
                 async with endpoint:
-                    outcome = await self._attempt(call, provider, wire, timeout, api_key)
+                    # The whole attempt, not only each read: an answer trickling in counts too.
+                    outcome = await asyncio.wait_for(
+                        self._attempt(call, provider, wire, timeout, api_key), timeout
+                    )
+            except TimeoutError:
+                transient = _Transient(
+                    f"no answer from {wire.url} within {timeout:g} s "
+                    "(raise the timeout with --chatexp-timeout or the marker's timeout=)"
+                )
+                if attempt + 1 == attempts:
+                    raise ProviderError(f"{call.label}: {transient}{_gave_up(attempts)}") from None
+                await asyncio.sleep(self._delay(attempt, None))
+                continue
             except _Transient as transient:
                 if transient.throttled:
                     endpoint.throttled()
                 if attempt + 1 == attempts:
-                    tries = "" if attempts == 1 else f" (gave up after {attempts} attempts)"
                     raise ProviderError(
-                        f"{call.label}: {transient}{tries}", status_code=transient.status_code
+                        f"{call.label}: {transient}{_gave_up(attempts)}",
+                        status_code=transient.status_code,
                     ) from None
                 await asyncio.sleep(self._delay(attempt, transient.retry_after))
                 continue
@@ -324,8 +337,12 @@ class ExperimentRunner:
                 f"no answer from {wire.url} within {timeout:g} s "
                 "(raise the timeout with --chatexp-timeout or the marker's timeout=)"
             ) from None
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _Transient(f"cannot reach {wire.url}: {_redact(str(exc), api_key)}") from None
+        except httpx.TransportError as exc:
+            raise _Transient(
+                f"the connection to {wire.url} broke mid-answer: {_redact(str(exc), api_key)}"
+            ) from None
         latency = time.perf_counter() - started
         status = response.status_code
         if wire.streams and status < 400:
@@ -396,6 +413,10 @@ class _Transient(Exception):
         self.status_code = status_code
         self.retry_after = retry_after
         self.throttled = throttled
+
+
+def _gave_up(attempts: int) -> str:
+    return "" if attempts == 1 else f" (gave up after {attempts} attempts)"
 
 
 def _retry_after(value: str | None) -> float | None:

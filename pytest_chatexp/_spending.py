@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._errors import ChatexpError
+from ._errors import BudgetExhausted, ChatexpError
 from ._experiment import ExperimentSpec, PlannedCall
 from ._pricing import PriceTable
 from ._providers import Provider, WireRequest
@@ -29,12 +29,6 @@ __all__ = ["BudgetExhausted", "Ledger", "SessionBudget", "plan_experiment"]
 # What a live call is assumed to generate when its config sets no max_tokens.
 ASSUMED_GENERATION_TOKENS = 256
 _CHARACTERS_PER_TOKEN = 4
-
-
-class BudgetExhausted(ChatexpError):
-    """The session's token or cost budget is spent: no further live call is made."""
-
-    takes_precedence = True  # over the failures of the calls it stopped
 
 
 class Ledger:

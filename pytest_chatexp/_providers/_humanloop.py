@@ -187,6 +187,17 @@ class HumanloopProvider(Provider):
             tool_results=item.tool_results,
         )
 
+    def stream_finished(self, events: list[Any]) -> bool:
+        # Each sample's last event carries its finish reason; a cut stream has none.
+        return any(
+            isinstance(event, dict)
+            and any(
+                isinstance(item, dict) and item.get("finish_reason")
+                for item in event.get("data") or []
+            )
+            for event in events
+        )
+
     def error_message(self, body: Any) -> str | None:
         """``HTTPValidationError`` as ``field.path: msg; ...``; other ``detail`` shapes as text."""
         if not isinstance(body, dict):

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
-from .._errors import ChatexpError
+from .._errors import CorruptRecordingError, RecordingError, SecretInRecordingError
 from ._fingerprint import fingerprint
 from ._jsonpath import json_path
 from ._secrets import environment_secrets, scan_secrets
@@ -83,18 +83,6 @@ _STALE_AFTER_S: Final = 60.0
 _LOCK_POLL_S: Final = 0.01
 # No line folding: a long line stays one line, so a one-word change is a one-line diff.
 _WIDTH: Final = 1 << 30
-
-
-class RecordingError(ChatexpError):
-    """A recording file cannot be read or written."""
-
-
-class CorruptRecordingError(RecordingError):
-    """A recording file exists but is not a valid recording (bad YAML, shape or version)."""
-
-
-class SecretInRecordingError(RecordingError):
-    """Writing a recording was refused because its text would contain a credential."""
 
 
 @dataclass(frozen=True, slots=True)
