@@ -137,3 +137,42 @@ def test_ctrl_c_stops_promptly_and_leaves_recordings_intact(
     for path in files:
         assert len(yaml.safe_load(path.read_text())["interactions"]) == 2
     assert not list(folder.glob(".*"))  # no temp or lock file left behind
+
+
+def test_concurrency_halves_on_429_and_recovers() -> None:
+    """AIMD per endpoint: a rate-limited run slows down instead of failing, then speeds up."""
+    import asyncio
+
+    from pytest_chatexp._runner import _Endpoint
+
+    async def scenario() -> list[int]:
+        endpoint = _Endpoint(16)
+        seen = [int(endpoint.limit)]
+        for _ in range(3):
+            endpoint.throttled()
+            seen.append(int(endpoint.limit))
+        for _ in range(40):
+            endpoint.succeeded()
+        seen.append(int(endpoint.limit))
+        for _ in range(400):
+            endpoint.succeeded()
+        seen.append(int(endpoint.limit))
+        # At the lowered limit, a third caller waits until one of two finishes.
+        endpoint.limit = 2.0
+        order: list[str] = []
+
+        async def user(name: str, hold: float) -> None:
+            async with endpoint:
+                order.append(f"{name}+")
+                await asyncio.sleep(hold)
+                order.append(f"{name}-")
+
+        await asyncio.gather(user("a", 0.05), user("b", 0.1), user("c", 0.0))
+        seen.append(order.index("c+") > order.index("a-"))
+        return seen
+
+    limits = asyncio.run(scenario())
+    assert limits[:4] == [16, 8, 4, 2]
+    assert 2 < limits[4] < 16  # recovering additively
+    assert limits[5] == 16  # back to the session's limit, never above
+    assert limits[6] is True
