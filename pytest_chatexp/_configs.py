@@ -70,6 +70,15 @@ class ModelConfig(BaseModel):
     base_url: str | None = None
     api_key_env: str | None = None
 
+    def __init__(self, /, **data: Any) -> None:
+        # Configs are mostly built in test modules: a mistake reads as one sentence naming the
+        # field, not as pydantic's report.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            problems = describe_validation_error(exc, known_fields=type(self).model_fields)
+            raise InvalidExperimentError(f"ModelConfig: {problems}") from None
+
     @field_validator("max_tokens")
     @classmethod
     def _max_tokens(cls, value: int | None) -> int | None:
@@ -135,7 +144,7 @@ class ModelConfig(BaseModel):
             changes["name"] = f"{self.display_name}[{summary}]"
         data = self.model_dump(exclude_unset=True)
         data.update(changes)
-        return ModelConfig.model_validate(data)
+        return ModelConfig(**data)
 
 
 def endpoint_identity(base_url: str) -> str:
@@ -173,10 +182,9 @@ def model_config_from_data(data: Any, *, where: str) -> ModelConfig:
             f"got {type(data).__name__}"
         )
     try:
-        return ModelConfig.model_validate(dict(data))
-    except ValidationError as exc:
-        problems = describe_validation_error(exc, known_fields=ModelConfig.model_fields)
-        raise InvalidExperimentError(f"{where}: {problems}") from None
+        return ModelConfig(**dict(data))
+    except InvalidExperimentError as exc:
+        raise InvalidExperimentError(f"{where}: {str(exc).removeprefix('ModelConfig: ')}") from None
 
 
 def load_model_configs(path: str | Path) -> list[ModelConfig]:
@@ -205,6 +213,11 @@ def load_model_configs(path: str | Path) -> list[ModelConfig]:
             )
         fields = dict(entry)
         base_name = fields.pop("extends", None)
+        if base_name is not None and not isinstance(base_name, str):
+            raise DatasetError(
+                f"{where}.extends: expected the name of a config defined above it, "
+                f"got {type(base_name).__name__}"
+            )
         if base_name is not None:
             if base_name not in by_name:
                 known = ", ".join(by_name) or "none defined above it"
@@ -255,6 +268,9 @@ def read_structured_file(path: Path) -> Any:
             line = f":{mark.line + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or str(exc)
             raise DatasetError(f"{path}{line}: invalid YAML: {problem}") from None
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+            # Values PyYAML cannot build (a date like 2024-02-30) raise plain errors.
+            raise DatasetError(f"{path}: invalid YAML value: {type(exc).__name__}: {exc}") from None
     raise DatasetError(f"{path}: unsupported file type '{path.suffix}' (use .yaml, .yml or .json)")
 
 

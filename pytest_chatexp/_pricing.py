@@ -6,6 +6,7 @@ error before collection, at no import cost.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -71,6 +72,8 @@ class PriceTable:
                 raise PricingError(
                     f"line {number} {raw.strip()!r}: prices must be numbers"
                 ) from None
+            if not (math.isfinite(input_price) and math.isfinite(output_price)):
+                raise PricingError(f"line {number} {raw.strip()!r}: prices must be finite numbers")
             if input_price < 0 or output_price < 0:
                 raise PricingError(f"line {number} {raw.strip()!r}: prices cannot be negative")
             prices[model] = Price(input_price, output_price)

@@ -47,7 +47,9 @@ class Settings:
     def from_config(cls, config: pytest.Config) -> Settings:
         return cls(
             concurrency=_read(config, "concurrency", int, lambda v: v >= 1, "a whole number >= 1"),
-            timeout=_read(config, "timeout", float, lambda v: v > 0, "a number of seconds > 0"),
+            timeout=_read(
+                config, "timeout", float, lambda v: 0 < v < float("inf"), "a number of seconds > 0"
+            ),
             retries=_read(config, "retries", int, lambda v: v >= 0, "a whole number >= 0"),
             backoff=_read(config, "backoff", float, lambda v: v >= 0, "a number of seconds >= 0"),
             deadline=_optional(config, "deadline", float, "a number of seconds > 0"),

@@ -7,6 +7,7 @@ it, through ``_session``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,21 @@ def chatexp_server() -> Iterator[ReferenceServer]:
 
     with ReferenceServer() as server:
         yield server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    """A test module that fails to import because a ModelConfig in it is invalid: show the
+    one-line message, not a traceback through the plugin's code."""
+    report = yield
+    if report.failed and "pytest_chatexp._errors." in str(report.longrepr):
+        match = _PLUGIN_ERROR.search(str(report.longrepr))
+        if match is not None:
+            report.longrepr = f"chatexp: {collector.nodeid}: {match.group(1)}"
+    return report
+
+
+_PLUGIN_ERROR = re.compile(r"pytest_chatexp\._errors\.\w+: (.+)")
 
 
 @pytest.hookimpl(wrapper=True)

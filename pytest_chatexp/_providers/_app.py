@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import ValidationError
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment import PlannedCall
 from .._models import ChatMessage, Usage
+from .._validation import describe_validation_error
 from ._base import Provider, ProviderReply, WireRequest
 
 __all__ = ["AppCall", "AppProvider", "AppReply", "register_app", "target_name"]
@@ -273,12 +275,20 @@ class AppProvider(Provider):
         return CallOutcome(body=_reply_body(result, call), latency_s=time.perf_counter() - started)
 
     def parse_response(self, body: Any) -> ProviderReply:
-        message = ChatMessage.model_validate(body["message"])
+        if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
+            raise ProviderError(f"an app answer must be an object with a message: {body!r:.80}")
+        finish_reason = body.get("finish_reason") or "stop"
+        if not isinstance(finish_reason, str):
+            raise ProviderError(f"an app answer's finish_reason is {finish_reason!r:.40}")
+        try:
+            message = ChatMessage.model_validate(body["message"])
+            usage = Usage.model_validate(body.get("usage") or {})
+        except ValidationError as exc:
+            raise ProviderError(
+                f"an app answer is malformed: {describe_validation_error(exc)}"
+            ) from None
         return ProviderReply(
-            message=message,
-            raw_output=message.text,
-            finish_reason=body.get("finish_reason") or "stop",
-            usage=Usage.model_validate(body.get("usage") or {}),
+            message=message, raw_output=message.text, finish_reason=finish_reason, usage=usage
         )
 
     def error_message(self, body: Any) -> str | None:

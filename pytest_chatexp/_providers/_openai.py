@@ -177,20 +177,23 @@ def assemble_stream(chunks: list[Any]) -> dict[str, Any]:
         if not isinstance(chunk, dict):
             raise ProviderError(f"stream event {position} is not an object: {chunk!r:.80}")
         usage = chunk.get("usage") or usage
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
+        for choice in _objects(chunk.get("choices"), f"stream event {position}: choices"):
+            delta = _object(choice.get("delta") or {}, f"stream event {position}: delta")
             if isinstance(delta.get("content"), str):
                 content.append(delta["content"])
-            for part in delta.get("tool_calls") or []:
+            for part in _objects(delta.get("tool_calls"), f"stream event {position}: tool_calls"):
+                index = part.get("index", 0)
+                if not isinstance(index, int) or isinstance(index, bool):
+                    raise ProviderError(f"stream event {position}: a tool call index is {index!r}")
                 call = calls.setdefault(
-                    int(part.get("index", 0)),
-                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+                    index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
                 )
-                call["id"] = part.get("id") or call["id"]
-                function = part.get("function") or {}
-                call["function"]["name"] += function.get("name") or ""
-                call["function"]["arguments"] += function.get("arguments") or ""
-            finish_reason = choice.get("finish_reason") or finish_reason
+                call["id"] = _text(part.get("id"), position) or call["id"]
+                function = _object(part.get("function") or {}, f"stream event {position}: function")
+                call["function"]["name"] += _text(function.get("name"), position)
+                call["function"]["arguments"] += _text(function.get("arguments"), position)
+            reason = choice.get("finish_reason")
+            finish_reason = reason if isinstance(reason, str) and reason else finish_reason
     message: dict[str, Any] = {"role": "assistant", "content": "".join(content) or None}
     if calls:
         message["tool_calls"] = [calls[index] for index in sorted(calls)]
@@ -200,6 +203,28 @@ def assemble_stream(chunks: list[Any]) -> dict[str, Any]:
     if usage is not None:
         completion["usage"] = usage
     return completion
+
+
+def _objects(value: Any, where: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ProviderError(f"{where} is not a list of objects: {value!r:.80}")
+    return value
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProviderError(f"{where} is not an object: {value!r:.80}")
+    return value
+
+
+def _text(value: Any, position: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ProviderError(f"stream event {position}: expected text, got {value!r:.80}")
+    return value
 
 
 def _wire_message(message: ChatMessage) -> dict[str, Any]:

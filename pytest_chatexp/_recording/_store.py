@@ -522,10 +522,16 @@ def _parse(path: Path, text: str) -> RecordingFile:
         raise _corrupt(path, f"invalid YAML{where}: {problem}") from None
     except yaml.YAMLError as exc:
         raise _corrupt(path, f"invalid YAML: {' '.join(str(exc).split())}") from None
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        # PyYAML raises plain errors for values it cannot build (a date like 2024-02-30, or
+        # "!!float x"): the file is as corrupt as with a syntax error.
+        raise _corrupt(path, f"invalid YAML value: {type(exc).__name__}: {exc}") from None
     try:
         return _recording_from_data(data)
     except _Invalid as exc:
         raise _corrupt(path, str(exc)) from None
+    except RecursionError:
+        raise _corrupt(path, "a YAML alias refers to itself (recursive data)") from None
 
 
 def _recording_from_data(data: Any) -> RecordingFile:

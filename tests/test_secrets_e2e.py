@@ -1,0 +1,190 @@
+"""End to end: API keys never leave the process, on any provider, in any file or output.
+
+A whole suite runs with canary keys against the loopback reference server, on every provider
+(OpenAI, streamed too; Anthropic, streamed too; Humanloop; an app that sends its own bearer
+token through the recording transport), with snapshots and a failing check: once recording, once
+replaying, with every report and the noisiest output options. Then every file the sessions left
+and everything they printed is searched for each canary. The server must have received every
+canary, so the test cannot pass by never sending them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_chatexp.testing import ReferenceServer
+
+SUITE = '''
+import os
+
+import pytest
+
+from pytest_chatexp import AppReply, ModelConfig
+from pytest_chatexp import checks as c
+
+TEMPLATE = [
+    {"role": "system", "content": "You help the customers of {{company}}."},
+    {"role": "user", "content": "{{q}}"},
+]
+OPENAI = ModelConfig(name="openai", model="gpt-4o-mini", temperature=0.2, chat_template=TEMPLATE)
+ANTHROPIC = ModelConfig(
+    name="anthropic", provider="anthropic", model="claude-x", max_tokens=64, chat_template=TEMPLATE
+)
+HUMANLOOP = ModelConfig(
+    name="humanloop", provider="humanloop", model="gpt-4o-mini", chat_template=TEMPLATE
+)
+
+
+async def support_app(call):
+    """An app with its own credential, sent as a header on the recording transport."""
+    headers = {"Authorization": "Bearer " + os.environ["SUPPORT_APP_TOKEN"]}
+    async with call.http_client(base_url=os.environ["APP_MODEL_URL"], headers=headers) as client:
+        answer = await client.post(
+            "/chat/completions",
+            json={
+                "model": "app-model",
+                "messages": [m.model_dump(exclude_none=True) for m in call.messages],
+            },
+        )
+    answer.raise_for_status()
+    text = answer.json()["choices"][0]["message"]["content"]
+    return AppReply(message=text, usage={"prompt_tokens": 4, "generation_tokens": 2, "total_tokens": 6})
+
+
+APP = ModelConfig.for_app(support_app, chat_template=TEMPLATE)
+CONFIGS = [
+    OPENAI,
+    OPENAI.variant(name="openai-stream", other={"stream": True}),
+    ANTHROPIC,
+    ANTHROPIC.variant(name="anthropic-stream", other={"stream": True}),
+    HUMANLOOP,
+    APP,
+]
+INPUTS = [
+    {"id": "late", "company": "Acme", "q": "Where is my order?"},
+    {"id": "refund", "company": "Acme", "q": "I want a refund."},
+]
+
+
+@pytest.mark.chatexp(model_configs=CONFIGS, inputs=INPUTS, num_samples=2)
+def test_every_provider(chatexp, chatexp_snapshot):
+    c.assert_samples(chatexp, c.not_truncated(), c.length(min=1))
+    assert chatexp == chatexp_snapshot
+
+
+@pytest.mark.chatexp(model_configs=[OPENAI, ANTHROPIC, HUMANLOOP, APP], inputs=INPUTS)
+def test_a_failing_check(chatexp):
+    c.assert_samples(chatexp, c.contains("a phrase no answer has"))
+'''
+
+# Canaries that look like the real thing (prefix, mixed case, digits, length), fresh per run.
+KEY_ENVS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HUMANLOOP_API_KEY", "SUPPORT_APP_TOKEN")
+PREFIXES = ("sk-canary-", "sk-ant-canary-", "hlk-canary-", "app-canary-")
+LOUD = ("-vv", "-rA", "-l", "--log-level=DEBUG", "--junitxml=junit-{run}.xml")
+REPORTS = (
+    "--chatexp-json=reports/{run}.json",
+    "--chatexp-markdown=reports/{run}.md",
+    "--chatexp-html=reports/{run}.html",
+)
+
+
+def _canary(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(24).replace("-", "x").replace("_", "Y")
+
+
+@pytest.fixture
+def canaries(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Canary keys in the environment; every provider's base URL points at the server."""
+    keys = {name: _canary(prefix) for name, prefix in zip(KEY_ENVS, PREFIXES, strict=True)}
+    for name, value in keys.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("HUMANLOOP_BASE_URL", server.url + "/v4")
+    monkeypatch.setenv("APP_MODEL_URL", server.base_url)
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)  # this test picks its record modes
+    server.humanloop.clear()
+    yield keys
+    server.humanloop.clear()
+
+
+def _run(pytester: pytest.Pytester, run: str, *args: str) -> pytest.RunResult:
+    options = [option.format(run=run) for option in (*LOUD, *REPORTS)]
+    return pytester.runpytest(*options, *args)
+
+
+def _forms(key: str) -> list[str]:
+    """The key, its secret part, and either end of that: a masked or cut copy still shows."""
+    secret = key.split("-canary-", 1)[1]
+    return [key, secret, secret[:12], secret[-12:]]
+
+
+def test_no_key_reaches_a_file_or_the_terminal(
+    pytester: pytest.Pytester, server: ReferenceServer, canaries: dict[str, str]
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+
+    recorded = _run(pytester, "record", "--chatexp-record=all", "--snapshot-update")
+    recorded.assert_outcomes(passed=1, failed=1)
+    # Every key went to the server, in its provider's header.
+    sent = {
+        (request.path, name, value)
+        for request in server.requests
+        for name, value in request.headers.items()
+        if name in ("authorization", "x-api-key")
+    }
+    assert ("/v1/chat/completions", "authorization", f"Bearer {canaries['OPENAI_API_KEY']}") in sent
+    assert ("/v1/messages", "x-api-key", canaries["ANTHROPIC_API_KEY"]) in sent
+    assert ("/v4/chat", "x-api-key", canaries["HUMANLOOP_API_KEY"]) in sent
+    assert (
+        "/v1/chat/completions",
+        "authorization",
+        f"Bearer {canaries['SUPPORT_APP_TOKEN']}",
+    ) in sent
+    app_calls = [r for r in server.requests if r.json and r.json.get("model") == "app-model"]
+    assert len(app_calls) == 6  # 2 inputs x 2 samples, plus 2 inputs in the failing test
+
+    server.requests.clear()
+    replayed = _run(pytester, "replay")
+    replayed.assert_outcomes(passed=1, failed=1)
+    assert not server.requests, "the replay called the server"
+    replayed.stdout.fnmatch_lines(
+        [
+            "E * 8 of 8 cases fail [[]contains('a phrase no answer has')]*",
+            "E *support_app/refund *0/1 passed*",
+            "total: 2 experiments, 32 calls*",
+        ]
+    )
+
+    # What there is to search: the recordings, snapshots, reports and junit files, caches, all.
+    files = [path for path in pytester.path.rglob("*") if path.is_file()]
+    names = {path.relative_to(pytester.path).parts[0] for path in files}
+    assert {
+        "__recordings__",
+        "__snapshots__",
+        "reports",
+        "junit-record.xml",
+        ".pytest_cache",
+    } <= names, names
+    assert len(list((pytester.path / "reports").iterdir())) == 6
+    # The search reads what the runs wrote: every kind of file holds the conversation.
+    for group in ("__recordings__", "__snapshots__", "reports", "junit-replay.xml"):
+        assert any(
+            b"Where is my order?" in path.read_bytes()
+            for path in files
+            if path.relative_to(pytester.path).parts[0] == group
+        ), group
+    outputs = {
+        f"{run} {stream}": "\n".join(getattr(result, stream).lines)
+        for run, result in (("record", recorded), ("replay", replayed))
+        for stream in ("stdout", "stderr")
+    }
+    assert "Bearer" not in "".join(outputs.values())
+    for env, key in canaries.items():
+        for form in _forms(key):
+            for path in files:
+                assert form.encode() not in path.read_bytes(), f"{env} ({form!r}) in {path}"
+            for where, text in outputs.items():
+                assert form not in text, f"{env} ({form!r}) in the {where}"
