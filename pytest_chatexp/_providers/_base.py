@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from .._experiment import PlannedCall
 from .._models import ChatMessage, ToolResultResponse, Usage
 
-__all__ = ["Provider", "ProviderReply", "WireRequest"]
+__all__ = ["Provider", "ProviderReply", "WireRequest", "any_event_item_has"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,18 @@ class ProviderReply:
     log_id: str | None = None
     output: str | None = None
     tool_results: list[ToolResultResponse] | None = None
+
+
+def any_event_item_has(events: list[Any], items_key: str, field_name: str) -> bool:
+    """Whether some event's ``items_key`` list holds an object with a truthy ``field_name``:
+    how OpenAI (``choices``) and Humanloop (``data``) streams mark their last event."""
+    return any(
+        isinstance(event, dict)
+        and any(
+            isinstance(item, dict) and item.get(field_name) for item in event.get(items_key) or []
+        )
+        for event in events
+    )
 
 
 class Provider(ABC):

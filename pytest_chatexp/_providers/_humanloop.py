@@ -60,7 +60,7 @@ from .._models import (
     Usage,
 )
 from .._validation import describe_validation_error
-from ._base import Provider, ProviderReply, WireRequest
+from ._base import Provider, ProviderReply, WireRequest, any_event_item_has
 
 __all__ = ["ENDPOINTS", "HumanloopProvider", "assemble_stream"]
 
@@ -189,14 +189,7 @@ class HumanloopProvider(Provider):
 
     def stream_finished(self, events: list[Any]) -> bool:
         # Each sample's last event carries its finish reason; a cut stream has none.
-        return any(
-            isinstance(event, dict)
-            and any(
-                isinstance(item, dict) and item.get("finish_reason")
-                for item in event.get("data") or []
-            )
-            for event in events
-        )
+        return any_event_item_has(events, "data", "finish_reason")
 
     def error_message(self, body: Any) -> str | None:
         """``HTTPValidationError`` as ``field.path: msg; ...``; other ``detail`` shapes as text."""

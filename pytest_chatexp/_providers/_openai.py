@@ -14,7 +14,7 @@ from .._errors import ProviderError
 from .._experiment import PlannedCall
 from .._models import ChatMessage, FunctionTool, ToolCall, ToolChoice, Usage
 from .._validation import describe_validation_error
-from ._base import Provider, ProviderReply, WireRequest
+from ._base import Provider, ProviderReply, WireRequest, any_event_item_has
 
 __all__ = ["OpenAIChatProvider"]
 
@@ -145,14 +145,7 @@ class OpenAIChatProvider(Provider):
         )
 
     def stream_finished(self, events: list[Any]) -> bool:
-        return any(
-            isinstance(event, dict)
-            and any(
-                isinstance(choice, dict) and choice.get("finish_reason")
-                for choice in event.get("choices") or []
-            )
-            for event in events
-        )
+        return any_event_item_has(events, "choices", "finish_reason")
 
     def error_message(self, body: Any) -> str | None:
         if isinstance(body, dict):
