@@ -44,9 +44,27 @@ _EXPLANATIONS_SHOWN = 3
 class RecordingMissError(RecordingError):
     """A call has no matching recording and the record mode forbids calling the provider."""
 
-    def __init__(self, *, call: Call, explanation: str, mode: str, where: str, fix: str) -> None:
+    def __init__(
+        self,
+        *,
+        call: Call,
+        explanation: str,
+        mode: str,
+        where: str,
+        fix: str,
+        explanations: Sequence[str] | None = None,
+        misses: int = 1,
+        total: int = 1,
+    ) -> None:
         super().__init__(
-            _miss_message([explanation], misses=1, total=1, mode=mode, where=where, fix=fix)
+            _miss_message(
+                list(explanations or [explanation]),
+                misses=misses,
+                total=total,
+                mode=mode,
+                where=where,
+                fix=fix,
+            )
         )
         self.call = call
         self.explanation = explanation
@@ -61,24 +79,16 @@ class RecordingMissError(RecordingError):
             explanations.setdefault(
                 (error.call.label.config, error.call.label.input), error.explanation
             )
-        combined = cls(
+        return cls(
             call=first.call,
             explanation=first.explanation,
             mode=first.mode,
             where=first.where,
             fix=first.fix,
+            explanations=list(explanations.values()),
+            misses=len(errors),
+            total=total,
         )
-        combined.args = (
-            _miss_message(
-                list(explanations.values()),
-                misses=len(errors),
-                total=total,
-                mode=first.mode,
-                where=first.where,
-                fix=first.fix,
-            ),
-        )
-        return combined
 
 
 def _miss_message(

@@ -274,26 +274,20 @@ class ExperimentRunner:
                         self._attempt(call, provider, wire, timeout, api_key), timeout
                     )
             except TimeoutError:
-                transient = _Transient(
-                    f"no answer from {wire.url} within {timeout:g} s "
-                    "(raise the timeout with --chatexp-timeout or the marker's timeout=)"
-                )
-                if attempt + 1 == attempts:
-                    raise ProviderError(f"{call.label}: {transient}{_gave_up(attempts)}") from None
-                await asyncio.sleep(self._delay(attempt, None))
-                continue
+                failure = _timed_out(wire.url, timeout)
             except _Transient as transient:
-                if transient.throttled:
-                    endpoint.throttled()
-                if attempt + 1 == attempts:
-                    raise ProviderError(
-                        f"{call.label}: {transient}{_gave_up(attempts)}",
-                        status_code=transient.status_code,
-                    ) from None
-                await asyncio.sleep(self._delay(attempt, transient.retry_after))
-                continue
-            endpoint.succeeded()
-            return replace(outcome, retries=attempt)
+                failure = transient
+            else:
+                endpoint.succeeded()
+                return replace(outcome, retries=attempt)
+            if failure.throttled:
+                endpoint.throttled()
+            if attempt + 1 == attempts:
+                gave_up = "" if attempts == 1 else f" (gave up after {attempts} attempts)"
+                raise ProviderError(
+                    f"{call.label}: {failure}{gave_up}", status_code=failure.status_code
+                ) from None
+            await asyncio.sleep(self._delay(attempt, failure.retry_after))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -333,10 +327,7 @@ class ExperimentRunner:
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
-            raise _Transient(
-                f"no answer from {wire.url} within {timeout:g} s "
-                "(raise the timeout with --chatexp-timeout or the marker's timeout=)"
-            ) from None
+            raise _timed_out(wire.url, timeout) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _Transient(f"cannot reach {wire.url}: {_redact(str(exc), api_key)}") from None
         except httpx.TransportError as exc:
@@ -415,8 +406,11 @@ class _Transient(Exception):
         self.throttled = throttled
 
 
-def _gave_up(attempts: int) -> str:
-    return "" if attempts == 1 else f" (gave up after {attempts} attempts)"
+def _timed_out(url: str, timeout: float) -> _Transient:
+    return _Transient(
+        f"no answer from {url} within {timeout:g} s "
+        "(raise the timeout with --chatexp-timeout or the marker's timeout=)"
+    )
 
 
 def _retry_after(value: str | None) -> float | None:

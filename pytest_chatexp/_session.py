@@ -26,6 +26,7 @@ from ._reports._records import ExperimentRecord, experiment_record
 from ._runner import Exchange, ExperimentRunner, send_directly
 from ._settings import Settings
 from ._spending import BudgetExhausted, Ledger, SessionBudget, plan_experiment
+from ._summary import relative_path
 
 __all__ = ["ChatexpRunner", "ChatexpSession", "fail_for", "validate_at_collection"]
 
@@ -84,12 +85,12 @@ class ChatexpSession:
     ) -> ExperimentSpec:
         """Fixture config, then markers (module, class, function), then explicit overrides."""
         if not isinstance(fixture_config, Mapping):
-            raise _invalid(
+            raise InvalidExperimentError(
                 f"the chatexp_config fixture must return a dict of chatexp options, "
                 f"got {type(fixture_config).__name__}"
             )
         marks = list(item.iter_markers("chatexp"))
-        key = (str(item.path), *(id(mark) for mark in marks))
+        key = _spec_key(item.path, marks)
         cached = self._specs.get(key) if not fixture_config and not overrides else None
         if cached is None:
             parse_options(fixture_config, source="chatexp_config fixture")
@@ -99,13 +100,18 @@ class ChatexpSession:
             options = parse_options(kwargs, source="experiment options")
             spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent, render=False)
             if not fixture_config and not overrides:
-                self._specs[key] = (list(marks), spec)  # the marks stay alive: ids stay unique
+                self.remember_spec(item.path, marks, spec)
         else:
             spec = replace(cached[1], name=item.nodeid)
         if selection is not None:
             spec = selection.apply(spec)  # before rendering: a split item renders its part only
         spec.calls  # noqa: B018  (renders, so a missing variable fails before any call)
         return spec
+
+    def remember_spec(self, path: Path, marks: list[Any], spec: ExperimentSpec) -> None:
+        """Keep the spec the markers alone declare, for every item (split ones too) of the test:
+        it is built once, at collection, not again at each setup."""
+        self._specs[_spec_key(path, marks)] = (marks, spec)  # the marks stay alive: ids unique
 
     def begin(self, item: pytest.Item) -> None:
         """A chatexp test starts: checks and graders find it through the context."""
@@ -213,7 +219,7 @@ class ChatexpSession:
             path = recording_path(Path(item.path), recording_name(item.nodeid))
             recorder = item.stash[RECORDER_KEY] = TestRecorder(
                 path=path,
-                display_path=_relative(path, self.rootpath),
+                display_path=relative_path(path, self.rootpath),
                 test_id=item.nodeid,
                 mode=self.settings.record_mode,
                 rerun_hint=f"pytest --chatexp-record=new '{item.nodeid}'",
@@ -308,13 +314,6 @@ def recording_name(node_id: str) -> str:
     return node_id.split("::", 1)[1] if "::" in node_id else node_id
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
 def unused_recording_files(items: list[pytest.Item]) -> list[Path]:
     """Recording files in the folders of the collected test modules that no collected test owns:
     recordings of tests that were deleted or renamed."""
@@ -329,11 +328,11 @@ def unused_recording_files(items: list[pytest.Item]) -> list[Path]:
     return unused
 
 
-def _invalid(message: str) -> ChatexpError:
-    return InvalidExperimentError(message)
+def _spec_key(path: Path, marks: list[Any]) -> tuple[object, ...]:
+    return (str(path), *(id(mark) for mark in marks))
 
 
-def validate_at_collection(metafunc: pytest.Metafunc) -> None:
+def validate_at_collection(metafunc: pytest.Metafunc, session: ChatexpSession) -> None:
     """Check a test's chatexp markers while collecting, and parametrize split experiments.
 
     Types and names are always checked here. Files and templates are checked here too when the
@@ -342,7 +341,8 @@ def validate_at_collection(metafunc: pytest.Metafunc) -> None:
     """
     definition = metafunc.definition
     try:
-        kwargs = merge_marker_kwargs(definition.iter_markers("chatexp"))
+        marks = list(definition.iter_markers("chatexp"))
+        kwargs = merge_marker_kwargs(marks)
         options = parse_options(kwargs, source="chatexp marker")
         base_dir = Path(definition.path).parent
         spec = (
@@ -350,16 +350,20 @@ def validate_at_collection(metafunc: pytest.Metafunc) -> None:
             if "model_configs" in kwargs
             else None
         )
+        if spec is not None:
+            session.remember_spec(definition.path, marks, spec)
         if options.split is not None:
             needs = ["model_configs"] + (["inputs"] if options.split != "configs" else [])
             missing = [name for name in needs if name not in kwargs]
             if spec is None or missing:
-                raise _invalid(
+                raise InvalidExperimentError(
                     f"split='{options.split}' needs {' and '.join(f'{n}=' for n in missing)} in "
                     "the chatexp marker, because pytest creates split items before any fixture runs"
                 )
             if "chatexp" not in metafunc.fixturenames:
-                raise _invalid("split= only applies to tests that use the 'chatexp' fixture")
+                raise InvalidExperimentError(
+                    "split= only applies to tests that use the 'chatexp' fixture"
+                )
             selections = split_selections(spec, options.split)
             metafunc.parametrize(
                 "chatexp",

@@ -8,12 +8,13 @@ import the rest of the plugin.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-__all__ = ["as_records", "write_plan", "write_summary", "write_unused"]
+__all__ = ["as_records", "relative_path", "write_plan", "write_summary", "write_unused"]
 
 _EXPERIMENTS_SHOWN = 20
 _HEADER = (
@@ -26,6 +27,11 @@ _HEADER = (
     "p95",
     "calls",
 )
+
+
+def relative_path(path: Path, root: Path) -> str:
+    """``path`` as the user reads it: relative to the rootdir when under it."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def as_records(value: Any) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._settings import Settings, add_options
-from ._summary import as_records, write_plan, write_summary, write_unused
+from ._summary import as_records, relative_path, write_plan, write_summary, write_unused
 
 if TYPE_CHECKING:
     from ._experiment import ExperimentResult
@@ -59,7 +59,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     from ._session import validate_at_collection
 
-    validate_at_collection(metafunc)
+    validate_at_collection(metafunc, _session(metafunc.config))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -263,7 +263,7 @@ class _RunLog:
         write_unused(
             terminalreporter,
             self.unused_entries,
-            sorted(_relative(name, self.config.rootpath) for name in self.unused_files),
+            sorted(relative_path(Path(name), self.config.rootpath) for name in self.unused_files),
             pruned=pruned,
         )
 
@@ -271,8 +271,3 @@ class _RunLog:
 def _is_full_run(config: pytest.Config) -> bool:
     """Unused recordings can only be judged when whole files were collected, not single ids."""
     return not any("::" in str(arg) for arg in config.args)
-
-
-def _relative(name: str, root: Path) -> str:
-    path = Path(name)
-    return str(path.relative_to(root)) if path.is_relative_to(root) else name
