@@ -176,3 +176,29 @@ def test_concurrency_halves_on_429_and_recovers() -> None:
     assert 2 < limits[4] < 16  # recovering additively
     assert limits[5] == 16  # back to the session's limit, never above
     assert limits[6] is True
+
+
+def test_the_experiment_deadline_stops_a_slow_experiment(
+    pytester: pytest.Pytester, live: ReferenceServer
+) -> None:
+    live.latency = 0.4
+    pytester.makepyfile(
+        test_slow="""
+        import pytest
+        from pytest_chatexp import ModelConfig
+
+        CONFIG = ModelConfig(name="c", model="m", chat_template=[{"role": "user", "content": "{{n}}"}])
+
+        @pytest.mark.chatexp(model_configs=[CONFIG], inputs=[{"n": n} for n in range(6)], concurrency=1)
+        def test_slow(chatexp):
+            pass
+        """
+    )
+    result = pytester.runpytest("--chatexp-record=off", "--chatexp-deadline=0.5")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "chatexp: test_slow.py::test_slow: the experiment did not finish within 0.5 s (--chatexp-deadline); 6 calls were planned*"
+        ]
+    )
+    assert len(live.requests) < 6  # stopped: the remaining calls were never made
