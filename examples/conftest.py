@@ -2,8 +2,9 @@
 
 By default the examples replay their recordings (``__recordings__/``): no server, no key, no
 network. Their answers were recorded from pytest-chatexp's loopback reference server, a real HTTP
-server speaking the OpenAI chat-completions format, whose rules below play a model that calls the
-support tools (everything else it echoes). Recording again starts it:
+server speaking the OpenAI and Anthropic formats, whose rules in ``stand_in.py`` play the models
+the examples need (a support agent, an invoice extractor, a ticket summariser; anything else it
+echoes). Recording again starts it:
 
     pytest -m chatexp examples --chatexp-record=all
 
@@ -14,37 +15,13 @@ the recordings then hold that provider's answers.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import nullcontext
-from typing import Any
 
 import pytest
+import stand_in
 
-from pytest_chatexp.testing import ReferenceServer, Reply, ToolCallReply
-
-
-def _last_user_text(request: dict[str, Any]) -> str:
-    user = [m for m in request["messages"] if m["role"] == "user"]
-    content = user[-1]["content"] if user else ""
-    return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
-
-
-def _support_agent(request: dict[str, Any]) -> Reply:
-    text = _last_user_text(request)
-    order = re.search(r"#(\d+)", text)
-    if order and "refund" in text.lower():
-        return Reply(
-            tool_calls=[
-                ToolCallReply(
-                    "issue_refund", {"order_id": order.group(1), "reason": "customer request"}
-                )
-            ]
-        )
-    if order:
-        return Reply(tool_calls=[ToolCallReply("lookup_order", {"order_id": order.group(1)})])
-    return Reply(text="Could you share your order number (it starts with #)?")
-
+from pytest_chatexp.testing import ReferenceServer
 
 # Replays never connect; if a call went live by mistake it would fail fast here (nothing listens).
 _NOWHERE = "http://127.0.0.1:9"
@@ -58,9 +35,7 @@ def stand_in_model(pytestconfig: pytest.Config) -> Iterator[None]:
     recording = pytestconfig.getoption("chatexp_record") not in (None, "none")
     with ReferenceServer() if recording else nullcontext() as server:
         if server is not None:
-            server.add_rule(
-                _support_agent, when=lambda request: "support agent" in str(request["messages"][0])
-            )
+            stand_in.install(server)
         for name, path in _BASE_URLS.items():
             os.environ[name] = (server.url if server is not None else _NOWHERE) + path
         yield

@@ -27,9 +27,19 @@ def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
 
 def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> None:
     result = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=10)
     result.stdout.fnmatch_lines(
-        ["total: 8 experiments, 38 calls (38 replayed, 0 live)*", "3 snapshots passed."]
+        [
+            # JSON mode writes one invoice's total as text: the pass rate the comparison saw.
+            "  invoice-json-mode *6 *67% *6 replayed",
+            "  invoice-json-schema *6 *100% *6 replayed",
+            # The helpdesk app's six runs count as live: the app itself runs every time (its
+            # code is under test), while the model calls it makes replay; the examples' base
+            # URLs point at a closed port, so a call that went out would fail its test.
+            "  summarise-ticket *6 *100% *6 live",
+            "total: 10 experiments, 56 calls (50 replayed, 6 live)*",
+            "5 snapshots passed.",
+        ]
     )
 
 
@@ -42,7 +52,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     )
 
     gate = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    gate.assert_outcomes(passed=7, errors=1)
+    gate.assert_outcomes(passed=9, errors=1)
     gate.stdout.fnmatch_lines(
         [
             "chatexp: examples/test_support_agent.py::test_support_agent: 12 of 12 calls have no matching recording*",
@@ -56,7 +66,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     rerecorded = pytester.runpytest_subprocess(
         "-m", "chatexp", "examples", "--chatexp-record=new", "-vv"
     )
-    rerecorded.assert_outcomes(passed=7, failed=1)
+    rerecorded.assert_outcomes(passed=9, failed=1)
     rerecorded.stdout.fnmatch_lines(
         [
             "*@@ model config 'support-v1' @@*",
@@ -66,9 +76,63 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
         ]
     )
     accepted = pytester.runpytest_subprocess("-m", "chatexp", "examples", "--snapshot-update")
-    accepted.assert_outcomes(passed=8)
+    accepted.assert_outcomes(passed=10)
     snapshot = (
         examples / "__snapshots__" / "test_support_agent" / "test_support_agent[experiment].chatexp"
     )
     assert "Never guess order numbers." in snapshot.read_text()
-    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=8)
+    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=10)
+
+
+def test_an_ab_template_edit_shows_what_each_question_now_gets(
+    pytester: pytest.Pytester, examples: Path
+) -> None:
+    """The Humanloop-style A/B: edit one of the two templates, and the reviewer sees, case by
+    case, the template's change and the answers it changed; the other template's stay put."""
+    module = examples / "test_prompt_ab.py"
+    module.write_text(
+        module.read_text().replace("You are a friendly tutor.", "You are a cheerful tutor.")
+    )
+    ab = ("-m", "chatexp", "examples/test_prompt_ab.py")
+
+    # The tests that use the edited template miss their recordings; the rest still replay.
+    gate = pytester.runpytest_subprocess(*ab)
+    gate.assert_outcomes(passed=3, errors=3)
+    gate.stdout.fnmatch_lines(
+        [
+            "chatexp: examples/test_prompt_ab.py::test_both_templates_answer_every_question: 6 of 12 calls have no matching recording*",
+            '  messages[[]0[]].content: "You are a friendly tutor. Answer warmly, in one sentence." -> "You are a cheerful tutor. Answer warmly, in one sentence."',
+        ]
+    )
+
+    rerecorded = pytester.runpytest_subprocess(*ab, "--chatexp-record=new", "-vv")
+    rerecorded.assert_outcomes(passed=5, failed=1)
+    rerecorded.stdout.fnmatch_lines(
+        [
+            "*@@ model config 'friendly' @@",
+            "*-   You are a friendly tutor. Answer warmly, in one sentence.",
+            "*+   You are a cheerful tutor. Answer warmly, in one sentence.",
+            "*@@ model config 'friendly', input 'photosynthesis', sample 0 @@",
+            "*-   [[]system: You are a friendly tutor. Answer warmly,[]] echo: What is photosynthesis?",
+            "*+   [[]system: You are a cheerful tutor. Answer warmly,[]] echo: What is photosynthesis?",
+            "*@@ model config 'friendly', input 'tides', sample 0 @@",
+            "*-   [[]system: You are a friendly tutor. Answer warmly,[]] echo: Why are there tides?",
+            "*+   [[]system: You are a cheerful tutor. Answer warmly,[]] echo: Why are there tides?",
+            # Only the changed calls were made: the concise template's answers replayed.
+            "total: 6 experiments, 18 calls (10 replayed, 8 live)*",
+        ]
+    )
+    assert "@@ model config 'concise'" not in rerecorded.stdout.str()
+
+    accepted = pytester.runpytest_subprocess(*ab, "--snapshot-update")
+    accepted.assert_outcomes(passed=6)
+    snapshot = (
+        examples
+        / "__snapshots__"
+        / "test_prompt_ab"
+        / "test_both_templates_answer_every_question[experiment].chatexp"
+    )
+    reviewed = snapshot.read_text()
+    assert "You are a friendly tutor." not in reviewed
+    assert reviewed.count("[system: You are a cheerful tutor.") == 6  # 2 questions x 3 samples
+    pytester.runpytest_subprocess(*ab).assert_outcomes(passed=6)
