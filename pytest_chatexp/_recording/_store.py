@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any, Final
 import yaml
 
 from .._errors import CorruptRecordingError, RecordingError, SecretInRecordingError
+from ._block_yaml import NotInSubset
+from ._block_yaml import load as load_block_yaml
 from ._fingerprint import fingerprint
 from ._jsonpath import json_path
 from ._secrets import environment_secrets, scan_secrets
@@ -188,15 +190,7 @@ class RecordingFile:
             "interactions": [_interaction_data(item) for item in self.interactions],
         }
         try:
-            text = yaml.dump(
-                document,
-                Dumper=_Dumper,
-                sort_keys=False,  # _interaction_data already orders every mapping
-                allow_unicode=True,
-                width=_WIDTH,
-                indent=2,
-                default_flow_style=False,
-            )
+            text = dump_yaml(document)
         except UnicodeEncodeError as exc:
             raise RecordingError(
                 f"cannot record test {self.test}: a string holds {exc.object[exc.start]!r}, "
@@ -281,6 +275,19 @@ class _Dumper(_BaseDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True  # a reviewer must see every value in place, never a *id001 reference
+
+
+def dump_yaml(data: Any) -> str:
+    """``data`` as recording YAML: block style, keys in the given order, no line folding."""
+    return yaml.dump(
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,  # _interaction_data already orders every mapping
+        allow_unicode=True,
+        width=_WIDTH,
+        indent=2,
+        default_flow_style=False,
+    )
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -514,7 +521,23 @@ def _corrupt(path: Path, problem: str) -> CorruptRecordingError:
 
 def _parse(path: Path, text: str) -> RecordingFile:
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = load_block_yaml(text)
+    except (NotInSubset, RecursionError):
+        data = _parse_any_yaml(path, text)
+        fast = False
+    else:
+        fast = True
+    try:
+        return _recording_from_data(data, json_only=fast)
+    except _Invalid as exc:
+        raise _corrupt(path, str(exc)) from None
+    except RecursionError:
+        raise _corrupt(path, "a YAML alias refers to itself (recursive data)") from None
+
+
+def _parse_any_yaml(path: Path, text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -526,15 +549,11 @@ def _parse(path: Path, text: str) -> RecordingFile:
         # PyYAML raises plain errors for values it cannot build (a date like 2024-02-30, or
         # "!!float x"): the file is as corrupt as with a syntax error.
         raise _corrupt(path, f"invalid YAML value: {type(exc).__name__}: {exc}") from None
-    try:
-        return _recording_from_data(data)
-    except _Invalid as exc:
-        raise _corrupt(path, str(exc)) from None
-    except RecursionError:
-        raise _corrupt(path, "a YAML alias refers to itself (recursive data)") from None
 
 
-def _recording_from_data(data: Any) -> RecordingFile:
+def _recording_from_data(data: Any, *, json_only: bool = False) -> RecordingFile:
+    """The recording in ``data``; ``json_only`` says it holds JSON types only (the block reader
+    builds nothing else), which spares walking every body to check."""
     if data is None:
         raise _Invalid("the file is empty")
     top = _mapping(data, "the file", required=_TOP_LEVEL_KEYS, closed=True)
@@ -548,7 +567,7 @@ def _recording_from_data(data: Any) -> RecordingFile:
     recording = RecordingFile(test)
     seen: dict[str, int] = {}
     for index, item in enumerate(items):
-        interaction = _interaction_from_data(item, index)
+        interaction = _interaction_from_data(item, index, json_only=json_only)
         if interaction.fingerprint in seen:
             raise _Invalid(
                 f"interactions[{index}] repeats the fingerprint of "
@@ -559,7 +578,7 @@ def _recording_from_data(data: Any) -> RecordingFile:
     return recording
 
 
-def _interaction_from_data(item: Any, index: int) -> Interaction:
+def _interaction_from_data(item: Any, index: int, *, json_only: bool) -> Interaction:
     where = f"interactions[{index}]"
     fields = _mapping(item, where, required=_INTERACTION_KEYS, closed=True)
     label_data = _mapping(fields["label"], f"{where}.label", required=_LABEL_KEYS, closed=True)
@@ -574,8 +593,9 @@ def _interaction_from_data(item: Any, index: int) -> Interaction:
     if type(latency) not in (int, float):
         raise _Invalid(f"{where}.response.latency_s must be a number, not {_kind(latency)}")
     body = _typed(request_data["body"], dict, f"{where}.request.body")
-    _json_data(request_data, ["interactions", index, "request"])
-    _json_data(response, ["interactions", index, "response"])
+    if not json_only:
+        _json_data(request_data, ["interactions", index, "request"])
+        _json_data(response, ["interactions", index, "response"])
     interaction = Interaction(
         fingerprint=_typed(fields["fingerprint"], str, f"{where}.fingerprint"),
         label=Label(
