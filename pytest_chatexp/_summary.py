@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-__all__ = ["as_records", "relative_path", "write_plan", "write_summary", "write_unused"]
+__all__ = ["relative_path", "write_plan", "write_summary", "write_unused"]
 
 _EXPERIMENTS_SHOWN = 20
 _HEADER = (
@@ -32,11 +32,6 @@ _HEADER = (
 def relative_path(path: Path, root: Path) -> str:
     """``path`` as the user reads it: relative to the rootdir when under it."""
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-
-
-def as_records(value: Any) -> list[dict[str, Any]]:
-    """The experiment records a (possibly deserialised) report carries."""
-    return list(value) if isinstance(value, list) else []
 
 
 def write_summary(

@@ -1,8 +1,10 @@
 """The pytest entry point: options, the marker, fixtures and hooks -- nothing else.
 
-Every pytest run imports this module, with or without chatexp tests, so it imports only pytest
-and the stdlib. The rest of the plugin (httpx, pydantic, providers) loads when a test first needs
-it, through ``_session``.
+Every pytest run imports this module, with or without chatexp tests, so it imports only pytest,
+the stdlib and the two small modules configure needs (``_settings``, ``_pricing``). The rest of the
+plugin (httpx, pydantic, providers) loads when a test first needs it, through ``_session``; the
+terminal summary's code (``_summary``) when there is something to summarise. Without a cached
+``.pyc`` pytest re-rewrites every module of the package it imports, so each one costs a few ms.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._settings import Settings, add_options
-from ._summary import as_records, relative_path, write_plan, write_summary, write_unused
 
 if TYPE_CHECKING:
     from ._experiment import ExperimentResult
@@ -153,6 +154,11 @@ def pytest_runtest_makereport(
     return report
 
 
+def as_records(value: Any) -> list[dict[str, Any]]:
+    """The experiment records a (possibly deserialised) report carries."""
+    return list(value) if isinstance(value, list) else []
+
+
 class _RunLog:
     """Collects what reports carry (the controller's copies, under xdist) and prints the
     summary. Registered as a plugin object so its hooks see the config without module globals."""
@@ -246,6 +252,8 @@ class _RunLog:
             return
         settings = self.config.stash[_SETTINGS]
         if self.plans:
+            from ._summary import write_plan
+
             write_plan(terminalreporter, self.plans)
         # Reports come first: a run where every experiment failed needs its report most.
         if settings.reports_requested and self.tests:
@@ -255,6 +263,8 @@ class _RunLog:
                 terminalreporter.write_line(f"chatexp: report written to {path}")
         if not self.experiments:
             return
+        from ._summary import relative_path, write_summary, write_unused
+
         write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
         pruned = settings.prune
         if pruned:
