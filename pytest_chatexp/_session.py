@@ -6,6 +6,7 @@ chatexp tests never loads httpx, pydantic or any provider.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -62,6 +63,7 @@ class ChatexpSession:
         self._runner: ExperimentRunner | None = None
         # Split items of one test share its markers: resolve files and datasets once for all.
         self._specs: dict[tuple[object, ...], tuple[list[object], ExperimentSpec]] = {}
+        self._display_folders: dict[Path, str] = {}  # recording folders as messages show them
 
     @property
     def runner(self) -> ExperimentRunner:
@@ -92,6 +94,8 @@ class ChatexpSession:
         marks = list(item.iter_markers("chatexp"))
         key = _spec_key(item.path, marks)
         cached = self._specs.get(key) if not fixture_config and not overrides else None
+        if cached is not None and cached[1].name == item.nodeid:
+            del self._specs[key]  # built at collection for exactly this item: used once
         if cached is None:
             parse_options(fixture_config, source="chatexp_config fixture")
             marker_kwargs = merge_marker_kwargs(marks)
@@ -101,6 +105,8 @@ class ChatexpSession:
             spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent, render=False)
             if not fixture_config and not overrides:
                 self.remember_spec(item.path, marks, spec)
+        elif cached[1].name == item.nodeid:
+            spec = cached[1]  # as rendered at collection: its calls are kept
         else:
             spec = replace(cached[1], name=item.nodeid)
         if selection is not None:
@@ -161,6 +167,12 @@ class ChatexpSession:
             "chatexp_plan": item.stash.get(PLANS_KEY, []),
             "chatexp_unused": item.stash.get(UNUSED_KEY, {}),
         }
+        # The report now carries all that is needed of them: release the results and the
+        # recording, so a session's memory does not grow with its number of tests.
+        if RESULTS_KEY in item.stash:
+            del item.stash[RESULTS_KEY]
+        if RECORDER_KEY in item.stash:
+            del item.stash[RECORDER_KEY]
         return {name: value for name, value in attributes.items() if value}
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
@@ -216,10 +228,15 @@ class ChatexpSession:
             return None
         recorder = item.stash.get(RECORDER_KEY, None)
         if recorder is None:
-            path = recording_path(Path(item.path), recording_name(item.nodeid))
+            path = recording_path(item.path, recording_name(item.nodeid))
+            folder = self._display_folders.get(path.parent)
+            if folder is None:
+                folder = self._display_folders[path.parent] = (
+                    relative_path(path.parent, self.rootpath) + os.sep
+                )
             recorder = item.stash[RECORDER_KEY] = TestRecorder(
                 path=path,
-                display_path=relative_path(path, self.rootpath),
+                display_path=folder + path.name,
                 test_id=item.nodeid,
                 mode=self.settings.record_mode,
                 rerun_hint=f"pytest --chatexp-record=new '{item.nodeid}'",

@@ -24,6 +24,7 @@ committed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -247,7 +248,12 @@ def recording_path(test_file: Path, test_name: str) -> Path:
     Methods of test classes should pass ``Class::method[params]`` so that two classes' methods
     of the same name do not share a file.
     """
-    return test_file.parent / "__recordings__" / test_file.stem / f"{_safe_name(test_name)}.yaml"
+    return _recordings_folder(test_file) / f"{_safe_name(test_name)}.yaml"
+
+
+@functools.lru_cache(maxsize=256)
+def _recordings_folder(test_file: Path) -> Path:
+    return test_file.parent / "__recordings__" / test_file.stem
 
 
 def _safe_name(name: str) -> str:

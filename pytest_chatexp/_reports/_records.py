@@ -10,7 +10,7 @@ from typing import Any, NotRequired, TypedDict
 
 from .._experiment import Case, ExperimentResult, Sample
 from .._pricing import PriceTable
-from ..checks._budgets import percentile
+from .._stats import percentile
 
 __all__ = ["ConfigRow", "ExperimentRecord", "Outcomes", "experiment_record"]
 

@@ -18,6 +18,7 @@ from .._errors import InvalidExperimentError
 from .._experiment import Case, ExperimentResult, Sample
 from .._models import Usage
 from .._pricing import PriceTable, PricingError
+from .._stats import percentile
 from ._verdict import Checkable, cases_of
 
 __all__ = [
@@ -266,18 +267,6 @@ class LatencyStats:
     p95: float
     max: float
     replayed: int = 0
-
-
-def percentile(values: Sequence[float], percent: float) -> float:
-    """The nearest-rank percentile: the smallest value with ``percent``% of values at or below it.
-
-    Example: ``percentile([0.1, 0.2, 0.9], 50) == 0.2``
-    """
-    if not values:
-        raise ValueError("percentile of no values")
-    ordered = sorted(values)
-    rank = builtins.max(1, math.ceil(percent / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def latency_stats(case: Case) -> LatencyStats:
