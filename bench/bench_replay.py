@@ -2,11 +2,14 @@
 
 A chatexp suite in CI replays recordings: no provider, no network. Its cost should then be close
 to that of ordinary tests, or teams will not keep hundreds of prompt cases in their test suite.
-This script generates, in temporary directories, four suites of 1000 tests each and times whole
+This script generates, in temporary directories, five suites of 1000 tests each and times whole
 pytest sessions (``python -m pytest -q ...`` in a subprocess), side by side in one run:
 
 * ``plain``: 1000 plain tests, each asserting on a constant dict shaped like a chat completion --
   the floor: pytest's own cost of collecting, running and reporting 1000 tests;
+* ``plain+fixture``: the same tests, each with a marker and a fixture that depends on ``request``
+  and on a config fixture, as ``chatexp`` does, and does nothing -- pytest's own cost of the
+  fixture machinery any fixture-based plugin pays, so the rows below can be read against it;
 * ``chatexp split``: one ``@pytest.mark.chatexp(..., inputs=[1000 inputs], split="inputs")`` test,
   i.e. 1000 items, each replaying its recording;
 * ``chatexp each``: 1000 individually declared marked tests, one input each (the typical shape),
@@ -42,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.util
 import os
 import platform
 import pstats
@@ -59,6 +63,8 @@ from pytest_chatexp.testing import ReferenceServer
 
 TESTS = 1000
 REPEATS = 3
+QUICK_TESTS = 20
+HAVE_VCR = all(importlib.util.find_spec(name) for name in ("vcr", "pytest_recording"))
 RUN_TIMEOUT_S = 300.0
 # Replays never connect; a call that went live would fail fast here (nothing listens on port 9).
 NOWHERE = "http://127.0.0.1:9/v1"
@@ -158,6 +164,27 @@ def test_{i}():
     assert RESPONSE["choices"][0]["message"]["content"] == "echo: hello"
 """
 
+_FIXTURE_HEAD = """\
+import pytest
+
+
+@pytest.fixture
+def config():
+    return {}
+
+
+@pytest.fixture
+def answer(request, config):
+    return RESPONSE
+"""
+
+_FIXTURE_TEST = """
+
+@pytest.mark.bench(inputs=[{{"id": "q{i}", "question": "{question}"}}])
+def test_q{i}(answer):
+    assert answer["choices"][0]["message"]["content"] == "echo: hello"
+"""
+
 _CHATEXP_HEAD = """\
 import pytest
 
@@ -255,6 +282,15 @@ def make_rows(root: Path) -> list[Row]:
             None,
         ),
         (
+            "plain+fixture",
+            "the same with a marker and a 2-fixture chain doing nothing",
+            {
+                "test_fixture.py": _PLAIN_HEAD + _FIXTURE_HEAD + _each(_FIXTURE_TEST),
+                "pytest.ini": "[pytest]\nmarkers = bench\n",
+            },
+            None,
+        ),
+        (
             "chatexp split",
             "1 marked test, 1000 inputs, split='inputs' (1000 items)",
             {"test_chatexp_split.py": _CHATEXP_HEAD + split},
@@ -273,6 +309,8 @@ def make_rows(root: Path) -> list[Row]:
             ("--record-mode=all",),
         ),
     ]
+    if not HAVE_VCR:
+        suites = [suite for suite in suites if suite[0] != "vcrpy"]
     rows: list[Row] = []
     for name, meaning, files, record_args in suites:
         path = root / name.replace(" ", "_")
@@ -411,19 +449,34 @@ def print_table(setting: str, measurements: Sequence[Measurement]) -> None:
             f"{m.median_cpu / plain.median_cpu:>9.2f} {extra_ms:>8.2f} {m.peak_rss_mb:>11.0f}"
         )
     by_name = {m.row.name: m for m in measurements}
-    vcr = by_name["vcrpy"]
+    floor = by_name["plain+fixture"]
     print(
-        f"  vcrpy: median {vcr.median / plain.median:.2f}x plain "
-        f"(reference point: about {REFERENCE_VCR:.0f}x)"
+        f"  plain+fixture: median {floor.median / plain.median:.2f}x plain, "
+        f"CPU {floor.median_cpu / plain.median_cpu:.2f}x: pytest's own fixture cost"
     )
+    vcr = by_name.get("vcrpy")
+    if vcr is None:
+        print("  vcrpy: not installed, row skipped (pip install -e '.[bench]')")
+    else:
+        print(
+            f"  vcrpy: median {vcr.median / plain.median:.2f}x plain "
+            f"(reference point: about {REFERENCE_VCR:.0f}x)"
+        )
     for name in ("chatexp split", "chatexp each"):
         m = by_name[name]
         verdict = "meets" if m.median / plain.median <= TARGET_CHATEXP else "misses"
+        versus_vcr = (
+            ""
+            if vcr is None
+            else f"speed-up over vcrpy (vcrpy time / chatexp time) {vcr.best / m.best:.2f}x "
+            f"best, {vcr.median / m.median:.2f}x median, {vcr.median_cpu / m.median_cpu:.2f}x "
+            "CPU; "
+        )
         print(
-            f"  {name}: speed-up over vcrpy (vcrpy time / chatexp time) "
-            f"{vcr.best / m.best:.2f}x best, {vcr.median / m.median:.2f}x median, "
-            f"{vcr.median_cpu / m.median_cpu:.2f}x CPU; {verdict} the {TARGET_CHATEXP}x-of-plain "
-            f"target (median {m.median / plain.median:.2f}x)"
+            f"  {name}: {versus_vcr}{verdict} the {TARGET_CHATEXP}x-of-plain "
+            f"target (median {m.median / plain.median:.2f}x, CPU "
+            f"{m.median_cpu / plain.median_cpu:.2f}x; CPU {m.median_cpu / floor.median_cpu:.2f}x "
+            "plain+fixture)"
         )
 
 
@@ -531,7 +584,13 @@ def _print_hot(stats: pstats.Stats, keep: Callable[[str], bool], top: int) -> No
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", action="store_true", help="also profile a chatexp replay")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"a smoke run: {QUICK_TESTS} tests per row, 1 run"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        global TESTS, REPEATS
+        TESTS, REPEATS = QUICK_TESTS, 1
     print(environment())
     print_load("start")
     print(
@@ -554,7 +613,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_table(setting.label, measure(rows, env | setting.env, setting.warm_up))
         print_load("end")
         if args.profile:  # bytecode cached: profile the plugin, not the compiler
-            profile(rows[2], env | settings[-1].env, root)
+            each = next(row for row in rows if row.name == "chatexp each")
+            profile(each, env | settings[-1].env, root)
     return 0
 
 
