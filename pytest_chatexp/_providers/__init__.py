@@ -1,32 +1,43 @@
 """Providers: one wire format each, turning a planned call into a request and a response into
 a ``ProviderReply``. The HTTP exchange itself belongs to the runner, so that recording and
 replay (which key on the request a provider builds) sit between the two without either knowing.
+
+Each provider's module is imported when a config first names it: a suite that only speaks
+OpenAI never loads the Anthropic or Humanloop models, nor the app target's httpx transports.
 """
 
 from __future__ import annotations
 
-from ._anthropic import AnthropicMessagesProvider
-from ._app import AppProvider
+import importlib
+from typing import Final
+
 from ._base import Provider, ProviderReply, WireRequest
-from ._humanloop import HumanloopProvider
-from ._openai import OpenAIChatProvider
 
 __all__ = ["Provider", "ProviderReply", "WireRequest", "get_provider", "provider_names"]
 
-_OPENAI = OpenAIChatProvider()
+_OPENAI: Final = ("._openai", "OpenAIChatProvider")
 
-# Humanloop's provider names that speak the OpenAI chat-completions format, plus the generic one.
-_PROVIDERS: dict[str, Provider] = {
-    name: _OPENAI for name in ("openai", "openai_compatible", "openai_azure", "groq", "mock")
+# Provider name -> (module, class). Humanloop's provider names that speak the OpenAI
+# chat-completions format share one provider, as does the generic name.
+_CLASSES: Final[dict[str, tuple[str, str]]] = {
+    **{name: _OPENAI for name in ("openai", "openai_compatible", "openai_azure", "groq", "mock")},
+    "python": ("._app", "AppProvider"),
+    "anthropic": ("._anthropic", "AnthropicMessagesProvider"),
+    "humanloop": ("._humanloop", "HumanloopProvider"),
 }
-_PROVIDERS["python"] = AppProvider()
-_PROVIDERS["anthropic"] = AnthropicMessagesProvider()
-_PROVIDERS["humanloop"] = HumanloopProvider()
+_INSTANCES: dict[tuple[str, str], Provider] = {}
 
 
 def provider_names() -> list[str]:
-    return sorted(_PROVIDERS)
+    return sorted(_CLASSES)
 
 
 def get_provider(name: str) -> Provider | None:
-    return _PROVIDERS.get(name)
+    where = _CLASSES.get(name)
+    if where is None:
+        return None
+    provider = _INSTANCES.get(where)
+    if provider is None:
+        module = importlib.import_module(where[0], __name__)
+        provider = _INSTANCES[where] = getattr(module, where[1])()
+    return provider
