@@ -27,18 +27,25 @@ def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
 
 def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> None:
     result = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    result.assert_outcomes(passed=10)
+    result.assert_outcomes(passed=12)
     result.stdout.fnmatch_lines(
         [
             # JSON mode writes one invoice's total as text: the pass rate the comparison saw.
             "  invoice-json-mode *6 *67% *6 replayed",
             "  invoice-json-schema *6 *100% *6 replayed",
+            # SmolLM2, recorded from llama.cpp's server on 127.0.0.1:8000 and replayed with
+            # nothing listening there: the wrong order numbers (and, warm, one call whose
+            # arguments are not valid JSON) are the pass rates its checks saw.
+            "  smollm2-tool *6 *67% *372 *6 replayed",
+            "  smollm2-tool-warm *6 *33% *410 *6 replayed",
+            # Streamed: llama.cpp's events carry no token usage.
+            "  smollm2-reply-stream *6 *100% *0 *6 replayed",
             # The helpdesk app's six runs count as live: the app itself runs every time (its
             # code is under test), while the model calls it makes replay; the examples' base
             # URLs point at a closed port, so a call that went out would fail its test.
             "  summarise-ticket *6 *100% *6 live",
-            "total: 10 experiments, 56 calls (50 replayed, 6 live)*",
-            "5 snapshots passed.",
+            "total: 12 experiments, 74 calls (68 replayed, 6 live)*",
+            "7 snapshots passed.",
         ]
     )
 
@@ -52,7 +59,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     )
 
     gate = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    gate.assert_outcomes(passed=9, errors=1)
+    gate.assert_outcomes(passed=11, errors=1)
     gate.stdout.fnmatch_lines(
         [
             "chatexp: examples/test_support_agent.py::test_support_agent: 12 of 12 calls have no matching recording*",
@@ -66,7 +73,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     rerecorded = pytester.runpytest_subprocess(
         "-m", "chatexp", "examples", "--chatexp-record=new", "-vv"
     )
-    rerecorded.assert_outcomes(passed=9, failed=1)
+    rerecorded.assert_outcomes(passed=11, failed=1)
     rerecorded.stdout.fnmatch_lines(
         [
             "*@@ model config 'support-v1' @@*",
@@ -76,12 +83,12 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
         ]
     )
     accepted = pytester.runpytest_subprocess("-m", "chatexp", "examples", "--snapshot-update")
-    accepted.assert_outcomes(passed=10)
+    accepted.assert_outcomes(passed=12)
     snapshot = (
         examples / "__snapshots__" / "test_support_agent" / "test_support_agent[experiment].chatexp"
     )
     assert "Never guess order numbers." in snapshot.read_text()
-    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=10)
+    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=12)
 
 
 def test_an_ab_template_edit_shows_what_each_question_now_gets(
@@ -136,3 +143,25 @@ def test_an_ab_template_edit_shows_what_each_question_now_gets(
     assert "You are a friendly tutor." not in reviewed
     assert reviewed.count("[system: You are a cheerful tutor.") == 6  # 2 questions x 3 samples
     pytester.runpytest_subprocess(*ab).assert_outcomes(passed=6)
+
+
+def test_the_local_model_s_broken_tool_arguments_are_caught(
+    pytester: pytest.Pytester, examples: Path
+) -> None:
+    """SmolLM2's recording (examples/test_local_model.py) holds a tool call cut off mid-string
+    by max_tokens: at the realistic bar it passes; asking for every sample, the check names it."""
+    module = examples / "test_local_model.py"
+    realistic = "c.assert_samples(chatexp, c.valid_tool_arguments(), min_pass_rate=0.5)"
+    text = module.read_text()
+    assert text.count(realistic) == 1
+    module.write_text(text.replace(realistic, realistic.replace("0.5", "1.0")))
+
+    result = pytester.runpytest_subprocess("-m", "chatexp", "examples/test_local_model.py")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E * 1 of 6 cases fail [[]valid_tool_arguments()[]] (required: every sample)",
+            "E * smollm2-tool-warm/damaged  1/2 passed (50%)",
+            "E * sample 1: valid_tool_arguments(): lookup_order(*): arguments are invalid JSON*",
+        ]
+    )

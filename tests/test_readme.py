@@ -15,8 +15,8 @@ kind (or with no info string) fails ``test_block``:
   every ``pytest`` command's options must exist and parse (``--chatexp-*`` ones are named if
   not); ``python -m pytest_chatexp.report`` commands run for real in a temporary directory
   (on JSON reports made by real runs); ``python -m pytest_chatexp.testing`` is started for real
-  and answers a request; installs and third-party servers (the local-model recipe) are checked
-  for form only. Any other command fails.
+  and answers a request; installs, virtualenvs and third-party servers (the local-model recipe)
+  are checked for form only. Any other command fails.
 - ``console``: ``$ command`` lines with the output expected after them. Outside the quickstart a
   ``pytest`` command runs for real (on a copy of the repository paths it names) and its output
   must match.
@@ -207,6 +207,8 @@ class Command:
             return "report"
         if module == "pytest_chatexp.testing":
             return "testing"
+        if module == "venv":
+            return "venv"
         if (module == "pip" and argv[3:4] == ["install"]) or argv[:2] == ["pip", "install"]:
             return "install"
         if module in THIRD_PARTY_SERVERS:
@@ -306,6 +308,30 @@ def check_install(command: Command) -> None:
         )
     for package in packages:
         Requirement(package)  # raises on a malformed requirement
+
+
+def check_third_party_server(command: Command) -> None:
+    """A recipe's server (THIRD_PARTY_SERVERS), not run: where it listens and the model name it
+    serves are what the example recorded from it sends to."""
+    argv = command.argv
+    options = {arg: argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg.startswith("--")}
+    assert {"--model", "--host", "--port", "--model_alias"} <= set(options), (
+        f"`{command.text}`: name the model file, --host, --port and --model_alias"
+    )
+    example = (EXAMPLES / "test_local_model.py").read_text(encoding="utf-8")
+    base_url = f'"http://{options["--host"]}:{options["--port"]}/v1"'
+    model = f'model="{options["--model_alias"]}"'
+    for wanted in (base_url, model):
+        assert wanted in example, f"`{command.text}`: examples/test_local_model.py has no {wanted}"
+
+
+def check_venv(command: Command) -> None:
+    """A recipe's own virtualenv, made and activated: ``python3 -m venv DIR && . DIR/bin/activate``
+    (checked for form: not made here)."""
+    argv = command.argv
+    assert len(argv) == 7 and argv[4:6] == ["&&", "."] and argv[6] == f"{argv[3]}/bin/activate", (
+        f"`{command.text}`: expected `python3 -m venv DIR && . DIR/bin/activate`"
+    )
 
 
 @dataclass
@@ -654,8 +680,12 @@ def handle_shell(block: Block, request: pytest.FixtureRequest) -> None:
                 start_reference_server(command).stop()
         elif kind == "install":
             check_install(command)
-        elif kind in ("export", "third-party"):
-            pass  # an environment variable; a recipe's server (THIRD_PARTY_SERVERS)
+        elif kind == "venv":
+            check_venv(command)
+        elif kind == "third-party":
+            check_third_party_server(command)
+        elif kind == "export":
+            pass  # an environment variable
         elif kind == "assignment":
             assert command.env, f"{block.where()}: empty command"
         else:
@@ -675,7 +705,9 @@ def run_console_command(block: Block, command: Command, request: pytest.FixtureR
     monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
     clean_environment(monkeypatch)
     args = command.pytest_args()
-    for arg in (arg for arg in args if not arg.startswith("-")):
+    # The paths it names: not the options, nor the value after -m, -k or -p.
+    values = {i + 1 for i, arg in enumerate(args) if arg in ("-m", "-k", "-p")}
+    for arg in (arg for i, arg in enumerate(args) if not arg.startswith("-") and i not in values):
         top = arg.split("/", 1)[0]
         assert (ROOT / arg.split("::")[0]).exists(), f"{block.where()}: no {arg} in the repo"
         if top == "examples" and not (pytester.path / "examples").exists():
