@@ -13,7 +13,11 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
 from pytest_chatexp.testing._server import ReferenceServer
+
+#: Served with ``--stats``: GET reads the counters, POST resets them (and the request log).
+STATS_PATH = "/_stats"
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -33,7 +37,37 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0.0,
         help="seconds added to every reply (default: %(default)s)",
     )
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help=f"serve {STATS_PATH}: GET reads requests, peak concurrency, connections and "
+        "this process's CPU seconds; POST resets them (for benchmarks in another process)",
+    )
     return parser.parse_args(argv)
+
+
+def add_stats_route(server: ReferenceServer) -> None:
+    """Let a client in another process read (GET) and reset (POST) the server's counters.
+
+    CPU time is the whole server process's, so a benchmark can tell whether the server, not
+    the client under test, is the bottleneck.
+    """
+
+    async def stats(request: RecordedRequest) -> Response:
+        if request.method == "POST":
+            server.reset_stats()
+            server.requests.clear()
+        return json_response(
+            {
+                "requests": len(server.requests),
+                "max_in_flight": server.max_in_flight,
+                "connections_accepted": server.connections_accepted,
+                "cpu_s": time.process_time(),
+            }
+        )
+
+    server.routes[("GET", STATS_PATH)] = stats
+    server.routes[("POST", STATS_PATH)] = stats
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -48,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with ReferenceServer(host=args.host, port=args.port, latency=args.latency) as server:
+            if args.stats:
+                add_stats_route(server)
             print(
                 f"pytest-chatexp reference server on {server.url} "
                 f"(OpenAI base URL: {server.base_url})",
