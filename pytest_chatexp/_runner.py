@@ -5,26 +5,33 @@ asyncio client is bound to the loop it was created on. So the runner owns one ev
 background thread for the whole session; tests submit experiments to it and wait. That also lets
 async tests await the same runner from their own loop (``arun``).
 
-One ``httpx.AsyncClient`` degrades past about 32 concurrent connections (its pool is a single
-lock-protected list), so each endpoint gets a small pool of clients with 16 connections each.
+Each connection is its own single-connection ``httpx.AsyncHTTPTransport``, and the runner picks
+which one a request uses (see ``_Connections``): httpcore's pool rescans all of its connections
+and queued requests whenever a request starts or ends, so one pool of 64 connections costs more
+CPU per request than the request itself, while a pool of one does not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import email.utils
-import itertools
+import functools
+import importlib.util
 import json
-import math
+import logging
 import os
 import random
+import ssl
+import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -33,7 +40,9 @@ from ._errors import ChatexpError, InvalidExperimentError, ProviderError
 from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
 from ._models import ChatDataResponse
 from ._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
-from ._providers._app import AppProvider
+
+if TYPE_CHECKING:
+    from ._providers._app import AppProvider
 
 __all__ = [
     "CallOutcome",
@@ -45,8 +54,10 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-_CONNECTIONS_PER_CLIENT = 16
 _MAX_FAILURES_SHOWN = 5
+_MAX_CONNECT_TIMEOUT = 10.0
+_ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+_HTTPX_LOG = logging.getLogger("httpx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,22 +135,95 @@ class _LoopThread:
         loop.close()
 
 
-class _ClientPool:
-    """A few AsyncClients for one endpoint, handed out round-robin."""
+class _Connections:
+    """One endpoint's connections, each in its own single-connection ``AsyncHTTPTransport``.
 
-    def __init__(self, size: int) -> None:
-        limits = httpx.Limits(
-            max_connections=_CONNECTIONS_PER_CLIENT,
-            max_keepalive_connections=_CONNECTIONS_PER_CLIENT,
+    httpcore's pool rescans every connection (a readability syscall for each idle one) and every
+    queued request whenever a request starts or ends: at 64 connections in one pool that is
+    several milliseconds of CPU per request, which caps a live run far below the server's
+    latency limit. Handing out whole single-connection transports here is O(1) per request.
+    Transports are created on demand, so there are never more than the most calls this
+    endpoint ever had in flight (the runner's concurrency bounds that).
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        self._ssl_context = ssl_context
+        self._idle: list[httpx.AsyncHTTPTransport] = []
+        self._open: set[httpx.AsyncHTTPTransport] = set()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def acquire(self) -> httpx.AsyncHTTPTransport:
+        if self._idle:
+            # Last in, first out: the most recently used connection is the likeliest still open.
+            return self._idle.pop()
+        transport = httpx.AsyncHTTPTransport(
+            verify=self._ssl_context, trust_env=False, limits=_ONE_CONNECTION
         )
-        self._clients = [httpx.AsyncClient(limits=limits, trust_env=False) for _ in range(size)]
-        self._next = itertools.cycle(self._clients)
+        self._open.add(transport)
+        return transport
 
-    def client(self) -> httpx.AsyncClient:
-        return next(self._next)
+    def release(self, transport: httpx.AsyncHTTPTransport) -> None:
+        self._idle.append(transport)
+
+    def discard(self, transport: httpx.AsyncHTTPTransport) -> None:
+        """Close a transport whose request failed or was cancelled, rather than reuse it in
+        whatever state the failure left its connection. Closed in a task of its own because
+        the failing request may itself be being cancelled."""
+        self._open.discard(transport)
+        task = asyncio.get_running_loop().create_task(_close_quietly(transport))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(client.aclose() for client in self._clients))
+        transports, self._open, self._idle = list(self._open), set(), []
+        await asyncio.gather(
+            *self._closing,
+            *(transport.aclose() for transport in transports),
+            return_exceptions=True,
+        )
+
+
+class _Route:
+    """One request URL, worked out once: parsed, its endpoint's limiter and connections, and
+    the headers every request to it sends."""
+
+    __slots__ = ("_headers", "connections", "endpoint", "url")
+
+    def __init__(self, url: str, endpoint: _Endpoint, connections: _Connections) -> None:
+        self.url = httpx.URL(url)
+        self.endpoint = endpoint
+        self.connections = connections
+        self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
+
+    def prepare(
+        self, provider: Provider, wire: WireRequest, api_key: str | None, timeout: float
+    ) -> tuple[httpx.ByteStream, httpx.Headers, dict[str, Any]]:
+        """What every attempt of one call sends, worked out once: the body encoded as
+        httpx's ``json=`` encodes it, the headers an httpx client would send, and the
+        timeouts. Sent as a ready stream with its Host and Content-Length, httpx builds the
+        request without re-encoding or re-normalising anything."""
+        content = json.dumps(
+            wire.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+        headers = self._headers_for(wire.headers).copy()
+        headers["Content-Length"] = str(len(content))
+        if api_key:
+            headers.update(provider.auth_headers(api_key))
+        timeouts = httpx.Timeout(timeout, connect=min(timeout, _MAX_CONNECT_TIMEOUT)).as_dict()
+        return httpx.ByteStream(content), headers, {"timeout": timeouts}
+
+    def _headers_for(self, wire_headers: Mapping[str, str]) -> httpx.Headers:
+        key = tuple(wire_headers.items())
+        headers = self._headers.get(key)
+        if headers is None:
+            # What an httpx client sends: Host, its defaults, the JSON content type, then the
+            # wire format's own headers (the key is added per call and never kept here).
+            headers = httpx.Headers({"Host": self.url.netloc.decode("ascii")})
+            headers.update(_default_headers())
+            headers["Content-Type"] = "application/json"
+            headers.update(wire_headers)
+            self._headers[key] = headers
+        return headers
 
 
 class ExperimentRunner:
@@ -159,9 +243,11 @@ class ExperimentRunner:
         self.retries = retries
         self.backoff = backoff
         self.deadline = deadline
-        self._endpoints: dict[str, _Endpoint] = {}
         self._loop_thread = _LoopThread()
-        self._pools: dict[str, _ClientPool] = {}
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._connections: dict[str, _Connections] = {}
+        self._routes: dict[str, _Route] = {}
+        self._ssl_context: ssl.SSLContext | None = None
         self._semaphore: asyncio.Semaphore | None = None
 
     def run(self, spec: ExperimentSpec, *, exchange: Exchange | None = None) -> ExperimentResult:
@@ -180,23 +266,37 @@ class ExperimentRunner:
         return await asyncio.wrap_future(self._loop_thread.submit(coro))
 
     def close(self) -> None:
-        """Close every HTTP client and stop the loop thread."""
-        if self._pools:
-            pools, self._pools = list(self._pools.values()), {}
+        """Close every connection and stop the loop thread."""
+        if self._connections:
+            pools, self._connections, self._routes = list(self._connections.values()), {}, {}
             self._loop_thread.run(_close_all(pools))
         self._loop_thread.stop()
 
     async def _run(self, spec: ExperimentSpec, exchange: Exchange) -> ExperimentResult:
         calls = spec.calls
         started = time.perf_counter()
-        limit = asyncio.Semaphore(min(spec.concurrency or self.concurrency, self.concurrency))
         timeout = spec.timeout or self.timeout
-        gathered = asyncio.gather(
-            *(self._guarded(call, limit, timeout, exchange) for call in calls),
-            return_exceptions=True,
-        )
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        session = self._semaphore
+        results: list[Sample | BaseException | None] = [None] * len(calls)
+        planned = iter(enumerate(calls))
+
+        async def worker() -> None:
+            # Workers share one iterator, so calls start in plan order, each exactly once.
+            for index, call in planned:
+                try:
+                    async with session:  # shared with the session's other experiments
+                        results[index] = await self._call(call, timeout, exchange)
+                except Exception as exc:
+                    results[index] = exc
+
+        # As many workers as the experiment may have calls in flight, rather than a task per
+        # call all queueing on a semaphore: hundreds of waiting tasks cost CPU to wake.
+        workers = min(spec.concurrency or self.concurrency, self.concurrency, len(calls))
+        gathered = asyncio.gather(*(worker() for _ in range(workers)), return_exceptions=True)
         try:
-            results = await asyncio.wait_for(gathered, self.deadline)
+            stopped = await asyncio.wait_for(gathered, self.deadline)
         except TimeoutError:
             raise ProviderError(
                 f"the experiment did not finish within {self.deadline:g} s "
@@ -204,36 +304,31 @@ class ExperimentRunner:
                 "were planned, and retries wait for Retry-After and backoff"
             ) from None
         wall_time = time.perf_counter() - started
+        for interrupted in stopped:
+            if interrupted is not None:
+                raise interrupted  # cancellation and interrupts are not call failures
         failures = [
             (call, exc)
             for call, exc in zip(calls, results, strict=True)
             if isinstance(exc, BaseException)
         ]
         if failures:
-            for _, exc in failures:
-                if not isinstance(exc, Exception):
-                    raise exc  # cancellation and interrupts are not call failures
             raise _failure_summary(failures, total=len(calls))
         samples = [result for result in results if isinstance(result, Sample)]
         return _assemble(spec, samples, wall_time)
-
-    async def _guarded(
-        self, call: PlannedCall, limit: asyncio.Semaphore, timeout: float, exchange: Exchange
-    ) -> Sample:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-        async with limit, self._semaphore:
-            return await self._call(call, timeout, exchange)
 
     async def _call(self, call: PlannedCall, timeout: float, exchange: Exchange) -> Sample:
         provider = provider_for(call)
         base_url = base_url_for(call, provider)
         wire = provider.build_request(call, base_url=base_url)
 
-        if isinstance(provider, AppProvider):
+        if provider.kind == "python":
+            # Known by its kind, not imported for an isinstance: a suite that never targets an
+            # app does not load the app provider's module.
+            app = cast("AppProvider", provider)
             # The app runs every time (its code is under test); its own HTTP calls go through
             # the exchange, inside it. Not recorded itself, it is not replayed either.
-            outcome = await asyncio.wait_for(provider.invoke(call, exchange), timeout)
+            outcome = await asyncio.wait_for(app.invoke(call, exchange), timeout)
             return sample_from(call, provider, wire, outcome)
 
         async def send() -> CallOutcome:
@@ -264,22 +359,28 @@ class ExperimentRunner:
         timeouts, dropped connections, and answers that arrive unreadable. A 4xx other than
         408/409/429 fails at once: asking again would get the same answer."""
         api_key = _api_key(call, provider)
-        endpoint = self._endpoint_for(wire.url)
+        route = self._route_for(wire.url)
+        endpoint = route.endpoint
+        stream, headers, extensions = route.prepare(provider, wire, api_key, timeout)
         attempts = self.retries + 1
         for attempt in range(attempts):
+            request = httpx.Request(
+                "POST", route.url, stream=stream, headers=headers, extensions=extensions
+            )
             try:
                 async with endpoint:
                     # The whole attempt, not only each read: an answer trickling in counts too.
-                    outcome = await asyncio.wait_for(
-                        self._attempt(call, provider, wire, timeout, api_key), timeout
-                    )
+                    async with asyncio.timeout(timeout):
+                        outcome = await self._attempt(
+                            call, provider, wire, request, route.connections, timeout, api_key
+                        )
             except TimeoutError:
                 failure = _timed_out(wire.url, timeout)
             except _Transient as transient:
                 failure = transient
             else:
                 endpoint.succeeded()
-                return replace(outcome, retries=attempt)
+                return replace(outcome, retries=attempt) if attempt else outcome
             if failure.throttled:
                 endpoint.throttled()
             if attempt + 1 == attempts:
@@ -301,31 +402,42 @@ class ExperimentRunner:
         call: PlannedCall,
         provider: Provider,
         wire: WireRequest,
+        request: httpx.Request,
+        connections: _Connections,
         timeout: float,
         api_key: str | None,
     ) -> CallOutcome:
-        headers = {**wire.headers, **(provider.auth_headers(api_key) if api_key else {})}
-        client = self._pool_for(wire.url).client()
         started = time.perf_counter()
         first_event: float | None = None
         events: list[Any] = []
+        transport = connections.acquire()
         try:
-            request = client.build_request(
-                "POST",
-                wire.url,
-                json=wire.body,
-                headers=headers,
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            )
-            response = await client.send(request, stream=True)
             try:
-                if wire.streams and response.status_code < 400:
-                    events, first_event = await _read_events(response, started)
-                    content = b""
-                else:
-                    content = await response.aread()
-            finally:
-                await response.aclose()
+                # The transport, not a client: a client's per-request work (merging URLs and
+                # headers, cookies, auth and redirect flows, hooks) is all unused here.
+                response = await transport.handle_async_request(request)
+                try:
+                    if wire.streams and response.status_code < 400:
+                        events, first_event = await _read_events(response, started)
+                        content = b""
+                    else:
+                        content = await response.aread()
+                finally:
+                    await response.aclose()
+            except BaseException:
+                connections.discard(transport)
+                raise
+            connections.release(transport)
+            if _HTTPX_LOG.isEnabledFor(logging.INFO):
+                # What httpx's client logs for every request; kept for whoever relied on it.
+                _HTTPX_LOG.info(
+                    'HTTP Request: %s %s "%s %d %s"',
+                    request.method,
+                    request.url,
+                    response.http_version,
+                    response.status_code,
+                    response.reason_phrase,
+                )
         except httpx.TimeoutException:
             raise _timed_out(wire.url, timeout) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -361,26 +473,48 @@ class ExperimentRunner:
             )
         return CallOutcome(body=body, latency_s=latency)
 
-    def _endpoint_for(self, url: str) -> _Endpoint:
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}"
-        if key not in self._endpoints:
-            self._endpoints[key] = _Endpoint(self.concurrency)
-        return self._endpoints[key]
+    def _route_for(self, url: str) -> _Route:
+        route = self._routes.get(url)
+        if route is None:
+            parts = urlsplit(url)
+            key = f"{parts.scheme}://{parts.netloc}"
+            if key not in self._endpoints:
+                self._endpoints[key] = _Endpoint(self.concurrency)
+            if key not in self._connections:
+                if self._ssl_context is None:
+                    _fail_fast_importing_sniffio()
+                    # One context for every connection: loading the CA bundle takes milliseconds.
+                    self._ssl_context = httpx.create_ssl_context(trust_env=False)
+                self._connections[key] = _Connections(self._ssl_context)
+            route = self._routes[url] = _Route(url, self._endpoints[key], self._connections[key])
+        return route
 
-    def _pool_for(self, url: str) -> _ClientPool:
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}"
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = _ClientPool(
-                max(1, math.ceil(self.concurrency / _CONNECTIONS_PER_CLIENT))
-            )
-        return pool
 
-
-async def _close_all(pools: list[_ClientPool]) -> None:
+async def _close_all(pools: list[_Connections]) -> None:
     await asyncio.gather(*(pool.aclose() for pool in pools))
+
+
+@functools.cache
+def _default_headers() -> httpx.Headers:
+    """The headers an ``httpx.AsyncClient`` adds to every request (Accept, Accept-Encoding,
+    Connection, User-Agent), read from a client that never sends anything."""
+    return httpx.AsyncClient(trust_env=False, transport=httpx.AsyncBaseTransport()).headers
+
+
+async def _close_quietly(transport: httpx.AsyncHTTPTransport) -> None:
+    # Its request already failed and said why; a second error from closing adds nothing.
+    with contextlib.suppress(Exception):
+        await transport.aclose()
+
+
+def _fail_fast_importing_sniffio() -> None:
+    """httpcore runs ``import sniffio`` whenever it creates an event, lock or cancel shield,
+    several times per request. When sniffio is not installed (anyio>=4.5 no longer requires
+    it), each of those failing imports searches all of ``sys.path`` again: about 80 us each,
+    a third of a request's CPU. ``None`` in ``sys.modules`` is Python's documented way to make
+    an import fail at once, with the same ModuleNotFoundError."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 _NOT_JSON = object()
@@ -433,23 +567,45 @@ def _retry_after(value: str | None) -> float | None:
 class _Endpoint:
     """Concurrency for one endpoint that adapts like TCP (AIMD): halved on a 429, then grown
     by one for every ``limit`` successes, up to the session's limit. A rate-limited run slows
-    down instead of failing."""
+    down instead of failing.
+
+    No lock: the loop runs one task at a time and nothing awaits between checking and counting,
+    so entering under the limit costs no suspension (it is entered per attempt). Waiters are
+    served first in, first out, each handed its slot on waking so nobody can take it first.
+    """
 
     def __init__(self, maximum: int) -> None:
         self.maximum = maximum
         self.limit = float(maximum)
         self._in_flight = 0
-        self._changed = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def __aenter__(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._in_flight < max(1, int(self.limit)))
+        if not self._waiters and self._in_flight < max(1, int(self.limit)):
             self._in_flight += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._in_flight -= 1  # handed a slot, then cancelled: pass it on
+                self._wake()
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
 
     async def __aexit__(self, *exc_info: object) -> None:
-        async with self._changed:
-            self._in_flight -= 1
-            self._changed.notify_all()
+        self._in_flight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._in_flight < max(1, int(self.limit)):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._in_flight += 1
+                waiter.set_result(None)
 
     def throttled(self) -> None:
         self.limit = max(1.0, self.limit / 2)
