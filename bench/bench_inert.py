@@ -23,7 +23,12 @@ what the plugin adds to it, comparing sessions WITH the plugin (the default) and
   adds is left (a plain import: in a session, pytest's assertion-rewriting hook loads the
   package, which costs more without cached bytecode);
 * which modules the plugin made the run import: none of httpx, pydantic, yaml or the plugin's
-  providers, runner, recorder or session may be among them (the script fails if one is).
+  providers, runner, recorder or session may be among them (the script fails if one is);
+* everything the plugin adds, pluggy's dispatch of its hooks and pytest's handling of its
+  options and fixtures included, without timing noise: instructions executed under valgrind's
+  callgrind, with and without the plugin, for a 1-test suite (the fixed part) and the 500-test
+  one (the rest is per test), turned into ms at the session's own instructions per CPU second.
+  About 2 minutes; skipped without valgrind, with ``--quick`` or with ``--no-instructions``.
 
 Bytecode: this machine's shell sets ``PYTHONDONTWRITEBYTECODE=1``, which makes Python recompile,
 and pytest re-rewrite, every module that has no ``.pyc`` (this checkout's ``pytest_chatexp`` has
@@ -35,7 +40,7 @@ Target: under 15 ms added per session. Missing it is printed ("misses"), not an 
 status is non-zero only if a run fails or a heavy module is imported.
 
 Run: ``.venv/bin/python bench/bench_inert.py`` (``--quick``: a tiny suite and one repeat, a smoke
-run for CI whose numbers mean nothing).
+run for CI whose numbers mean nothing; ``--no-instructions``: no valgrind part).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -153,15 +159,16 @@ def test_line_count(n):
 """
 
 
-def make_suite(root: Path, sizes: Sizes) -> Path:
-    suite = root / "suite"
+def make_suite(root: Path, sizes: Sizes, name: str = "suite") -> Path:
+    suite = root / name
     suite.mkdir()
     # Its own ini file: the rootdir is the suite, not this checkout (whose ini adds options).
     (suite / "pytest.ini").write_text("[pytest]\n")
     for module in range(sizes.modules):
         text = _MODULE_HEAD.format(module=module)
         text += "".join(_PLAIN_TEST.format(i=i) for i in range(sizes.plain_per_module))
-        text += _PARAM_TEST.format(params=sizes.params_per_module)
+        if sizes.params_per_module:
+            text += _PARAM_TEST.format(params=sizes.params_per_module)
         (suite / f"test_orders_{module}.py").write_text(text)
     return suite
 
@@ -345,9 +352,20 @@ def run_pytest(
     python_flags: Sequence[str] = (),
     expect: str = "passed",
     tests: int,
+    runner: Sequence[str] = (),
 ) -> Run:
-    """One pytest session in a subprocess; fails unless it passed (or collected) every test."""
-    command = [sys.executable, *python_flags, "-m", "pytest", *PYTEST_ARGS, *extra, str(suite)]
+    """One pytest session in a subprocess (under ``runner``, e.g. valgrind, if given); fails
+    unless it passed (or collected) every test."""
+    command = [
+        *runner,
+        sys.executable,
+        *python_flags,
+        "-m",
+        "pytest",
+        *PYTEST_ARGS,
+        *extra,
+        str(suite),
+    ]
     out_path, err_path = suite.parent / "run.out", suite.parent / "run.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
@@ -635,6 +653,75 @@ def check_modules(probes: Probes) -> bool:
     return True
 
 
+# --- instruction counts: the plugin's whole cost, without the noise ---------------------------
+
+_IREFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+ONE = Sizes(1, 1, 0, 0, 0, 0, 0, both_bytecode_settings=False, warm_up=False)
+
+
+def count_instructions(
+    valgrind: str, suite: Path, env: Mapping[str, str], root: Path, tests: int, with_plugin: bool
+) -> int:
+    """Instructions one session executes under callgrind: deterministic but for hash seeds, so
+    the seed is fixed."""
+    runner = (valgrind, "--tool=callgrind", f"--callgrind-out-file={root / 'callgrind.out'}")
+    extra = () if with_plugin else WITHOUT_ARGS
+    env = dict(env) | {"PYTHONHASHSEED": "0"}
+    run = run_pytest(suite, env, extra, tests=tests, runner=runner)
+    match = _IREFS.search(run.stderr)
+    if match is None:
+        raise BenchError(f"no instruction count in valgrind's output:\n{run.stderr[-2000:]}")
+    return int(match.group(1).replace(",", ""))
+
+
+def measure_instructions(
+    suite: Path, env: Mapping[str, str], root: Path, tests: int, cpu_without_s: float
+) -> None:
+    """Everything the plugin adds to a session (import, registration, configure, pluggy's calls
+    of its hooks, fixture parsing, ...), as instructions, for 1 test and for the suite: their
+    difference splits it into a fixed part and a part per test."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        print("\ninstruction counts: skipped (valgrind is not installed)")
+        return
+    one = make_suite(root, ONE, name="one")
+    run_pytest(one, env, tests=1)  # fills the bytecode cache of its module
+    counts: list[tuple[str, int, int]] = []
+    for label, target, n in (("1 test", one, 1), (f"{tests} tests", suite, tests)):
+        without = count_instructions(valgrind, target, env, root, n, with_plugin=False)
+        with_plugin = count_instructions(valgrind, target, env, root, n, with_plugin=True)
+        counts.append((label, without, with_plugin))
+    # A session's instructions over its CPU time (the median of the timed runs without the
+    # plugin): the rate that turns instructions into milliseconds on this machine, on average.
+    rate = counts[-1][1] / cpu_without_s
+    print(
+        f"\ninstructions executed (valgrind --tool=callgrind, PYTHONHASHSEED=0, bytecode cached; "
+        f"deterministic to about 0.1%); ms at this session's average rate, "
+        f"{rate / 1e9:.2f} G instructions per CPU second:"
+    )
+    print(
+        f"{'suite':<10} {'without M':>10} {'with M':>10} {'added M':>8} {'added %':>7} {'~ms':>6}"
+    )
+    for label, without, with_plugin in counts:
+        added = with_plugin - without
+        print(
+            f"{label:<10} {without / 1e6:>10.1f} {with_plugin / 1e6:>10.1f} {added / 1e6:>+8.1f} "
+            f"{added / without * 100:>+7.2f} {added / rate * 1000:>+6.1f}"
+        )
+    fixed = counts[0][2] - counts[0][1]
+    total = counts[-1][2] - counts[-1][1]
+    per_test = (total - fixed) / (tests - 1)
+    print(
+        f"fixed part (the 1-test difference: import, registration, configure, ...): "
+        f"{fixed / 1e6:.1f} M instructions, ~{fixed / rate * 1000:.1f} ms; per test: "
+        f"{per_test:,.0f} instructions, ~{per_test / rate * 1e6:.1f} us"
+    )
+    print(
+        f"target: under {TARGET_MS:.0f} ms added -> {_verdict(total / rate)} "
+        f"({tests} tests: ~{total / rate * 1000:.1f} ms)"
+    )
+
+
 # --- reporting --------------------------------------------------------------------------------
 
 
@@ -669,7 +756,14 @@ def print_load(when: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (CI smoke)")
+    parser.add_argument(
+        "--no-instructions",
+        dest="instructions",
+        action="store_false",
+        help="skip the instruction counts under valgrind (about 2 minutes; never with --quick)",
+    )
     args = parser.parse_args(argv)
+    args.instructions = args.instructions and not args.quick
     sizes = QUICK if args.quick else FULL
     print_environment()
     print_load("start")
@@ -689,13 +783,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             suite = make_suite(root, sizes)
             settings = bytecode_settings(root, sizes.both_bytecode_settings)
             cached = settings[0]
-            for setting in settings:
-                print_pair(
-                    f"whole sessions, {setting.label}",
-                    measure_pair(
-                        suite, setting.env, sizes.repeats, sizes.tests, warm_up=sizes.warm_up
-                    ),
+            sessions = {
+                setting.label: measure_pair(
+                    suite, setting.env, sizes.repeats, sizes.tests, warm_up=sizes.warm_up
                 )
+                for setting in settings
+            }
+            for label, pair in sessions.items():
+                print_pair(f"whole sessions, {label}", pair)
             print_pair(
                 f"collect only (pytest --co -q), {cached.label}",
                 measure_pair(
@@ -722,6 +817,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     sizes.warm_up,
                 )
                 ok = check_modules(probes) and ok
+            if args.instructions:
+                cpu = statistics.median(run.cpu_s for run in sessions[cached.label].without)
+                measure_instructions(suite, cached.env, root, sizes.tests, cpu)
     except BenchError as exc:
         print(f"FAILED: {exc}")
         return 1
