@@ -55,7 +55,8 @@ from pytest_chatexp._configs import ModelConfig
 from pytest_chatexp._experiment import ExperimentSpec
 from pytest_chatexp._inputs import Input
 from pytest_chatexp._models import ChatMessage
-from pytest_chatexp._runner import ExperimentRunner, base_url_for, provider_for
+from pytest_chatexp._replay import base_url_for, provider_for
+from pytest_chatexp._runner import ExperimentRunner
 
 LATENCY_S = 0.1
 CALL_TIMEOUT_S = 30.0
@@ -353,6 +354,8 @@ PHASES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     (
         "build the request (body, URL, headers, JSON)",
         (
+            ("pytest_chatexp._replay", "", "provider_for"),
+            ("pytest_chatexp._replay", "", "base_url_for"),
             ("pytest_chatexp._runner", "", "provider_for"),
             ("pytest_chatexp._runner", "", "base_url_for"),
             ("pytest_chatexp._runner", "", "_api_key"),
@@ -390,7 +393,13 @@ PHASES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     ),
     (
         "build result models (Sample, ChatDataResponse)",
-        (("pytest_chatexp._runner", "", "_sample"), ("pytest_chatexp._runner", "", "_assemble")),
+        (
+            ("pytest_chatexp._replay", "", "_sample"),
+            ("pytest_chatexp._replay", "", "assemble"),
+            ("pytest_chatexp._runner", "", "assemble"),
+            ("pytest_chatexp._runner", "", "_sample"),
+            ("pytest_chatexp._runner", "", "_assemble"),
+        ),
     ),
 )
 REST = "runner bookkeeping, asyncio scheduling (the rest)"
@@ -475,7 +484,10 @@ def instrument(clock: PhaseClock) -> None:
     """Wrap every phase function that exists in this checkout (before any connection opens)."""
     for label, functions in PHASES:
         for module_name, class_name, name in functions:
-            owner: Any = importlib.import_module(module_name)
+            try:
+                owner: Any = importlib.import_module(module_name)
+            except ModuleNotFoundError:  # an older checkout
+                continue
             if class_name:
                 owner = getattr(owner, class_name, None)
             original = getattr(owner, name, None) if owner is not None else None

@@ -34,7 +34,7 @@ from ._recording import (
     explain_miss,
     update,
 )
-from ._runner import CallOutcome
+from ._replay import CallOutcome
 
 __all__ = ["RecordingMissError", "TestRecorder", "recorded_call_of"]
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,12 +22,15 @@ from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_s
 from ._providers import get_provider
 from ._recorder import TestRecorder
 from ._recording import recording_path
+from ._replay import Exchange, replay, send_directly
 from ._reports._junit import junit_properties
 from ._reports._records import ExperimentRecord, experiment_record
-from ._runner import Exchange, ExperimentRunner, send_directly
 from ._settings import Settings
 from ._spending import BudgetExhausted, Ledger, SessionBudget, plan_experiment
 from ._summary import relative_path
+
+if TYPE_CHECKING:
+    from ._runner import ExperimentRunner
 
 __all__ = ["ChatexpRunner", "ChatexpSession", "fail_for", "validate_at_collection"]
 
@@ -67,7 +70,11 @@ class ChatexpSession:
 
     @property
     def runner(self) -> ExperimentRunner:
+        """The session's runner, started when a first call has to go out (a replay-only session
+        never imports it, nor asyncio and httpx)."""
         if self._runner is None:
+            from ._runner import ExperimentRunner
+
             settings = self.settings
             self._runner = ExperimentRunner(
                 concurrency=settings.concurrency,
@@ -177,7 +184,7 @@ class ChatexpSession:
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
         recorder = self._before_run(item, spec)
-        result = self.runner.replay(spec, recorder.replay) if recorder is not None else None
+        result = replay(spec, recorder.replay) if recorder is not None else None
         if result is None:
             with self._live(recorder):
                 result = self.runner.run(spec, exchange=self._exchange(recorder))
@@ -186,7 +193,7 @@ class ChatexpSession:
 
     async def arun(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
         recorder = self._before_run(item, spec)
-        result = self.runner.replay(spec, recorder.replay) if recorder is not None else None
+        result = replay(spec, recorder.replay) if recorder is not None else None
         if result is None:
             with self._live(recorder):
                 result = await self.runner.arun(spec, exchange=self._exchange(recorder))

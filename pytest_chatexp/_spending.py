@@ -22,7 +22,7 @@ from ._experiment import ExperimentSpec, PlannedCall
 from ._pricing import PriceTable
 from ._providers import Provider, WireRequest
 from ._recorder import TestRecorder, recorded_call_of
-from ._runner import CallOutcome, Exchange, base_url_for, provider_for
+from ._replay import CallOutcome, Exchange, base_url_for, provider_for
 
 __all__ = ["BudgetExhausted", "Ledger", "SessionBudget", "plan_experiment"]
 

@@ -173,7 +173,7 @@ class _Recording:
         )
 
         async def send() -> Any:
-            from .._runner import CallOutcome
+            from .._replay import CallOutcome
 
             started = time.perf_counter()
             response = await self._live.handle_async_request(request)
@@ -243,7 +243,7 @@ class AppProvider(Provider):
 
     async def invoke(self, call: PlannedCall, exchange: Exchange) -> Any:
         """Run the app for one sample; its answer becomes the outcome's body."""
-        from .._runner import CallOutcome
+        from .._replay import CallOutcome
 
         function = _resolve(call.config.model)
         app_call = AppCall(

@@ -1,0 +1,154 @@
+"""Calls and their answers without the network: the seams the runner and the recorder share,
+and the synchronous replay of an experiment answered wholly from recordings.
+
+Replay is what CI runs for every test whose prompts did not change, so this module imports no
+event loop and no HTTP client: a replay-only session never loads asyncio, httpx or ssl. The
+runner (``_runner``), which does, is imported only when a call has to go out.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import InvalidExperimentError, ProviderError
+from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
+from ._models import ChatDataResponse
+from ._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
+
+__all__ = [
+    "CallOutcome",
+    "Exchange",
+    "Replay",
+    "assemble",
+    "base_url_for",
+    "provider_for",
+    "replay",
+    "sample_from",
+    "send_directly",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """The answer to one call: the decoded body (for a stream, its list of event objects), how
+    long the provider took, and for a stream how long until its first event."""
+
+    body: Any
+    latency_s: float
+    replayed: bool = False
+    first_token_s: float | None = None
+    retries: int = 0
+
+
+# The seam recording plugs into: (call, provider, wire request, send) -> outcome.
+Exchange = Callable[
+    [PlannedCall, Provider, WireRequest, Callable[[], Awaitable[CallOutcome]]],
+    Awaitable[CallOutcome],
+]
+
+
+# The synchronous seam: (call, provider, wire request) -> a recorded outcome, or None.
+Replay = Callable[[PlannedCall, Provider, WireRequest], CallOutcome | None]
+
+
+async def send_directly(
+    call: PlannedCall,
+    provider: Provider,
+    wire: WireRequest,
+    send: Callable[[], Awaitable[CallOutcome]],
+) -> CallOutcome:
+    return await send()
+
+
+def replay(spec: ExperimentSpec, lookup: Replay) -> ExperimentResult | None:
+    """The experiment answered from recordings alone, synchronously, or None as soon as
+    one call has no recording. Replaying needs no event loop, thread or client: this is
+    the path CI takes for every test whose prompts did not change."""
+    started = time.perf_counter()
+    samples: list[Sample] = []
+    for call in spec.calls:
+        provider = provider_for(call)
+        wire = provider.build_request(call, base_url=base_url_for(call, provider))
+        outcome = lookup(call, provider, wire)
+        if outcome is None:
+            return None
+        samples.append(sample_from(call, provider, wire, outcome))
+    return assemble(spec, samples, time.perf_counter() - started)
+
+
+def provider_for(call: PlannedCall) -> Provider:
+    provider = get_provider(call.config.provider)
+    if provider is None:
+        raise InvalidExperimentError(
+            f"model config '{call.config.display_name}': provider '{call.config.provider}' is not "
+            f"supported (supported: {', '.join(provider_names())})"
+        )
+    return provider
+
+
+def base_url_for(call: PlannedCall, provider: Provider) -> str:
+    if call.config.base_url:
+        return call.config.base_url
+    from_env = os.environ.get(provider.base_url_env) if provider.base_url_env else None
+    return (from_env or provider.default_base_url).rstrip("/")
+
+
+def sample_from(
+    call: PlannedCall, provider: Provider, wire: WireRequest, outcome: CallOutcome
+) -> Sample:
+    """The sample for a call's answer, however it was obtained (live or replayed)."""
+    try:
+        reply = provider.parse_response(outcome.body)
+    except ProviderError as exc:
+        raise ProviderError(f"{call.label}: {exc}") from None
+    return _sample(call, wire, reply, outcome)
+
+
+def _sample(
+    call: PlannedCall, wire: WireRequest, reply: ProviderReply, outcome: CallOutcome
+) -> Sample:
+    data = ChatDataResponse(
+        id=reply.log_id or sample_id(call),
+        index=call.sample_index,
+        output=reply.output if reply.output is not None else reply.raw_output.strip(),
+        raw_output=reply.raw_output,
+        model_config_id=reply.model_config_id or call.config.model_config_id,
+        output_message=reply.message,
+        inputs=call.input.inputs,
+        finish_reason=reply.finish_reason,
+        tool_results=reply.tool_results or [],
+        messages=list(call.messages),
+        tool_calls=reply.message.tool_calls,
+        tool_call=reply.message.tool_calls[0].function if reply.message.tool_calls else None,
+    )
+    return Sample(
+        data=data,
+        usage=reply.usage,
+        config=call.config,
+        input=call.input,
+        provider_request=wire.body,
+        provider_response=outcome.body,
+        latency_s=outcome.latency_s,
+        first_token_s=outcome.first_token_s,
+        retries=outcome.retries,
+        replayed=outcome.replayed,
+    )
+
+
+def assemble(spec: ExperimentSpec, samples: list[Sample], wall_time: float) -> ExperimentResult:
+    per_case = spec.num_samples
+    cases = tuple(
+        Case(config=group[0].config, input=group[0].input, samples=tuple(group))
+        for group in (samples[i : i + per_case] for i in range(0, len(samples), per_case))
+    )
+    return ExperimentResult(
+        name=spec.name,
+        cases=cases,
+        wall_time_s=wall_time,
+        model_configs=spec.model_configs,
+        inputs=spec.inputs,
+    )
