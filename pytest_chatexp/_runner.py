@@ -30,66 +30,35 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import httpx
 
-from ._errors import ChatexpError, InvalidExperimentError, ProviderError
-from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
-from ._models import ChatDataResponse
-from ._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
+from ._errors import ChatexpError, ProviderError
+from ._experiment import ExperimentResult, ExperimentSpec, PlannedCall, Sample
+from ._providers import Provider, WireRequest
+from ._replay import (
+    CallOutcome,
+    Exchange,
+    assemble,
+    base_url_for,
+    provider_for,
+    sample_from,
+    send_directly,
+)
 
 if TYPE_CHECKING:
     from ._providers._app import AppProvider
 
-__all__ = [
-    "CallOutcome",
-    "Exchange",
-    "ExperimentRunner",
-    "base_url_for",
-    "provider_for",
-    "send_directly",
-]
+__all__ = ["ExperimentRunner"]
 
 _T = TypeVar("_T")
 _MAX_FAILURES_SHOWN = 5
 _MAX_CONNECT_TIMEOUT = 10.0
 _ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 _HTTPX_LOG = logging.getLogger("httpx")
-
-
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
-    """The answer to one call: the decoded body (for a stream, its list of event objects), how
-    long the provider took, and for a stream how long until its first event."""
-
-    body: Any
-    latency_s: float
-    replayed: bool = False
-    first_token_s: float | None = None
-    retries: int = 0
-
-
-# The seam recording plugs into: (call, provider, wire request, send) -> outcome.
-Exchange = Callable[
-    [PlannedCall, Provider, WireRequest, Callable[[], Awaitable[CallOutcome]]],
-    Awaitable[CallOutcome],
-]
-
-
-# The synchronous seam: (call, provider, wire request) -> a recorded outcome, or None.
-Replay = Callable[[PlannedCall, Provider, WireRequest], CallOutcome | None]
-
-
-async def send_directly(
-    call: PlannedCall,
-    provider: Provider,
-    wire: WireRequest,
-    send: Callable[[], Awaitable[CallOutcome]],
-) -> CallOutcome:
-    return await send()
 
 
 class _LoopThread:
@@ -282,21 +251,29 @@ class ExperimentRunner:
         results: list[Sample | BaseException | None] = [None] * len(calls)
         planned = iter(enumerate(calls))
 
-        async def worker() -> None:
-            # Workers share one iterator, so calls start in plan order, each exactly once.
-            for index, call in planned:
-                try:
-                    async with session:  # shared with the session's other experiments
-                        results[index] = await self._call(call, timeout, exchange)
-                except Exception as exc:
-                    results[index] = exc
+        async def worker(first_out: asyncio.Future[None] | None) -> None:
+            try:
+                # Workers share one iterator, so calls start in plan order, each exactly once.
+                for index, call in planned:
+                    try:
+                        if first_out is not None and session.locked():
+                            _resolve(first_out)  # it will wait for a slot: start the next one
+                        async with session:  # shared with the session's other experiments
+                            results[index] = await self._call(call, timeout, exchange, first_out)
+                    except Exception as exc:
+                        results[index] = exc
+                    if first_out is not None:
+                        _resolve(first_out)
+                        first_out = None
+            finally:
+                if first_out is not None:  # no call was left for it, or it was interrupted
+                    _resolve(first_out)
 
         # As many workers as the experiment may have calls in flight, rather than a task per
         # call all queueing on a semaphore: hundreds of waiting tasks cost CPU to wake.
-        workers = min(spec.concurrency or self.concurrency, self.concurrency, len(calls))
-        gathered = asyncio.gather(*(worker() for _ in range(workers)), return_exceptions=True)
+        count = min(spec.concurrency or self.concurrency, self.concurrency, len(calls))
         try:
-            stopped = await asyncio.wait_for(gathered, self.deadline)
+            stopped = await asyncio.wait_for(_start_one_by_one(worker, count), self.deadline)
         except TimeoutError:
             raise ProviderError(
                 f"the experiment did not finish within {self.deadline:g} s "
@@ -315,14 +292,24 @@ class ExperimentRunner:
         if failures:
             raise _failure_summary(failures, total=len(calls))
         samples = [result for result in results if isinstance(result, Sample)]
-        return _assemble(spec, samples, wall_time)
+        return assemble(spec, samples, wall_time)
 
-    async def _call(self, call: PlannedCall, timeout: float, exchange: Exchange) -> Sample:
+    async def _call(
+        self,
+        call: PlannedCall,
+        timeout: float,
+        exchange: Exchange,
+        first_out: asyncio.Future[None] | None = None,
+    ) -> Sample:
+        """One call; ``first_out``, for a worker's first call, is resolved once its request is
+        on the wire or it has to wait for anything else (see ``_start_one_by_one``)."""
         provider = provider_for(call)
         base_url = base_url_for(call, provider)
         wire = provider.build_request(call, base_url=base_url)
 
         if provider.kind == "python":
+            if first_out is not None:
+                _resolve(first_out)  # an app makes its own calls, in its own time
             # Known by its kind, not imported for an isinstance: a suite that never targets an
             # app does not load the app provider's module.
             app = cast("AppProvider", provider)
@@ -332,28 +319,18 @@ class ExperimentRunner:
             return sample_from(call, provider, wire, outcome)
 
         async def send() -> CallOutcome:
-            return await self._post(call, provider, wire, timeout)
+            return await self._post(call, provider, wire, timeout, first_out)
 
         outcome = await exchange(call, provider, wire, send)
         return sample_from(call, provider, wire, outcome)
 
-    def replay(self, spec: ExperimentSpec, lookup: Replay) -> ExperimentResult | None:
-        """The experiment answered from recordings alone, synchronously, or None as soon as
-        one call has no recording. Replaying needs no event loop, thread or client: this is
-        the path CI takes for every test whose prompts did not change."""
-        started = time.perf_counter()
-        samples: list[Sample] = []
-        for call in spec.calls:
-            provider = provider_for(call)
-            wire = provider.build_request(call, base_url=base_url_for(call, provider))
-            outcome = lookup(call, provider, wire)
-            if outcome is None:
-                return None
-            samples.append(sample_from(call, provider, wire, outcome))
-        return _assemble(spec, samples, time.perf_counter() - started)
-
     async def _post(
-        self, call: PlannedCall, provider: Provider, wire: WireRequest, timeout: float
+        self,
+        call: PlannedCall,
+        provider: Provider,
+        wire: WireRequest,
+        timeout: float,
+        first_out: asyncio.Future[None] | None = None,
     ) -> CallOutcome:
         """One call, retried on what is worth retrying: 429 (honouring Retry-After), 5xx,
         timeouts, dropped connections, and answers that arrive unreadable. A 4xx other than
@@ -362,6 +339,11 @@ class ExperimentRunner:
         route = self._route_for(wire.url)
         endpoint = route.endpoint
         stream, headers, extensions = route.prepare(provider, wire, api_key, timeout)
+        if first_out is not None and not first_out.done():
+            # httpx's trace extension: told when the connection opens and the headers are out.
+            extensions = {**extensions, "trace": _tracer(first_out)}
+            if endpoint.saturated:
+                _resolve(first_out)  # it will wait for a slot: start the next worker
         attempts = self.retries + 1
         for attempt in range(attempts):
             request = httpx.Request(
@@ -490,6 +472,51 @@ class ExperimentRunner:
         return route
 
 
+async def _start_one_by_one(
+    worker: Callable[[asyncio.Future[None] | None], Coroutine[Any, Any, None]], count: int
+) -> list[BaseException | None]:
+    """Start ``count`` workers, each once the one before has its first request on the wire (or
+    is waiting for a connection, a slot, or has finished its first call), then wait for all.
+
+    Started together, workers interleave at every await inside httpx, so the first requests
+    all go out together once every one is ready, their answers come back together, and the
+    whole run stays in lockstep: each call then waits for every other call of its wave to be
+    processed. One by one, each request goes out as soon as it is ready, and the calls stay
+    spread out. Returns what stopped each worker: None, or an exception that is not a call's.
+    """
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for _ in range(count):
+            first_out: asyncio.Future[None] = loop.create_future()
+            tasks.append(loop.create_task(worker(first_out)))
+            await first_out
+        return await asyncio.gather(*tasks, return_exceptions=True)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+# Trace events after which a request no longer needs the CPU until its answer arrives: its
+# connection is being opened (network round trips), or its headers are out.
+_ON_THE_WIRE = frozenset({"connection.connect_tcp.started", "http11.send_request_headers.complete"})
+
+
+def _tracer(first_out: asyncio.Future[None]) -> Callable[[str, Any], Awaitable[None]]:
+    async def trace(event: str, info: Any) -> None:
+        if event in _ON_THE_WIRE:
+            _resolve(first_out)
+
+    return trace
+
+
 async def _close_all(pools: list[_Connections]) -> None:
     await asyncio.gather(*(pool.aclose() for pool in pools))
 
@@ -600,6 +627,11 @@ class _Endpoint:
         self._in_flight -= 1
         self._wake()
 
+    @property
+    def saturated(self) -> bool:
+        """Whether entering now would wait."""
+        return bool(self._waiters) or self._in_flight >= max(1, int(self.limit))
+
     def _wake(self) -> None:
         while self._waiters and self._in_flight < max(1, int(self.limit)):
             waiter = self._waiters.popleft()
@@ -653,23 +685,6 @@ def _redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "[REDACTED]") if secret else text
 
 
-def provider_for(call: PlannedCall) -> Provider:
-    provider = get_provider(call.config.provider)
-    if provider is None:
-        raise InvalidExperimentError(
-            f"model config '{call.config.display_name}': provider '{call.config.provider}' is not "
-            f"supported (supported: {', '.join(provider_names())})"
-        )
-    return provider
-
-
-def base_url_for(call: PlannedCall, provider: Provider) -> str:
-    if call.config.base_url:
-        return call.config.base_url
-    from_env = os.environ.get(provider.base_url_env) if provider.base_url_env else None
-    return (from_env or provider.default_base_url).rstrip("/")
-
-
 def _api_key(call: PlannedCall, provider: Provider) -> str | None:
     name = call.config.api_key_env or provider.default_api_key_env
     key = os.environ.get(name) if name else None
@@ -679,63 +694,6 @@ def _api_key(call: PlannedCall, provider: Provider) -> str | None:
             f"{call.config.api_key_env} (api_key_env) is not set"
         )
     return key
-
-
-def sample_from(
-    call: PlannedCall, provider: Provider, wire: WireRequest, outcome: CallOutcome
-) -> Sample:
-    """The sample for a call's answer, however it was obtained (live or replayed)."""
-    try:
-        reply = provider.parse_response(outcome.body)
-    except ProviderError as exc:
-        raise ProviderError(f"{call.label}: {exc}") from None
-    return _sample(call, wire, reply, outcome)
-
-
-def _sample(
-    call: PlannedCall, wire: WireRequest, reply: ProviderReply, outcome: CallOutcome
-) -> Sample:
-    data = ChatDataResponse(
-        id=reply.log_id or sample_id(call),
-        index=call.sample_index,
-        output=reply.output if reply.output is not None else reply.raw_output.strip(),
-        raw_output=reply.raw_output,
-        model_config_id=reply.model_config_id or call.config.model_config_id,
-        output_message=reply.message,
-        inputs=call.input.inputs,
-        finish_reason=reply.finish_reason,
-        tool_results=reply.tool_results or [],
-        messages=list(call.messages),
-        tool_calls=reply.message.tool_calls,
-        tool_call=reply.message.tool_calls[0].function if reply.message.tool_calls else None,
-    )
-    return Sample(
-        data=data,
-        usage=reply.usage,
-        config=call.config,
-        input=call.input,
-        provider_request=wire.body,
-        provider_response=outcome.body,
-        latency_s=outcome.latency_s,
-        first_token_s=outcome.first_token_s,
-        retries=outcome.retries,
-        replayed=outcome.replayed,
-    )
-
-
-def _assemble(spec: ExperimentSpec, samples: list[Sample], wall_time: float) -> ExperimentResult:
-    per_case = spec.num_samples
-    cases = tuple(
-        Case(config=group[0].config, input=group[0].input, samples=tuple(group))
-        for group in (samples[i : i + per_case] for i in range(0, len(samples), per_case))
-    )
-    return ExperimentResult(
-        name=spec.name,
-        cases=cases,
-        wall_time_s=wall_time,
-        model_configs=spec.model_configs,
-        inputs=spec.inputs,
-    )
 
 
 def _describe_failure(call: PlannedCall, exc: BaseException) -> str:
