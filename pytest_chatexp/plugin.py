@@ -52,6 +52,8 @@ def _session(config: pytest.Config) -> ChatexpSession:
         session = config.stash[_SESSION] = ChatexpSession(
             config.stash[_SETTINGS], config.rootpath, Path(ledger) if ledger else None
         )
+        # Only now: a run without chatexp tests never pays for the hook on every report.
+        config.pluginmanager.register(_ReportAttributes(session), "chatexp-report-attributes")
     return session
 
 
@@ -142,16 +144,20 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 _PLUGIN_ERROR = re.compile(r"pytest_chatexp\._errors\.\w+: (.+)")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    session = item.config.stash.get(_SESSION, None)
-    if session is not None:
+class _ReportAttributes:
+    """Puts what a chatexp test's reports carry on them; registered with the first such test."""
+
+    def __init__(self, session: ChatexpSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
         # Plain attributes of builtins: pytest-xdist ships them to the controller as they are.
-        report.__dict__.update(session.report_attributes(item, call.when, report.passed))
-    return report
+        report.__dict__.update(self.session.report_attributes(item, call.when, report.passed))
+        return report
 
 
 def as_records(value: Any) -> list[dict[str, Any]]:
@@ -193,6 +199,8 @@ class _RunLog:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if "chatexp" not in report.keywords:  # the marker, set or added at collection
+            return
         self.experiments.extend(as_records(getattr(report, "chatexp_experiments", None)))
         self.plans.extend(getattr(report, "chatexp_plan", None) or [])
         self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
@@ -203,8 +211,6 @@ class _RunLog:
         self._note_for_reports(report)
 
     def _note_for_reports(self, report: pytest.TestReport) -> None:
-        if "chatexp" not in report.keywords:  # the marker, set or added at collection
-            return
         experiments = as_records(getattr(report, "chatexp_experiments", None))
         test = self.tests.setdefault(
             report.nodeid,

@@ -187,7 +187,8 @@ def examples_copy(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) ->
 def run_gate(pytester: pytest.Pytester, summary: Path) -> tuple[pytest.RunResult, str]:
     """The gate step, then the publish step's script; returns the run and the job summary."""
     _, gate = step_running("gate", r"pytest -m chatexp")
-    result = pytester.runpytest(*pytest_argv(gate["run"]))
+    # A subprocess: this worker may have imported the examples' modules under the same names.
+    result = pytester.runpytest_subprocess(*pytest_argv(gate["run"]))
     _, publish = step_running("gate", r"GITHUB_STEP_SUMMARY")
     summary.write_text("earlier steps' summary\n")
     done = subprocess.run(

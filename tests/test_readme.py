@@ -569,7 +569,9 @@ def handle_python(block: Block, request: pytest.FixtureRequest) -> None:
         copy_examples(pytester.path, tests=False)
     name = block.hints.get("file", "test_readme_block.py")
     pytester.makepyfile(**{name.removesuffix(".py"): block.text})
-    result = pytester.runpytest(name)
+    # A subprocess: earlier in-process runs may have left a module of the same name, or an app
+    # registered under the same "module:function", in this interpreter.
+    result = pytester.runpytest_subprocess(name)
     outcomes = result.parseoutcomes()
     if block.hints.get("outcome", "passed") == "failed":
         assert outcomes.get("failed", 0) >= 1 and not outcomes.get("errors"), result.stdout.str()
@@ -713,7 +715,8 @@ def run_console_command(block: Block, command: Command, request: pytest.FixtureR
         if top == "examples" and not (pytester.path / "examples").exists():
             copy_examples(pytester.path / "examples", tests=True)
     pytester.makeini("[pytest]\n")  # the rootdir, as the repository's pyproject.toml makes it
-    result = pytester.runpytest(*args)
+    # A subprocess: this worker may have imported the examples' modules under the same names.
+    result = pytester.runpytest_subprocess(*args)
     match_output(result, command.expected, block.where())
 
 
