@@ -6,7 +6,11 @@ server speaking the OpenAI and Anthropic formats, whose rules in ``stand_in.py``
 the examples need (a support agent, an invoice extractor, a ticket summariser; anything else it
 echoes). Recording again starts it:
 
-    pytest -m chatexp examples --chatexp-record=all
+    pytest -m chatexp examples --chatexp-record=all --deselect examples/test_local_model.py
+
+``test_local_model.py`` is the exception: its answers come from a real model (SmolLM2 behind
+llama.cpp's server on 127.0.0.1:8000, see the README's "Record against a local model"), so it is
+re-recorded only with that server running.
 
 To record from a real provider instead, drop this fixture and set OPENAI_BASE_URL/OPENAI_API_KEY:
 the recordings then hold that provider's answers.
