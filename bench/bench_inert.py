@@ -63,6 +63,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _shared import print_load, version
+
 TARGET_MS = 15.0
 RUN_TIMEOUT_S = 300.0
 # Plugins of this virtualenv that neither variant needs; disabling them in both keeps the
@@ -733,13 +735,6 @@ def measure_instructions(
 # --- reporting --------------------------------------------------------------------------------
 
 
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "missing"
-
-
 def print_environment() -> None:
     shell = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "unset"
     # .pyc files next to the package's sources would be read even with PYTHONDONTWRITEBYTECODE=1
@@ -749,16 +744,10 @@ def print_environment() -> None:
     cached = package is not None and any(package.rglob("*.pyc"))
     print(
         f"Python {platform.python_version()} | {platform.platform()} | {os.cpu_count()} CPUs | "
-        f"pytest {_version('pytest')} | pluggy {_version('pluggy')} | "
+        f"pytest {version('pytest')} | pluggy {version('pluggy')} | "
         f"shell PYTHONDONTWRITEBYTECODE {shell} | .pyc files next to {package}: "
         f"{'yes' if cached else 'none'}"
     )
-
-
-def print_load(when: str) -> None:
-    """Other processes share the CPUs; the load average says how much to trust the figures."""
-    one, five, fifteen = os.getloadavg()
-    print(f"load average at {when}: {one:.2f}, {five:.2f}, {fifteen:.2f} (1, 5, 15 min)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

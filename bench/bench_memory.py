@@ -31,7 +31,6 @@ for CI whose numbers mean nothing). The exit status is non-zero only if a run fa
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
@@ -43,6 +42,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from _shared import CHATEXP_HEAD, FIXTURE_HEAD, FIXTURE_TEST, PLAIN_HEAD, print_load, version
 
 from pytest_chatexp.testing import ReferenceServer
 
@@ -128,40 +129,10 @@ def test_live(chatexp):
 
 _EMPTY = "def test_nothing():\n    pass\n"
 
-_PLAIN_HEAD = """\
-RESPONSE = {
-    "id": "chatcmpl-0",
-    "object": "chat.completion",
-    "created": 1700000000,
-    "model": "gpt-4o-mini",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "echo: hello"},
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-}
-"""
-
 _PLAIN_TEST = """
 
 def test_{i}():
     assert RESPONSE["choices"][0]["message"]["content"] == "echo: hello"
-"""
-
-_CHATEXP_HEAD = """\
-import pytest
-
-from pytest_chatexp import ModelConfig
-
-CONFIG = ModelConfig(
-    name="bench",
-    model="gpt-4o-mini",
-    temperature=0.2,
-    chat_template=[{"role": "user", "content": "{{question}}"}],
-)
 """
 
 _CHATEXP_TEST = """
@@ -187,31 +158,10 @@ def pytest_unconfigure(config):
 
 _FIXTURE_INI = "[pytest]\nmarkers =\n    bench: a marker with keyword arguments, like chatexp's\n"
 
+
 # The shape of a chatexp test without the plugin: a marker with an input, and a fixture that
 # depends on ``request`` and on a config fixture, as ``chatexp`` does. What pytest keeps per item
 # for that is not the plugin's doing.
-_FIXTURE_HEAD = """\
-import pytest
-
-
-@pytest.fixture
-def config():
-    return {}
-
-
-@pytest.fixture
-def answer(request, config):
-    return RESPONSE
-"""
-
-_FIXTURE_TEST = """
-
-@pytest.mark.bench(inputs=[{{"id": "q{i}", "question": "{question}"}}])
-def test_q{i}(answer):
-    assert answer["choices"][0]["message"]["content"] == "echo: hello"
-"""
-
-
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -228,18 +178,18 @@ def write_suite(root: Path, name: str, text: str, tests: int, ini: str = "[pytes
 
 
 def plain_suite(root: Path, tests: int) -> Suite:
-    text = _PLAIN_HEAD + "".join(_PLAIN_TEST.format(i=i) for i in range(tests))
+    text = PLAIN_HEAD + "".join(_PLAIN_TEST.format(i=i) for i in range(tests))
     return write_suite(root, f"plain_{tests}", text, tests)
 
 
 def fixture_suite(root: Path, tests: int) -> Suite:
-    text = _PLAIN_HEAD + _FIXTURE_HEAD
-    text += "".join(_FIXTURE_TEST.format(i=i, question=QUESTION.format(i=i)) for i in range(tests))
+    text = PLAIN_HEAD + FIXTURE_HEAD
+    text += "".join(FIXTURE_TEST.format(i=i, question=QUESTION.format(i=i)) for i in range(tests))
     return write_suite(root, f"fixture_{tests}", text, tests, _FIXTURE_INI)
 
 
 def chatexp_suite(root: Path, tests: int) -> Suite:
-    text = _CHATEXP_HEAD + "".join(
+    text = CHATEXP_HEAD + "".join(
         _CHATEXP_TEST.format(i=i, question=QUESTION.format(i=i)) for i in range(tests)
     )
     return write_suite(root, f"chatexp_{tests}", text, tests)
@@ -567,29 +517,17 @@ def print_census(root: Path, groups: Sequence[Mapping[str, Suite]]) -> None:
 # --- reporting --------------------------------------------------------------------------------
 
 
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "missing"
-
-
 def print_environment() -> None:
     import yaml
 
     shell = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "unset"
-    packages = " | ".join(f"{name} {_version(name)}" for name in ("pytest", "httpx", "pydantic"))
+    packages = " | ".join(f"{name} {version(name)}" for name in ("pytest", "httpx", "pydantic"))
     print(
         f"Python {platform.python_version()} | {platform.platform()} | {os.cpu_count()} CPUs | "
-        f"{packages} | PyYAML {_version('PyYAML')} (C loader "
+        f"{packages} | PyYAML {version('PyYAML')} (C loader "
         f"{'yes' if hasattr(yaml, 'CSafeLoader') else 'no'}) | shell PYTHONDONTWRITEBYTECODE "
         f"{shell}, unset for every run (PYTHONPYCACHEPREFIX=<tmp>/pycache)"
     )
-
-
-def print_load(when: str) -> None:
-    one, five, fifteen = os.getloadavg()
-    print(f"load average at {when}: {one:.2f}, {five:.2f}, {fifteen:.2f} (1, 5, 15 min)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

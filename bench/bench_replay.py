@@ -59,6 +59,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from _shared import CHATEXP_HEAD, FIXTURE_HEAD, FIXTURE_TEST, PLAIN_HEAD, print_load, version
+
 from pytest_chatexp.testing import ReferenceServer
 
 TESTS = 1000
@@ -141,61 +143,10 @@ class BenchError(Exception):
 
 _INI = "[pytest]\n"
 
-_PLAIN_HEAD = """\
-RESPONSE = {
-    "id": "chatcmpl-0",
-    "object": "chat.completion",
-    "created": 1700000000,
-    "model": "gpt-4o-mini",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "echo: hello"},
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-}
-"""
-
 _PLAIN_TEST = """
 
 def test_{i}():
     assert RESPONSE["choices"][0]["message"]["content"] == "echo: hello"
-"""
-
-_FIXTURE_HEAD = """\
-import pytest
-
-
-@pytest.fixture
-def config():
-    return {}
-
-
-@pytest.fixture
-def answer(request, config):
-    return RESPONSE
-"""
-
-_FIXTURE_TEST = """
-
-@pytest.mark.bench(inputs=[{{"id": "q{i}", "question": "{question}"}}])
-def test_q{i}(answer):
-    assert answer["choices"][0]["message"]["content"] == "echo: hello"
-"""
-
-_CHATEXP_HEAD = """\
-import pytest
-
-from pytest_chatexp import ModelConfig
-
-CONFIG = ModelConfig(
-    name="bench",
-    model="gpt-4o-mini",
-    temperature=0.2,
-    chat_template=[{"role": "user", "content": "{{question}}"}],
-)
 """
 
 _CHATEXP_SPLIT = """
@@ -278,14 +229,14 @@ def make_rows(root: Path) -> list[Row]:
         (
             "plain",
             "1000 plain tests asserting on a constant chat-completion dict",
-            {"test_plain.py": _PLAIN_HEAD + _each(_PLAIN_TEST)},
+            {"test_plain.py": PLAIN_HEAD + _each(_PLAIN_TEST)},
             None,
         ),
         (
             "plain+fixture",
             "the same with a marker and a 2-fixture chain doing nothing",
             {
-                "test_fixture.py": _PLAIN_HEAD + _FIXTURE_HEAD + _each(_FIXTURE_TEST),
+                "test_fixture.py": PLAIN_HEAD + FIXTURE_HEAD + _each(FIXTURE_TEST),
                 "pytest.ini": "[pytest]\nmarkers = bench\n",
             },
             None,
@@ -293,13 +244,13 @@ def make_rows(root: Path) -> list[Row]:
         (
             "chatexp split",
             "1 marked test, 1000 inputs, split='inputs' (1000 items)",
-            {"test_chatexp_split.py": _CHATEXP_HEAD + split},
+            {"test_chatexp_split.py": CHATEXP_HEAD + split},
             ("--chatexp-record=all",),
         ),
         (
             "chatexp each",
             "1000 marked tests, one input each",
-            {"test_chatexp_each.py": _CHATEXP_HEAD + _each(_CHATEXP_EACH)},
+            {"test_chatexp_each.py": CHATEXP_HEAD + _each(_CHATEXP_EACH)},
             ("--chatexp-record=all",),
         ),
         (
@@ -411,20 +362,13 @@ def measure(rows: Sequence[Row], env: Mapping[str, str], warm_up: bool) -> list[
 # --- reporting --------------------------------------------------------------------------------
 
 
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "missing"
-
-
 def environment() -> str:
     """One line describing what the numbers were measured on."""
     import yaml
 
     shell = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "unset"
     packages = " | ".join(
-        f"{name} {_version(name)}"
+        f"{name} {version(name)}"
         for name in ("pytest", "httpx", "pydantic", "PyYAML", "vcrpy", "pytest-recording")
     )
     return (
@@ -478,12 +422,6 @@ def print_table(setting: str, measurements: Sequence[Measurement]) -> None:
             f"{m.median_cpu / plain.median_cpu:.2f}x; CPU {m.median_cpu / floor.median_cpu:.2f}x "
             "plain+fixture)"
         )
-
-
-def print_load(when: str) -> None:
-    """Other processes share the CPUs; the load average says how much to trust the table."""
-    one, five, fifteen = os.getloadavg()
-    print(f"load average at {when}: {one:.2f}, {five:.2f}, {fifteen:.2f} (1, 5, 15 min)")
 
 
 def print_rows(rows: Sequence[Row]) -> None:
