@@ -314,7 +314,8 @@ class ExperimentRunner:
             # app does not load the app provider's module.
             app = cast("AppProvider", provider)
             # The app runs every time (its code is under test); its own HTTP calls go through
-            # the exchange, inside it. Not recorded itself, it is not replayed either.
+            # the exchange, inside it. Not recorded itself, it counts as replayed when every one
+            # of its calls was.
             outcome = await asyncio.wait_for(app.invoke(call, exchange), timeout)
             return sample_from(call, provider, wire, outcome)
 

@@ -89,6 +89,10 @@ class AppCall:
     _loop: asyncio.AbstractEventLoop = field(repr=False)
     _transports: list[_Recording] = field(default_factory=list, repr=False)
     _sequence: int = field(default=0, repr=False)
+    # The app's HTTP calls, and how many of them recordings answered: a sample whose every call
+    # was replayed spent nothing, and the summary counts it as replayed.
+    _exchanged: int = field(default=0, repr=False)
+    _replayed: int = field(default=0, repr=False)
 
     def next_sequence(self) -> int:
         """The position of the app's next request within this sample (part of its key)."""
@@ -184,7 +188,10 @@ class _Recording:
                 body = {"status": response.status_code, "text": raw.decode("utf-8", "replace")}
             return CallOutcome(body=body, latency_s=time.perf_counter() - started)
 
-        answer = (await app._exchange(app._call, _HTTP, wire, send)).body
+        outcome = await app._exchange(app._call, _HTTP, wire, send)
+        app._exchanged += 1
+        app._replayed += outcome.replayed
+        answer = outcome.body
         if "json" in answer:
             return self._lib.Response(answer["status"], json=answer["json"], request=request)
         return self._lib.Response(answer["status"], text=answer.get("text", ""), request=request)
@@ -272,7 +279,11 @@ class AppProvider(Provider):
         finally:
             for transport in app_call._transports:
                 await transport.aclose()
-        return CallOutcome(body=_reply_body(result, call), latency_s=time.perf_counter() - started)
+        return CallOutcome(
+            body=_reply_body(result, call),
+            latency_s=time.perf_counter() - started,
+            replayed=0 < app_call._exchanged == app_call._replayed,
+        )
 
     def parse_response(self, body: Any) -> ProviderReply:
         if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
