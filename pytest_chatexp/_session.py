@@ -102,8 +102,11 @@ class ChatexpSession:
         key = _spec_key(item.path, marks)
         cached = self._specs.get(key) if not fixture_config and not overrides else None
         if cached is not None and cached[1].name == item.nodeid:
-            del self._specs[key]  # built at collection for exactly this item: used once
-        if cached is None:
+            # Built and rendered at collection for exactly this item, which uses it once.
+            spec = self._specs.pop(key)[1]
+        elif cached is not None:
+            spec = replace(cached[1], name=item.nodeid)  # a split item, or a class's method
+        else:
             parse_options(fixture_config, source="chatexp_config fixture")
             marker_kwargs = merge_marker_kwargs(marks)
             parse_options(marker_kwargs, source="chatexp marker")
@@ -112,10 +115,6 @@ class ChatexpSession:
             spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent, render=False)
             if not fixture_config and not overrides:
                 self.remember_spec(item.path, marks, spec)
-        elif cached[1].name == item.nodeid:
-            spec = cached[1]  # as rendered at collection: its calls are kept
-        else:
-            spec = replace(cached[1], name=item.nodeid)
         if selection is not None:
             spec = selection.apply(spec)  # before rendering: a split item renders its part only
         spec.calls  # noqa: B018  (renders, so a missing variable fails before any call)

@@ -527,14 +527,11 @@ def _corrupt(path: Path, problem: str) -> CorruptRecordingError:
 
 def _parse(path: Path, text: str) -> RecordingFile:
     try:
-        data = load_block_yaml(text)
-    except (NotInSubset, RecursionError):
-        data = _parse_any_yaml(path, text)
-        fast = False
-    else:
-        fast = True
+        data, json_only = load_block_yaml(text), True
+    except (NotInSubset, RecursionError):  # not the subset our dumper writes: PyYAML reads it
+        data, json_only = _parse_any_yaml(path, text), False
     try:
-        return _recording_from_data(data, json_only=fast)
+        return _recording_from_data(data, json_only=json_only)
     except _Invalid as exc:
         raise _corrupt(path, str(exc)) from None
     except RecursionError:
@@ -557,7 +554,7 @@ def _parse_any_yaml(path: Path, text: str) -> Any:
         raise _corrupt(path, f"invalid YAML value: {type(exc).__name__}: {exc}") from None
 
 
-def _recording_from_data(data: Any, *, json_only: bool = False) -> RecordingFile:
+def _recording_from_data(data: Any, *, json_only: bool) -> RecordingFile:
     """The recording in ``data``; ``json_only`` says it holds JSON types only (the block reader
     builds nothing else), which spares walking every body to check."""
     if data is None:
