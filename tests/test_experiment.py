@@ -273,10 +273,19 @@ def test_concurrency_limit_is_respected(pytester: pytest.Pytester, server: Refer
     assert 2 <= server.max_in_flight <= 4
 
 
+@pytest.mark.parametrize(
+    "ini, args",
+    [
+        pytest.param("", ["--chatexp-concurrency", "2"], id="option"),
+        pytest.param("[pytest]\nchatexp_concurrency = 2\n", [], id="ini"),
+    ],
+)
 def test_session_concurrency_option_caps_every_experiment(
-    pytester: pytest.Pytester, server: ReferenceServer
+    pytester: pytest.Pytester, server: ReferenceServer, ini: str, args: list[str]
 ) -> None:
     server.latency = 0.05
+    if ini:
+        pytester.makeini(ini)
     pytester.makepyfile(
         """
         import pytest
@@ -290,7 +299,7 @@ def test_session_concurrency_option_caps_every_experiment(
             assert len(chatexp.samples) == 10
         """
     )
-    pytester.runpytest("--chatexp-concurrency", "2").assert_outcomes(passed=1)
+    pytester.runpytest(*args).assert_outcomes(passed=1)
     assert server.max_in_flight == 2
 
 
