@@ -178,10 +178,19 @@ def test_concurrency_halves_on_429_and_recovers() -> None:
     assert limits[6] is True
 
 
+@pytest.mark.parametrize(
+    "ini, args",
+    [
+        pytest.param("", ["--chatexp-deadline=0.5"], id="option"),
+        pytest.param("[pytest]\nchatexp_deadline = 0.5\n", [], id="ini"),
+    ],
+)
 def test_the_experiment_deadline_stops_a_slow_experiment(
-    pytester: pytest.Pytester, live: ReferenceServer
+    pytester: pytest.Pytester, live: ReferenceServer, ini: str, args: list[str]
 ) -> None:
     live.latency = 0.4
+    if ini:
+        pytester.makeini(ini)
     pytester.makepyfile(
         test_slow="""
         import pytest
@@ -194,7 +203,7 @@ def test_the_experiment_deadline_stops_a_slow_experiment(
             pass
         """
     )
-    result = pytester.runpytest("--chatexp-record=off", "--chatexp-deadline=0.5")
+    result = pytester.runpytest("--chatexp-record=off", *args)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
