@@ -27,13 +27,11 @@ from pytest_chatexp.testing._replies import (
     ReplyEngine,
     count_words,
     short_digest,
+    stream_pieces,
     truncate,
 )
 
 __all__ = ["anthropic_error", "messages"]
-
-#: How many deltas a text block, or a tool call's input JSON, is split into when streamed.
-STREAM_PIECES = 3
 
 # Top-level request fields the Messages API knows; anything else is rejected, as Anthropic does.
 _KNOWN_FIELDS = frozenset(
@@ -409,14 +407,16 @@ def stream_events(message: JsonObject) -> list[JsonObject]:
     for index, block in enumerate(message["content"]):
         if block["type"] == "text":
             start: JsonObject = {"type": "text", "text": ""}
-            deltas = [{"type": "text_delta", "text": piece} for piece in _pieces(block["text"])]
+            deltas = [
+                {"type": "text_delta", "text": piece} for piece in stream_pieces(block["text"])
+            ]
         else:
             start = {**block, "input": {}}
             raw = block["input"]
             arguments = raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":"))
             deltas = [
                 {"type": "input_json_delta", "partial_json": piece}
-                for piece in ["", *_pieces(arguments)]
+                for piece in ["", *stream_pieces(arguments)]
             ]
         events.append({"type": "content_block_start", "index": index, "content_block": start})
         events.extend(
@@ -435,12 +435,6 @@ def stream_events(message: JsonObject) -> list[JsonObject]:
     )
     events.append({"type": "message_stop"})
     return events
-
-
-def _pieces(text: str) -> list[str]:
-    """``text`` in up to ``STREAM_PIECES`` consecutive slices (none for empty text)."""
-    size = max(1, -(-len(text) // STREAM_PIECES))
-    return [text[start : start + size] for start in range(0, len(text), size)]
 
 
 async def _stream(message: JsonObject) -> AsyncIterator[bytes]:

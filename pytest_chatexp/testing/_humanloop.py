@@ -25,7 +25,13 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Final
 
 from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
-from pytest_chatexp.testing._replies import Answer, JsonObject, ReplyEngine, short_digest
+from pytest_chatexp.testing._replies import (
+    Answer,
+    JsonObject,
+    ReplyEngine,
+    short_digest,
+    stream_pieces,
+)
 
 __all__ = ["HumanloopBackend", "humanloop_error"]
 
@@ -744,14 +750,6 @@ def _chat_response(body: JsonObject, samples: list[_Sample]) -> JsonObject:
     }
 
 
-def _pieces(text: str, parts: int = 3) -> list[str]:
-    """``text`` cut into up to ``parts`` deltas, as a model's tokens would arrive."""
-    if not text:
-        return []
-    size = max(1, -(-len(text) // parts))
-    return [text[start : start + size] for start in range(0, len(text), size)]
-
-
 def _sample_events(body: JsonObject, sample: _Sample) -> list[JsonObject]:
     """One sample's stream: text deltas, then a final chunk with the finish reason, the tool
     calls, the messages and the sample's usage."""
@@ -784,7 +782,7 @@ def _sample_events(body: JsonObject, sample: _Sample) -> list[JsonObject]:
             **fields,
         }
 
-    events = [event(chunk(piece), final=False) for piece in _pieces(sample.text)]
+    events = [event(chunk(piece), final=False) for piece in stream_pieces(sample.text)]
     final = chunk(
         "",
         output_message=_full_message(

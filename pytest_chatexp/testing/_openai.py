@@ -11,7 +11,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
-from pytest_chatexp.testing._replies import Answer, JsonObject, ReplyEngine, short_digest
+from pytest_chatexp.testing._replies import (
+    Answer,
+    JsonObject,
+    ReplyEngine,
+    short_digest,
+    stream_pieces,
+)
 
 #: Fixed so that whole responses, not just their text, are reproducible.
 CREATED = 1700000000
@@ -52,7 +58,7 @@ async def _chunk_stream(completion: JsonObject, include_usage: bool) -> AsyncIte
         return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    for piece in _pieces(message.get("content") or ""):
+    for piece in stream_pieces(message.get("content") or ""):
         yield chunk({"content": piece})
     for position, call in enumerate(message.get("tool_calls") or []):
         function = call["function"]
@@ -60,21 +66,13 @@ async def _chunk_stream(completion: JsonObject, include_usage: bool) -> AsyncIte
         yield chunk(
             {"tool_calls": [{**head, "function": {"name": function["name"], "arguments": ""}}]}
         )
-        for piece in _pieces(function["arguments"]):
+        for piece in stream_pieces(function["arguments"]):
             yield chunk({"tool_calls": [{"index": position, "function": {"arguments": piece}}]})
     yield chunk({}, choice["finish_reason"])
     if include_usage:
         usage = {**base, "choices": [], "usage": completion["usage"]}
         yield b"data: " + json.dumps(usage, separators=(",", ":")).encode() + b"\n\n"
     yield b"data: [DONE]\n\n"
-
-
-def _pieces(text: str, parts: int = 3) -> list[str]:
-    """``text`` cut into up to ``parts`` pieces, as a model's deltas would arrive."""
-    if not text:
-        return []
-    size = max(1, -(-len(text) // parts))
-    return [text[start : start + size] for start in range(0, len(text), size)]
 
 
 def _validation_problem(body: object) -> tuple[str, str | None] | None:

@@ -186,6 +186,17 @@ def short_digest(text: str, length: int) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:length]
 
 
+#: How many deltas a streamed text, or a tool call's arguments, is split into.
+STREAM_PIECES = 3
+
+
+def stream_pieces(text: str) -> list[str]:
+    """``text`` cut into up to ``STREAM_PIECES`` consecutive deltas, as a model's tokens would
+    arrive (none for empty text); every wire format streams with it."""
+    size = max(1, -(-len(text) // STREAM_PIECES))
+    return [text[start : start + size] for start in range(0, len(text), size)]
+
+
 # --- reply sources ----------------------------------------------------------------------
 
 _REPLY_DIRECTIVE = re.compile(r"\[\[reply:(.*?)\]\]", re.DOTALL)
