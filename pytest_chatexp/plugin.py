@@ -201,17 +201,20 @@ class _RunLog:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if "chatexp" not in report.keywords:  # the marker, set or added at collection
             return
-        self.experiments.extend(as_records(getattr(report, "chatexp_experiments", None)))
+        experiments = as_records(getattr(report, "chatexp_experiments", None))
+        self.experiments.extend(experiments)
         self.plans.extend(getattr(report, "chatexp_plan", None) or [])
         self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
         if getattr(report, "chatexp_experiment_failed", False):
             from ._snapshots import keep_snapshots_of
 
             keep_snapshots_of(report.nodeid)
-        self._note_for_reports(report)
+        if self.config.stash[_SETTINGS].reports_requested:
+            self._note_for_reports(report, experiments)
 
-    def _note_for_reports(self, report: pytest.TestReport) -> None:
-        experiments = as_records(getattr(report, "chatexp_experiments", None))
+    def _note_for_reports(
+        self, report: pytest.TestReport, experiments: list[dict[str, Any]]
+    ) -> None:
         test = self.tests.setdefault(
             report.nodeid,
             {
