@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._configs import ModelConfig
 from ._errors import InvalidExperimentError, ProviderError
 from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
 from ._models import ChatDataResponse
@@ -23,6 +24,7 @@ __all__ = [
     "CallOutcome",
     "Exchange",
     "Replay",
+    "api_key_env",
     "assemble",
     "base_url_for",
     "provider_for",
@@ -88,6 +90,12 @@ def provider_for(call: PlannedCall) -> Provider:
             f"supported (supported: {', '.join(provider_names())})"
         )
     return provider
+
+
+def api_key_env(config: ModelConfig, provider: Provider) -> str | None:
+    """The environment variable holding a config's key: the one place that rule lives, since
+    both sending the key and keeping it out of every written file depend on it."""
+    return config.api_key_env or provider.default_api_key_env
 
 
 def base_url_for(call: PlannedCall, provider: Provider) -> str:

@@ -42,6 +42,7 @@ from ._providers import Provider, WireRequest
 from ._replay import (
     CallOutcome,
     Exchange,
+    api_key_env,
     assemble,
     base_url_for,
     provider_for,
@@ -687,7 +688,7 @@ def _redact(text: str, secret: str | None) -> str:
 
 
 def _api_key(call: PlannedCall, provider: Provider) -> str | None:
-    name = call.config.api_key_env or provider.default_api_key_env
+    name = api_key_env(call.config, provider)
     key = os.environ.get(name) if name else None
     if call.config.api_key_env and not key:
         raise ProviderError(

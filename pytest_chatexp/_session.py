@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._configs import ModelConfig
 from ._context import OUTCOMES_KEY, activate, deactivate
 from ._errors import ChatexpError, InvalidExperimentError
 from ._experiment import ExperimentResult, ExperimentSpec
@@ -22,7 +23,7 @@ from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_s
 from ._providers import get_provider
 from ._recorder import TestRecorder
 from ._recording import recording_path
-from ._replay import Exchange, replay, send_directly
+from ._replay import Exchange, api_key_env, replay, send_directly
 from ._reports._junit import junit_properties
 from ._reports._records import ExperimentRecord, experiment_record
 from ._settings import Settings
@@ -314,11 +315,10 @@ class ChatexpRunner:
         return self._session.runner
 
 
-def _key_env(config: Any) -> str:
+def _key_env(config: ModelConfig) -> str:
     """The environment variable holding a config's key, whose value must never be written."""
     provider = get_provider(config.provider)
-    default = provider.default_api_key_env if provider is not None else None
-    return str(config.api_key_env or default or "")
+    return (api_key_env(config, provider) if provider is not None else config.api_key_env) or ""
 
 
 def describe_plan(plan: dict[str, Any]) -> str:
