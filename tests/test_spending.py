@@ -58,6 +58,8 @@ def test_plan_spends_nothing_and_counts_replays_and_live_calls(
     )
     # In the default mode, calls without a recording would fail, not spend: the plan says so.
     default = pytester.runpytest("--chatexp-plan")
+    default.assert_outcomes(skipped=3)
+    assert not live.requests
     default.stdout.fnmatch_lines(
         ["plan: 6 calls, 4 replayed, 0 live, 2 without a recording (they would fail)*"]
     )
