@@ -432,76 +432,29 @@ def print_rows(rows: Sequence[Row]) -> None:
 # --- profiling --------------------------------------------------------------------------------
 
 
-# cProfile sees only the thread that enabled it; chatexp replays on a background event-loop
-# thread. This pytest plugin (loaded with -p) profiles every other thread and dumps their merged
-# stats at exit. It calls snapshot_stats(), not create_stats(): disabling would also stop the
-# main thread's profiler in Python 3.11.
-_THREAD_PROFILER = """\
-import cProfile, marshal, os, threading
-
-_PROFILES = []
-
-
-def _start(frame, event, arg):
-    profile = cProfile.Profile()
-    _PROFILES.append(profile)
-    profile.enable()  # replaces this hook for the current thread
-
-
-threading.setprofile(_start)
-
-
-def pytest_unconfigure(config):
-    threading.setprofile(None)
-    merged = {}
-    for profile in _PROFILES:
-        profile.snapshot_stats()
-        for key, (cc, nc, tt, ct, callers) in profile.stats.items():
-            old = merged.get(key)
-            merged[key] = (cc, nc, tt, ct, callers) if old is None else (
-                old[0] + cc, old[1] + nc, old[2] + tt, old[3] + ct, {**old[4], **callers})
-    with open(os.environ["BENCH_THREAD_PROFILE"], "wb") as out:
-        marshal.dump(merged, out)
-"""
-
-
 def profile(row: Row, env: Mapping[str, str], root: Path) -> None:
-    """Profile one replay of ``row`` (main thread and other threads) and print the hot spots."""
-    main_out, threads_out = root / "main.prof", root / "threads.prof"
-    (root / "_bench_threadprof.py").write_text(_THREAD_PROFILER)
-    env = dict(env) | {"PYTHONPATH": str(root), "BENCH_THREAD_PROFILE": str(threads_out)}
-    command = [
-        sys.executable,
-        "-m",
-        "cProfile",
-        "-o",
-        str(main_out),
-        "-m",
-        "pytest",
-        *PYTEST_ARGS,
-        "-p",
-        "_bench_threadprof",
-        str(row.path),
-    ]
+    """Profile one replay of ``row`` and print the hot spots. A replay runs on the test's own
+    thread (no event loop is started), so the main thread's profile is the whole story."""
+    out = root / "main.prof"
+    command = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "pytest", *PYTEST_ARGS]
     completed = subprocess.run(
-        command,
+        [*command, str(row.path)],
         cwd=row.path,
-        env=env,
+        env=dict(env),
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
         check=False,
     )
     check_passed(row, completed.returncode, completed.stdout)
-    for title, path in (("main thread", main_out), ("other threads (event loop)", threads_out)):
-        stats = pstats.Stats(str(path))
-        print(
-            f"\nprofile of one '{row.name}' replay, {title}: top {PROFILE_TOP} by cumulative "
-            "time, pytest_chatexp and big-library frames:"
-        )
-        _print_hot(stats, lambda file: bool(PROFILE_LIBS.search(file)), PROFILE_TOP)
-        print("  pytest_chatexp frames only:")
-        _print_hot(stats, lambda file: "pytest_chatexp" in file, PROFILE_TOP)
+    stats = pstats.Stats(str(out))
+    print(
+        f"\nprofile of one '{row.name}' replay: top {PROFILE_TOP} by cumulative time, "
+        "pytest_chatexp and big-library frames:"
+    )
+    _print_hot(stats, lambda file: bool(PROFILE_LIBS.search(file)), PROFILE_TOP)
+    print("  pytest_chatexp frames only:")
+    _print_hot(stats, lambda file: "pytest_chatexp" in file, PROFILE_TOP)
 
 
 def _print_hot(stats: pstats.Stats, keep: Callable[[str], bool], top: int) -> None:
