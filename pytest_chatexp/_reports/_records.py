@@ -107,17 +107,17 @@ def _case(case: Case, outcomes: Outcomes, prices: PriceTable) -> dict[str, Any]:
         "config": case.config.display_name,
         "input": case.input.id,
         "chat_response": case.to_chat_response().to_json_dict(),
-        "samples": [
-            {
-                "index": sample.index,
-                "latency_s": round(sample.latency_s, 4),
-                "replayed": sample.replayed,
-                "cost_usd": _cost(sample, prices),
-                "checked": _outcome(sample, outcomes) is not _UNCHECKED,
-                "failure": None
-                if _outcome(sample, outcomes) is _UNCHECKED
-                else _outcome(sample, outcomes),
-            }
-            for sample in case.samples
-        ],
+        "samples": [_sample(sample, outcomes, prices) for sample in case.samples],
+    }
+
+
+def _sample(sample: Sample, outcomes: Outcomes, prices: PriceTable) -> dict[str, Any]:
+    outcome = _outcome(sample, outcomes)
+    return {
+        "index": sample.index,
+        "latency_s": round(sample.latency_s, 4),
+        "replayed": sample.replayed,
+        "cost_usd": _cost(sample, prices),
+        "checked": outcome is not _UNCHECKED,
+        "failure": None if outcome is _UNCHECKED else outcome,
     }
