@@ -119,10 +119,21 @@ def test_server_error_once_is_retried(
     assert [str(applied.fault) for applied in server.faults.applied] == [f"HTTP {code}"]
 
 
-def test_more_failures_than_retries(pytester: pytest.Pytester, server: ReferenceServer) -> None:
+@pytest.mark.parametrize(
+    "ini, args",
+    [
+        pytest.param("", ["--chatexp-retries=2"], id="option"),
+        pytest.param("[pytest]\nchatexp_retries = 2\n", [], id="ini"),
+    ],
+)
+def test_more_failures_than_retries(
+    pytester: pytest.Pytester, server: ReferenceServer, ini: str, args: list[str]
+) -> None:
     server.faults.add(Fault.status(503), times=10)
+    if ini:
+        pytester.makeini(ini)
     pytester.makepyfile(suite())
-    result, _ = run(pytester, "--chatexp-retries=2")
+    result, _ = run(pytester, *args)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
