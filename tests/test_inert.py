@@ -12,12 +12,15 @@ import json, sys
 def test_plain():
     pass
 
-def test_zz_report_modules():
+def test_zz_report_modules(request):
     heavy = ["httpx", "pydantic", "pytest_chatexp._runner", "pytest_chatexp._providers",
              "pytest_chatexp._models", "pytest_chatexp.testing", "yaml"]
     ours = sorted(name for name in sys.modules if name.startswith("pytest_chatexp"))
+    # The hook that decorates chatexp tests' reports waits for a first chatexp test.
+    hooked = request.config.pluginmanager.has_plugin("chatexp-report-attributes")
     with open("loaded.json", "w") as f:
-        json.dump({"heavy": {name: name in sys.modules for name in heavy}, "ours": ours}, f)
+        json.dump({"heavy": {name: name in sys.modules for name in heavy}, "ours": ours,
+                   "report_hook": hooked}, f)
 """
 
 # What configure needs, and nothing else: every module of the package costs a few ms per run
@@ -42,6 +45,25 @@ def test_run_without_chatexp_tests_imports_nothing_heavy(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(["plugins:*chatexp-*"])  # the plugin was loaded
     assert loaded["heavy"] == dict.fromkeys(loaded["heavy"], False)
     assert loaded["ours"] == ENTRY_MODULES
+    assert loaded["report_hook"] is False
+
+
+def test_the_report_hook_arrives_with_a_collected_chatexp_test(
+    pytester: pytest.Pytester, server: object
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_chatexp import ModelConfig
+
+        @pytest.mark.chatexp(model_configs=[ModelConfig(model="m")], messages=[{"role": "user", "content": "hi"}])
+        def test_chatexp(chatexp, request):
+            assert request.config.pluginmanager.has_plugin("chatexp-report-attributes")
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["total: 1 experiment, 1 calls*"])  # its reports were decorated
 
 
 def test_run_without_chatexp_tests_prints_nothing(pytester: pytest.Pytester) -> None:
