@@ -37,7 +37,7 @@ from .._models import (
     Usage,
 )
 from .._validation import describe_validation_error
-from ._base import Provider, ProviderReply, WireRequest
+from ._base import Provider, ProviderReply, WireRequest, humanloop_finish_reason
 
 __all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicMessagesProvider"]
 
@@ -162,11 +162,10 @@ class AnthropicMessagesProvider(Provider):
             content=raw_output if texts else None,
             tool_calls=tool_calls or None,
         )
-        stop = message.stop_reason
         return ProviderReply(
             message=reply,
             raw_output=raw_output,
-            finish_reason=_FINISH_REASONS.get(stop, stop) if stop else None,
+            finish_reason=humanloop_finish_reason(message.stop_reason, _FINISH_REASONS),
             usage=_usage(message.usage),
         )
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from .._experiment import PlannedCall
 from .._models import ChatMessage, ToolResultResponse, Usage
 
-__all__ = ["Provider", "ProviderReply", "WireRequest", "any_event_item_has"]
+__all__ = [
+    "Provider",
+    "ProviderReply",
+    "WireRequest",
+    "any_event_item_has",
+    "humanloop_finish_reason",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,21 @@ class ProviderReply:
     log_id: str | None = None
     output: str | None = None
     tool_results: list[ToolResultResponse] | None = None
+
+
+# OpenAI's finish reasons in Humanloop's vocabulary (Humanloop says "tool_call", singular).
+_OPENAI_FINISH_REASONS: Final[Mapping[str, str]] = {
+    "tool_calls": "tool_call",
+    "function_call": "tool_call",
+}
+
+
+def humanloop_finish_reason(
+    reason: str | None, table: Mapping[str, str] = _OPENAI_FINISH_REASONS
+) -> str | None:
+    """A provider's finish reason in Humanloop's vocabulary by ``table``; reasons it does not
+    name pass through, and an empty one is None."""
+    return table.get(reason, reason) if reason else None
 
 
 def any_event_item_has(events: list[Any], items_key: str, field_name: str) -> bool:

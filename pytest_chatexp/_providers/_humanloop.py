@@ -60,7 +60,13 @@ from .._models import (
     Usage,
 )
 from .._validation import describe_validation_error
-from ._base import Provider, ProviderReply, WireRequest, any_event_item_has
+from ._base import (
+    Provider,
+    ProviderReply,
+    WireRequest,
+    any_event_item_has,
+    humanloop_finish_reason,
+)
 
 __all__ = ["ENDPOINTS", "HumanloopProvider", "assemble_stream"]
 
@@ -119,7 +125,6 @@ _INLINE_ONLY: Final = (
     "seed",
     "tools",
 )
-_FINISH_REASONS: Final = {"tool_calls": "tool_call", "function_call": "tool_call"}
 
 
 class HumanloopProvider(Provider):
@@ -179,7 +184,7 @@ class HumanloopProvider(Provider):
         return ProviderReply(
             message=message,
             raw_output=item.raw_output,
-            finish_reason=_finish_reason(item.finish_reason),
+            finish_reason=humanloop_finish_reason(item.finish_reason),
             usage=response.usage or Usage(),
             model_config_id=item.model_config_id,
             log_id=item.id,
@@ -313,10 +318,6 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
     return message.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def _finish_reason(reason: str | None) -> str | None:
-    return _FINISH_REASONS.get(reason, reason) if reason else None
-
-
 def _describe_problem(item: Any) -> str:
     """One ``ValidationError`` item (``{"loc": [...], "msg": ..., "type": ...}``) as text."""
     if not isinstance(item, dict):
@@ -399,7 +400,7 @@ class _Assembly:
         return ProviderReply(
             message=message,
             raw_output=text,
-            finish_reason=_finish_reason(self.finish_reason),
+            finish_reason=humanloop_finish_reason(self.finish_reason),
             usage=self.usage or Usage(),
             model_config_id=self.model_config_id,
         )

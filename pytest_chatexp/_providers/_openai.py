@@ -14,12 +14,16 @@ from .._errors import ProviderError
 from .._experiment import PlannedCall
 from .._models import ChatMessage, FunctionTool, ToolCall, ToolChoice, Usage
 from .._validation import describe_validation_error
-from ._base import Provider, ProviderReply, WireRequest, any_event_item_has
+from ._base import (
+    Provider,
+    ProviderReply,
+    WireRequest,
+    any_event_item_has,
+    humanloop_finish_reason,
+)
 
 __all__ = ["OpenAIChatProvider"]
 
-# OpenAI's finish reasons in Humanloop's vocabulary (Humanloop says "tool_call", singular).
-_FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
 _SAMPLING_FIELDS = (
     "temperature",
     "top_p",
@@ -136,11 +140,10 @@ class OpenAIChatProvider(Provider):
         message = ChatMessage(
             role="assistant", content=choice.message.content, tool_calls=tool_calls or None
         )
-        finish = choice.finish_reason
         return ProviderReply(
             message=message,
             raw_output=raw_output,
-            finish_reason=_FINISH_REASONS.get(finish, finish) if finish else None,
+            finish_reason=humanloop_finish_reason(choice.finish_reason),
             usage=_usage(completion.usage),
         )
 
