@@ -268,9 +268,14 @@ def test_a_canary_key_never_reaches_a_file(
         "--chatexp-record=all", "--junitxml=report.xml", "-v", "--log-level=DEBUG"
     )
     result.assert_outcomes(passed=2)
+    # The key was sent on every call, and the files it must stay out of were written.
+    assert len(recording_session.requests) == 5
     assert all(
         r.headers.get("authorization") == f"Bearer {canary}" for r in recording_session.requests
     )
+    assert _recording(pytester, "test_support").is_file()
+    assert _recording(pytester, "test_other").is_file()
+    assert (pytester.path / "report.xml").is_file()
     for path in pytester.path.rglob("*"):
         if path.is_file():
             assert canary not in path.read_text(errors="replace"), path
