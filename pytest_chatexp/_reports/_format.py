@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["money", "number"]
+__all__ = ["money", "number", "seconds"]
 
 
 def number(value: Any) -> float | None:
@@ -25,3 +25,13 @@ def money(value: Any) -> str:
     if abs(amount) >= 0.01:
         return f"${amount:,.4f}"
     return "$" + f"{amount:.8f}".rstrip("0").rstrip(".")
+
+
+def seconds(value: Any) -> str:
+    """A duration: milliseconds below a second, else seconds; a dash for anything not a number."""
+    amount = number(value)
+    if amount is None:
+        return "—"
+    if amount < 1:
+        return f"{amount * 1000:.0f} ms"
+    return f"{amount:.2f} s"

@@ -18,6 +18,7 @@ from html import escape
 from typing import Any, Literal
 
 from ._format import money
+from ._format import seconds as _seconds
 
 __all__ = ["render_html"]
 
@@ -511,14 +512,6 @@ def _int(value: Any) -> str:
         return f"{int(value):,}"
     except (TypeError, ValueError):
         return "—"
-
-
-def _seconds(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "—"
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    return f"{value:.2f} s"
 
 
 def _tokens_delta(change: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from ._format import money
 from ._format import number as _number
+from ._format import seconds as _seconds
 
 __all__ = ["MAX_BYTES", "render_markdown"]
 
@@ -665,15 +666,6 @@ def _signedmoney(value: float) -> str:
     if abs(value) < 5e-9:
         return "$0"
     return ("+" if value > 0 else "-") + money(abs(value))
-
-
-def _seconds(value: Any) -> str:
-    number = _number(value)
-    if number is None:
-        return "—"
-    if number < 1:
-        return f"{number * 1000:.0f} ms"
-    return f"{number:.2f} s"
 
 
 # -- reading the report (JSON: anything may be missing or of another type) ------------------------
