@@ -20,7 +20,7 @@ from typing import Any
 
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from ._experiment import Case, ExperimentResult, Sample
+from ._experiment import ExperimentResult, Sample
 
 __all__ = ["SNAPSHOT_NAME", "ExperimentSnapshotExtension", "keep_snapshots_of", "render_experiment"]
 
@@ -80,8 +80,7 @@ def keep_snapshots_of(node_id: str) -> None:
 
 def render_experiment(result: ExperimentResult) -> str:
     lines = [f"# pytest-chatexp experiment (format {FORMAT_VERSION})"]
-    by_config: dict[str, list[Case]] = result.by_config
-    for name, cases in by_config.items():
+    for name, cases in result.by_config.items():
         config = cases[0].config
         lines += ["", f"## model config: {name}"]
         lines += [f"{key}: {_inline(value)}" for key, value in _parameters(config).items()]

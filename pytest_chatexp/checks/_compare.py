@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._experiment import Case
+from .._experiment import Case, _group
 from .._pricing import PriceTable
 from ._budgets import cost_of, price_table
 from ._verdict import Checkable, SampleCheck, cases_of, verdicts
@@ -64,9 +64,7 @@ class _Row:
 
 
 def _config_cases(subject: Checkable, *, candidate: str, baseline: str) -> dict[str, list[Case]]:
-    groups: dict[str, list[Case]] = {}
-    for case in cases_of(subject):
-        groups.setdefault(case.config.display_name, []).append(case)
+    groups = _group(cases_of(subject), lambda case: case.config.display_name)
     unknown = [name for name in (candidate, baseline) if name not in groups]
     if unknown:
         known = ", ".join(repr(name) for name in groups) or "none"
