@@ -64,6 +64,7 @@ def test_json_report_holds_full_results(pytester: pytest.Pytester, server: Refer
     response = ChatResponse.model_validate(experiment["cases"][0]["chat_response"])
     assert [d.output for d in response.data] == ["echo: alpha", "echo: alpha"]
     failures = [s["failure"] for s in experiment["cases"][1]["samples"]]
+    assert len(failures) == 2  # both samples of ('cheap', 'b')
     assert all(f and "does not contain 'alpha'" in f for f in failures)
     totals = report["totals"]
     assert (totals["tests"], totals["failed"], totals["experiments"], totals["calls"]) == (
