@@ -154,11 +154,10 @@ class TestRecorder:
         wire: WireRequest,
         send: Callable[[], Awaitable[CallOutcome]],
     ) -> CallOutcome:
-        replayed = self.replay(call, provider, wire)
+        recorded_call = recorded_call_of(call, provider, wire)
+        replayed = self._replay(recorded_call)
         if replayed is not None:
             return replayed
-        recorded_call = recorded_call_of(call, provider, wire)
-        key = recorded_call.fingerprint
         if not self.may_record():
             raise self._miss(recorded_call)
         outcome = await send()
@@ -167,9 +166,10 @@ class TestRecorder:
             if outcome.first_token_s is None
             else {"first_token_s": round(outcome.first_token_s, 3)}
         )
-        self.recorded[key] = Interaction.record(
+        interaction = Interaction.record(
             recorded_call, body=outcome.body, latency_s=outcome.latency_s, **extra
         )
+        self.recorded[interaction.fingerprint] = interaction
         self._note_change(recorded_call, provider, outcome.body)
         return outcome
 
@@ -208,8 +208,10 @@ class TestRecorder:
         self, call: PlannedCall, provider: Provider, wire: WireRequest
     ) -> CallOutcome | None:
         """The recorded answer to ``call`` as an outcome, marked used; None if there is none."""
-        recorded_call = recorded_call_of(call, provider, wire)
-        hit = self.lookup(recorded_call)
+        return self._replay(recorded_call_of(call, provider, wire))
+
+    def _replay(self, call: Call) -> CallOutcome | None:
+        hit = self.lookup(call)
         if hit is None:
             return None
         self.used[hit.fingerprint] = hit
