@@ -99,6 +99,9 @@ _REQUEST_FIELDS: Final = (
     "user",
     "return_inputs",
 )
+# ``other`` keys that are not the inline config's own ``other`` (passed through on /chat,
+# refused elsewhere).
+_NOT_PASSED_THROUGH: Final = _CONTROL_KEYS | frozenset(_REQUEST_FIELDS)
 # Request fields the plugin owns, with what to do instead.
 _OWNED_FIELDS: Final[Mapping[str, str]] = {
     "provider_api_keys": (
@@ -281,9 +284,7 @@ def _inline_config(config: ModelConfig) -> dict[str, Any]:
         if value is not None:
             fields[name] = value
     passthrough = {
-        key: value
-        for key, value in config.other.items()
-        if key not in _CONTROL_KEYS and key not in _REQUEST_FIELDS
+        key: value for key, value in config.other.items() if key not in _NOT_PASSED_THROUGH
     }
     if passthrough:
         fields["other"] = passthrough
@@ -304,7 +305,7 @@ def _inline_config(config: ModelConfig) -> dict[str, Any]:
 
 def _refuse_inline_fields(config: ModelConfig, endpoint: str) -> None:
     sent = [name for name in _INLINE_ONLY if getattr(config, name) not in (None, ())]
-    extra = sorted(set(config.other) - _CONTROL_KEYS - set(_REQUEST_FIELDS))
+    extra = sorted(set(config.other) - _NOT_PASSED_THROUGH)
     if sent or extra:
         names = ", ".join([*sent, *(f"other['{key}']" for key in extra)])
         raise InvalidExperimentError(
