@@ -177,15 +177,20 @@ class AnthropicMessagesProvider(Provider):
         )
 
     def error_message(self, body: Any) -> str | None:
-        if isinstance(body, dict):
-            error = body.get("error")
-            if isinstance(error, dict) and isinstance(error.get("message"), str):
-                kind = error.get("type")
-                message: str = error["message"]
-                return f"{kind}: {message}" if isinstance(kind, str) and kind else message
-            if isinstance(error, str):
-                return error
-        return None
+        return _error_text(body)
+
+
+def _error_text(body: Any) -> str | None:
+    """Anthropic's ``{"error": {"type", "message"}}`` (an error body or stream event) as text."""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            kind = error.get("type")
+            message: str = error["message"]
+            return f"{kind}: {message}" if isinstance(kind, str) and kind else message
+        if isinstance(error, str):
+            return error
+    return None
 
 
 # --- requests ---------------------------------------------------------------------------
@@ -345,7 +350,7 @@ def assemble_stream(events: list[Any]) -> dict[str, Any]:
             raise ProviderError(f"stream event {position} is not a JSON object: {event!r}")
         kind = event.get("type")
         if kind == "error":
-            detail = AnthropicMessagesProvider().error_message(event) or json.dumps(event)
+            detail = _error_text(event) or json.dumps(event)
             raise ProviderError(f"the stream reported an error: {detail}")
         if kind == "message_start" and isinstance(event.get("message"), dict):
             message = dict(event["message"])
