@@ -539,12 +539,6 @@ HAND_EDITS = [
             ("bool-tag", "!!bool x"),
             ("timestamp-tag", "!!timestamp x"),
             ("impossible-date", "2024-02-30"),
-        ]
-    ),
-    *(
-        pytest.param(where, edit, id=f"{name}-{where.split(':')[0]}")
-        for where in (BODY, VERSION)
-        for name, edit in [
             ("shared-alias", "&c [1, 2]"),
             ("date", "2024-02-28"),
             ("binary", "!!binary aGVsbG8="),
