@@ -473,16 +473,18 @@ def _sample_cost(test: Mapping[str, Any], change: Mapping[str, Any]) -> float | 
 
 
 def _failing_section(tests: Sequence[Mapping[str, Any]], missed: set[str]) -> list[_Block]:
-    failing = [test for test in tests if test.get("outcome") in ("failed", "error")]
+    failing = [
+        (test, _failing_cases(test)) for test in tests if test.get("outcome") in ("failed", "error")
+    ]
     # A test that only missed its recordings is told above, in full.
     failing = [
-        test for test in failing if _str(test.get("test")) not in missed or _failing_cases(test)
+        (test, cases) for test, cases in failing if _str(test.get("test")) not in missed or cases
     ]
     if not failing:
         return []
     section = "failing tests"
     blocks = [_Block(section, "### Failing tests")]
-    blocks += [_Block(section, _failing_block(test)) for test in failing[:_MAX_TESTS]]
+    blocks += [_Block(section, _failing_block(test, cases)) for test, cases in failing[:_MAX_TESTS]]
     if len(failing) > _MAX_TESTS:
         blocks.append(_Block(section, f"_... and {len(failing) - _MAX_TESTS} more failing tests._"))
     return blocks
@@ -496,10 +498,10 @@ def _failing_cases(test: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     ]
 
 
-def _failing_block(test: Mapping[str, Any]) -> str:
+def _failing_block(test: Mapping[str, Any], cases: Sequence[Mapping[str, Any]]) -> str:
+    """A failing test: its failing cases (``_failing_cases``) as a table, then its failure text."""
     outcome = _str(test.get("outcome"))
     lines = [f"#### {_code(_str(test.get('test')))} ({_text(outcome)})"]
-    cases = _failing_cases(test)
     if cases:
         lines += [
             "",
