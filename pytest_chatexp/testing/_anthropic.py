@@ -20,7 +20,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
+from pytest_chatexp.testing._http import RecordedRequest, Response, json_response, sse_event
 from pytest_chatexp.testing._replies import (
     Answer,
     JsonObject,
@@ -439,5 +439,4 @@ def stream_events(message: JsonObject) -> list[JsonObject]:
 
 async def _stream(message: JsonObject) -> AsyncIterator[bytes]:
     for event in stream_events(message):
-        data = json.dumps(event, separators=(",", ":"))
-        yield f"event: {event['type']}\ndata: {data}\n\n".encode()
+        yield sse_event(event, event=event["type"])

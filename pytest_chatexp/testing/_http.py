@@ -77,6 +77,13 @@ def json_response(payload: object, status: int = 200) -> Response:
     return Response(status, json.dumps(payload, separators=(",", ":")).encode())
 
 
+def sse_event(payload: object, *, event: str | None = None) -> bytes:
+    """One server-sent event whose data is ``payload`` as compact JSON, after an ``event:``
+    line when it is named."""
+    data = b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return data if event is None else f"event: {event}\n".encode() + data
+
+
 class ProtocolError(Exception):
     """The client sent something this server will not parse; answered, then closed."""
 

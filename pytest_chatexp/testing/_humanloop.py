@@ -24,7 +24,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Final
 
-from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
+from pytest_chatexp.testing._http import RecordedRequest, Response, json_response, sse_event
 from pytest_chatexp.testing._replies import (
     Answer,
     JsonObject,
@@ -809,4 +809,4 @@ def interleave(streams: Sequence[Sequence[JsonObject]]) -> list[JsonObject]:
 async def _event_stream(body: JsonObject, samples: list[_Sample]) -> AsyncIterator[bytes]:
     """Data-only server-sent events, no terminator (Humanloop documents none)."""
     for event in interleave([_sample_events(body, sample) for sample in samples]):
-        yield b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+        yield sse_event(event)

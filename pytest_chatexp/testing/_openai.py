@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
+from pytest_chatexp.testing._http import RecordedRequest, Response, json_response, sse_event
 from pytest_chatexp.testing._replies import (
     Answer,
     JsonObject,
@@ -55,7 +55,7 @@ async def _chunk_stream(completion: JsonObject, include_usage: bool) -> AsyncIte
 
     def chunk(delta: JsonObject, finish_reason: str | None = None) -> bytes:
         event = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
-        return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+        return sse_event(event)
 
     yield chunk({"role": "assistant", "content": ""})
     for piece in stream_pieces(message.get("content") or ""):
@@ -71,7 +71,7 @@ async def _chunk_stream(completion: JsonObject, include_usage: bool) -> AsyncIte
     yield chunk({}, choice["finish_reason"])
     if include_usage:
         usage = {**base, "choices": [], "usage": completion["usage"]}
-        yield b"data: " + json.dumps(usage, separators=(",", ":")).encode() + b"\n\n"
+        yield sse_event(usage)
     yield b"data: [DONE]\n\n"
 
 
