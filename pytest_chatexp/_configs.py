@@ -168,8 +168,10 @@ def _short(value: Any) -> str:
 
 
 def _digest(data: Any) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # Imported here: the recording package loads YAML, which importing a config must not.
+    from ._recording import canonical_json
+
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
 def model_config_from_data(data: Any, *, where: str) -> ModelConfig:
