@@ -206,7 +206,7 @@ class HumanloopBackend:
         one does) and the position, so different inputs and samples spread over the configs.
         """
         configs = self.experiments[experiment_id]
-        key = _canonical({k: v for k, v in body.items() if k != "stream"}) + f"|{position}"
+        key = _sample_key(body, position)
         return configs[int(short_digest(key, 8), 16) % len(configs)]
 
     # --- handlers (wrapped by ReferenceServer._model_route) --------------------------------
@@ -511,6 +511,12 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _sample_key(body: JsonObject, position: int) -> str:
+    """What a sample's digests are made of: the request without ``stream`` (a streamed request
+    answers what the plain one does) and the sample's position."""
+    return _canonical({k: v for k, v in body.items() if k != "stream"}) + f"|{position}"
+
+
 def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -642,7 +648,7 @@ class _Sample:
         output_message = _full_message(
             {"role": "assistant", "content": answer.text, "tool_calls": calls or None}
         )
-        key = _canonical({k: v for k, v in body.items() if k != "stream"}) + f"|{position}"
+        key = _sample_key(body, position)
         data: JsonObject = {
             "id": "data_" + short_digest(key, 20),
             "index": position,
