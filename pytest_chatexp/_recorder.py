@@ -176,14 +176,7 @@ class TestRecorder:
     def _note_change(self, call: Call, provider: Provider, body: Any) -> None:
         """A re-recorded call whose label had an answer before: what changed, in tokens."""
         label = call.label
-        previous = next(
-            (
-                item
-                for item in (self.file.interactions if self._existed else [])
-                if item.label == label
-            ),
-            None,
-        )
+        previous = next((item for item in self.file.interactions if item.label == label), None)
         try:
             new = provider.parse_response(body).usage
             old = provider.parse_response(previous.response["body"]).usage if previous else None
@@ -262,7 +255,7 @@ class TestRecorder:
         """
         if not passed or not (self._existed or self.recorded):
             return []
-        known = [item.fingerprint for item in self.file.interactions] if self._existed else []
+        known = [item.fingerprint for item in self.file.interactions]
         stale = [key for key in known if key not in self.used and key not in self.recorded]
         rerecording = self.mode in ("new", "all")
         if (stale and (prune or rerecording)) or (self.mode == "all" and self.recorded):
