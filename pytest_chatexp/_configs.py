@@ -247,14 +247,19 @@ def _read_config_entries(path: Path) -> list[Any]:
     raise DatasetError(f"{path}: expected a config mapping or a list of configs")
 
 
-def read_structured_file(path: Path) -> Any:
-    """Parse a JSON or YAML file, turning every failure into a DatasetError naming the file."""
+def read_text(path: Path) -> str:
+    """The UTF-8 text of a prompt or dataset file; a DatasetError naming the file if unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot be read ({exc})") from None
+
+
+def read_structured_file(path: Path) -> Any:
+    """Parse a JSON or YAML file, turning every failure into a DatasetError naming the file."""
+    text = read_text(path)
     if path.suffix == ".json":
         try:
             return json.loads(text)

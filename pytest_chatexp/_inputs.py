@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._configs import read_structured_file
+from ._configs import read_structured_file, read_text
 from ._errors import DatasetError, InvalidExperimentError
 from ._models import ChatMessage
 from ._validation import describe_validation_error
@@ -88,18 +88,9 @@ def load_dataset(path: str | Path) -> list[Input]:
     return inputs
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc})") from None
-
-
 def _read_jsonl(path: Path) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
-    for lineno, line in enumerate(_read_text(path).split("\n"), start=1):
+    for lineno, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -110,7 +101,7 @@ def _read_jsonl(path: Path) -> list[tuple[str, Any]]:
 
 
 def _read_csv(path: Path) -> list[tuple[str, Any]]:
-    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
     if not reader.fieldnames:
         raise DatasetError(f"{path}: the CSV file has no header row")
     rows: list[tuple[str, Any]] = []
