@@ -164,6 +164,10 @@ def endpoint_identity(base_url: str) -> str:
 
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if isinstance(value, str) and "://" in value:  # a base URL: names are shown everywhere
+        from ._redaction import display_url
+
+        text = display_url(value)
     return text if len(text) <= 24 else text[:21] + "..."
 
 

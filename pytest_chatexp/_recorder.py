@@ -15,7 +15,6 @@ recording, and otherwise fails with an explanation of what changed since the rec
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,10 @@ from ._recording import (
     Label,
     RecordedRequest,
     RecordingFile,
-    environment_secrets,
     explain_miss,
     update,
 )
+from ._redaction import known_secrets
 from ._replay import CallOutcome
 
 __all__ = ["RecordingMissError", "TestRecorder", "recorded_call_of"]
@@ -135,17 +134,12 @@ class TestRecorder:
         self.recorded: dict[str, Interaction] = {}
         # Calls answered anew, with their token counts before and after, for the reports.
         self.changes: list[dict[str, Any]] = []
-        self._secrets: set[str] = set()
 
     @property
     def file(self) -> RecordingFile:
         if self._file is None:
             self._file = RecordingFile.load(self.path) if self._existed else RecordingFile()
         return self._file
-
-    def allow_secrets_of(self, env_names: Iterable[str]) -> None:
-        """Remember the key values a test's configs read, so none is ever written."""
-        self._secrets.update(os.environ[name] for name in env_names if os.environ.get(name))
 
     async def exchange(
         self,
@@ -268,5 +262,5 @@ class TestRecorder:
             interactions,
             replace_test=replace,
             test=self.test_id,
-            known_secrets=[*environment_secrets(), *self._secrets],
+            known_secrets=known_secrets(),
         )

@@ -1,9 +1,32 @@
-"""Secret detection for recording files, which are committed to the repository.
+"""One redaction path for everything the plugin writes or prints.
 
-Requests are recorded without headers, so a key can only reach a recording through content: a
-key pasted into a prompt or an input, a provider echoing it, a tool call quoting it. Every save
-scans the exact text about to be written for the values of the keys in use and for well-known key
-shapes, and refuses to write on a hit.
+Known secrets are the values of credential-named environment variables (``*_API_KEY``,
+``*_TOKEN``, ...), the credentials inside URLs held by environment variables, and what the session
+remembered from the configs in use: the value of each config's key variable (``api_key_env`` or
+its provider's default) and the credentials in its ``base_url`` (userinfo, and query values named
+like credentials or shaped like them).
+
+``scan_secrets`` finds, in any text:
+
+- a known value (8 characters or longer), whole;
+- a fragment of one: any run of 8 or more consecutive characters of a known value's secret part,
+  extended to all the characters it shares with the value (a cut or quoted copy, such as a
+  provider error quoting a key's first characters). The secret part is what follows the key's
+  label, its leading lowercase segments ending in ``-`` or ``_`` (``sk-proj-``, ``sk-ant-api03-``,
+  ``hl_sk_``), which every key of its kind shares. Values whose secret part is shorter than 16
+  characters are matched whole only: their 8-character runs are too likely to be words;
+- a masked copy: a run of 3 or more ``*`` or ``•`` with, before it, the value's label and 3 or
+  more of its next characters, or after it, 4 or more of its last characters
+  (OpenAI's ``Incorrect API key provided: sk-abc1****wxyz``);
+- well-known key shapes (OpenAI, Anthropic, Humanloop, AWS, GitHub, Google, bearer tokens);
+- the value of a credential-named field (``api_key: ...``, ``"authorization": "..."``);
+- URL credentials: a userinfo password (``https://user:pass@host``) and the value of a query
+  parameter named like a credential (``?key=``, ``&access_token=``, ``&sig=``).
+
+Recordings are committed to the repository, so a save that would write a hit is refused
+(``_recording._store``); every other writer and message replaces each hit with ``[REDACTED]``
+(``redact``): snapshots, reports, JUnit XML, the terminal, provider error excerpts. URLs the
+plugin shows on purpose go through ``display_url``: no userinfo, no query values.
 
 False positives would make recording unusable, so each shape must look like a credential, not
 prose: a long run of token characters that contains a digit or mixes upper and lower case. That
@@ -13,16 +36,52 @@ described by their first few characters and their kind; the secret itself is nev
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-__all__ = ["SecretHit", "environment_secrets", "find_secrets", "scan_secrets"]
+__all__ = [
+    "REDACTED",
+    "SecretHit",
+    "display_url",
+    "environment_secrets",
+    "find_secrets",
+    "known_secrets",
+    "redact",
+    "redact_data",
+    "redact_report",
+    "remember_secrets",
+    "scan_secrets",
+    "url_secrets",
+]
 
+REDACTED: Final = "[REDACTED]"
 # Shorter values would match ordinary words and numbers in prompts and outputs.
 MIN_KNOWN_LENGTH: Final = 8
+# A run this long of a known value's secret part is redacted wherever it appears...
+FRAGMENT_LENGTH: Final = 8
+# ...if that secret part is at least this long: in shorter ones, such runs are too likely words.
+MIN_FRAGMENT_SECRET: Final = 16
+# Fragments are found through pieces of this length taken every this many characters: any run
+# of FRAGMENT_LENGTH characters holds one whole, since 2 * _ANCHOR - 1 <= FRAGMENT_LENGTH.
+_ANCHOR: Final = 4
+# A key's label, shared by every key of its kind: "sk-", "sk-proj-", "sk-ant-api03-", "hl_sk_".
+_LABEL: Final = re.compile(r"(?:[a-z][a-z0-9]{0,7}[-_]){1,3}")
+_MASK: Final = re.compile(r"[*\u2022]{3,}")
+_URL_USERINFO: Final = re.compile(r"""(?i)\b[a-z][a-z0-9+.-]*://(?P<userinfo>[^\s/?#@"'<>\\]+)@""")
+_URL_PARAMETER: Final = re.compile(r"""[?&;](?P<name>[A-Za-z0-9_.-]+)=(?P<value>[^&#\s"'<>\\]+)""")
+_CREDENTIAL_PARAMETER: Final = re.compile(
+    r"(?i)(?:[a-z0-9]+[-_.])*"
+    r"(?:api-?key|apikey|key|token|secret|sig|signature|password|passwd|pwd|pass|auth|code|"
+    r"credentials?)"
+)
+# Values the session read or found in its configs' URLs: see remember_secrets.
+_REMEMBERED: Final[set[str]] = set()
 
 _TOKEN: Final = r"[A-Za-z0-9_-]"
 # Each pattern starts with its literal prefix, so the regex engine can skip ahead to candidates;
@@ -92,44 +151,256 @@ def find_secrets(text: str, known_values: Iterable[str]) -> list[str]:
 
 
 def scan_secrets(text: str, known_values: Iterable[str]) -> list[SecretHit]:
-    """Every secret in ``text``: known values (8 chars or longer) and credential shapes.
+    """Every secret in ``text``: known values (8 chars or longer), their fragments and masked
+    copies, credential shapes and URL credentials.
 
     A span is reported once, as its most specific kind.
     """
     hits: list[SecretHit] = []
-    # Longest first, so a value containing another is reported whole.
-    wanted = {value for value in known_values if len(value) >= MIN_KNOWN_LENGTH}
-    for value in sorted(wanted, key=lambda value: (-len(value), value)):
-        start = text.find(value)
-        while start != -1:
-            _add(hits, "known secret value", text, start, start + len(value))
-            start = text.find(value, start + 1)
-    for kind, pattern in _PATTERNS:
-        for match in pattern.finditer(text):
-            secret = match.group()
-            token = secret.split()[-1] if kind == "bearer token" else secret
-            if _looks_random(token):
-                _add(hits, kind, text, match.start(), match.end())
-    for match in _FIELD.finditer(text):
-        span = _field_value(text, match)
-        if span is not None:
-            key = text[_key_start(text, match.start()) : match.end("key")]
-            _add(hits, f"'{key}' field value", text, *span)
+    for kind, start, end in _spans(text, _known(known_values)):
+        _add(hits, kind, text, start, end)
     return sorted(hits, key=lambda hit: hit.start)
 
 
+def redact(text: str, also: Iterable[str] = ()) -> str:
+    """``text`` with every secret ``scan_secrets`` finds replaced by ``[REDACTED]``; the known
+    values are the session's (``known_secrets``) and ``also``."""
+    return _redact(text, _known([*known_secrets(), *also]))
+
+
+def redact_data(value: Any) -> Any:
+    """A copy of JSON-like data (dicts, lists, tuples, strings) with every string redacted."""
+    known = _known(known_secrets())
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return _redact(item, known)
+        if isinstance(item, dict):
+            return {walk(key): walk(inner) for key, inner in item.items()}
+        if isinstance(item, list | tuple):
+            return type(item)(walk(inner) for inner in item)
+        return item
+
+    return walk(value)
+
+
+def redact_report(report: Any) -> None:
+    """Redact, in place, what a pytest report carries to the terminal, JUnit XML and the
+    controller of an xdist run: its failure (``longrepr``), captured output and logs
+    (``sections``), user properties and chatexp's own attributes.
+
+    A failure's structured form is kept, for pytest's formatting, unless a secret straddles its
+    parts; then it becomes its redacted text.
+    """
+    known = _known(known_secrets())
+    longrepr = getattr(report, "longrepr", None)
+    if longrepr is not None:
+        text = str(longrepr)
+        if _redact(text, known) != text:
+            longrepr = report.longrepr = _redact_object(longrepr, known)
+            text = str(longrepr)
+            if _redact(text, known) != text:
+                report.longrepr = _redact(text, known)
+    for name in ("sections", "user_properties"):
+        if getattr(report, name, None):
+            setattr(report, name, [_redact_object(item, known) for item in getattr(report, name)])
+    for name, value in list(vars(report).items()):
+        if name.startswith("chatexp_"):
+            setattr(report, name, _redact_object(value, known))
+
+
+def display_url(url: str) -> str:
+    """A URL as messages show it: without userinfo, and with every query value hidden (a
+    query string is where some providers take their key, and nothing tells a key from a
+    version number)."""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return url
+    query = "&".join(
+        name + (f"={REDACTED}" if equals else "")
+        for name, equals, _ in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials a URL holds: its userinfo password, a token-shaped user name, and
+    query values named like credentials or shaped like them (raw and decoded)."""
+    parts = urlsplit(url)
+    found = [parts.password or ""]
+    if parts.username and _looks_random(parts.username):
+        found.append(parts.username)
+    for pair in parts.query.split("&"):
+        name, _, value = pair.partition("=")
+        if _CREDENTIAL_PARAMETER.fullmatch(name) or (len(value) >= 16 and _looks_random(value)):
+            found += [value, unquote_plus(value)]
+    return [value for value in found if value]
+
+
+def remember_secrets(values: Iterable[str | None]) -> None:
+    """Add values (keys the session reads, credentials in its URLs) to the session's known
+    secrets, so that no writer and no message shows them."""
+    _REMEMBERED.update(value for value in values if value)
+
+
+def known_secrets() -> list[str]:
+    """The secrets of this process: credential-named environment variables, credentials in
+    URLs held by environment variables, and what the session remembered."""
+    return [*environment_secrets(), *_REMEMBERED]
+
+
 def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of credential-named environment variables (``*_API_KEY``, ``*_TOKEN``, ...).
+    """Values of credential-named environment variables (``*_API_KEY``, ``*_TOKEN``, ...), and
+    the credentials in URLs held by any variable (``OPENAI_BASE_URL=https://host/v1?key=...``).
 
     These are the keys a test run actually holds, so they are the ones most likely to leak.
     """
     source = os.environ if environ is None else environ
-    return [
+    found = [
         value
         for name, value in source.items()
         if name.upper().replace("-", "_").rsplit("_", 1)[-1] in _SECRET_NAME_ENDINGS
         and len(value) >= MIN_KNOWN_LENGTH
     ]
+    for value in source.values():
+        if "://" in value:
+            found += url_secrets(value)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Value:
+    """A known secret value, and where its secret part starts (after its label)."""
+
+    text: str
+    body: int
+
+
+@functools.lru_cache(maxsize=16)
+def _known_of(values: frozenset[str]) -> tuple[_Value, ...]:
+    # Longest first, so a value containing another is reported whole.
+    ordered = sorted(values, key=lambda value: (-len(value), value))
+    return tuple(_Value(value, _label_length(value)) for value in ordered)
+
+
+def _known(values: Iterable[str]) -> tuple[_Value, ...]:
+    return _known_of(frozenset(value for value in values if len(value) >= MIN_KNOWN_LENGTH))
+
+
+def _label_length(value: str) -> int:
+    label = _LABEL.match(value)
+    return label.end() if label is not None else 0
+
+
+def _spans(text: str, known: tuple[_Value, ...]) -> Iterator[tuple[str, int, int]]:
+    """(kind, start, end) of every secret in ``text``, most specific kinds first."""
+    for value in known:
+        start = text.find(value.text)
+        while start != -1:
+            yield "known secret value", start, start + len(value.text)
+            start = text.find(value.text, start + 1)
+    for value in known:
+        for start, end in _fragments(text, value):
+            yield "part of a known secret value", start, end
+    if known:
+        yield from _masked_copies(text, known)
+    for kind, pattern in _PATTERNS:
+        for match in pattern.finditer(text):
+            secret = match.group()
+            token = secret.split()[-1] if kind == "bearer token" else secret
+            if _looks_random(token):
+                yield kind, match.start(), match.end()
+    for match in _FIELD.finditer(text):
+        span = _field_value(text, match)
+        if span is not None:
+            key = text[_key_start(text, match.start()) : match.end("key")]
+            yield f"'{key}' field value", *span
+    for match in _URL_USERINFO.finditer(text):
+        user, colon, password = match.group("userinfo").partition(":")
+        if _looks_random(password) or (not colon and len(user) >= 8 and _looks_random(user)):
+            yield "URL credentials", match.start("userinfo"), match.end("userinfo")
+    for match in _URL_PARAMETER.finditer(text):
+        if _CREDENTIAL_PARAMETER.fullmatch(match.group("name")) and _looks_random(
+            match.group("value")
+        ):
+            yield f"'{match.group('name')}' URL parameter", match.start("value"), match.end()
+
+
+def _fragments(text: str, value: _Value) -> Iterator[tuple[int, int]]:
+    """Spans of ``text`` sharing a run of ``FRAGMENT_LENGTH`` or more characters with the
+    value's secret part, each extended to everything it shares with the value.
+
+    Every such run contains one of the 4-character pieces of the secret part taken at every 4th
+    position, so ``str.find`` of those pieces (fast, in C) finds every candidate.
+    """
+    secret, body = value.text, value.body
+    if len(secret) - body < MIN_FRAGMENT_SECRET:
+        return
+    for offset in range(body, len(secret) - _ANCHOR + 1, _ANCHOR):
+        piece = secret[offset : offset + _ANCHOR]
+        found = text.find(piece)
+        while found != -1:
+            start, first = found, offset
+            while start > 0 and first > 0 and text[start - 1] == secret[first - 1]:
+                start, first = start - 1, first - 1
+            end, last = found + _ANCHOR, offset + _ANCHOR
+            while end < len(text) and last < len(secret) and text[end] == secret[last]:
+                end, last = end + 1, last + 1
+            if last - max(first, body) >= FRAGMENT_LENGTH:
+                yield start, end
+            found = text.find(piece, found + 1)
+
+
+def _masked_copies(text: str, known: tuple[_Value, ...]) -> Iterator[tuple[str, int, int]]:
+    for mask in _MASK.finditer(text):
+        start, end = mask.span()
+        while start > 0 and text[start - 1] in _KEY_CHARS:
+            start -= 1
+        while end < len(text) and text[end] in _KEY_CHARS:
+            end += 1
+        before, after = text[start : mask.start()], text[mask.end() : end]
+        if any(
+            (len(before) >= value.body + 3 and value.text.startswith(before))
+            or (len(after) >= 4 and value.text.endswith(after))
+            for value in known
+        ):
+            yield "masked copy of a known secret value", start, end
+
+
+def _redact(text: str, known: tuple[_Value, ...]) -> str:
+    merged: list[list[int]] = []  # overlapping and touching spans, joined
+    for start, end in sorted((start, end) for _, start, end in _spans(text, known)):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    if not merged:
+        return text
+    pieces: list[str] = []
+    position = 0
+    for start, end in merged:
+        pieces += [text[position:start], REDACTED]
+        position = end
+    return "".join(pieces) + text[position:]
+
+
+def _redact_object(item: Any, known: tuple[_Value, ...]) -> Any:
+    """Strings redacted inside lists, tuples, dicts and dataclass instances such as pytest's
+    failure representations (changed in place, since other objects hold them)."""
+    if isinstance(item, str):
+        return _redact(item, known)
+    if isinstance(item, list):
+        item[:] = [_redact_object(inner, known) for inner in item]
+    elif isinstance(item, tuple):
+        return tuple(_redact_object(inner, known) for inner in item)
+    elif isinstance(item, dict):
+        for key, inner in item.items():
+            item[key] = _redact_object(inner, known)
+    elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+        for field in dataclasses.fields(item):
+            object.__setattr__(item, field.name, _redact_object(getattr(item, field.name), known))
+    return item
 
 
 def _add(hits: list[SecretHit], kind: str, text: str, start: int, end: int) -> None:

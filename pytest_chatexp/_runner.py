@@ -39,6 +39,7 @@ import httpx
 from ._errors import ChatexpError, ProviderError
 from ._experiment import ExperimentResult, ExperimentSpec, PlannedCall, Sample
 from ._providers import Provider, WireRequest
+from ._redaction import display_url, redact
 from ._replay import (
     CallOutcome,
     Exchange,
@@ -392,6 +393,7 @@ class ExperimentRunner:
         api_key: str | None,
     ) -> CallOutcome:
         started = time.perf_counter()
+        url = display_url(wire.url)  # as messages show it: no credentials
         first_event: float | None = None
         events: list[Any] = []
         transport = connections.acquire()
@@ -417,7 +419,7 @@ class ExperimentRunner:
                 _HTTPX_LOG.info(
                     'HTTP Request: %s %s "%s %d %s"',
                     request.method,
-                    request.url,
+                    display_url(str(request.url)),
                     response.http_version,
                     response.status_code,
                     response.reason_phrase,
@@ -425,22 +427,22 @@ class ExperimentRunner:
         except httpx.TimeoutException:
             raise _timed_out(wire.url, timeout) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise _Transient(f"cannot reach {wire.url}: {_redact(str(exc), api_key)}") from None
+            raise _Transient(f"cannot reach {url}: {_redact(str(exc), api_key)}") from None
         except httpx.TransportError as exc:
             raise _Transient(
-                f"the connection to {wire.url} broke mid-answer: {_redact(str(exc), api_key)}"
+                f"the connection to {url} broke mid-answer: {_redact(str(exc), api_key)}"
             ) from None
         latency = time.perf_counter() - started
         status = response.status_code
         if wire.streams and status < 400:
             if first_event is None or not provider.stream_finished(events):
-                raise _Transient(f"{wire.url}: the stream ended before its final event")
+                raise _Transient(f"{url}: the stream ended before its final event")
             return CallOutcome(body=events, latency_s=latency, first_token_s=first_event)
         body = _decode_json(content)
         if status >= 400:
             detail = provider.error_message(body) if body is not _NOT_JSON else None
             detail = _redact(detail or _excerpt(content.decode("utf-8", "replace")), api_key)
-            message = f"HTTP {status} from {wire.url}: {detail}"
+            message = f"HTTP {status} from {url}: {detail}"
             if status in _RETRYABLE_STATUS or status >= 500:
                 raise _Transient(
                     message,
@@ -452,7 +454,7 @@ class ExperimentRunner:
         if body is _NOT_JSON:
             excerpt = _redact(_excerpt(content.decode("utf-8", "replace")), api_key)
             raise _Transient(
-                f"{wire.url} answered HTTP {status} with a body that is not JSON: {excerpt}",
+                f"{url} answered HTTP {status} with a body that is not JSON: {excerpt}",
                 status_code=status,
             )
         return CallOutcome(body=body, latency_s=latency)
@@ -571,7 +573,7 @@ class _Transient(Exception):
 
 def _timed_out(url: str, timeout: float) -> _Transient:
     return _Transient(
-        f"no answer from {url} within {timeout:g} s "
+        f"no answer from {display_url(url)} within {timeout:g} s "
         "(raise the timeout with --chatexp-timeout or the marker's timeout=)"
     )
 
@@ -667,7 +669,7 @@ async def _read_events(response: httpx.Response, started: float) -> tuple[list[A
         try:
             events.append(json.loads(data))
         except json.JSONDecodeError:
-            raise _Transient(f"a stream event is not JSON: {_excerpt(data)}") from None
+            raise _Transient(f"a stream event is not JSON: {redact(_excerpt(data))}") from None
     return events, first
 
 
@@ -684,7 +686,8 @@ def _excerpt(text: str, limit: int = 200) -> str:
 
 
 def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "[REDACTED]") if secret else text
+    """Provider error text without the call's key, its fragments or any other known secret."""
+    return redact(text, also=[secret] if secret else [])
 
 
 def _api_key(call: PlannedCall, provider: Provider) -> str | None:

@@ -7,7 +7,7 @@ chatexp tests never loads httpx, pydantic or any provider.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +23,7 @@ from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_s
 from ._providers import get_provider
 from ._recorder import TestRecorder
 from ._recording import recording_path
+from ._redaction import remember_secrets, url_secrets
 from ._replay import Exchange, api_key_env, replay, send_directly
 from ._reports._junit import junit_properties
 from ._reports._records import ExperimentRecord, experiment_record
@@ -215,6 +216,7 @@ class ChatexpSession:
     def _before_run(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None:
         """The item's recorder; in plan mode, the plan instead (the test is skipped); with a
         spent budget, a skip."""
+        remember_secrets(_secrets_of(spec.model_configs))
         recorder = self.recorder_for(item, spec)
         if self.settings.plan:
             plan = plan_experiment(spec, recorder, self.settings.prices)
@@ -248,7 +250,6 @@ class ChatexpSession:
                 mode=self.settings.record_mode,
                 rerun_hint=f"pytest --chatexp-record=new '{item.nodeid}'",
             )
-        recorder.allow_secrets_of(_key_env(config) for config in spec.model_configs)
         return recorder
 
     def changes_for(self, item: pytest.Item) -> list[dict[str, Any]]:
@@ -315,10 +316,14 @@ class ChatexpRunner:
         return self._session.runner
 
 
-def _key_env(config: ModelConfig) -> str:
-    """The environment variable holding a config's key, whose value must never be written."""
-    provider = get_provider(config.provider)
-    return (api_key_env(config, provider) if provider is not None else config.api_key_env) or ""
+def _secrets_of(configs: Iterable[ModelConfig]) -> Iterator[str | None]:
+    """What the configs' calls read that must never be written or shown: the value of each
+    one's key variable, and the credentials in its base URL."""
+    for config in configs:
+        provider = get_provider(config.provider)
+        name = api_key_env(config, provider) if provider is not None else config.api_key_env
+        yield os.environ.get(name) if name else None
+        yield from url_secrets(config.base_url) if config.base_url else ()
 
 
 def describe_plan(plan: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from ._experiment import ExperimentResult, Sample
+from ._redaction import redact
 
 __all__ = ["SNAPSHOT_NAME", "ExperimentSnapshotExtension", "keep_snapshots_of", "render_experiment"]
 
@@ -56,7 +57,8 @@ class ExperimentSnapshotExtension(SingleFileSnapshotExtension):
                 f"chatexp_snapshot compares experiment results (the 'chatexp' fixture), "
                 f"not {type(data).__name__}"
             )
-        return render_experiment(data)
+        # Redacted like every other file: a provider that echoes a key must not commit it here.
+        return redact(render_experiment(data))
 
     def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Iterator[str]:
         """Changed lines grouped under the case they belong to."""

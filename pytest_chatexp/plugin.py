@@ -138,6 +138,10 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
         match = _PLUGIN_ERROR.search(str(report.longrepr))
         if match is not None:
             report.longrepr = f"chatexp: {collector.nodeid}: {match.group(1)}"
+    if report.failed:
+        from ._redaction import redact_report
+
+        redact_report(report)  # a config's error may quote its base URL or key
     return report
 
 
@@ -157,6 +161,10 @@ class _ReportAttributes:
         report = yield
         # Plain attributes of builtins: pytest-xdist ships them to the controller as they are.
         report.__dict__.update(self.session.report_attributes(item, call.when, report.passed))
+        # Here, in the process that knows the session's keys, before anything shows the report.
+        from ._redaction import redact_report
+
+        redact_report(report)
         return report
 
 

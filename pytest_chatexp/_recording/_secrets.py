@@ -1,4 +1,4 @@
-"""Secret detection for recording files: the session's one scanner, in ``pytest_chatexp._redaction``.
+"""Secret detection for recording files: the session's one scanner (``pytest_chatexp._redaction``).
 
 Recordings are committed to the repository, so a save that would write a secret is refused
 (``_store``); every other writer redacts with the same scanner instead. It lives outside this

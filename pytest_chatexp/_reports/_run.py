@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._redaction import redact_data
+
 if TYPE_CHECKING:
     from .._settings import Settings
 
@@ -108,7 +110,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def write_reports(settings: Settings, tests: list[dict[str, Any]]) -> list[str]:
     """Write the report files the command line asked for; returns their paths."""
-    report = build_run_report(tests, record_mode=settings.record_mode)
+    report = redact_data(build_run_report(tests, record_mode=settings.record_mode))
     written: list[str] = []
     if settings.json_report:
         write_atomic(
