@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -176,9 +177,32 @@ def test_no_key_reaches_a_file_or_the_terminal(
             for path in files
             if path.relative_to(pytester.path).parts[0] == group
         ), group
+    _assert_no_key_in(files, {"record": recorded, "replay": replayed}, canaries)
+
+
+def test_no_key_reaches_a_file_or_the_terminal_with_recording_off(
+    pytester: pytest.Pytester, server: ReferenceServer, canaries: dict[str, str]
+) -> None:
+    """Nothing is recorded, so no recording scan runs: snapshots, reports, JUnit XML and the
+    terminal are kept clean by redaction alone."""
+    pytester.makepyfile(test_suite=SUITE)
+    result = _run(pytester, "off", "--chatexp-record=off", "--snapshot-update")
+    result.assert_outcomes(passed=1, failed=1)
+    sent = {value for request in server.requests for value in request.headers.values()}
+    assert all(key in sent or f"Bearer {key}" in sent for key in canaries.values())
+    files = [path for path in pytester.path.rglob("*") if path.is_file()]
+    names = {path.relative_to(pytester.path).parts[0] for path in files}
+    assert {"__snapshots__", "reports", "junit-off.xml"} <= names, names
+    assert "__recordings__" not in names
+    _assert_no_key_in(files, {"off": result}, canaries)
+
+
+def _assert_no_key_in(
+    files: list[Path], results: dict[str, pytest.RunResult], canaries: dict[str, str]
+) -> None:
     outputs = {
         f"{run} {stream}": "\n".join(getattr(result, stream).lines)
-        for run, result in (("record", recorded), ("replay", replayed))
+        for run, result in results.items()
         for stream in ("stdout", "stderr")
     }
     assert "Bearer" not in "".join(outputs.values())
