@@ -256,14 +256,12 @@ def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
 
     These are the keys a test run actually holds, so they are the ones most likely to leak.
     """
-    source = os.environ if environ is None else environ
-    found = [
-        value
-        for name, value in source.items()
-        if name.upper().replace("-", "_").rsplit("_", 1)[-1] in _SECRET_NAME_ENDINGS
-        and len(value) >= MIN_KNOWN_LENGTH
-    ]
-    for value in source.values():
+    found: list[str] = []
+    for name, value in (os.environ if environ is None else environ).items():  # read once: slow
+        if len(value) >= MIN_KNOWN_LENGTH and (
+            name.upper().replace("-", "_").rsplit("_", 1)[-1] in _SECRET_NAME_ENDINGS
+        ):
+            found.append(value)
         if "://" in value:
             found += url_secrets(value)
     return found

@@ -338,3 +338,27 @@ def test_a_recording_quoting_part_of_a_key_is_refused(tmp_path: Path) -> None:
     assert find_secrets(f"{KEY[:14]}****{KEY[-4:]}", [KEY]) == [
         "sk-c… (masked copy of a known secret value)"
     ]
+
+
+def test_a_collection_error_quoting_a_base_url_shows_no_credential(
+    pytester: pytest.Pytester,
+) -> None:
+    password, key = _secret(12), _secret()
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from pytest_chatexp import ModelConfig
+
+        BAD = ModelConfig(model="m", base_url="ftp://user:{password}@host/v1?key={key}")
+
+        @pytest.mark.chatexp(model_configs=[BAD], messages=[{{"role": "user", "content": "hi"}}])
+        def test_x(chatexp):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--junitxml=junit.xml")
+    result.assert_outcomes(errors=1)
+    shown = "[[]REDACTED]"  # as an fnmatch pattern
+    result.stdout.fnmatch_lines([f"*'ftp://{shown}@host/v1?key={shown}' is not an http(s) URL*"])
+    for text in ("\n".join(result.outlines), (pytester.path / "junit.xml").read_text()):
+        assert password not in text and key[:8] not in text
