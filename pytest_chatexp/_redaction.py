@@ -1,32 +1,22 @@
 """One redaction path for everything the plugin writes or prints.
 
-Known secrets are the values of credential-named environment variables (``*_API_KEY``,
-``*_TOKEN``, ...), the credentials inside URLs held by environment variables, and what the session
-remembered from the configs in use: the value of each config's key variable (``api_key_env`` or
-its provider's default) and the credentials in its ``base_url`` (userinfo, and query values named
-like credentials or shaped like them).
+Known secrets: the values of credential-named environment variables (``*_API_KEY``,
+``*_TOKEN``, ...) and the credentials in URLs they hold, plus what the session remembered of the
+configs in use: each one's key (``api_key_env`` or the provider's default) and the credentials in
+its ``base_url`` (userinfo; query values named or shaped like credentials).
 
-``scan_secrets`` finds, in any text:
+``scan_secrets`` finds, in any text: a known value (8 characters or longer), whole; a fragment
+of one, any run of 8 or more consecutive characters of its secret part, widened to all it shares
+with the value (the secret part follows the key's label, the lowercase segments every key of its
+kind starts with: ``sk-proj-``, ``sk-ant-api03-``; values whose secret part is under 16
+characters are matched whole only, their runs being too likely words); a masked copy, 3 or more
+``*`` or ``•`` after the label and 3 or more characters of a value, or before its last 4 or more
+(``Incorrect API key provided: sk-abc1****wxyz``); well-known key shapes; credential-named
+fields (``api_key: ...``); URL credentials (a userinfo password, a credential-named query value).
 
-- a known value (8 characters or longer), whole;
-- a fragment of one: any run of 8 or more consecutive characters of a known value's secret part,
-  extended to all the characters it shares with the value (a cut or quoted copy, such as a
-  provider error quoting a key's first characters). The secret part is what follows the key's
-  label, its leading lowercase segments ending in ``-`` or ``_`` (``sk-proj-``, ``sk-ant-api03-``,
-  ``hl_sk_``), which every key of its kind shares. Values whose secret part is shorter than 16
-  characters are matched whole only: their 8-character runs are too likely to be words;
-- a masked copy: a run of 3 or more ``*`` or ``•`` with, before it, the value's label and 3 or
-  more of its next characters, or after it, 4 or more of its last characters
-  (OpenAI's ``Incorrect API key provided: sk-abc1****wxyz``);
-- well-known key shapes (OpenAI, Anthropic, Humanloop, AWS, GitHub, Google, bearer tokens);
-- the value of a credential-named field (``api_key: ...``, ``"authorization": "..."``);
-- URL credentials: a userinfo password (``https://user:pass@host``) and the value of a query
-  parameter named like a credential (``?key=``, ``&access_token=``, ``&sig=``).
-
-Recordings are committed to the repository, so a save that would write a hit is refused
-(``_recording._store``); every other writer and message replaces each hit with ``[REDACTED]``
-(``redact``): snapshots, reports, JUnit XML, the terminal, provider error excerpts. URLs the
-plugin shows on purpose go through ``display_url``: no userinfo, no query values.
+Recordings are committed, so a save with a hit is refused (``_recording._store``); every other
+writer and message replaces each hit with ``[REDACTED]`` (``redact``). URLs the plugin shows on
+purpose go through ``display_url``: no userinfo, no query values.
 
 False positives would make recording unusable, so each shape must look like a credential, not
 prose: a long run of token characters that contains a digit or mixes upper and lower case. That
@@ -212,8 +202,11 @@ def redact_report(report: Any) -> None:
 def display_url(url: str) -> str:
     """A URL as messages show it: without userinfo, and with every query value hidden (a
     query string is where some providers take their key, and nothing tells a key from a
-    version number)."""
-    parts = urlsplit(url)
+    version number). One that cannot be parsed is shown redacted like any text."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return redact(url)
     if not parts.netloc:
         return url
     query = "&".join(
@@ -227,7 +220,10 @@ def display_url(url: str) -> str:
 def url_secrets(url: str) -> list[str]:
     """The credentials a URL holds: its userinfo password, a token-shaped user name, and
     query values named like credentials or shaped like them (raw and decoded)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL after all: any secret in it is found by the scan's shapes
+        return []
     found = [parts.password or ""]
     if parts.username and _looks_random(parts.username):
         found.append(parts.username)

@@ -308,6 +308,14 @@ def test_display_url_drops_userinfo_and_query_values() -> None:
     )
     assert display_url("http://127.0.0.1:5/v1") == "http://127.0.0.1:5/v1"
     assert display_url("python:my_app") == "python:my_app"
+    assert display_url("http://[::1/v1?key=Zz9yXw8vUt7s") == f"http://[::1/v1?key={REDACTED}"
+
+
+def test_a_malformed_url_in_the_environment_breaks_nothing() -> None:
+    assert url_secrets("http://[::1/v1?key=x") == []
+    assert environment_secrets({"SOME_URL": "http://[::1", "MY_TOKEN": "Zz9yXw8vUt7s"}) == [
+        "Zz9yXw8vUt7s"
+    ]
 
 
 def test_url_secrets_are_the_password_and_credential_like_query_values() -> None:
