@@ -246,11 +246,13 @@ def test_checked(chatexp):
 """
 
 
+@pytest.mark.parametrize("workers", [0, 2])
 def test_junit_xml_follows_the_xunit2_schema(
-    pytester: pytest.Pytester, server: ReferenceServer
+    pytester: pytest.Pytester, server: ReferenceServer, workers: int
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    pytester.runpytest("--junitxml=junit.xml").assert_outcomes(passed=2)
+    run = pytester.runpytest_subprocess if workers else pytester.runpytest
+    run("-n", str(workers), "--junitxml=junit.xml").assert_outcomes(passed=2)
     root = ET.parse(pytester.path / "junit.xml").getroot()
     assert _schema_errors(root) == []
     # xunit2 allows properties on the suite only: the run's chatexp totals are there.
