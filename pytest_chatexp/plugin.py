@@ -160,12 +160,10 @@ class _ReportAttributes:
         if call.when == "teardown" and _per_test_junit_properties(item.config):
             from ._reports._junit import junit_properties
 
-            # On the report, not the item: a rerun attempt's item still holds the last one's.
+            # On this attempt's report, not on the item: pytest-rerunfailures runs the same item
+            # again, and properties added to it would pile up, one set per attempt.
             records = as_records(getattr(report, "chatexp_experiments", None))
-            report.user_properties = [
-                *(p for p in report.user_properties if not str(p[0]).startswith("chatexp_")),
-                *junit_properties(records),
-            ]
+            report.user_properties = [*report.user_properties, *junit_properties(records)]
         return report
 
 

@@ -100,17 +100,12 @@ def write_atomic(path: Path, text: str) -> None:
     under umask 022), as pytest's JUnit XML does: the temporary file is created with it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8")
-    while True:
-        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        break
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    # O_EXCL: never another file's; mode 0666, which the kernel narrows by the umask.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.write(text.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
