@@ -8,7 +8,7 @@ one test at a time per process (xdist uses processes), so one slot is enough.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,10 +19,20 @@ if TYPE_CHECKING:
     from ._pricing import PriceTable
     from ._session import ChatexpSession
 
-__all__ = ["OUTCOMES_KEY", "ActiveTest", "activate", "active_test", "current_test", "deactivate"]
+__all__ = [
+    "OUTCOMES_KEY",
+    "VERDICTS_KEY",
+    "ActiveTest",
+    "activate",
+    "active_test",
+    "current_test",
+    "deactivate",
+]
 
 # (config name, input id, sample index) -> None when every check passed, else the first failure.
 OUTCOMES_KEY: pytest.StashKey[dict[tuple[str, str, int], str | None]] = pytest.StashKey()
+# (config name, input id) -> the verdicts assertions gave the case, each with the bar it set.
+VERDICTS_KEY: pytest.StashKey[dict[tuple[str, str], list[dict[str, Any]]]] = pytest.StashKey()
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,11 @@ class ActiveTest:
         key = (config, case, index)
         if outcomes.get(key) is None:
             outcomes[key] = failure
+
+    def record_verdict(self, config: str, case: str, verdict: dict[str, Any]) -> None:
+        """Remember an assertion's verdict on a case (its checks, bar, count and whether it
+        held), so that reports judge the case as the test did."""
+        self.item.stash.setdefault(VERDICTS_KEY, {}).setdefault((config, case), []).append(verdict)
 
 
 _active: ActiveTest | None = None

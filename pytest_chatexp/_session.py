@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._configs import ModelConfig
-from ._context import OUTCOMES_KEY, activate, deactivate
+from ._context import OUTCOMES_KEY, VERDICTS_KEY, activate, deactivate
 from ._errors import ChatexpError, InvalidExperimentError
 from ._experiment import ExperimentResult, ExperimentSpec
 from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
@@ -25,7 +25,6 @@ from ._recorder import TestRecorder
 from ._recording import recording_path
 from ._redaction import remember_secrets, url_secrets
 from ._replay import Exchange, api_key_env, replay, send_directly
-from ._reports._junit import junit_properties
 from ._reports._records import ExperimentRecord, experiment_record
 from ._settings import Settings
 from ._spending import BudgetExhausted, Ledger, SessionBudget, plan_experiment
@@ -132,8 +131,7 @@ class ChatexpSession:
         activate(item, self)
 
     def end(self, item: pytest.Item) -> None:
-        """Teardown of a chatexp test: its recorder prunes or reports what it left unused, and
-        JUnit XML gets its numbers."""
+        """Teardown of a chatexp test: its recorder prunes or reports what it left unused."""
         deactivate(item)
         try:
             unused = self.finish(item, passed=item.stash.get(CALL_PASSED_KEY, False))
@@ -141,9 +139,6 @@ class ChatexpSession:
             raise fail_for(item.nodeid, exc) from None
         if unused:
             item.stash[UNUSED_KEY] = unused
-        if item.config.option.xmlpath:
-            records = self.records_for(item, with_cases=False)
-            item.user_properties.extend(junit_properties(records))
 
     def experiment(
         self,
@@ -181,6 +176,11 @@ class ChatexpSession:
             del item.stash[RESULTS_KEY]
         if RECORDER_KEY in item.stash:
             del item.stash[RECORDER_KEY]
+        # The verdicts too: a rerun attempt of the item (pytest-rerunfailures) starts afresh.
+        if OUTCOMES_KEY in item.stash:
+            del item.stash[OUTCOMES_KEY]
+        if VERDICTS_KEY in item.stash:
+            del item.stash[VERDICTS_KEY]
         return {name: value for name, value in attributes.items() if value}
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
@@ -271,9 +271,15 @@ class ChatexpSession:
     def records_for(self, item: pytest.Item, *, with_cases: bool) -> list[ExperimentRecord]:
         """The item's experiments as report records, with the verdicts its checks recorded."""
         outcomes = item.stash.get(OUTCOMES_KEY, {})
+        verdicts = item.stash.get(VERDICTS_KEY, {})
         return [
             experiment_record(
-                item.nodeid, result, outcomes, self.settings.prices, with_cases=with_cases
+                item.nodeid,
+                result,
+                outcomes,
+                self.settings.prices,
+                with_cases=with_cases,
+                verdicts=verdicts,
             )
             for result in item.stash.get(RESULTS_KEY, [])
         ]

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._reports._format import percent
+
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
@@ -69,7 +71,7 @@ def _config_cells(row: dict[str, Any]) -> tuple[str, ...]:
     return (
         f"  {row['name']}",
         str(row["samples"]),
-        f"{row['passed'] / checked:.0%}" if checked else "-",
+        percent(row["passed"], checked),
         f"{row['total_tokens']:,}",
         _money(row["cost_usd"]),
         f"{row['latency_p50_s']:.2f}s",

@@ -161,11 +161,24 @@ class _ReportAttributes:
         report = yield
         # Plain attributes of builtins: pytest-xdist ships them to the controller as they are.
         report.__dict__.update(self.session.report_attributes(item, call.when, report.passed))
+        if call.when == "teardown" and _per_test_junit_properties(item.config):
+            from ._reports._junit import junit_properties
+
+            # On this attempt's report, not on the item: pytest-rerunfailures runs the same item
+            # again, and properties added to it would pile up, one set per attempt.
+            records = as_records(getattr(report, "chatexp_experiments", None))
+            report.user_properties = [*report.user_properties, *junit_properties(records)]
         # Here, in the process that knows the session's keys, before anything shows the report.
         from ._redaction import redact_report
 
         redact_report(report)
         return report
+
+
+def _per_test_junit_properties(config: pytest.Config) -> bool:
+    """JUnit XML per-test properties: only its xunit1 family allows them (pytest's own
+    ``record_property`` says the same); xunit2, the default, gets the run's totals instead."""
+    return bool(config.option.xmlpath) and config.getini("junit_family") in ("xunit1", "legacy")
 
 
 def as_records(value: Any) -> list[dict[str, Any]]:
@@ -183,7 +196,8 @@ class _RunLog:
         self.unused_entries: dict[str, int] = {}
         self.unused_files: set[str] = set()
         self.collected: list[pytest.Item] = []
-        # Per chatexp test, for the report files: outcome, experiments, changes, failure.
+        # Per chatexp test, its last attempt, for the report files and the JUnit XML totals:
+        # outcome, experiments, changes, failure.
         self.tests: dict[str, dict[str, Any]] = {}
         self.plans: list[dict[str, Any]] = []
         self.ledger_dir: str | None = None
@@ -209,6 +223,10 @@ class _RunLog:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if "chatexp" not in report.keywords:  # the marker, set or added at collection
             return
+        if report.when == "setup":
+            # A new attempt (pytest-rerunfailures runs the same item again): the test is what
+            # its last attempt did, once.
+            self.tests.pop(report.nodeid, None)
         experiments = as_records(getattr(report, "chatexp_experiments", None))
         self.experiments.extend(experiments)
         self.plans.extend(getattr(report, "chatexp_plan", None) or [])
@@ -217,12 +235,9 @@ class _RunLog:
             from ._snapshots import keep_snapshots_of
 
             keep_snapshots_of(report.nodeid)
-        if self.config.stash[_SETTINGS].reports_requested:
-            self._note_for_reports(report, experiments)
+        self._note(report, experiments)
 
-    def _note_for_reports(
-        self, report: pytest.TestReport, experiments: list[dict[str, Any]]
-    ) -> None:
+    def _note(self, report: pytest.TestReport, experiments: list[dict[str, Any]]) -> None:
         test = self.tests.setdefault(
             report.nodeid,
             {
@@ -245,7 +260,10 @@ class _RunLog:
     def pytest_testnodedown(self, node: Any) -> None:
         self.unused_files.update(getattr(node, "workeroutput", {}).get("chatexp_unused_files", []))
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.tests and self.config.option.xmlpath:
+            self._junit_totals()
         if self.ledger_dir is not None:
             import shutil
 
@@ -264,6 +282,19 @@ class _RunLog:
             else:
                 self.unused_files.update(found)
 
+    def _junit_totals(self) -> None:
+        """The run's chatexp numbers as properties of JUnit XML's test suite."""
+        from _pytest.junitxml import xml_key
+
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:  # a worker: the controller writes the file
+            return
+        from ._reports._junit import junit_properties
+
+        records = [record for test in self.tests.values() for record in test["experiments"]]
+        for name, value in junit_properties(records):
+            xml.add_global_property(name, value)
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
             return
@@ -272,12 +303,13 @@ class _RunLog:
             from ._summary import write_plan
 
             write_plan(terminalreporter, self.plans)
-        # Reports come first: a run where every experiment failed needs its report most.
-        if settings.reports_requested and self.tests:
+        # Reports come first: a run where every experiment failed needs its report most. A
+        # shard without chatexp tests writes an empty one, so that shards always merge.
+        if settings.reports_requested:
             from ._reports._run import write_reports
 
-            for path in write_reports(settings, list(self.tests.values())):
-                terminalreporter.write_line(f"chatexp: report written to {path}")
+            for line, written in write_reports(settings, list(self.tests.values())):
+                terminalreporter.write_line(line, red=not written)
         if not self.experiments:
             return
         from ._summary import relative_path, write_summary, write_unused

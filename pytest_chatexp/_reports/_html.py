@@ -5,9 +5,9 @@ untrusted), so the page reads fine with JavaScript disabled; the small inline sc
 the "only failing" filter and the search box, and it reads the page through ``textContent`` and
 toggles classes: it never parses markup. Same report in, byte-identical page out.
 
-Statuses: a sample *fails* when a check gave it a ``failure``, *passes* when a check judged it
-and gave none, and is *unchecked* otherwise. A cell (input x config), a row, an experiment and a
-test fail when anything inside them fails (a test also when pytest says it failed or errored).
+Statuses (``_status``): a test's is its pytest outcome; a cell's (input x config) the verdict
+of the assertions that judged the case, against the bar each set; a sample *fails* when a check
+gave it a ``failure``. A row and an experiment fail when a cell or model config in them fails.
 """
 
 from __future__ import annotations
@@ -15,14 +15,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
-from typing import Any, Literal
+from typing import Any
 
-from ._format import money
+from ._format import money, percent
 from ._format import seconds as _seconds
+from ._status import (
+    Status,
+    case_status,
+    case_verdicts,
+    config_status,
+    outcome_status,
+    sample_status,
+    worst,
+)
 
 __all__ = ["render_html"]
-
-Status = Literal["fail", "pass", "unchecked"]
 
 _STATUS_LABEL: dict[Status, str] = {
     "fail": "✗ fail",
@@ -76,7 +83,7 @@ def _title(report: Mapping[str, Any]) -> str:
 
 def _header(report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]]) -> str:
     totals: Mapping[str, Any] = report.get("totals") or {}
-    failed_tests = sum(1 for test in tests if _test_status(test) == "fail")
+    failed_tests = sum(1 for test in tests if outcome_status(test) == "fail")
     modes = [str(mode) for mode in report.get("record_modes") or [] if mode]
     facts = [
         (
@@ -152,7 +159,7 @@ def _failures(tests: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _test(test: Mapping[str, Any], number: int) -> str:
-    status = _test_status(test)
+    status = outcome_status(test)
     outcome = str(test.get("outcome") or "")
     experiments: list[Mapping[str, Any]] = list(test.get("experiments") or [])
     outcome_class = {"passed": "pass", "failed": "fail", "error": "fail"}.get(outcome, "unchecked")
@@ -181,12 +188,12 @@ def _experiment(test: Mapping[str, Any], experiment: Mapping[str, Any], anchor: 
     )
     input_ids = _unique(str(case.get("input")) for case in cases)
     by_key = {(str(case.get("config")), str(case.get("input"))): case for case in cases}
-    cell_status = {key: _cell_status(case) for key, case in by_key.items()}
+    cell_status = {key: case_status(case) for key, case in by_key.items()}
     row_status = {
-        input_id: _worst(cell_status.get((name, input_id), "unchecked") for name in config_names)
+        input_id: worst(cell_status.get((name, input_id), "unchecked") for name in config_names)
         for input_id in input_ids
     }
-    status = _worst([*row_status.values(), *(_config_status(row) for row in configs)])
+    status = worst([*row_status.values(), *(config_status(row) for row in configs)])
     name = str(experiment.get("test") or "")
     wall = experiment.get("wall_time_s")
     title = f"Experiment {name}" if name and name != str(test.get("test")) else "Experiment"
@@ -226,7 +233,7 @@ def _config_table(configs: Sequence[Mapping[str, Any]], anchor: str) -> str:
     )
     rows = []
     for row in configs:
-        status = _config_status(row)
+        status = config_status(row)
         rows.append(
             f'<tr data-status="{status}">'
             f'<th scope="row">{_e(str(row.get("name")))}'
@@ -255,11 +262,10 @@ def _pass_rate(row: Mapping[str, Any], status: Status) -> str:
     passed = int(row.get("passed") or 0)
     if not checked:
         return '<span class="muted">unchecked</span>'
-    percent = 100 * passed / checked
     return (
         f'<span class="rate"><span class="bar" aria-hidden="true">'
-        f'<span class="fill {status}" style="width:{percent:.0f}%"></span></span>'
-        f"{passed}/{checked} ({percent:.0f}%)</span>"
+        f'<span class="fill {status}" style="width:{100 * passed / checked:.0f}%"></span></span>'
+        f"{passed}/{checked} ({percent(passed, checked)})</span>"
     )
 
 
@@ -338,10 +344,7 @@ def _cell(case: Mapping[str, Any], status: Status, config: str, input_id: str) -
         if costs and all(isinstance(c, int | float) for c in costs)
         else "cost unknown"
     )
-    failing = sum(1 for sample in samples if _sample_status(sample) == "fail")
-    verdict = (
-        f"{failing}/{len(samples)} failing" if failing else _STATUS_LABEL[status].split(" ", 1)[1]
-    )
+    verdict = _cell_verdict(case, samples, status)
     prompt = _prompt(data)
     return (
         f'<td class="cell {status}" data-status="{status}" '
@@ -352,8 +355,26 @@ def _cell(case: Mapping[str, Any], status: Status, config: str, input_id: str) -
     )
 
 
+def _cell_verdict(
+    case: Mapping[str, Any], samples: Sequence[Mapping[str, Any]], status: Status
+) -> str:
+    """The cell's badge: the samples that passed and, when the case failed, the bar it missed."""
+    missed = [verdict for verdict in case_verdicts(case) if not verdict.get("ok")]
+    if missed:
+        bar = missed[0].get("min_pass_rate")
+        need = f", needs {bar:.0%}" if isinstance(bar, int | float) else ""
+        return f"{_int(missed[0].get('passed'))}/{_int(missed[0].get('samples'))} passed{need}"
+    failing = sum(1 for sample in samples if sample_status(sample) == "fail")
+    if not failing:
+        return _STATUS_LABEL[status].split(" ", 1)[1]
+    if status == "fail":  # a report from before verdicts: every sample had to pass
+        return f"{failing}/{len(samples)} failing"
+    passed = sum(1 for sample in samples if sample_status(sample) == "pass")
+    return f"{passed}/{len(samples)} passed" + ("" if status == "pass" else ", no bar set")
+
+
 def _sample(sample: Mapping[str, Any], data: Mapping[str, Any] | None) -> str:
-    status = _sample_status(sample)
+    status = sample_status(sample)
     meta = [f"#{_int(sample.get('index'))}"]
     if data is not None and data.get("finish_reason"):
         meta.append(f"finish: {data.get('finish_reason')}")
@@ -439,43 +460,6 @@ def _changes(changes: Sequence[Mapping[str, Any]]) -> str:
         '<th scope="col">Kind</th><th scope="col">Total tokens</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
     )
-
-
-# -- statuses -----------------------------------------------------------------------------------
-
-
-def _sample_status(sample: Mapping[str, Any]) -> Status:
-    if sample.get("failure"):
-        return "fail"
-    return "pass" if sample.get("checked") else "unchecked"
-
-
-def _cell_status(case: Mapping[str, Any]) -> Status:
-    return _worst(_sample_status(sample) for sample in case.get("samples") or [])
-
-
-def _config_status(row: Mapping[str, Any]) -> Status:
-    checked = int(row.get("checked") or 0)
-    if not checked:
-        return "unchecked"
-    return "pass" if int(row.get("passed") or 0) >= checked else "fail"
-
-
-def _test_status(test: Mapping[str, Any]) -> Status:
-    if str(test.get("outcome")) in ("failed", "error"):
-        return "fail"
-    statuses: list[Status] = []
-    for experiment in test.get("experiments") or []:
-        statuses += [_config_status(row) for row in experiment.get("configs") or []]
-        statuses += [_cell_status(case) for case in experiment.get("cases") or []]
-    return _worst(statuses)
-
-
-def _worst(statuses: Iterable[Status]) -> Status:
-    seen = set(statuses)
-    if "fail" in seen:
-        return "fail"
-    return "pass" if "pass" in seen else "unchecked"
 
 
 # -- formatting ---------------------------------------------------------------------------------

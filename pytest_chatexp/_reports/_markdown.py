@@ -20,9 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ._format import money
+from ._format import money, percent
 from ._format import number as _number
 from ._format import seconds as _seconds
+from ._status import case_status
 
 __all__ = ["MAX_BYTES", "render_markdown"]
 
@@ -491,10 +492,12 @@ def _failing_section(tests: Sequence[Mapping[str, Any]], missed: set[str]) -> li
 
 
 def _failing_cases(test: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The cases that failed their verdict (``_status``), with a failing sample to show."""
     return [
         case
         for case in _cases(test)
-        if any(_map(sample).get("failure") for sample in _list(case.get("samples")))
+        if case_status(case) == "fail"
+        and any(_map(sample).get("failure") for sample in _list(case.get("samples")))
     ]
 
 
@@ -660,8 +663,7 @@ def _row(cells: Iterable[str]) -> str:
 def _pass_rate(passed: int, checked: int) -> str:
     if not checked:
         return "not checked"
-    percent = math.floor(100 * passed / checked) if passed < checked else 100
-    return f"{passed}/{checked} ({percent}%)"
+    return f"{passed}/{checked} ({percent(passed, checked)})"
 
 
 def _signedmoney(value: float) -> str:

@@ -12,10 +12,13 @@ from .._experiment import Case, ExperimentResult, Sample
 from .._pricing import PriceTable
 from .._stats import percentile
 
-__all__ = ["ConfigRow", "ExperimentRecord", "Outcomes", "experiment_record"]
+__all__ = ["ConfigRow", "ExperimentRecord", "Outcomes", "Verdicts", "experiment_record"]
 
 # (config name, input id, sample index) -> None when every check passed, else the first failure.
 Outcomes = dict[tuple[str, str, int], str | None]
+# (config name, input id) -> the verdicts assertions gave the case: checks, min_pass_rate, passed,
+# samples, ok. A case's verdict is its assertions', held to the bar each set.
+Verdicts = dict[tuple[str, str], list[dict[str, Any]]]
 
 
 class ConfigRow(TypedDict):
@@ -34,6 +37,8 @@ class ConfigRow(TypedDict):
     replayed: int
     live: int
     retries: int
+    cases_judged: int  # cases an assertion gave a verdict
+    cases_failed: int  # of those, how many missed the bar it set
 
 
 class ExperimentRecord(TypedDict):
@@ -50,20 +55,29 @@ def experiment_record(
     prices: PriceTable,
     *,
     with_cases: bool,
+    verdicts: Verdicts | None = None,
 ) -> ExperimentRecord:
+    verdicts = verdicts or {}
     record = ExperimentRecord(
         test=test,
         wall_time_s=round(result.wall_time_s, 4),
         configs=[
-            _config_row(name, cases, outcomes, prices) for name, cases in result.by_config.items()
+            _config_row(name, cases, outcomes, prices, verdicts)
+            for name, cases in result.by_config.items()
         ],
     )
     if with_cases:
-        record["cases"] = [_case(case, outcomes, prices) for case in result.cases]
+        record["cases"] = [_case(case, outcomes, prices, verdicts) for case in result.cases]
     return record
 
 
-def _config_row(name: str, cases: list[Case], outcomes: Outcomes, prices: PriceTable) -> ConfigRow:
+def _verdicts(case: Case, verdicts: Verdicts) -> list[dict[str, Any]]:
+    return verdicts.get((case.config.display_name, str(case.input.id)), [])
+
+
+def _config_row(
+    name: str, cases: list[Case], outcomes: Outcomes, prices: PriceTable, verdicts: Verdicts
+) -> ConfigRow:
     samples = [sample for case in cases for sample in case.samples]
     judged = [_outcome(sample, outcomes) for sample in samples]
     checked = [verdict for verdict in judged if verdict is not _UNCHECKED]
@@ -86,6 +100,10 @@ def _config_row(name: str, cases: list[Case], outcomes: Outcomes, prices: PriceT
         replayed=sum(1 for sample in samples if sample.replayed),
         live=sum(1 for sample in samples if not sample.replayed),
         retries=sum(sample.retries for sample in samples),
+        cases_judged=sum(1 for case in cases if _verdicts(case, verdicts)),
+        cases_failed=sum(
+            1 for case in cases if any(not v["ok"] for v in _verdicts(case, verdicts))
+        ),
     )
 
 
@@ -102,12 +120,13 @@ def _cost(sample: Sample, prices: PriceTable) -> float | None:
     return prices.cost(sample.config.model, usage.prompt_tokens, usage.generation_tokens)
 
 
-def _case(case: Case, outcomes: Outcomes, prices: PriceTable) -> dict[str, Any]:
+def _case(case: Case, outcomes: Outcomes, prices: PriceTable, verdicts: Verdicts) -> dict[str, Any]:
     return {
         "config": case.config.display_name,
         "input": case.input.id,
         "chat_response": case.to_chat_response().to_json_dict(),
         "samples": [_sample(sample, outcomes, prices) for sample in case.samples],
+        "verdicts": _verdicts(case, verdicts),
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,9 @@ __all__ = [
     "build_run_report",
     "merge_reports",
     "read_report",
+    "render",
     "write_atomic",
+    "write_reports",
 ]
 
 FORMAT = "pytest-chatexp-report"
@@ -94,37 +96,66 @@ def read_report(path: Path) -> RunReport:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written.
+
+    The file gets the mode a new file of ``open(path, "w")`` would (0666 less the umask: 0644
+    under umask 022), as pytest's JUnit XML does: the temporary file is created with it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    # O_EXCL: never another file's; mode 0666, which the kernel narrows by the umask.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
-def write_reports(settings: Settings, tests: list[dict[str, Any]]) -> list[str]:
-    """Write the report files the command line asked for; returns their paths."""
+_KINDS = {"json": "JSON", "markdown": "Markdown", "html": "HTML"}
+
+
+def write_reports(settings: Settings, tests: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """Write the report files the command line asked for (an empty report when no chatexp test
+    ran, so that CI shards always merge); returns per file a line to show and whether it was
+    written.
+
+    A file that cannot be written (a full disk, a directory in its place) is told in one line
+    and does not stop the other reports or the summary; the run's exit status stays its tests'.
+    """
     report = redact_data(build_run_report(tests, record_mode=settings.record_mode))
-    written: list[str] = []
-    if settings.json_report:
-        write_atomic(
-            Path(settings.json_report), json.dumps(report, indent=1, sort_keys=True) + "\n"
-        )
-        written.append(settings.json_report)
-    if settings.markdown_report:
+    lines: list[tuple[str, bool]] = []
+    for kind, path in (
+        ("json", settings.json_report),
+        ("markdown", settings.markdown_report),
+        ("html", settings.html_report),
+    ):
+        if not path:
+            continue
+        try:
+            write_atomic(Path(path), render(kind, report))
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            lines.append(
+                (f"chatexp: could not write the {_KINDS[kind]} report {path}: {why}", False)
+            )
+        else:
+            lines.append((f"chatexp: report written to {path}", True))
+    return lines
+
+
+def render(kind: str, report: RunReport) -> str:
+    """The report as the text of a ``json``, ``markdown`` or ``html`` file."""
+    if kind == "markdown":
         from ._markdown import render_markdown
 
-        write_atomic(Path(settings.markdown_report), render_markdown(report))
-        written.append(settings.markdown_report)
-    if settings.html_report:
+        return render_markdown(report)
+    if kind == "html":
         from ._html import render_html
 
-        write_atomic(Path(settings.html_report), render_html(report))
-        written.append(settings.html_report)
-    return written
+        return render_html(report)
+    return json.dumps(report, indent=1, sort_keys=True) + "\n"

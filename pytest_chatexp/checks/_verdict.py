@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .._context import current_test
 from .._experiment import Case, ExperimentResult, Sample
+from .._reports._format import percent
 
 __all__ = ["CaseVerdict", "SampleCheck", "assert_samples", "cases_of", "excerpt", "verdicts"]
 
@@ -92,6 +93,31 @@ def _record(results: list[CaseVerdict]) -> None:
             )
 
 
+def _meets(verdict: CaseVerdict, min_pass_rate: float) -> bool:
+    return verdict.pass_rate + 1e-9 >= min_pass_rate
+
+
+def _record_verdicts(results: list[CaseVerdict], *, names: str, min_pass_rate: float) -> None:
+    """Report each case's verdict, with the bar it was held to, so that reports judge a case
+    exactly as this assertion did."""
+    test = current_test()
+    if test is None:
+        return
+    for verdict in results:
+        total = len(verdict.case.samples)
+        test.record_verdict(
+            verdict.case.config.display_name,
+            str(verdict.case.input.id),
+            {
+                "checks": names,
+                "min_pass_rate": min_pass_rate,
+                "passed": total - len(verdict.failures),
+                "samples": total,
+                "ok": _meets(verdict, min_pass_rate),
+            },
+        )
+
+
 def assert_samples(
     subject: Checkable, *checks: SampleCheck, min_pass_rate: float = 1.0
 ) -> list[CaseVerdict]:
@@ -106,9 +132,10 @@ def assert_samples(
     if not 0.0 <= min_pass_rate <= 1.0:
         raise ValueError(f"min_pass_rate must be between 0 and 1, got {min_pass_rate}")
     results = verdicts(subject, checks)
-    failing = [v for v in results if v.pass_rate + 1e-9 < min_pass_rate]
+    failing = [v for v in results if not _meets(v, min_pass_rate)]
+    names = ", ".join(check.name for check in checks)
+    _record_verdicts(results, names=names, min_pass_rate=min_pass_rate)
     if failing:
-        names = ", ".join(check.name for check in checks)
         raise AssertionError(
             _table(failing, names=names, min_pass_rate=min_pass_rate, of=len(results))
         )
@@ -125,7 +152,7 @@ def _table(failing: list[CaseVerdict], *, names: str, min_pass_rate: float, of: 
         total = len(verdict.case.samples)
         passed = total - len(verdict.failures)
         lines.append(
-            f"  {verdict.case.id.ljust(width)}  {passed}/{total} passed ({verdict.pass_rate:.0%})"
+            f"  {verdict.case.id.ljust(width)}  {passed}/{total} passed ({percent(passed, total)})"
         )
         for sample, reason in verdict.failures[:_FAILURES_SHOWN]:
             lines.append(f"    sample {sample.index}: {reason}")
