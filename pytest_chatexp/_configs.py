@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ._errors import DatasetError, InvalidExperimentError
 from ._models import ChatMessage, ToolChoiceValue
+from ._reading import FileTooLarge, YamlProblem, load_yaml, read_bounded
 from ._validation import describe_validation_error
 
 __all__ = ["ModelConfig", "Tool", "load_model_configs"]
@@ -254,11 +255,12 @@ def _read_config_entries(path: Path) -> list[Any]:
 def read_text(path: Path) -> str:
     """The UTF-8 text of a prompt or dataset file; a DatasetError naming the file if unreadable."""
     try:
-        return path.read_text(encoding="utf-8")
+        text = read_bounded(path).decode("utf-8")
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, FileTooLarge) as exc:
         raise DatasetError(f"{path}: cannot be read ({exc})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode
 
 
 def read_structured_file(path: Path) -> Any:
@@ -270,18 +272,11 @@ def read_structured_file(path: Path) -> Any:
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     if path.suffix in (".yaml", ".yml"):
-        import yaml
-
         try:
-            return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise DatasetError(f"{path}{line}: invalid YAML: {problem}") from None
-        except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
-            # Values PyYAML cannot build (a date like 2024-02-30) raise plain errors.
-            raise DatasetError(f"{path}: invalid YAML value: {type(exc).__name__}: {exc}") from None
+            return load_yaml(text)
+        except YamlProblem as exc:
+            line = f":{exc.line}" if exc.line is not None else ""
+            raise DatasetError(f"{path}{line}: invalid YAML: {exc.problem}") from None
     raise DatasetError(f"{path}: unsupported file type '{path.suffix}' (use .yaml, .yml or .json)")
 
 

@@ -15,6 +15,7 @@ recording, and otherwise fails with an explanation of what changed since the rec
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from ._recording import (
     Label,
     RecordedRequest,
     RecordingFile,
+    check_writable,
     explain_miss,
     update,
 )
@@ -115,6 +117,19 @@ def recorded_call_of(call: PlannedCall, provider: Provider, wire: WireRequest) -
     )
 
 
+class UnwritableRecordingError(RecordingError):
+    """Answers could not be saved: said once for the experiment, not once per call."""
+
+    takes_precedence = True
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a folder on the way cannot be searched: reading it will say why
+        return True
+
+
 class TestRecorder:
     """Applies the record mode to one test item's calls, across all of its experiments."""
 
@@ -129,7 +144,9 @@ class TestRecorder:
         self.mode = mode
         self.rerun_hint = rerun_hint
         self._file: RecordingFile | None = None
-        self._existed = path.exists()
+        self._existed = _exists(path)
+        self._unwritable: str | None = None  # why recording here fails, once checked
+        self._writable_checked = False
         self.used: dict[str, Interaction] = {}
         self.recorded: dict[str, Interaction] = {}
         # Calls answered anew, with their token counts before and after, for the reports.
@@ -154,6 +171,7 @@ class TestRecorder:
             return replayed
         if not self.may_record():
             raise self._miss(recorded_call)
+        self._check_writable()
         outcome = await send()
         extra = (
             {}
@@ -166,6 +184,18 @@ class TestRecorder:
         self.recorded[interaction.fingerprint] = interaction
         self._note_change(recorded_call, provider, outcome.body)
         return outcome
+
+    def _check_writable(self) -> None:
+        """Fail before the first live call, not after paying for it, when its answer could not
+        be saved (a read-only folder, a folder at the file's path)."""
+        if not self._writable_checked:
+            self._writable_checked = True
+            try:
+                check_writable(self.path)
+            except RecordingError as exc:
+                self._unwritable = str(exc)
+        if self._unwritable is not None:
+            raise UnwritableRecordingError(f"{self._unwritable} No call was made.")
 
     def _note_change(self, call: Call, provider: Provider, body: Any) -> None:
         """A re-recorded call whose label had an answer before: what changed, in tokens."""
@@ -208,6 +238,14 @@ class TestRecorder:
             latency_s=float(hit.response.get("latency_s", 0.0)),
             replayed=True,
             first_token_s=float(first_token) if first_token is not None else None,
+            source=self._source,
+        )
+
+    @functools.cached_property
+    def _source(self) -> str:
+        return (
+            f"the answer was replayed from recording {self.display_path} (its response.body): "
+            f"fix the edit, or re-record with: {self.rerun_hint}"
         )
 
     def lookup(self, call: Call) -> Interaction | None:

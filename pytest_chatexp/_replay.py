@@ -44,6 +44,8 @@ class CallOutcome:
     replayed: bool = False
     first_token_s: float | None = None
     retries: int = 0
+    # Where a replayed answer came from, for an error about its content.
+    source: str | None = None
 
 
 # The seam recording plugs into: (call, provider, wire request, send) -> outcome.
@@ -112,7 +114,8 @@ def sample_from(
     try:
         reply = provider.parse_response(outcome.body)
     except ProviderError as exc:
-        raise ProviderError(f"{call.label}: {exc}") from None
+        source = f"; {outcome.source}" if outcome.source else ""
+        raise ProviderError(f"{call.label}: {exc}{source}") from None
     return _sample(call, wire, reply, outcome)
 
 

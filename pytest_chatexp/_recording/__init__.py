@@ -19,6 +19,7 @@ from ._store import (
     RecordingError,
     RecordingFile,
     SecretInRecordingError,
+    check_writable,
     recording_path,
     update,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "SecretInRecordingError",
     "Wanted",
     "canonical_json",
+    "check_writable",
     "describe_request",
     "environment_secrets",
     "explain_miss",

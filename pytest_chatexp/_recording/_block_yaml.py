@@ -114,6 +114,8 @@ class _Parser:
                     break
                 raise NotInSubset  # a continuation line, or indentation we do not write
             key, rest = _key(stripped)
+            if key in result:
+                raise NotInSubset  # a repeated key: the safe loader names both lines
             index += 1
             if rest:
                 self.index = index
@@ -152,8 +154,9 @@ class _Parser:
             if depth < indent or (depth == indent and stripped[:2] != "- "):
                 break  # the next key of the mapping this list belongs to
             item = stripped[2:]
-            if depth > indent or item[:1] in ("", " ") or item[:2] == "- " or item == "-":
-                raise NotInSubset  # nested lists, empty items and odd spacing go to PyYAML
+            if depth > indent or item[:1] in ("", " ", "#") or item[:2] == "- " or item == "-":
+                # Nested lists, empty items (also "- # comment") and odd spacing go to PyYAML.
+                raise NotInSubset
             self.index = index
             if _is_mapping_entry(item):
                 # "- key: value" opens a mapping whose keys line up after the dash.

@@ -15,22 +15,19 @@ prompt change shows up in a pull request as a readable diff of exactly the tests
 The output is canonical (sorted interactions and keys, multi-line strings as ``|`` blocks, no
 timestamps, latency rounded to milliseconds) so re-recording unchanged calls rewrites nothing.
 
-Writes are atomic (temporary file, fsync, ``os.replace``) and serialised by a lock, because
-pytest-xdist workers may record into the same file, and a killed run must never leave a
-half-written recording behind. Every write is scanned for secrets first, since these files are
-committed.
+Writes are atomic and serialised by a lock (``_files``), because pytest-xdist workers may
+record into the same file, and a killed run must never leave a half-written recording behind.
+Every write is scanned for secrets first, since these files are committed. Reading goes through
+the plugin's one safe YAML loader (``_reading``: no aliases, no repeated keys, bounded size).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import os
+import math
 import re
-import secrets
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -38,18 +35,13 @@ from typing import TYPE_CHECKING, Any, Final
 import yaml
 
 from .._errors import CorruptRecordingError, RecordingError, SecretInRecordingError
+from .._reading import FileTooLarge, YamlProblem, load_yaml, read_bounded
 from ._block_yaml import NotInSubset
 from ._block_yaml import load as load_block_yaml
+from ._files import check_writable, reason, write_if_changed, writing_locked
 from ._fingerprint import fingerprint
 from ._jsonpath import json_path
 from ._secrets import environment_secrets, scan_secrets
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    _HAVE_FLOCK = False
-else:
-    _HAVE_FLOCK = True
 
 if TYPE_CHECKING:  # the C classes have the same interface; the stubs only type the pure ones
     _BaseDumper = yaml.SafeDumper
@@ -67,6 +59,7 @@ __all__ = [
     "RecordingError",
     "RecordingFile",
     "SecretInRecordingError",
+    "check_writable",
     "recording_path",
     "update",
 ]
@@ -80,10 +73,6 @@ _TOP_LEVEL_KEYS: Final = ("version", "test", "interactions")
 _INTERACTION_KEYS: Final = ("fingerprint", "label", "request", "response")
 _LABEL_KEYS: Final = ("config", "input", "sample")
 _REQUEST_KEYS: Final = ("provider", "endpoint", "body")
-# A temporary file this old cannot belong to a live writer (writes take milliseconds, and hold
-# the lock): it is what a killed writer left behind.
-_STALE_AFTER_S: Final = 60.0
-_LOCK_POLL_S: Final = 0.01
 # No line folding: a long line stays one line, so a one-word change is a one-line diff.
 _WIDTH: Final = 1 << 30
 
@@ -159,9 +148,13 @@ class RecordingFile:
     def load(cls, path: Path) -> RecordingFile:
         """Read ``path``; a missing file is an empty recording. Raises CorruptRecordingError."""
         try:
-            data = path.read_bytes()
+            data = read_bounded(path)
         except FileNotFoundError:
             return cls()
+        except FileTooLarge as exc:
+            raise _corrupt(path, str(exc)) from None
+        except OSError as exc:  # a folder at its path, no permission to read, an I/O error
+            raise RecordingError(f"cannot read recording {path}: {reason(exc)}") from None
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -193,11 +186,17 @@ class RecordingFile:
         try:
             text = dump_yaml(document)
         except UnicodeEncodeError as exc:
-            raise RecordingError(
-                f"cannot record test {self.test}: a string holds {exc.object[exc.start]!r}, "
-                "an unpaired surrogate that a UTF-8 file cannot store"
-            ) from None
+            raise self._unstorable(exc.object[exc.start]) from None
         return HEADER + text
+
+    def _unstorable(self, char: str) -> RecordingError:
+        """The error naming the call and the field that hold ``char``, an unpaired surrogate."""
+        problem = f"holds {char!r}, an unpaired surrogate that a UTF-8 file cannot store"
+        for item in self.interactions:
+            field = _field_holding(_interaction_data(item), char, [])
+            if field is not None:
+                return RecordingError(f"cannot record {_call_name(item.label)}: {field} {problem}")
+        return RecordingError(f"cannot record test {self.test}: its name {problem}")
 
     def save(self, path: Path, *, known_secrets: Iterable[str] | None = None) -> None:
         """Write exactly this recording to ``path``, atomically, under the file's lock.
@@ -208,9 +207,8 @@ class RecordingFile:
         """
         text = self.render()
         _refuse_secrets(path, text, known_secrets)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with _lock(_lock_path(path)):
-            _write_if_changed(path, text)
+        with writing_locked(path):
+            write_if_changed(path, text)
 
 
 def update(
@@ -230,15 +228,14 @@ def update(
     Secrets are refused as in ``RecordingFile.save``; nothing is written then.
     """
     given = list(interactions)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(_lock_path(path)):
+    with writing_locked(path):
         merged = RecordingFile(test) if replace_test else RecordingFile.load(path)
         merged.test = test
         for interaction in given:
             merged.add(interaction)
         text = merged.render()
         _refuse_secrets(path, text, known_secrets)
-        _write_if_changed(path, text)
+        write_if_changed(path, text)
     return merged
 
 
@@ -324,10 +321,26 @@ def _interaction_data(interaction: Interaction) -> dict[str, Any]:
             "response": _json_data(response, ["response"]),
         }
     except _Invalid as exc:
-        raise RecordingError(
-            f"cannot record model config '{label.config}', input '{label.input}', "
-            f"sample {label.sample}: {exc}"
-        ) from None
+        raise RecordingError(f"cannot record {_call_name(label)}: {exc}") from None
+
+
+def _call_name(label: Label) -> str:
+    return f"model config '{label.config}', input '{label.input}', sample {label.sample}"
+
+
+def _field_holding(value: Any, char: str, parts: list[str | int]) -> str | None:
+    """The path of the first string in ``value`` (a key or a value) holding ``char``."""
+    if isinstance(value, str):
+        return json_path(parts) if char in value else None
+    if not isinstance(value, dict | list):
+        return None
+    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+        if isinstance(key, str) and char in key:
+            return f"a key of {json_path(parts)}"
+        found = _field_holding(item, char, [*parts, key])
+        if found is not None:
+            return found
+    return None
 
 
 def _json_data(value: Any, parts: list[str | int]) -> Any:
@@ -394,126 +407,6 @@ def _field_locator(text: str) -> Callable[[int], str]:
     return locate
 
 
-def _write_if_changed(path: Path, text: str) -> None:
-    """Atomically make ``path`` hold ``text``: temp file in the same directory, fsync, replace.
-
-    A reader sees the old file or the new one, never a mix; a kill leaves at most a temp file,
-    which the next writer removes once it is stale. Unchanged content is not rewritten.
-    """
-    data = text.encode("utf-8")
-    with contextlib.suppress(FileNotFoundError):
-        if path.read_bytes() == data:
-            return
-    _remove_stale_temps(path)
-    temp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
-    # os.open with 0o666 lets the umask decide the mode, like any file the user creates.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _remove_stale_temps(path: Path) -> None:
-    prefix = f".{path.name}.tmp-"
-    cutoff = time.time() - _STALE_AFTER_S
-    with os.scandir(path.parent) as entries:
-        for entry in entries:
-            if entry.name.startswith(prefix):
-                with contextlib.suppress(FileNotFoundError):
-                    if entry.stat().st_mtime < cutoff:
-                        os.unlink(entry.path)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist the rename itself (POSIX); Windows cannot open directories and needs no fsync."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# --- locking ------------------------------------------------------------------------------------
-
-
-def _lock_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.lock")
-
-
-@contextlib.contextmanager
-def _flock_lock(lock_path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``lock_path``, which is deleted on release.
-
-    Deleting a lock file is racy when done naively: a waiter may already have opened the
-    file being deleted and then "hold" a lock on an orphaned inode while a third process locks
-    a new file at the same path. So a lock only counts once the path, after locking, still
-    names the locked inode; otherwise the waiter retries on the current file. The holder
-    deletes the file *before* releasing it, so every waiter on the old inode sees it gone.
-    The kernel releases a flock when its holder dies, so a killed writer blocks no one: its
-    leftover file is simply locked and deleted by the next writer.
-    """
-    while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if _names_inode(lock_path, fd):
-                break
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock_path)
-        os.close(fd)
-
-
-def _names_inode(path: Path, fd: int) -> bool:
-    try:
-        named = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
-
-
-@contextlib.contextmanager
-def _exclusive_create_lock(lock_path: Path) -> Iterator[None]:
-    """Best-effort lock where ``flock`` does not exist: whoever creates ``lock_path`` holds it.
-
-    A lock file left by a killed writer is broken once it is older than any write can take.
-    """
-    while True:
-        try:
-            os.close(os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            with contextlib.suppress(FileNotFoundError):
-                if os.stat(lock_path).st_mtime < time.time() - _STALE_AFTER_S:
-                    os.unlink(lock_path)
-            time.sleep(_LOCK_POLL_S)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock_path)
-
-
-_lock = _flock_lock if _HAVE_FLOCK else _exclusive_create_lock
-
-
 # --- reading ------------------------------------------------------------------------------------
 
 
@@ -529,29 +422,14 @@ def _parse(path: Path, text: str) -> RecordingFile:
     try:
         data, json_only = load_block_yaml(text), True
     except (NotInSubset, RecursionError):  # not the subset our dumper writes: PyYAML reads it
-        data, json_only = _parse_any_yaml(path, text), False
+        try:
+            data, json_only = load_yaml(text), False
+        except YamlProblem as exc:
+            raise _corrupt(path, f"invalid YAML{exc.where}: {exc.problem}") from None
     try:
         return _recording_from_data(data, json_only=json_only)
     except _Invalid as exc:
         raise _corrupt(path, str(exc)) from None
-    except RecursionError:
-        raise _corrupt(path, "a YAML alias refers to itself (recursive data)") from None
-
-
-def _parse_any_yaml(path: Path, text: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "syntax error"
-        raise _corrupt(path, f"invalid YAML{where}: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise _corrupt(path, f"invalid YAML: {' '.join(str(exc).split())}") from None
-    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
-        # PyYAML raises plain errors for values it cannot build (a date like 2024-02-30, or
-        # "!!float x"): the file is as corrupt as with a syntax error.
-        raise _corrupt(path, f"invalid YAML value: {type(exc).__name__}: {exc}") from None
 
 
 def _recording_from_data(data: Any, *, json_only: bool) -> RecordingFile:
@@ -592,9 +470,9 @@ def _interaction_from_data(item: Any, index: int, *, json_only: bool) -> Interac
     sample = label_data["sample"]
     if type(sample) is not int:
         raise _Invalid(f"{where}.label.sample must be an integer, not {_kind(sample)}")
-    latency = response["latency_s"]
-    if type(latency) not in (int, float):
-        raise _Invalid(f"{where}.response.latency_s must be a number, not {_kind(latency)}")
+    for name in ("latency_s", "first_token_s"):
+        if name in response:
+            _seconds(response[name], f"{where}.response.{name}")
     body = _typed(request_data["body"], dict, f"{where}.request.body")
     if not json_only:
         _json_data(request_data, ["interactions", index, "request"])
@@ -619,6 +497,13 @@ def _interaction_from_data(item: Any, index: int, *, json_only: bool) -> Interac
             "(the request was edited by hand, or the file was merged badly)"
         )
     return interaction
+
+
+def _seconds(value: Any, where: str) -> None:
+    if type(value) not in (int, float):
+        raise _Invalid(f"{where} must be a number, not {_kind(value)}")
+    if not math.isfinite(value) or value < 0:
+        raise _Invalid(f"{where} must be a duration in seconds (finite, not negative), not {value}")
 
 
 def _mapping(
