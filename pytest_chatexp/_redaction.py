@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -37,6 +38,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
     "REDACTED",
+    "RedactingFilter",
     "SecretHit",
     "display_url",
     "environment_secrets",
@@ -197,6 +199,18 @@ def redact_report(report: Any) -> None:
     for name, value in list(vars(report).items()):
         if name.startswith("chatexp_"):
             setattr(report, name, _redact_object(value, known))
+
+
+class RedactingFilter(logging.Filter):
+    """For log handlers that write as records arrive (pytest's live and file logs), not
+    through a report: a response header or body that a library logs is redacted too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 def display_url(url: str) -> str:

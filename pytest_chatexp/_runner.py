@@ -669,7 +669,7 @@ async def _read_events(response: httpx.Response, started: float) -> tuple[list[A
         try:
             events.append(json.loads(data))
         except json.JSONDecodeError:
-            raise _Transient(f"a stream event is not JSON: {redact(_excerpt(data))}") from None
+            raise _Transient(f"a stream event is not JSON: {_excerpt(data)}") from None
     return events, first
 
 
@@ -681,7 +681,8 @@ def _decode_json(content: bytes) -> Any:
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
+    # Redacted before the cut, which could leave a piece of a key too short to recognise.
+    text = redact(" ".join(text.split())[: 2 * limit])
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

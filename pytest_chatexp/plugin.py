@@ -54,7 +54,27 @@ def _session(config: pytest.Config) -> ChatexpSession:
         )
         # Only now: a run without chatexp tests never pays for the hook on every report.
         config.pluginmanager.register(_ReportAttributes(session), "chatexp-report-attributes")
+        _redact_live_logs(config)
     return session
+
+
+def _redact_live_logs(config: pytest.Config) -> None:
+    """Live (``log_cli``) and ``--log-file`` logs are written as records arrive, not through
+    reports: filter them (pytest's logging plugin has named its handlers so since pytest 6).
+    Not when they write nowhere: every record would be scanned for nothing."""
+    import logging
+    import os
+
+    from ._redaction import RedactingFilter
+
+    logging_plugin = config.pluginmanager.get_plugin("logging-plugin")
+    for name in ("log_cli_handler", "log_file_handler"):
+        handler = getattr(logging_plugin, name, None)
+        if isinstance(handler, logging.Handler) and not (
+            isinstance(handler, logging.NullHandler)  # live logging is off
+            or getattr(handler, "baseFilename", None) == os.devnull  # no --log-file
+        ):
+            handler.addFilter(RedactingFilter())
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

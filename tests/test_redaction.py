@@ -50,6 +50,9 @@ def _secret(size: int = 32) -> str:
     return secrets.token_urlsafe(size).replace("-", "x").replace("_", "Y")
 
 
+_EXCERPT = 197  # the characters of an error body a message shows, then "..."
+
+
 class _Hostile(BaseHTTPRequestHandler):
     """OpenAI's wire format, answering with whatever credentials the request carried."""
 
@@ -72,7 +75,9 @@ class _Hostile(BaseHTTPRequestHandler):
             error = {"message": f"Incorrect API key provided: {masked}. {echo}"}
             self._send(401, json.dumps({"error": error}).encode())
         elif prompt == "garble":
-            self._send(500, f"<html>upstream failed for {echo}</html>".encode())
+            # The URL's key where the message's 200-character excerpt of the body is cut.
+            padding = "x" * (_EXCERPT - len("<html>") - 7)
+            self._send(500, f"<html>{padding}{query} upstream failed for {echo}</html>".encode())
         else:
             message = {"role": "assistant", "content": f"ECHO-MARKER {echo}"}
             choice = {"index": 0, "message": message, "finish_reason": "stop"}
@@ -82,6 +87,8 @@ class _Hostile(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: bytes) -> None:
         self.send_response(status)
+        key = self.headers.get("authorization", "").removeprefix("Bearer ")
+        self.send_header("x-echo", key)  # httpcore logs response headers at DEBUG
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
@@ -171,7 +178,9 @@ LOUD = (
     "--log-level=DEBUG",
     "-o",
     "log_cli=true",
-    "--log-cli-level=INFO",
+    "--log-cli-level=DEBUG",
+    "--log-file=run.log",
+    "--log-file-level=DEBUG",
     "--junitxml=junit.xml",
     "-o",
     "junit_logging=all",
@@ -230,11 +239,11 @@ def test_no_secret_or_fragment_reaches_a_file_or_the_terminal(
         snapshots = [path for path in files if path.suffix == ".chatexp"]
         assert snapshots and all(REDACTED in path.read_text() for path in snapshots)
         assert "Incorrect API key provided: [REDACTED]" in texts["stdout"]
-        assert "upstream failed for the key [REDACTED]" in texts["stdout"]
+        assert "x" * 100 + "[REDACT..." in texts["stdout"]  # redacted, then cut
         assert "http://127.0.0.1:" in texts["stdout"]  # URLs are shown, without credentials
     for name, canary in canaries.items():
         secret = canary.removeprefix(LABEL)
-        runs = {secret[i : i + 8] for i in range(len(secret) - 7)}
+        runs = {secret[i : i + 8] for i in range(len(secret) - 7)} | {secret[:7]}
         for where, text in texts.items():
             leaked = sorted(run for run in runs if run in text)
             assert not leaked, f"{name}: {len(leaked)} runs of it in {where}"
