@@ -75,7 +75,8 @@ def _broken(draw: st.DrawFn) -> str:
         edit = draw(st.sampled_from(["insert", "indent", "dedent", "delete", "duplicate", "text"]))
         if edit == "insert":
             column = draw(st.integers(0, len(lines[index])))
-            piece = draw(st.sampled_from([" ", "- ", ": ", "#", "'", '"', "|", "\\", "{", "x"]))
+            pieces = [" ", "- ", ": ", "#", "'", '"', "|", "\\", "{", "x", "--- ", "... "]
+            piece = draw(st.sampled_from(pieces))
             lines[index] = lines[index][:column] + piece + lines[index][column:]
         elif edit == "indent":
             lines[index] = " " * draw(st.integers(1, 3)) + lines[index]
@@ -95,6 +96,9 @@ def _broken(draw: st.DrawFn) -> str:
 # Found by chance in CI: "- #" opens an empty item (null) and a comment, not a mapping.
 @example("root:\n- #'': null\n")
 @example("root:\n- #x\n- # a: b\ntail: x\n")
+# Document markers at the start of a later line: PyYAML refuses a second document.
+@example("root: 1\n--- tail: x\n")
+@example("root:\n  a: |\n    x\n... tail: x\n")
 def test_on_broken_text_it_agrees_with_pyyaml_or_declines(text: str) -> None:
     try:
         fast = load(text)
@@ -124,6 +128,8 @@ def test_on_broken_text_it_agrees_with_pyyaml_or_declines(text: str) -> None:
         "- - nested\n",
         "a:\n- 1\n- - 2\n",
         "- #'': null\n",
+        "a: 1\n--- b: 2\n",
+        "a: 1\n... b: 2\n",
         "a: 1\nb: 2\na: 3\n",  # a repeated key: the safe loader names both lines
     ],
 )

@@ -55,6 +55,8 @@ def load(text: str) -> Any:
     # refuses a few that YAML allows (non-breaking spaces, ...), which PyYAML then reads.
     if not text.endswith("\n") or not text.replace("\n", " ").isprintable():
         raise NotInSubset
+    if "\n---" in text or "\n..." in text:
+        raise NotInSubset  # "--- " or "... " at the start of a line ends the document
     lines = text.split("\n")
     lines.pop()  # the empty remainder after the final line break
     parser = _Parser(lines)

@@ -55,15 +55,17 @@ def writing_locked(path: Path) -> Iterator[None]:
             yield
     except OSError as exc:
         raise RecordingError(
-            f"cannot write recording {path}: {reason(exc)}. Nothing was written: the previous "
-            "recording, if any, is unchanged."
+            f"cannot write recording {path}: {reason(exc, path)}. Nothing was written: the "
+            "previous recording, if any, is unchanged."
         ) from None
 
 
-def reason(exc: OSError) -> str:
-    """``exc`` in words: its cause and the file it concerns (a lock, a folder, a temp file)."""
+def reason(exc: OSError, path: Path) -> str:
+    """``exc`` in words: its cause, and the file it concerns when not ``path`` itself (a lock
+    file, a folder that could not be made)."""
     cause = exc.strerror or str(exc) or type(exc).__name__
-    return f"{cause} ({exc.filename})" if exc.filename else cause
+    other = exc.filename is not None and os.fsdecode(exc.filename) != str(path)
+    return f"{cause} ({exc.filename})" if other else cause
 
 
 def check_writable(path: Path) -> None:

@@ -154,7 +154,7 @@ class RecordingFile:
         except FileTooLarge as exc:
             raise _corrupt(path, str(exc)) from None
         except OSError as exc:  # a folder at its path, no permission to read, an I/O error
-            raise RecordingError(f"cannot read recording {path}: {reason(exc)}") from None
+            raise RecordingError(f"cannot read recording {path}: {reason(exc, path)}") from None
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
