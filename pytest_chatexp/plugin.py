@@ -20,6 +20,7 @@ from ._settings import Settings, add_options
 
 if TYPE_CHECKING:
     from ._experiment import ExperimentResult
+    from ._metering import LedgerState
     from ._session import ChatexpRunner, ChatexpSession
     from .testing import ReferenceServer
 
@@ -179,6 +180,8 @@ class _RunLog:
         self.tests: dict[str, dict[str, Any]] = {}
         self.plans: list[dict[str, Any]] = []
         self.ledger_dir: str | None = None
+        self.budget_stopped: list[str] = []  # tests the session budget stopped
+        self.ledger: LedgerState | None = None  # the budget's final state, when one is set
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -205,6 +208,8 @@ class _RunLog:
         self.experiments.extend(experiments)
         self.plans.extend(getattr(report, "chatexp_plan", None) or [])
         self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
+        if getattr(report, "chatexp_budget_stopped", False):
+            self.budget_stopped.append(report.nodeid)
         if getattr(report, "chatexp_experiment_failed", False):
             from ._snapshots import keep_snapshots_of
 
@@ -238,11 +243,17 @@ class _RunLog:
         self.unused_files.update(getattr(node, "workeroutput", {}).get("chatexp_unused_files", []))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        chatexp_session = self.config.stash.get(_SESSION, None)
         if self.ledger_dir is not None:
             import shutil
 
+            from ._metering import Ledger
+
+            ledger = Path(self.ledger_dir) / "ledger.json"
+            self.ledger = Ledger(ledger).state() if ledger.exists() else None
             shutil.rmtree(self.ledger_dir, ignore_errors=True)
-        chatexp_session = self.config.stash.get(_SESSION, None)
+        elif chatexp_session is not None and chatexp_session.budget is not None:
+            self.ledger = chatexp_session.budget.ledger.state()
         if chatexp_session is None:
             return
         chatexp_session.close()
@@ -270,6 +281,16 @@ class _RunLog:
 
             for path in write_reports(settings, list(self.tests.values())):
                 terminalreporter.write_line(f"chatexp: report written to {path}")
+        if self.ledger is not None:
+            from ._summary import write_budget
+
+            write_budget(
+                terminalreporter,
+                self.ledger,
+                max_tokens=settings.max_tokens,
+                max_cost=settings.max_cost,
+                stopped_tests=self.budget_stopped,
+            )
         if not self.experiments:
             return
         from ._summary import relative_path, write_summary, write_unused

@@ -1,18 +1,24 @@
 """Build a test's record: per experiment, per model config numbers, and optionally every case.
 
 ``ExperimentRecord`` and ``ConfigRow`` are TypedDicts of builtins: they cross process boundaries
-under xdist and are written as JSON as they are.
+under xdist and are written as JSON as they are. An experiment that raised has a record too,
+from the calls its run counted (``CallTally``): what went out was spent, whatever came of it.
+Token counts are None when unknown (a provider reported no usage), never 0.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
+from .._configs import ModelConfig
 from .._experiment import Case, ExperimentResult, Sample
+from .._metering import CallTally, ConfigTally
+from .._models import Usage
 from .._pricing import PriceTable
 from .._stats import percentile
 
-__all__ = ["ConfigRow", "ExperimentRecord", "Outcomes", "experiment_record"]
+__all__ = ["ConfigRow", "ExperimentRecord", "ExperimentRun", "Outcomes", "experiment_record"]
 
 # (config name, input id, sample index) -> None when every check passed, else the first failure.
 Outcomes = dict[tuple[str, str, int], str | None]
@@ -25,37 +31,56 @@ class ConfigRow(TypedDict):
     samples: int
     checked: int  # samples a check judged
     passed: int  # of those, how many passed every check
-    prompt_tokens: int
-    generation_tokens: int
-    total_tokens: int
+    prompt_tokens: int | None  # None: unknown
+    generation_tokens: int | None
+    total_tokens: int | None
     cost_usd: float | None
-    latency_p50_s: float
-    latency_p95_s: float
-    replayed: int
-    live: int
-    retries: int
+    latency_p50_s: float | None  # None: no sample (the experiment raised)
+    latency_p95_s: float | None
+    replayed: int  # calls answered from the recording
+    live: int  # calls sent to the provider, answered or not
+    failed: int  # of the live calls, those that got no answer
+    retries: int  # HTTP attempts beyond each live call's first
 
 
 class ExperimentRecord(TypedDict):
     test: str
     wall_time_s: float
     configs: list[ConfigRow]
+    errored: NotRequired[bool]  # the experiment raised: the rows count its calls only
     cases: NotRequired[list[dict[str, Any]]]
 
 
+@dataclass(frozen=True)
+class ExperimentRun:
+    """One experiment a test ran: its result, or None when it raised, and its calls."""
+
+    model_configs: tuple[ModelConfig, ...]
+    result: ExperimentResult | None
+    tally: CallTally
+    wall_time_s: float
+
+
 def experiment_record(
-    test: str,
-    result: ExperimentResult,
-    outcomes: Outcomes,
-    prices: PriceTable,
-    *,
-    with_cases: bool,
+    test: str, run: ExperimentRun, outcomes: Outcomes, prices: PriceTable, *, with_cases: bool
 ) -> ExperimentRecord:
+    result = run.result
+    if result is None:
+        return ExperimentRecord(
+            test=test,
+            wall_time_s=round(run.wall_time_s, 4),
+            configs=[
+                _errored_row(config, run.tally.of(config.display_name), prices)
+                for config in run.model_configs
+            ],
+            errored=True,
+        )
     record = ExperimentRecord(
         test=test,
         wall_time_s=round(result.wall_time_s, 4),
         configs=[
-            _config_row(name, cases, outcomes, prices) for name, cases in result.by_config.items()
+            _config_row(name, cases, outcomes, prices, run.tally.of(name))
+            for name, cases in result.by_config.items()
         ],
     )
     if with_cases:
@@ -63,13 +88,16 @@ def experiment_record(
     return record
 
 
-def _config_row(name: str, cases: list[Case], outcomes: Outcomes, prices: PriceTable) -> ConfigRow:
+def _config_row(
+    name: str, cases: list[Case], outcomes: Outcomes, prices: PriceTable, tally: ConfigTally
+) -> ConfigRow:
     samples = [sample for case in cases for sample in case.samples]
     judged = [_outcome(sample, outcomes) for sample in samples]
     checked = [verdict for verdict in judged if verdict is not _UNCHECKED]
     costs = [_cost(sample, prices) for sample in samples]
     latencies = [sample.latency_s for sample in samples]
     config = cases[0].config
+    usage = Usage.combined(sample.usage for sample in samples)
     return ConfigRow(
         name=name,
         model=config.model,
@@ -77,15 +105,46 @@ def _config_row(name: str, cases: list[Case], outcomes: Outcomes, prices: PriceT
         samples=len(samples),
         checked=len(checked),
         passed=sum(1 for verdict in checked if verdict is None),
-        prompt_tokens=sum(sample.usage.prompt_tokens for sample in samples),
-        generation_tokens=sum(sample.usage.generation_tokens for sample in samples),
-        total_tokens=sum(sample.usage.total_tokens for sample in samples),
+        prompt_tokens=usage.prompt_tokens,
+        generation_tokens=usage.generation_tokens,
+        total_tokens=usage.total_tokens,
         cost_usd=None if None in costs else round(sum(c for c in costs if c is not None), 8),
         latency_p50_s=round(percentile(latencies, 50), 4),
         latency_p95_s=round(percentile(latencies, 95), 4),
-        replayed=sum(1 for sample in samples if sample.replayed),
-        live=sum(1 for sample in samples if not sample.replayed),
-        retries=sum(sample.retries for sample in samples),
+        **_counts(tally),
+    )
+
+
+def _errored_row(config: ModelConfig, tally: ConfigTally, prices: PriceTable) -> ConfigRow:
+    usage = Usage.of(tally.prompt_tokens, tally.generation_tokens)
+    cost = prices.cost(config.model, usage.prompt_tokens, usage.generation_tokens)
+    return ConfigRow(
+        name=config.display_name,
+        model=config.model,
+        model_config_id=config.model_config_id,
+        samples=0,
+        checked=0,
+        passed=0,
+        prompt_tokens=usage.prompt_tokens,
+        generation_tokens=usage.generation_tokens,
+        total_tokens=usage.total_tokens,
+        cost_usd=None if cost is None else round(cost, 8),
+        latency_p50_s=None,
+        latency_p95_s=None,
+        **_counts(tally),
+    )
+
+
+class _Counts(TypedDict):
+    replayed: int
+    live: int
+    failed: int
+    retries: int
+
+
+def _counts(tally: ConfigTally) -> _Counts:
+    return _Counts(
+        replayed=tally.replayed, live=tally.live, failed=tally.failed, retries=tally.retries
     )
 
 
