@@ -27,10 +27,10 @@ __all__ = [
     "ImageUrl",
     "ModelConfigChatRequest",
     "TextChatContent",
+    "TokenCount",
     "ToolCall",
     "ToolChoice",
     "ToolChoiceValue",
-    "TokenCount",
     "ToolResultResponse",
     "Usage",
 ]

@@ -57,19 +57,25 @@ def write_summary(
         reporter.write_line(f"... {len(experiments) - len(shown)} more experiments (-v lists all)")
     counts = {key: sum(_total(e, key) or 0 for e in experiments) for key in _COUNTS}
     tokens = [_total(e, "total_tokens") for e in experiments]
-    known = sum(value for value in tokens if value is not None)
     count = len(experiments)
     errored = sum(1 for e in experiments if e.get("errored"))
     reporter.write_line(
         f"total: {count} experiment{'s' if count != 1 else ''}"
         f"{f' ({errored} raised)' if errored else ''}, "
         f"{_calls(counts['replayed'] + counts['live'])} ({_calls_cell(counts, every=True)}), "
-        + (f"{known:,} tokens" if None not in tokens else f"{known:,} tokens + unknown usage")
+        + _tokens_total(tokens)
         + f", {_money(_session_cost(experiments))}"
     )
 
 
 _COUNTS = ("replayed", "live", "failed", "retries")
+
+
+def _tokens_total(tokens: list[int | None]) -> str:
+    known = sum(count for count in tokens if count is not None)
+    if None not in tokens:
+        return f"{known:,} tokens"
+    return "tokens unknown" if not known else f"{known:,} tokens + unknown usage"
 
 
 def _config_cells(row: dict[str, Any]) -> tuple[str, ...]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ._run import known_sum
+
 __all__ = ["junit_properties"]
 
 
@@ -20,9 +22,15 @@ def junit_properties(records: Sequence[Any]) -> list[tuple[str, object]]:
     return [
         ("chatexp_samples", sum(row["samples"] for row in rows)),
         ("chatexp_pass_rate", pass_rate),
-        ("chatexp_prompt_tokens", sum(row["prompt_tokens"] for row in rows)),
-        ("chatexp_generation_tokens", sum(row["generation_tokens"] for row in rows)),
-        ("chatexp_total_tokens", sum(row["total_tokens"] for row in rows)),
+        *(
+            (f"chatexp_{key}", _unknown_blank(known_sum(row[key] for row in rows)))
+            for key in ("prompt_tokens", "generation_tokens", "total_tokens")
+        ),
         ("chatexp_cost_usd", "" if None in costs else round(sum(costs), 8)),
         ("chatexp_replayed", sum(row["replayed"] for row in rows)),
     ]
+
+
+def _unknown_blank(count: int | None) -> object:
+    # Unknown token counts (a provider reported no usage) are blank, as unknown costs are.
+    return "" if count is None else count
