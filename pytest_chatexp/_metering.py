@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,17 +83,23 @@ class ConfigTally:
     live: int = 0  # sent to the provider (at least one HTTP attempt)
     failed: int = 0  # of the live calls, those that got no answer
     retries: int = 0  # HTTP attempts beyond each live call's first
-    # Tokens of the answered calls (replayed and live); None once one reported no usage.
-    prompt_tokens: int | None = 0
-    generation_tokens: int | None = 0
+    # Each answered call's (prompt, generation) tokens, read only if a record needs them (the
+    # experiment raised): parsing every answer twice would cost a large run real time.
+    answers: list[Callable[[], tuple[int | None, int | None]]] = field(default_factory=list)
 
-    def answered(self, prompt: int | None, generation: int | None) -> None:
-        self.prompt_tokens = _plus(self.prompt_tokens, prompt)
-        self.generation_tokens = _plus(self.generation_tokens, generation)
-
-
-def _plus(a: int | None, b: int | None) -> int | None:
-    return None if a is None or b is None else a + b
+    def tokens(self) -> tuple[int | None, int | None]:
+        """(prompt, generation) tokens of the answered calls; None where one is unknown."""
+        prompt: int | None = 0
+        generation: int | None = 0
+        for answer in self.answers:
+            more_prompt, more_generation = answer()
+            prompt = None if prompt is None or more_prompt is None else prompt + more_prompt
+            generation = (
+                None
+                if generation is None or more_generation is None
+                else generation + more_generation
+            )
+        return prompt, generation
 
 
 @dataclass
@@ -104,6 +110,11 @@ class CallTally:
 
     def of(self, config: str) -> ConfigTally:
         return self.configs.setdefault(config, ConfigTally())
+
+    @property
+    def calls(self) -> int:
+        """Calls answered from recordings or sent to a provider."""
+        return sum(tally.replayed + tally.live for tally in self.configs.values())
 
 
 @dataclass

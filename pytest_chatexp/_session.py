@@ -280,6 +280,8 @@ class ChatexpSession:
                 item.nodeid, run, outcomes, self.settings.prices, with_cases=with_cases
             )
             for run in item.stash.get(RESULTS_KEY, [])
+            # One that raised before any call was answered or sent has nothing to count.
+            if run.result is not None or run.tally.calls
         ]
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ calls, failures and retries per model config, whether or not the run succeeds.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Awaitable, Callable
@@ -112,22 +113,20 @@ class SessionBudget:
     def settle(self, reservation: Reservation, call: PlannedCall, usage: Usage | None) -> None:
         """Replace a reservation with what the call used; unknown usage (None, or counts the
         provider did not report) is charged at the reservation, its estimate."""
-        known = usage is not None and usage.known
-        cost = (
-            self.prices.cost(call.config.model, usage.prompt_tokens, usage.generation_tokens)
-            if usage is not None and known
-            else None
-        )
+        tokens = usage.total_tokens if usage is not None and usage.known else None
+        cost = reservation.cost
+        if usage is not None and tokens is not None:
+            # None only for an unpriced model under a token cap alone: no dollars to count.
+            priced = self.prices.cost(
+                call.config.model, usage.prompt_tokens, usage.generation_tokens
+            )
+            cost = priced if priced is not None else 0.0
         with self.ledger.locked() as state:
             self._unreserve(state, reservation)
             state.calls += 1
-            if usage is None or usage.total_tokens is None or not known:
-                state.unknown_usage += 1
-                state.spent_tokens += reservation.tokens
-                state.spent_cost += reservation.cost
-            else:
-                state.spent_tokens += usage.total_tokens
-                state.spent_cost += cost if cost is not None else 0.0
+            state.unknown_usage += tokens is None
+            state.spent_tokens += reservation.tokens if tokens is None else tokens
+            state.spent_cost += cost
 
     def release(self, reservation: Reservation) -> None:
         """A call that got no answer: its reservation is freed, nothing is charged."""
@@ -208,11 +207,8 @@ class Meter:
                 return outcome
 
             outcome = await inner(call, provider, wire, metered_send)
-            usage = _usage_of(provider, outcome.body)
             counts.replayed += outcome.replayed
-            counts.answered(
-                usage.prompt_tokens if usage else None, usage.generation_tokens if usage else None
-            )
+            counts.answers.append(functools.partial(_tokens_of, provider, outcome.body))
             return outcome
 
         return exchange
@@ -224,6 +220,11 @@ def _usage_of(provider: Provider, body: Any) -> Usage | None:
         return provider.parse_response(body).usage
     except ChatexpError:
         return None
+
+
+def _tokens_of(provider: Provider, body: Any) -> tuple[int | None, int | None]:
+    usage = _usage_of(provider, body)
+    return (None, None) if usage is None else (usage.prompt_tokens, usage.generation_tokens)
 
 
 def plan_experiment(

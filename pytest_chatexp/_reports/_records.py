@@ -116,7 +116,7 @@ def _config_row(
 
 
 def _errored_row(config: ModelConfig, tally: ConfigTally, prices: PriceTable) -> ConfigRow:
-    usage = Usage.of(tally.prompt_tokens, tally.generation_tokens)
+    usage = Usage.of(*tally.tokens())
     cost = prices.cost(config.model, usage.prompt_tokens, usage.generation_tokens)
     return ConfigRow(
         name=config.display_name,

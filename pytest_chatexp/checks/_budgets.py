@@ -185,14 +185,16 @@ def _sample_costs(samples: Sequence[Sample], table: PriceTable) -> list[float]:
     __tracebackhide__ = True
     costs: list[float] = []
     missing: dict[str, list[str]] = {}
-    unknown = [sample for sample in samples if not sample.usage.known]
+    unknown = [
+        f"{s.config.display_name}/{s.input.id} sample {s.index}"
+        for s in samples
+        if not s.usage.known
+    ]
     if unknown:
-        names = ", ".join(
-            dict.fromkeys(f"{s.config.display_name}/{s.input.id} sample {s.index}" for s in unknown)
-        )
+        more = f" ... and {len(unknown) - _UNITS_SHOWN} more" if unknown[_UNITS_SHOWN:] else ""
         raise AssertionError(
             f"cannot compute the cost: the token usage of {_plural(len(unknown), 'sample')} is "
-            f"unknown (the provider reported no usage): {names}"
+            f"unknown (the provider reported no usage): {', '.join(unknown[:_UNITS_SHOWN])}{more}"
         )
     for sample in samples:
         model = sample.config.model
