@@ -247,10 +247,10 @@ class _RunLog:
         if self.ledger_dir is not None:
             import shutil
 
-            from ._metering import Ledger
+            from ._metering import Ledger, LedgerState
 
             ledger = Path(self.ledger_dir) / "ledger.json"
-            self.ledger = Ledger(ledger).state() if ledger.exists() else None
+            self.ledger = Ledger(ledger).state() if ledger.exists() else LedgerState()
             shutil.rmtree(self.ledger_dir, ignore_errors=True)
         elif chatexp_session is not None and chatexp_session.budget is not None:
             self.ledger = chatexp_session.budget.ledger.state()
@@ -281,31 +281,33 @@ class _RunLog:
 
             for path in write_reports(settings, list(self.tests.values())):
                 terminalreporter.write_line(f"chatexp: report written to {path}")
-        if self.ledger is not None:
+        if self.experiments:
+            from ._summary import relative_path, write_summary, write_unused
+
+            write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
+            pruned = settings.prune
+            if pruned:
+                for name in self.unused_files:
+                    Path(name).unlink(missing_ok=True)
+            write_unused(
+                terminalreporter,
+                self.unused_entries,
+                sorted(
+                    relative_path(Path(name), self.config.rootpath) for name in self.unused_files
+                ),
+                pruned=pruned,
+            )
+        ledger = self.ledger
+        if ledger is not None and (self.experiments or self.budget_stopped or ledger.calls):
             from ._summary import write_budget
 
             write_budget(
                 terminalreporter,
-                self.ledger,
+                ledger,
                 max_tokens=settings.max_tokens,
                 max_cost=settings.max_cost,
                 stopped_tests=self.budget_stopped,
             )
-        if not self.experiments:
-            return
-        from ._summary import relative_path, write_summary, write_unused
-
-        write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
-        pruned = settings.prune
-        if pruned:
-            for name in self.unused_files:
-                Path(name).unlink(missing_ok=True)
-        write_unused(
-            terminalreporter,
-            self.unused_entries,
-            sorted(relative_path(Path(name), self.config.rootpath) for name in self.unused_files),
-            pruned=pruned,
-        )
 
 
 def _is_full_run(config: pytest.Config) -> bool:

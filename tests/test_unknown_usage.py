@@ -17,7 +17,7 @@ THIRTY_WORDS = " ".join(f"word{i}" for i in range(30))
 SUITE = """
 import pytest
 from pytest_chatexp import ModelConfig
-from pytest_chatexp.checks import assert_cost, assert_tokens
+from pytest_chatexp.checks import assert_cost, assert_not_worse, assert_tokens
 
 CONFIG = ModelConfig(name="llama", model="smollm2", base_url="{url}", other={{"stream": {stream}}},
                      chat_template=[{{"role": "user", "content": "tell me"}}])
@@ -29,6 +29,11 @@ def test_tokens(chatexp):
 @pytest.mark.chatexp(model_configs=[CONFIG], inputs=[{{}}])
 def test_cost(chatexp):
     assert_cost(chatexp, max_usd=1.0)
+
+@pytest.mark.chatexp(model_configs=[CONFIG, CONFIG.model_copy(update={{"name": "v2", "temperature": 0.5}})],
+                     inputs=[{{}}])
+def test_compare(chatexp):
+    assert_not_worse(chatexp, candidate="v2", baseline="llama", max_token_increase=0.1)
 
 @pytest.mark.chatexp(model_configs=[CONFIG], inputs=[{{}}])
 def test_unknown(chatexp):
@@ -78,6 +83,14 @@ def test_a_stream_without_usage_fails_token_and_cost_checks_as_unknown(
             "total: 2 experiments, 2 calls (0 replayed, 2 live), tokens unknown, cost unknown",
         ]
     )
+
+
+def test_a_token_comparison_on_unknown_usage_fails(pytester: pytest.Pytester) -> None:
+    with serving(llama) as (_, url):
+        pytester.makepyfile(test_suite=SUITE.format(url=url, stream=True))
+        result = pytester.runpytest("--chatexp-record=off", "-k", "compare")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*total tokens per sample * unknown * unknown * usage unknown*"])
 
 
 def test_a_snapshot_shows_unknown_usage_as_unknown(pytester: pytest.Pytester) -> None:
