@@ -119,9 +119,10 @@ class CallTally:
 
 @dataclass
 class Attempts:
-    """HTTP attempts of one call; None until a sender that counts them makes one."""
+    """HTTP requests sent for one call (every sender notes each one: the runner, an app's
+    recording transport); 0 when none went out."""
 
-    count: int | None = None
+    count: int = 0
 
 
 _ATTEMPTS: ContextVar[Attempts | None] = ContextVar("chatexp_attempts", default=None)
@@ -141,7 +142,7 @@ def counting_attempts() -> Iterator[Attempts]:
 
 
 def note_attempt() -> None:
-    """The runner is about to send one HTTP request for the current call."""
+    """One HTTP request for the current call is about to go out."""
     attempts = _ATTEMPTS.get()
     if attempts is not None:
-        attempts.count = (attempts.count or 0) + 1
+        attempts.count += 1

@@ -193,15 +193,15 @@ class Meter:
                     try:
                         outcome = await send()
                     except BaseException:
-                        if attempts.count != 0:  # 0: refused before any request went out
+                        if attempts.count:  # else it failed before any request went out
                             counts.live += 1
                             counts.failed += 1
-                            counts.retries += max(0, (attempts.count or 1) - 1)
+                            counts.retries += attempts.count - 1
                         if budget is not None and reservation is not None:
                             budget.release(reservation)
                         raise
                 counts.live += 1
-                counts.retries += max(0, (attempts.count or 1) - 1)
+                counts.retries += max(0, attempts.count - 1)
                 if budget is not None and reservation is not None:
                     budget.settle(reservation, call, _usage_of(provider, outcome.body))
                 return outcome
