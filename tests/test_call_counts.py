@@ -113,3 +113,19 @@ def test_mixed(chatexp):
             "total: 1 experiment, 2 calls (1 replayed, 1 live), 20 tokens*",
         ]
     )
+
+
+def test_a_call_refused_before_any_request_is_not_counted_as_live(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CHATEXP_NO_SUCH_KEY", raising=False)
+    suite = SUITE.replace(
+        'model="stub-model",', 'model="stub-model", api_key_env="CHATEXP_NO_SUCH_KEY",'
+    )
+    with serving(scripted()) as (stub, url):
+        pytester.makepyfile(test_suite=suite.format(url=url))
+        result = pytester.runpytest("--chatexp-record=off", "-k", "down")
+    result.assert_outcomes(errors=1, deselected=1)
+    result.stdout.fnmatch_lines(["*CHATEXP_NO_SUCH_KEY (api_key_env) is not set*"])
+    assert stub.count == 0
+    assert " live" not in result.stdout.str()  # nothing went out: no call to count
