@@ -204,7 +204,7 @@ class Case:
 
     @property
     def usage(self) -> Usage:
-        return sum((sample.usage for sample in self.samples), Usage())
+        return Usage.combined(sample.usage for sample in self.samples)
 
     def to_chat_response(self) -> ChatResponse:
         """This case as the ``ChatResponse`` Humanloop returns for ``num_samples`` samples."""
@@ -249,7 +249,7 @@ class ExperimentResult:
 
     @property
     def usage(self) -> Usage:
-        return sum((case.usage for case in self.cases), Usage())
+        return Usage.combined(case.usage for case in self.cases)
 
     @property
     def by_config(self) -> dict[str, list[Case]]:

@@ -9,7 +9,8 @@ exclude_unset=True)``.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +27,7 @@ __all__ = [
     "ImageUrl",
     "ModelConfigChatRequest",
     "TextChatContent",
+    "TokenCount",
     "ToolCall",
     "ToolChoice",
     "ToolChoiceValue",
@@ -115,13 +117,39 @@ class ToolResultResponse(_Schema):
     result: str
 
 
-class Usage(_Schema):
-    """Token counts. ``generation_tokens`` is what OpenAI calls ``completion_tokens``."""
+# A token count as a provider reports it: a whole number >= 0. Strict, so that "12", 12.5 or
+# true from a provider is an error naming the field rather than a number it never sent.
+TokenCount: TypeAlias = Annotated[int, Field(strict=True, ge=0)]
 
-    prompt_tokens: int = 0
-    generation_tokens: int = 0
-    total_tokens: int = 0
-    reasoning_tokens: int | None = None
+
+class Usage(_Schema):
+    """Token counts. ``generation_tokens`` is what OpenAI calls ``completion_tokens``.
+
+    ``None`` means unknown: the provider did not report it (llama.cpp's streams, an answer
+    without ``usage``). Unknown is not zero: a sum with an unknown part is unknown.
+    ``reasoning_tokens`` stays None when the model does no reasoning a provider reports.
+    """
+
+    prompt_tokens: TokenCount | None = None
+    generation_tokens: TokenCount | None = None
+    total_tokens: TokenCount | None = None
+    reasoning_tokens: TokenCount | None = None
+
+    @classmethod
+    def of(cls, prompt: int | None, generation: int | None) -> Usage:
+        """Prompt and generation counts, with their total when both are known."""
+        total = None if prompt is None or generation is None else prompt + generation
+        return cls(prompt_tokens=prompt, generation_tokens=generation, total_tokens=total)
+
+    @classmethod
+    def combined(cls, usages: Iterable[Usage]) -> Usage:
+        """The sum of ``usages``: zero for none, unknown where any part is unknown."""
+        return sum(usages, cls(prompt_tokens=0, generation_tokens=0, total_tokens=0))
+
+    @property
+    def known(self) -> bool:
+        """Whether the prompt, generation and total counts are all known."""
+        return None not in (self.prompt_tokens, self.generation_tokens, self.total_tokens)
 
     def __add__(self, other: Usage) -> Usage:
         reasoning = (
@@ -130,11 +158,15 @@ class Usage(_Schema):
             else (self.reasoning_tokens or 0) + (other.reasoning_tokens or 0)
         )
         return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            generation_tokens=self.generation_tokens + other.generation_tokens,
-            total_tokens=self.total_tokens + other.total_tokens,
+            prompt_tokens=_add(self.prompt_tokens, other.prompt_tokens),
+            generation_tokens=_add(self.generation_tokens, other.generation_tokens),
+            total_tokens=_add(self.total_tokens, other.total_tokens),
             reasoning_tokens=reasoning,
         )
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b
 
 
 class ChatDataResponse(_Schema):

@@ -85,7 +85,11 @@ class PriceTable:
         prefixes = [name for name in self.prices if model.startswith(name)]
         return self.prices[max(prefixes, key=len)] if prefixes else None
 
-    def cost(self, model: str, prompt_tokens: int, generation_tokens: int) -> float | None:
-        """The cost in US dollars, or None when the model has no price."""
+    def cost(
+        self, model: str, prompt_tokens: int | None, generation_tokens: int | None
+    ) -> float | None:
+        """The cost in US dollars, or None when the model has no price or a count is unknown."""
         price = self.price_of(model)
-        return price.cost(prompt_tokens, generation_tokens) if price is not None else None
+        if price is None or prompt_tokens is None or generation_tokens is None:
+            return None
+        return price.cost(prompt_tokens, generation_tokens)

@@ -38,6 +38,7 @@ import httpx
 
 from ._errors import ChatexpError, ProviderError
 from ._experiment import ExperimentResult, ExperimentSpec, PlannedCall, Sample
+from ._metering import note_attempt
 from ._providers import Provider, WireRequest
 from ._redaction import display_url, redact
 from ._replay import (
@@ -354,6 +355,7 @@ class ExperimentRunner:
             )
             try:
                 async with endpoint:
+                    note_attempt()  # counted as data for the summary, retries included
                     # The whole attempt, not only each read: an answer trickling in counts too.
                     async with asyncio.timeout(timeout):
                         outcome = await self._attempt(

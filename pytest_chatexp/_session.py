@@ -7,9 +7,10 @@ chatexp tests never loads httpx, pydantic or any provider.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,17 +18,18 @@ import pytest
 
 from ._configs import ModelConfig
 from ._context import OUTCOMES_KEY, VERDICTS_KEY, activate, deactivate
-from ._errors import ChatexpError, InvalidExperimentError
+from ._errors import BudgetExhausted, ChatexpError, InvalidExperimentError
 from ._experiment import ExperimentResult, ExperimentSpec
+from ._metering import CallTally, Ledger
 from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
 from ._providers import get_provider
 from ._recorder import TestRecorder
 from ._recording import recording_path
 from ._redaction import remember_secrets, url_secrets
 from ._replay import Exchange, api_key_env, replay, send_directly
-from ._reports._records import ExperimentRecord, experiment_record
+from ._reports._records import ExperimentRecord, ExperimentRun, experiment_record
 from ._settings import Settings
-from ._spending import BudgetExhausted, Ledger, SessionBudget, plan_experiment
+from ._spending import Meter, SessionBudget, plan_experiment
 from ._summary import relative_path
 
 if TYPE_CHECKING:
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ChatexpRunner", "ChatexpSession", "fail_for", "validate_at_collection"]
 
-RESULTS_KEY = pytest.StashKey[list[ExperimentResult]]()
+RESULTS_KEY = pytest.StashKey[list[ExperimentRun]]()
+BUDGET_STOPPED_KEY = pytest.StashKey[bool]()
 CALL_PASSED_KEY = pytest.StashKey[bool]()
 UNUSED_KEY = pytest.StashKey[dict[str, int]]()
 EXPERIMENT_FAILED_KEY = pytest.StashKey[bool]()
@@ -165,6 +168,7 @@ class ChatexpSession:
             return {"chatexp_experiment_failed": True} if failed else {}
         with_cases = self.settings.reports_requested
         attributes = {
+            "chatexp_budget_stopped": item.stash.get(BUDGET_STOPPED_KEY, False),
             "chatexp_experiments": self.records_for(item, with_cases=with_cases),
             "chatexp_changes": self.changes_for(item) if with_cases else [],
             "chatexp_plan": item.stash.get(PLANS_KEY, []),
@@ -184,52 +188,56 @@ class ChatexpSession:
         return {name: value for name, value in attributes.items() if value}
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
-        recorder = self._before_run(item, spec)
-        result = replay(spec, recorder.replay) if recorder is not None else None
-        if result is None:
-            with self._live(recorder):
-                result = self.runner.run(spec, exchange=self._exchange(recorder))
-        self.record(item, result)
-        return result
+        with self._running(item, spec) as run:
+            if run.result is None:
+                run.result = self.runner.run(spec, exchange=run.exchange)
+        return run.result
 
     async def arun(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
-        recorder = self._before_run(item, spec)
-        result = replay(spec, recorder.replay) if recorder is not None else None
-        if result is None:
-            with self._live(recorder):
-                result = await self.runner.arun(spec, exchange=self._exchange(recorder))
-        self.record(item, result)
-        return result
+        with self._running(item, spec) as run:
+            if run.result is None:
+                run.result = await self.runner.arun(spec, exchange=run.exchange)
+        return run.result
 
     @contextmanager
-    def _live(self, recorder: TestRecorder | None) -> Iterator[None]:
-        """Around a run that may call providers: a spent budget skips the test, and whatever
-        was recorded is written, even when the run fails."""
+    def _running(self, item: pytest.Item, spec: ExperimentSpec) -> Iterator[_Run]:
+        """Around one experiment: the recorder, the replay when every call has a recording,
+        else the exchange for the runner (which the block calls). Its calls are counted and
+        kept for the reports even when it raises; a budget stop fails the test and writes none
+        of its new answers; whatever else was recorded is written, even when the run fails."""
+        recorder = self._before_run(item, spec)
+        started = time.perf_counter()
+        tally = CallTally()
+        run = _Run(result=None, exchange=send_directly)
         try:
-            yield
-        except BudgetExhausted as exc:
-            raise pytest.skip.Exception(f"chatexp: {exc}") from None
+            run.result = replay(spec, recorder.replay) if recorder is not None else None
+            for sample in run.result.samples if run.result is not None else ():
+                tally.of(sample.config.display_name).replayed += 1
+            inner = recorder.exchange if recorder is not None else send_directly
+            run.exchange = Meter(tally, self.budget).guard(inner)
+            yield run
+        except BudgetExhausted:
+            item.stash[BUDGET_STOPPED_KEY] = True
+            if recorder is not None:  # a partial re-recording would replace good answers
+                recorder.recorded.clear()
+                recorder.changes.clear()
+            raise
         finally:
             if recorder is not None:
                 recorder.persist()
+            runs = item.stash.setdefault(RESULTS_KEY, [])
+            elapsed = time.perf_counter() - started
+            runs.append(ExperimentRun(spec.model_configs, run.result, tally, elapsed))
 
     def _before_run(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None:
-        """The item's recorder; in plan mode, the plan instead (the test is skipped); with a
-        spent budget, a skip."""
+        """The item's recorder; in plan mode, the plan instead (the test is skipped)."""
         remember_secrets(_secrets_of(spec.model_configs))
         recorder = self.recorder_for(item, spec)
         if self.settings.plan:
             plan = plan_experiment(spec, recorder, self.settings.prices)
             item.stash.setdefault(PLANS_KEY, []).append(plan)
             raise pytest.skip.Exception(f"chatexp plan: {describe_plan(plan)}")
-        reason = self.budget.exhausted() if self.budget is not None else None
-        if reason is not None:
-            raise pytest.skip.Exception(f"chatexp: {reason}")
         return recorder
-
-    def _exchange(self, recorder: TestRecorder | None) -> Exchange:
-        exchange = recorder.exchange if recorder is not None else send_directly
-        return self.budget.guard(exchange) if self.budget is not None else exchange
 
     def recorder_for(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None:
         """The item's recorder (one for all its experiments), or None when recording is off."""
@@ -265,9 +273,6 @@ class ChatexpSession:
         stale = recorder.finish(passed=passed, prune=self.settings.prune)
         return {recorder.display_path: len(stale)} if stale else {}
 
-    def record(self, item: pytest.Item, result: ExperimentResult) -> None:
-        item.stash.setdefault(RESULTS_KEY, []).append(result)
-
     def records_for(self, item: pytest.Item, *, with_cases: bool) -> list[ExperimentRecord]:
         """The item's experiments as report records, with the verdicts its checks recorded."""
         outcomes = item.stash.get(OUTCOMES_KEY, {})
@@ -275,19 +280,29 @@ class ChatexpSession:
         return [
             experiment_record(
                 item.nodeid,
-                result,
+                run,
                 outcomes,
                 self.settings.prices,
                 with_cases=with_cases,
                 verdicts=verdicts,
             )
-            for result in item.stash.get(RESULTS_KEY, [])
+            for run in item.stash.get(RESULTS_KEY, [])
+            # One that raised before any call was answered or sent has nothing to count.
+            if run.result is not None or run.tally.calls
         ]
 
     def close(self) -> None:
         if self._runner is not None:
             self._runner.close()
             self._runner = None
+
+
+@dataclass
+class _Run:
+    """An experiment being run: its result once known, and the exchange its live calls take."""
+
+    result: ExperimentResult | None
+    exchange: Exchange
 
 
 class ChatexpRunner:

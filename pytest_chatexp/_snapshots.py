@@ -111,7 +111,12 @@ def _parameters(config: Any) -> dict[str, Any]:
 
 def _sample(sample: Sample) -> list[str]:
     usage = sample.usage
-    tokens = f"{usage.prompt_tokens} prompt + {usage.generation_tokens} generation tokens"
+    # An unknown count (the provider reported none) reads "unknown", never 0.
+    prompt, generation = (
+        "unknown" if count is None else count
+        for count in (usage.prompt_tokens, usage.generation_tokens)
+    )
+    tokens = f"{prompt} prompt + {generation} generation tokens"
     if usage.reasoning_tokens:
         tokens += f" ({usage.reasoning_tokens} reasoning)"
     lines = [f"#### sample {sample.index}: finish_reason {sample.finish_reason}, {tokens}"]

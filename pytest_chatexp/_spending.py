@@ -1,74 +1,74 @@
-"""Cost control: plan a run before spending anything, and stop at a session budget.
+"""Cost control: plan a run before spending anything, and hold the session to a budget.
 
 The plan asks each test's recorder, without calling anyone, which calls would replay and which
-would go live, and estimates what the live ones cost. The budget wraps every live call: once the
-session has spent its tokens or dollars, no further call is made and the remaining chatexp tests
-are skipped. Under pytest-xdist the workers share one ledger file, so the budget is the
-session's, not each worker's.
+would go live, and estimates what the live ones cost. The budget is a cap: before each live call
+it reserves that same estimate in the session's ledger, and refuses the call (and every later
+one) when the reservation would take spending past ``--chatexp-max-tokens`` or
+``--chatexp-max-cost``; the answer settles the reservation to what the call really used. Under
+pytest-xdist the workers share one ledger file, so the budget is the session's, not each
+worker's. The meter (``Meter``) wraps every call of an experiment run: it counts replays, live
+calls, failures and retries per model config, whether or not the run succeeds.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import math
-import threading
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from ._errors import BudgetExhausted, ChatexpError
-from ._experiment import ExperimentSpec, PlannedCall
+from ._errors import BudgetExhausted, ChatexpError, PricingError
+from ._metering import CallTally, Ledger, LedgerState, counting_attempts
 from ._pricing import PriceTable
-from ._providers import Provider, WireRequest
-from ._recorder import TestRecorder, recorded_call_of
-from ._replay import CallOutcome, Exchange, base_url_for, provider_for
 
-__all__ = ["BudgetExhausted", "Ledger", "SessionBudget", "plan_experiment"]
+if TYPE_CHECKING:
+    from ._experiment import ExperimentSpec, PlannedCall
+    from ._models import Usage
+    from ._providers import Provider, WireRequest
+    from ._recorder import TestRecorder
+    from ._replay import CallOutcome, Exchange
+
+__all__ = [
+    "BudgetExhausted",
+    "Ledger",
+    "Meter",
+    "SessionBudget",
+    "UnpricedModelError",
+    "estimate_call",
+    "plan_experiment",
+]
 
 # What a live call is assumed to generate when its config sets no max_tokens.
 ASSUMED_GENERATION_TOKENS = 256
 _CHARACTERS_PER_TOKEN = 4
 
 
-class Ledger:
-    """Live spend so far: in memory, or in a JSON file shared (under a lock) by xdist workers."""
+class UnpricedModelError(PricingError):
+    """A cost cap is set and a live call's model has no price: it cannot be held to the cap."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-        self._tokens = 0
-        self._cost = 0.0
-        self._lock = threading.Lock()
+    takes_precedence = True  # over the other calls of the experiment it stopped
 
-    def spent(self) -> tuple[int, float]:
-        with self._locked() as state:
-            return int(state["tokens"]), float(state["cost"])
 
-    def add(self, tokens: int, cost: float) -> None:
-        with self._locked() as state:
-            state["tokens"] = int(state["tokens"]) + tokens
-            state["cost"] = float(state["cost"]) + cost
+def estimate_call(call: PlannedCall, wire: WireRequest) -> tuple[int, int]:
+    """A live call's (prompt, generation) tokens, estimated before sending it: the messages at
+    ~4 characters a token, the answer at the config's ``max_tokens`` (256 when unset). The plan
+    and the budget's reservations both use it."""
+    messages = wire.body.get("messages") if isinstance(wire.body, dict) else None
+    if messages is None:  # an app's own HTTP call: its sample's messages stand for it
+        messages = [m.model_dump(mode="json", exclude_none=True) for m in call.messages]
+    prompt = math.ceil(len(json.dumps(messages)) / _CHARACTERS_PER_TOKEN)
+    generation = call.config.max_tokens
+    if generation is None or generation < 0:
+        generation = ASSUMED_GENERATION_TOKENS
+    return prompt, generation
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[str, Any]]:
-        with self._lock:
-            if self.path is None:
-                state: dict[str, Any] = {"tokens": self._tokens, "cost": self._cost}
-                yield state
-                self._tokens, self._cost = state["tokens"], state["cost"]
-                return
-            import fcntl
 
-            with self.path.open("a+", encoding="utf-8") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                handle.seek(0)
-                text = handle.read()
-                state = json.loads(text) if text.strip() else {"tokens": 0, "cost": 0.0}
-                yield state
-                handle.seek(0)
-                handle.truncate()
-                handle.write(json.dumps(state))
-                handle.flush()
+@dataclass(frozen=True)
+class Reservation:
+    tokens: int
+    cost: float
 
 
 class SessionBudget:
@@ -87,54 +87,154 @@ class SessionBudget:
         self.ledger = ledger
         self.prices = prices
 
-    def exhausted(self) -> str | None:
-        """Why no further live call may be made, or None while budget remains."""
-        tokens, cost = self.ledger.spent()
-        if self.max_tokens is not None and tokens >= self.max_tokens:
-            return (
-                f"the session's token budget is spent ({tokens:,} of --chatexp-max-tokens "
-                f"{self.max_tokens:,}); no further live calls are made"
+    def reserve(self, call: PlannedCall, wire: WireRequest) -> Reservation:
+        """Set aside the call's estimate, or raise BudgetExhausted (and stop every later live
+        call) when spent + reserved + estimate would pass a cap."""
+        prompt, generation = estimate_call(call, wire)
+        cost = self.prices.cost(call.config.model, prompt, generation)
+        if cost is None and self.max_cost is not None:
+            raise UnpricedModelError(
+                f"model config '{call.config.display_name}': model '{call.config.model}' has no "
+                "price, so --chatexp-max-cost cannot hold its calls to the budget; add it to the "
+                "ini option chatexp_prices ('MODEL INPUT_USD OUTPUT_USD', per million tokens) "
+                "or run without a cost budget"
             )
-        if self.max_cost is not None and cost >= self.max_cost:
-            return (
-                f"the session's cost budget is spent (${cost:.4f} of --chatexp-max-cost "
-                f"${self.max_cost:.4f}); no further live calls are made"
+        wanted = Reservation(prompt + generation, cost or 0.0)
+        with self.ledger.locked() as state:
+            reason = state.stopped or self._refusal(state, wanted, call)
+            if reason is not None:
+                state.refused += 1
+                state.stopped = reason
+                raise BudgetExhausted(reason)
+            state.reserved_tokens += wanted.tokens
+            state.reserved_cost += wanted.cost
+        return wanted
+
+    def settle(self, reservation: Reservation, call: PlannedCall, usage: Usage | None) -> None:
+        """Replace a reservation with what the call used; unknown usage (None, or counts the
+        provider did not report) is charged at the reservation, its estimate."""
+        tokens = usage.total_tokens if usage is not None and usage.known else None
+        cost = reservation.cost
+        if usage is not None and tokens is not None:
+            # None only for an unpriced model under a token cap alone: no dollars to count.
+            priced = self.prices.cost(
+                call.config.model, usage.prompt_tokens, usage.generation_tokens
             )
+            cost = priced if priced is not None else 0.0
+        with self.ledger.locked() as state:
+            self._unreserve(state, reservation)
+            state.calls += 1
+            state.unknown_usage += tokens is None
+            state.spent_tokens += reservation.tokens if tokens is None else tokens
+            state.spent_cost += cost
+
+    def release(self, reservation: Reservation) -> None:
+        """A call that got no answer: its reservation is freed, nothing is charged."""
+        with self.ledger.locked() as state:
+            self._unreserve(state, reservation)
+            state.calls += 1
+
+    @staticmethod
+    def _unreserve(state: LedgerState, reservation: Reservation) -> None:
+        state.reserved_tokens = max(0, state.reserved_tokens - reservation.tokens)
+        state.reserved_cost = max(0.0, state.reserved_cost - reservation.cost)
+
+    def _refusal(self, state: LedgerState, wanted: Reservation, call: PlannedCall) -> str | None:
+        if self.max_tokens is not None:
+            if state.spent_tokens + state.reserved_tokens + wanted.tokens > self.max_tokens:
+                return (
+                    f"the session's token budget would be exceeded: {call.label} needs "
+                    f"~{wanted.tokens:,} tokens ({self._spent(state)})"
+                )
+        if self.max_cost is not None:
+            if state.spent_cost + state.reserved_cost + wanted.cost > self.max_cost:
+                return (
+                    f"the session's cost budget would be exceeded: {call.label} needs "
+                    f"~${wanted.cost:.4f} ({self._spent(state)})"
+                )
         return None
 
-    def guard(self, inner: Exchange) -> Exchange:
-        """``inner`` with every live call checked against, and charged to, the budget."""
+    def _spent(self, state: LedgerState) -> str:
+        parts = []
+        if self.max_tokens is not None:
+            parts.append(
+                f"{state.spent_tokens:,} spent and {state.reserved_tokens:,} reserved of "
+                f"--chatexp-max-tokens {self.max_tokens:,}"
+            )
+        if self.max_cost is not None:
+            parts.append(
+                f"${state.spent_cost:.4f} spent and ${state.reserved_cost:.4f} reserved of "
+                f"--chatexp-max-cost ${self.max_cost:.4f}"
+            )
+        return "; ".join(parts) + "; no further live calls are made"
 
+
+class Meter:
+    """Wraps one experiment run's exchange: counts every call into ``tally`` and, with a
+    budget, reserves before each live call and settles on its answer."""
+
+    def __init__(self, tally: CallTally, budget: SessionBudget | None) -> None:
+        self.tally = tally
+        self.budget = budget
+
+    def guard(self, inner: Exchange) -> Exchange:
         async def exchange(
             call: PlannedCall,
             provider: Provider,
             wire: WireRequest,
             send: Callable[[], Awaitable[CallOutcome]],
         ) -> CallOutcome:
-            async def charged_send() -> CallOutcome:
-                reason = self.exhausted()
-                if reason is not None:
-                    raise BudgetExhausted(reason)
-                outcome = await send()
-                with contextlib.suppress(ChatexpError):  # unreadable: the runner says so
-                    usage = provider.parse_response(outcome.body).usage
-                    cost = self.prices.cost(
-                        call.config.model, usage.prompt_tokens, usage.generation_tokens
-                    )
-                    self.ledger.add(usage.total_tokens, cost or 0.0)
+            counts = self.tally.of(call.config.display_name)
+
+            async def metered_send() -> CallOutcome:
+                budget = self.budget
+                reservation = budget.reserve(call, wire) if budget is not None else None
+                with counting_attempts() as attempts:
+                    try:
+                        outcome = await send()
+                    except BaseException:
+                        if attempts.count:  # else it failed before any request went out
+                            counts.live += 1
+                            counts.failed += 1
+                            counts.retries += attempts.count - 1
+                        if budget is not None and reservation is not None:
+                            budget.release(reservation)
+                        raise
+                counts.live += 1
+                counts.retries += max(0, attempts.count - 1)
+                if budget is not None and reservation is not None:
+                    budget.settle(reservation, call, _usage_of(provider, outcome.body))
                 return outcome
 
-            return await inner(call, provider, wire, charged_send)
+            outcome = await inner(call, provider, wire, metered_send)
+            counts.replayed += outcome.replayed
+            counts.answers.append(functools.partial(_tokens_of, provider, outcome.body))
+            return outcome
 
         return exchange
+
+
+def _usage_of(provider: Provider, body: Any) -> Usage | None:
+    """The usage an answer reports; None when it cannot be read (the runner says why)."""
+    try:
+        return provider.parse_response(body).usage
+    except ChatexpError:
+        return None
+
+
+def _tokens_of(provider: Provider, body: Any) -> tuple[int | None, int | None]:
+    usage = _usage_of(provider, body)
+    return (None, None) if usage is None else (usage.prompt_tokens, usage.generation_tokens)
 
 
 def plan_experiment(
     spec: ExperimentSpec, recorder: TestRecorder | None, prices: PriceTable
 ) -> dict[str, Any]:
     """What running ``spec`` would do, without calling anyone: replays, live calls, and the
-    estimated tokens and cost of the live ones (the prompt at ~4 characters a token, the
-    answer at ``max_tokens``, or 256 tokens when unset)."""
+    estimated tokens and cost of the live ones (see ``estimate_call``)."""
+    from ._recorder import recorded_call_of
+    from ._replay import base_url_for, provider_for
+
     replayed = live = missing = tokens = 0
     cost = 0.0
     unpriced: set[str] = set()
@@ -148,10 +248,7 @@ def plan_experiment(
             missing += 1  # the record mode forbids the call: the test would fail, not spend
             continue
         live += 1
-        prompt = math.ceil(len(json.dumps(wire.body["messages"])) / _CHARACTERS_PER_TOKEN)
-        generation = call.config.max_tokens
-        if generation is None or generation < 0:
-            generation = ASSUMED_GENERATION_TOKENS
+        prompt, generation = estimate_call(call, wire)
         tokens += prompt + generation
         price = prices.cost(call.config.model, prompt, generation)
         if price is None:

@@ -1,8 +1,9 @@
 """The terminal summary: per experiment and model config, then the session's totals.
 
 It reads the records tests carry on their reports (see ``_reports._records``), so under xdist
-the controller prints correct totals across workers. Stdlib only: the controller may never
-import the rest of the plugin.
+the controller prints correct totals across workers. Experiments that raised are in it too:
+every call that went out is counted, retries included. Unknown token counts show as unknown.
+Stdlib only: the controller may never import the rest of the plugin.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from ._reports._format import percent
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-__all__ = ["relative_path", "write_plan", "write_summary", "write_unused"]
+    from ._metering import LedgerState
+
+__all__ = ["relative_path", "write_budget", "write_plan", "write_summary", "write_unused"]
 
 _EXPERIMENTS_SHOWN = 20
 _HEADER = (
@@ -43,47 +46,69 @@ def write_summary(
     reporter.write_sep("-", f"chatexp experiments (record mode: {record_mode})")
     shown = list(experiments)
     if len(shown) > _EXPERIMENTS_SHOWN and reporter.config.getoption("verbose") < 1:
-        shown = sorted(shown, key=lambda e: (-_total(e, "total_tokens"), e["test"]))
+        shown = sorted(shown, key=lambda e: (-(_total(e, "total_tokens") or 0), e["test"]))
         shown = shown[:_EXPERIMENTS_SHOWN]
     rows: list[tuple[str, ...]] = [_HEADER]
     # Sorted: under xdist, reports arrive in completion order.
     for experiment in sorted(shown, key=lambda e: str(e["test"])):
-        rows.append((str(experiment["test"]),))
+        note = " (raised: no samples; its calls are counted)" if experiment.get("errored") else ""
+        rows.append((f"{experiment['test']}{note}",))
         rows += [_config_cells(row) for row in experiment["configs"]]
     _write_table(reporter, rows)
     if len(shown) < len(experiments):
         reporter.write_line(f"... {len(experiments) - len(shown)} more experiments (-v lists all)")
-    calls = sum(_total(e, "samples") for e in experiments)
-    replayed = sum(_total(e, "replayed") for e in experiments)
-    tokens = sum(_total(e, "total_tokens") for e in experiments)
-    retries = sum(int(row.get("retries", 0)) for e in experiments for row in e["configs"])
+    counts = {key: sum(_total(e, key) or 0 for e in experiments) for key in _COUNTS}
+    tokens = [_total(e, "total_tokens") for e in experiments]
     count = len(experiments)
+    errored = sum(1 for e in experiments if e.get("errored"))
     reporter.write_line(
-        f"total: {count} experiment{'s' if count != 1 else ''}, {calls} calls "
-        f"({replayed} replayed, {calls - replayed} live"
-        f"{f', {retries} retries' if retries else ''}), {tokens:,} tokens, "
-        f"{_money(_session_cost(experiments))}"
+        f"total: {count} experiment{'s' if count != 1 else ''}"
+        f"{f' ({errored} raised)' if errored else ''}, "
+        f"{_calls(counts['replayed'] + counts['live'])} ({_calls_cell(counts, every=True)}), "
+        + _tokens_total(tokens)
+        + f", {_money(_session_cost(experiments))}"
     )
+
+
+_COUNTS = ("replayed", "live", "failed", "retries")
+
+
+def _tokens_total(tokens: list[int | None]) -> str:
+    known = sum(count for count in tokens if count is not None)
+    if None not in tokens:
+        return f"{known:,} tokens"
+    return "tokens unknown" if not known else f"{known:,} tokens + unknown usage"
 
 
 def _config_cells(row: dict[str, Any]) -> tuple[str, ...]:
     checked = row["checked"]
+    tokens = row["total_tokens"]
     return (
         f"  {row['name']}",
         str(row["samples"]),
         percent(row["passed"], checked),
-        f"{row['total_tokens']:,}",
+        "unknown" if tokens is None else f"{tokens:,}",
         _money(row["cost_usd"]),
-        f"{row['latency_p50_s']:.2f}s",
-        f"{row['latency_p95_s']:.2f}s",
+        _seconds(row["latency_p50_s"]),
+        _seconds(row["latency_p95_s"]),
         _calls_cell(row),
     )
 
 
-def _calls_cell(row: dict[str, Any]) -> str:
-    cell = f"{row['replayed']} replayed" if not row["live"] else f"{row['live']} live"
-    retries = int(row.get("retries", 0))
-    return cell + (f", {retries} retr{'y' if retries == 1 else 'ies'}" if retries else "")
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def _calls_cell(row: dict[str, Any], *, every: bool = False) -> str:
+    """'2 replayed, 3 live (1 failed), 1 retry': each part that is not zero (``every``: the
+    replayed and live counts always)."""
+    replayed, live, failed, retries = (int(row.get(key, 0)) for key in _COUNTS)
+    parts = [f"{replayed} replayed"] if replayed or every else []
+    if live or every:
+        parts.append(f"{live} live" + (f" ({failed} failed)" if failed else ""))
+    if retries:
+        parts.append(f"{retries} retr{'y' if retries == 1 else 'ies'}")
+    return ", ".join(parts) or "-"
 
 
 def _write_table(reporter: TerminalReporter, rows: list[tuple[str, ...]]) -> None:
@@ -98,8 +123,10 @@ def _write_table(reporter: TerminalReporter, rows: list[tuple[str, ...]]) -> Non
         reporter.write_line("  ".join(cells).rstrip())
 
 
-def _total(experiment: dict[str, Any], key: str) -> int:
-    return sum(int(row[key]) for row in experiment["configs"])
+def _total(experiment: dict[str, Any], key: str) -> int | None:
+    """The sum of ``key`` over the experiment's rows; None when a row's value is unknown."""
+    values = [row.get(key, 0) for row in experiment["configs"]]
+    return None if None in values else sum(int(value) for value in values)
 
 
 def _session_cost(experiments: Sequence[dict[str, Any]]) -> float | None:
@@ -109,6 +136,44 @@ def _session_cost(experiments: Sequence[dict[str, Any]]) -> float | None:
 
 def _money(value: float | None) -> str:
     return "cost unknown" if value is None else f"${value:.4f}"
+
+
+def write_budget(
+    reporter: TerminalReporter,
+    state: LedgerState,
+    *,
+    max_tokens: int | None,
+    max_cost: float | None,
+    stopped_tests: Sequence[str],
+) -> None:
+    """The session budget: the caps, what the live calls spent, and what the budget stopped."""
+    caps = [] if max_tokens is None else [f"{max_tokens:,} tokens"]
+    caps += [] if max_cost is None else [f"${max_cost:.4f}"]
+    # Dollars only under a cost cap: only then is every live call's model priced.
+    cost = "" if max_cost is None else f" (${state.spent_cost:.4f})"
+    line = (
+        f"chatexp budget: {' and '.join(caps)}; spent {state.spent_tokens:,} tokens{cost} "
+        f"on {_calls(state.calls)}"
+    )
+    if state.unknown_usage:
+        line += (
+            f" ({state.unknown_usage} reported no usage and "
+            f"{'was' if state.unknown_usage == 1 else 'were'} charged at the estimate)"
+        )
+    reporter.write_line(line)
+    if state.stopped is None and not stopped_tests:
+        return
+    names = sorted(stopped_tests)
+    reporter.write_line(
+        f"chatexp budget: STOPPED: {state.stopped}. {_calls(state.refused)} refused; "
+        f"{len(names)} test{'s' if len(names) != 1 else ''} failed for it: "
+        + ", ".join(names[:_EXPERIMENTS_SHOWN])
+        + (
+            f" ... and {len(names) - _EXPERIMENTS_SHOWN} more" if names[_EXPERIMENTS_SHOWN:] else ""
+        ),
+        red=True,
+        bold=True,
+    )
 
 
 def write_plan(reporter: TerminalReporter, plans: Sequence[dict[str, Any]]) -> None:

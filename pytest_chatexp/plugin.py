@@ -20,6 +20,7 @@ from ._settings import Settings, add_options
 
 if TYPE_CHECKING:
     from ._experiment import ExperimentResult
+    from ._metering import LedgerState
     from ._session import ChatexpRunner, ChatexpSession
     from .testing import ReferenceServer
 
@@ -221,6 +222,8 @@ class _RunLog:
         self.tests: dict[str, dict[str, Any]] = {}
         self.plans: list[dict[str, Any]] = []
         self.ledger_dir: str | None = None
+        self.budget_stopped: list[str] = []  # tests the session budget stopped
+        self.ledger: LedgerState | None = None  # the budget's final state, when one is set
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -251,6 +254,8 @@ class _RunLog:
         self.experiments.extend(experiments)
         self.plans.extend(getattr(report, "chatexp_plan", None) or [])
         self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
+        if getattr(report, "chatexp_budget_stopped", False):
+            self.budget_stopped.append(report.nodeid)
         if getattr(report, "chatexp_experiment_failed", False):
             from ._snapshots import keep_snapshots_of
 
@@ -284,11 +289,17 @@ class _RunLog:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.tests and self.config.option.xmlpath:
             self._junit_totals()
+        chatexp_session = self.config.stash.get(_SESSION, None)
         if self.ledger_dir is not None:
             import shutil
 
+            from ._metering import Ledger, LedgerState
+
+            ledger = Path(self.ledger_dir) / "ledger.json"
+            self.ledger = Ledger(ledger).state() if ledger.exists() else LedgerState()
             shutil.rmtree(self.ledger_dir, ignore_errors=True)
-        chatexp_session = self.config.stash.get(_SESSION, None)
+        elif chatexp_session is not None and chatexp_session.budget is not None:
+            self.ledger = chatexp_session.budget.ledger.state()
         if chatexp_session is None:
             return
         chatexp_session.close()
@@ -330,21 +341,33 @@ class _RunLog:
 
             for line, written in write_reports(settings, list(self.tests.values())):
                 terminalreporter.write_line(line, red=not written)
-        if not self.experiments:
-            return
-        from ._summary import relative_path, write_summary, write_unused
+        if self.experiments:
+            from ._summary import relative_path, write_summary, write_unused
 
-        write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
-        pruned = settings.prune
-        if pruned:
-            for name in self.unused_files:
-                Path(name).unlink(missing_ok=True)
-        write_unused(
-            terminalreporter,
-            self.unused_entries,
-            sorted(relative_path(Path(name), self.config.rootpath) for name in self.unused_files),
-            pruned=pruned,
-        )
+            write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
+            pruned = settings.prune
+            if pruned:
+                for name in self.unused_files:
+                    Path(name).unlink(missing_ok=True)
+            write_unused(
+                terminalreporter,
+                self.unused_entries,
+                sorted(
+                    relative_path(Path(name), self.config.rootpath) for name in self.unused_files
+                ),
+                pruned=pruned,
+            )
+        ledger = self.ledger
+        if ledger is not None and (self.experiments or self.budget_stopped or ledger.calls):
+            from ._summary import write_budget
+
+            write_budget(
+                terminalreporter,
+                ledger,
+                max_tokens=settings.max_tokens,
+                max_cost=settings.max_cost,
+                stopped_tests=self.budget_stopped,
+            )
 
 
 def _is_full_run(config: pytest.Config) -> bool:

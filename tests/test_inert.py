@@ -63,7 +63,7 @@ def test_the_report_hook_arrives_with_a_collected_chatexp_test(
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["total: 1 experiment, 1 calls*"])  # its reports were decorated
+    result.stdout.fnmatch_lines(["total: 1 experiment, 1 call *"])  # its reports were decorated
 
 
 def test_run_without_chatexp_tests_prints_nothing(pytester: pytest.Pytester) -> None:

@@ -115,9 +115,10 @@ def test_required_schema_properties_are_required(schema_name: str, model: type[B
 
 def test_usage_counts_are_the_documented_exception() -> None:
     assert set(SCHEMAS["Usage"]["required"]) == {n for _, n in OPTIONAL_THOUGH_REQUIRED}
+    # Counts a provider left out are unknown (None), not 0.
     usage = Usage.model_validate({})
-    assert (usage.prompt_tokens, usage.generation_tokens, usage.total_tokens) == (0, 0, 0)
-    assert usage.reasoning_tokens is None
+    assert (usage.prompt_tokens, usage.generation_tokens, usage.total_tokens) == (None,) * 3
+    assert usage.reasoning_tokens is None and not usage.known
 
 
 def test_tool_calls_parsed_from_a_provider_dump_their_required_type() -> None:
@@ -265,10 +266,11 @@ def test_usage_addition(left: int | None, right: int | None, reasoning: int | No
     assert total.reasoning_tokens == reasoning
 
 
-def test_usage_sum_starts_from_empty_usage() -> None:
+def test_usage_sum_starts_from_zero_usage() -> None:
     parts = [Usage(prompt_tokens=1, generation_tokens=1, total_tokens=2)] * 3
-    total = sum(parts, Usage())
+    total = Usage.combined(parts)
     assert (total.prompt_tokens, total.total_tokens, total.reasoning_tokens) == (3, 6, None)
+    assert Usage.combined([]).total_tokens == 0
 
 
 # --- ChatMessage.text --------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def test_apps_run_and_their_http_calls_replay_offline(
 ) -> None:
     recorded = app_suite.runpytest("--chatexp-record=all", "-k", "apps or tools")
     recorded.assert_outcomes(passed=2, deselected=1)
-    recorded.stdout.fnmatch_lines(["total: 2 experiments, 9 calls (0 replayed, 9 live)*"])
+    # Calls are the HTTP calls that went out (what the server saw): the tools app makes none.
+    recorded.stdout.fnmatch_lines(["total: 2 experiments, 8 calls (0 replayed, 8 live)*"])
     assert len(server.requests) == 8  # 2 apps x 2 inputs x 2 samples, one model call each
     recording = yaml.safe_load(
         (app_suite.path / "__recordings__" / "test_app" / "test_apps.yaml").read_text()
@@ -91,9 +92,8 @@ def test_apps_run_and_their_http_calls_replay_offline(
     runs_before = len((app_suite.path / "runs.txt").read_text())
     replayed = app_suite.runpytest("-k", "apps or tools")
     replayed.assert_outcomes(passed=2, deselected=1)
-    # An app whose every HTTP call was replayed spent nothing: replayed. The tools app makes no
-    # HTTP call, so its run is its own, live.
-    replayed.stdout.fnmatch_lines(["total: 2 experiments, 9 calls (8 replayed, 1 live)*"])
+    # Every HTTP call the apps make is replayed: nothing went out.
+    replayed.stdout.fnmatch_lines(["total: 2 experiments, 8 calls (8 replayed, 0 live)*"])
     assert not server.requests
     assert len((app_suite.path / "runs.txt").read_text()) == runs_before + 4  # the app itself ran
 

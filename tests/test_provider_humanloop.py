@@ -542,7 +542,7 @@ def test_the_server_interleaves_samples_and_the_assembler_separates_them(
         assert reply.finish_reason == item["finish_reason"]
         assert reply.model_config_id == item["model_config_id"]
     assert (
-        sum((reply.usage for reply in replies.values()), Usage()).to_json_dict() == plain["usage"]
+        Usage.combined(reply.usage for reply in replies.values()).to_json_dict() == plain["usage"]
     )
 
 

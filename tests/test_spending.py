@@ -76,19 +76,22 @@ def test_plan_estimates_live_tokens_from_prompt_and_max_tokens(
     )
 
 
-def test_token_budget_stops_live_calls_and_skips_the_rest(
+def test_token_budget_stops_live_calls_and_fails_the_rest(
     pytester: pytest.Pytester, live: ReferenceServer
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    # test_first spends 4 x (~3 prompt + 40 generation) tokens: over the budget of 100.
+    # Each call reserves ~63 tokens (13 prompt + max_tokens 50) of the 100: one fits, and the
+    # second would pass the cap, so it and every later live call are refused.
     result = pytester.runpytest(
-        "--chatexp-record=off", "--chatexp-max-tokens=100", "-rs", "-p", "no:randomly"
+        "--chatexp-record=off", "--chatexp-max-tokens=100", "-p", "no:randomly"
     )
-    result.assert_outcomes(passed=1, skipped=2)
-    assert len(live.requests) == 4
+    result.assert_outcomes(errors=3)
+    assert len(live.requests) == 1
     result.stdout.fnmatch_lines(
         [
-            "SKIPPED * chatexp: the session's token budget is spent (1* of --chatexp-max-tokens 100); no further live calls are made"
+            "*chatexp: test_suite.py::test_first: the session's token budget would be exceeded: "
+            "model config 'c', input *, sample * needs ~63 tokens (* spent and * reserved of "
+            "--chatexp-max-tokens 100; no further live calls are made)"
         ]
     )
 
@@ -98,16 +101,19 @@ def test_cost_budget_from_the_ini_file_is_shared_by_xdist_workers(
 ) -> None:
     pytest.importorskip("xdist")
     pytester.makeini(
-        "[pytest]\nchatexp_max_cost = 0.0000001\nchatexp_prices =\n    gpt-4o-mini 1.0 1.0\n"
+        "[pytest]\nchatexp_max_cost = 0.0001\nchatexp_prices =\n    gpt-4o-mini 1.0 1.0\n"
     )
     pytester.makepyfile(test_suite=SUITE)
     result = pytester.runpytest_subprocess(
         "-n", "2", "--chatexp-record=off", "--dist=loadfile", "-rs"
     )
-    # One file on one worker... and the budget (a single cheap call spends it) is the session's.
-    outcomes = result.parseoutcomes()
-    assert outcomes.get("passed", 0) == 1 and outcomes.get("skipped", 0) == 2
-    result.stdout.fnmatch_lines(["*the session's cost budget is spent*--chatexp-max-cost*"])
+    # One file on one worker... and the budget (one call's ~$0.000063 reservation fits, a
+    # second does not) is the session's.
+    assert result.parseoutcomes().get("errors", 0) == 3
+    assert len(live.requests) == 1
+    result.stdout.fnmatch_lines(
+        ["*the session's cost budget would be exceeded*--chatexp-max-cost*"]
+    )
 
 
 def test_replays_are_never_charged(pytester: pytest.Pytester, live: ReferenceServer) -> None:

@@ -32,6 +32,7 @@ from .._models import (
     FunctionTool,
     ImageChatContent,
     TextChatContent,
+    TokenCount,
     ToolCall,
     ToolChoice,
     Usage,
@@ -70,10 +71,10 @@ class _WireBlock(_Wire):
 
 
 class _WireUsage(_Wire):
-    input_tokens: int | None = 0
-    output_tokens: int | None = 0
-    cache_creation_input_tokens: int | None = None
-    cache_read_input_tokens: int | None = None
+    input_tokens: TokenCount | None = None
+    output_tokens: TokenCount | None = None
+    cache_creation_input_tokens: TokenCount | None = None
+    cache_read_input_tokens: TokenCount | None = None
 
 
 class _WireMessage(_Wire):
@@ -320,17 +321,17 @@ def _arguments(value: Any) -> str:
 
 def _usage(usage: _WireUsage | None) -> Usage:
     if usage is None:
-        return Usage()
-    # Like OpenAI's prompt_tokens, the prompt count includes tokens served from the cache.
+        return Usage()  # not reported: unknown, not zero
+    # Like OpenAI's prompt_tokens, the prompt count includes tokens served from the cache
+    # (fields Anthropic leaves out when no cache is involved).
     prompt = (
-        (usage.input_tokens or 0)
+        None
+        if usage.input_tokens is None
+        else usage.input_tokens
         + (usage.cache_creation_input_tokens or 0)
         + (usage.cache_read_input_tokens or 0)
     )
-    generation = usage.output_tokens or 0
-    return Usage(
-        prompt_tokens=prompt, generation_tokens=generation, total_tokens=prompt + generation
-    )
+    return Usage.of(prompt, usage.output_tokens)
 
 
 def assemble_stream(events: list[Any]) -> dict[str, Any]:

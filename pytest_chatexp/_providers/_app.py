@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment import PlannedCall
+from .._metering import note_attempt
 from .._models import ChatMessage, Usage
 from .._validation import describe_validation_error
 from ._base import Provider, ProviderReply, WireRequest
@@ -180,6 +181,7 @@ class _Recording:
             from .._replay import CallOutcome
 
             started = time.perf_counter()
+            note_attempt()  # counted like the runner's requests (the app's client retries itself)
             response = await self._live.handle_async_request(request)
             raw = await response.aread()
             try:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._errors import ProviderError
 from .._experiment import PlannedCall
-from .._models import ChatMessage, FunctionTool, ToolCall, ToolChoice, Usage
+from .._models import ChatMessage, FunctionTool, TokenCount, ToolCall, ToolChoice, Usage
 from .._validation import describe_validation_error
 from ._base import (
     Provider,
@@ -62,13 +62,13 @@ class _WireChoice(_Wire):
 
 
 class _WireTokenDetails(_Wire):
-    reasoning_tokens: int | None = None
+    reasoning_tokens: TokenCount | None = None
 
 
 class _WireUsage(_Wire):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int | None = None
+    prompt_tokens: TokenCount | None = None
+    completion_tokens: TokenCount | None = None
+    total_tokens: TokenCount | None = None
     completion_tokens_details: _WireTokenDetails | None = None
 
 
@@ -230,12 +230,14 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
 
 def _usage(usage: _WireUsage | None) -> Usage:
     if usage is None:
-        return Usage()
+        return Usage()  # not reported (llama.cpp streams): unknown, not zero
     details = usage.completion_tokens_details
-    total = usage.total_tokens
-    return Usage(
-        prompt_tokens=usage.prompt_tokens,
-        generation_tokens=usage.completion_tokens,
-        total_tokens=total if total is not None else usage.prompt_tokens + usage.completion_tokens,
-        reasoning_tokens=details.reasoning_tokens if details is not None else None,
+    counted = Usage.of(usage.prompt_tokens, usage.completion_tokens)
+    return counted.model_copy(
+        update={
+            "total_tokens": usage.total_tokens
+            if usage.total_tokens is not None
+            else counted.total_tokens,
+            "reasoning_tokens": details.reasoning_tokens if details is not None else None,
+        }
     )

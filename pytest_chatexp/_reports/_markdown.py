@@ -103,8 +103,8 @@ def _title(report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]]) -> str
         f"{experiments:,} experiment{'s' if experiments != 1 else ''}",
         f"{calls:,} call{'s' if calls != 1 else ''} ({_int(totals.get('replayed')):,} replayed, "
         f"{_int(totals.get('live')):,} live)",
-        f"{_int(totals.get('total_tokens')):,} tokens ({_int(totals.get('prompt_tokens')):,} "
-        f"prompt + {_int(totals.get('generation_tokens')):,} generation)",
+        f"{_tokens(totals.get('total_tokens'))} tokens ({_tokens(totals.get('prompt_tokens'))} "
+        f"prompt + {_tokens(totals.get('generation_tokens'))} generation)",
         "cost unknown" if _number(cost) is None else f"cost {money(cost)}",
     ]
     modes = [_str(mode) for mode in _list(report.get("record_modes")) if _str(mode)]
@@ -583,7 +583,7 @@ def _experiments_section(tests: Sequence[Mapping[str, Any]]) -> list[_Block]:
                         _text(_str(row.get("model"))),
                         f"{_int(row.get('samples')):,}",
                         _pass_rate(_int(row.get("passed")), _int(row.get("checked"))),
-                        f"{_int(row.get('total_tokens')):,}",
+                        _tokens(row.get("total_tokens")),
                         "unknown" if _number(cost) is None else money(cost),
                         f"{_seconds(row.get('latency_p50_s'))} / "
                         f"{_seconds(row.get('latency_p95_s'))}",
@@ -685,6 +685,11 @@ def _list(value: Any) -> list[Any]:
 
 def _str(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _tokens(value: Any) -> str:
+    """A token count; "unknown" when a provider reported none (never 0)."""
+    return "unknown" if _number(value) is None else f"{_int(value):,}"
 
 
 def _int(value: Any, *, default: int = 0) -> int:

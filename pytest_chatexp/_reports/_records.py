@@ -1,18 +1,31 @@
 """Build a test's record: per experiment, per model config numbers, and optionally every case.
 
 ``ExperimentRecord`` and ``ConfigRow`` are TypedDicts of builtins: they cross process boundaries
-under xdist and are written as JSON as they are.
+under xdist and are written as JSON as they are. An experiment that raised has a record too,
+from the calls its run counted (``CallTally``): what went out was spent, whatever came of it.
+Token counts are None when unknown (a provider reported no usage), never 0.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
+from .._configs import ModelConfig
 from .._experiment import Case, ExperimentResult, Sample
+from .._metering import CallTally, ConfigTally
+from .._models import Usage
 from .._pricing import PriceTable
 from .._stats import percentile
 
-__all__ = ["ConfigRow", "ExperimentRecord", "Outcomes", "Verdicts", "experiment_record"]
+__all__ = [
+    "ConfigRow",
+    "ExperimentRecord",
+    "ExperimentRun",
+    "Outcomes",
+    "Verdicts",
+    "experiment_record",
+]
 
 # (config name, input id, sample index) -> None when every check passed, else the first failure.
 Outcomes = dict[tuple[str, str, int], str | None]
@@ -28,15 +41,16 @@ class ConfigRow(TypedDict):
     samples: int
     checked: int  # samples a check judged
     passed: int  # of those, how many passed every check
-    prompt_tokens: int
-    generation_tokens: int
-    total_tokens: int
+    prompt_tokens: int | None  # None: unknown
+    generation_tokens: int | None
+    total_tokens: int | None
     cost_usd: float | None
-    latency_p50_s: float
-    latency_p95_s: float
-    replayed: int
-    live: int
-    retries: int
+    latency_p50_s: float | None  # None: no sample (the experiment raised)
+    latency_p95_s: float | None
+    replayed: int  # calls answered from the recording
+    live: int  # calls sent to the provider, answered or not
+    failed: int  # of the live calls, those that got no answer
+    retries: int  # HTTP attempts beyond each live call's first
     cases_judged: int  # cases an assertion gave a verdict
     cases_failed: int  # of those, how many missed the bar it set
 
@@ -45,12 +59,23 @@ class ExperimentRecord(TypedDict):
     test: str
     wall_time_s: float
     configs: list[ConfigRow]
+    errored: NotRequired[bool]  # the experiment raised: the rows count its calls only
     cases: NotRequired[list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ExperimentRun:
+    """One experiment a test ran: its result, or None when it raised, and its calls."""
+
+    model_configs: tuple[ModelConfig, ...]
+    result: ExperimentResult | None
+    tally: CallTally
+    wall_time_s: float
 
 
 def experiment_record(
     test: str,
-    result: ExperimentResult,
+    run: ExperimentRun,
     outcomes: Outcomes,
     prices: PriceTable,
     *,
@@ -58,11 +83,22 @@ def experiment_record(
     verdicts: Verdicts | None = None,
 ) -> ExperimentRecord:
     verdicts = verdicts or {}
+    result = run.result
+    if result is None:
+        return ExperimentRecord(
+            test=test,
+            wall_time_s=round(run.wall_time_s, 4),
+            configs=[
+                _errored_row(config, run.tally.of(config.display_name), prices)
+                for config in run.model_configs
+            ],
+            errored=True,
+        )
     record = ExperimentRecord(
         test=test,
         wall_time_s=round(result.wall_time_s, 4),
         configs=[
-            _config_row(name, cases, outcomes, prices, verdicts)
+            _config_row(name, cases, outcomes, prices, run.tally.of(name), verdicts)
             for name, cases in result.by_config.items()
         ],
     )
@@ -76,7 +112,12 @@ def _verdicts(case: Case, verdicts: Verdicts) -> list[dict[str, Any]]:
 
 
 def _config_row(
-    name: str, cases: list[Case], outcomes: Outcomes, prices: PriceTable, verdicts: Verdicts
+    name: str,
+    cases: list[Case],
+    outcomes: Outcomes,
+    prices: PriceTable,
+    tally: ConfigTally,
+    verdicts: Verdicts,
 ) -> ConfigRow:
     samples = [sample for case in cases for sample in case.samples]
     judged = [_outcome(sample, outcomes) for sample in samples]
@@ -84,6 +125,7 @@ def _config_row(
     costs = [_cost(sample, prices) for sample in samples]
     latencies = [sample.latency_s for sample in samples]
     config = cases[0].config
+    usage = Usage.combined(sample.usage for sample in samples)
     return ConfigRow(
         name=name,
         model=config.model,
@@ -91,19 +133,52 @@ def _config_row(
         samples=len(samples),
         checked=len(checked),
         passed=sum(1 for verdict in checked if verdict is None),
-        prompt_tokens=sum(sample.usage.prompt_tokens for sample in samples),
-        generation_tokens=sum(sample.usage.generation_tokens for sample in samples),
-        total_tokens=sum(sample.usage.total_tokens for sample in samples),
+        prompt_tokens=usage.prompt_tokens,
+        generation_tokens=usage.generation_tokens,
+        total_tokens=usage.total_tokens,
         cost_usd=None if None in costs else round(sum(c for c in costs if c is not None), 8),
         latency_p50_s=round(percentile(latencies, 50), 4),
         latency_p95_s=round(percentile(latencies, 95), 4),
-        replayed=sum(1 for sample in samples if sample.replayed),
-        live=sum(1 for sample in samples if not sample.replayed),
-        retries=sum(sample.retries for sample in samples),
         cases_judged=sum(1 for case in cases if _verdicts(case, verdicts)),
         cases_failed=sum(
             1 for case in cases if any(not v["ok"] for v in _verdicts(case, verdicts))
         ),
+        **_counts(tally),
+    )
+
+
+def _errored_row(config: ModelConfig, tally: ConfigTally, prices: PriceTable) -> ConfigRow:
+    usage = Usage.of(*tally.tokens())
+    cost = prices.cost(config.model, usage.prompt_tokens, usage.generation_tokens)
+    return ConfigRow(
+        name=config.display_name,
+        model=config.model,
+        model_config_id=config.model_config_id,
+        samples=0,
+        checked=0,
+        passed=0,
+        prompt_tokens=usage.prompt_tokens,
+        generation_tokens=usage.generation_tokens,
+        total_tokens=usage.total_tokens,
+        cost_usd=None if cost is None else round(cost, 8),
+        latency_p50_s=None,
+        latency_p95_s=None,
+        cases_judged=0,
+        cases_failed=0,
+        **_counts(tally),
+    )
+
+
+class _Counts(TypedDict):
+    replayed: int
+    live: int
+    failed: int
+    retries: int
+
+
+def _counts(tally: ConfigTally) -> _Counts:
+    return _Counts(
+        replayed=tally.replayed, live=tally.live, failed=tally.failed, retries=tally.retries
     )
 
 

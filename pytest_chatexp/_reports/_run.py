@@ -62,6 +62,15 @@ def merge_reports(reports: Sequence[RunReport]) -> RunReport:
     return merged
 
 
+_TOKEN_KEYS = ("prompt_tokens", "generation_tokens", "total_tokens")
+
+
+def known_sum(values: Iterable[Any]) -> int | None:
+    """The sum of token counts, or None (unknown) when one of them is unknown."""
+    counts = list(values)
+    return None if None in counts else sum(int(count) for count in counts)
+
+
 def _totals(tests: list[dict[str, Any]]) -> dict[str, Any]:
     rows = [
         row for test in tests for experiment in test["experiments"] for row in experiment["configs"]
@@ -75,9 +84,7 @@ def _totals(tests: list[dict[str, Any]]) -> dict[str, Any]:
         "calls": sum(int(row["samples"]) for row in rows),
         "replayed": sum(int(row["replayed"]) for row in rows),
         "live": sum(int(row["live"]) for row in rows),
-        "prompt_tokens": sum(int(row["prompt_tokens"]) for row in rows),
-        "generation_tokens": sum(int(row["generation_tokens"]) for row in rows),
-        "total_tokens": sum(int(row["total_tokens"]) for row in rows),
+        **{key: known_sum(row[key] for row in rows) for key in _TOKEN_KEYS},
         "cost_usd": None if None in costs else round(sum(costs), 8),
     }
 

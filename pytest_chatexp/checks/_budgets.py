@@ -49,7 +49,7 @@ class _Unit:
 
     @property
     def usage(self) -> Usage:
-        return sum((sample.usage for sample in self.samples), Usage())
+        return Usage.combined(sample.usage for sample in self.samples)
 
 
 def _units(subject: Checkable, per: str) -> list[_Unit]:
@@ -91,7 +91,8 @@ def _listing(lines: list[str], offending: Sequence[tuple[str, str]]) -> None:
 # --- tokens ----------------------------------------------------------------------------------
 
 
-def _count(usage: Usage, kind: str) -> int:
+def _count(usage: Usage, kind: str) -> int | None:
+    """The unit's ``kind`` tokens; None when unknown (a sample's provider did not report it)."""
     if kind == "prompt":
         return usage.prompt_tokens
     if kind == "generation":
@@ -99,6 +100,15 @@ def _count(usage: Usage, kind: str) -> int:
     if kind == "total":
         return usage.total_tokens
     return usage.reasoning_tokens or 0
+
+
+def _over(usage: Usage, kind: str, limit: int) -> str | None:
+    """What is wrong with the unit's ``kind`` tokens against ``limit``, or None if within it.
+    Unknown usage fails: a limit nobody can check has not been met."""
+    count = _count(usage, kind)
+    if count is None:
+        return f"{kind} tokens unknown (the provider reported no usage)"
+    return f"{kind} {count} > {limit}" if count > limit else None
 
 
 def assert_tokens(
@@ -113,7 +123,9 @@ def assert_tokens(
     """Assert that no unit (``per`` sample, case or experiment) uses more tokens than allowed.
 
     Each limit is a maximum of the tokens summed over the unit; reasoning tokens a provider does
-    not report count as 0. Returns each unit's usage by its label.
+    not report count as 0. A unit whose prompt, generation or total count is unknown (its
+    provider reported no usage) fails a limit on that count. Returns each unit's usage by its
+    label.
 
     Example: ``assert_tokens(chatexp, generation=200, total=1500)``
     """
@@ -133,9 +145,9 @@ def assert_tokens(
     for unit in units:
         usage = usages[unit.label]
         over = [
-            f"{kind} {_count(usage, kind)} > {limit}"
+            problem
             for kind, limit in limits.items()
-            if _count(usage, kind) > limit
+            if (problem := _over(usage, kind, limit)) is not None
         ]
         if over:
             offending.append((unit.label, ", ".join(over)))
@@ -173,6 +185,17 @@ def _sample_costs(samples: Sequence[Sample], table: PriceTable) -> list[float]:
     __tracebackhide__ = True
     costs: list[float] = []
     missing: dict[str, list[str]] = {}
+    unknown = [
+        f"{s.config.display_name}/{s.input.id} sample {s.index}"
+        for s in samples
+        if not s.usage.known
+    ]
+    if unknown:
+        more = f" ... and {len(unknown) - _UNITS_SHOWN} more" if unknown[_UNITS_SHOWN:] else ""
+        raise AssertionError(
+            f"cannot compute the cost: the token usage of {_plural(len(unknown), 'sample')} is "
+            f"unknown (the provider reported no usage): {', '.join(unknown[:_UNITS_SHOWN])}{more}"
+        )
     for sample in samples:
         model = sample.config.model
         cost = table.cost(model, sample.usage.prompt_tokens, sample.usage.generation_tokens)

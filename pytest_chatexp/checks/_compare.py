@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._experiment import Case, _group
+from .._models import Usage
 from .._pricing import PriceTable
 from ._budgets import cost_of, price_table
 from ._verdict import Checkable, SampleCheck, cases_of, verdicts
@@ -26,7 +27,7 @@ class ConfigSummary:
     name: str
     samples: int
     passed: int
-    total_tokens: int
+    total_tokens: int | None  # None: some sample's usage is unknown
     cost_usd: float | None = None
 
     @property
@@ -34,7 +35,9 @@ class ConfigSummary:
         return self.passed / self.samples if self.samples else 1.0
 
     @property
-    def mean_total_tokens(self) -> float:
+    def mean_total_tokens(self) -> float | None:
+        if self.total_tokens is None:
+            return None
         return self.total_tokens / self.samples if self.samples else 0.0
 
     @property
@@ -147,7 +150,7 @@ def assert_not_worse(
             name=name,
             samples=len(samples),
             passed=len(samples) - failed.get(name, 0),
-            total_tokens=sum(sample.usage.total_tokens for sample in samples),
+            total_tokens=Usage.combined(sample.usage for sample in samples).total_tokens,
             cost_usd=cost_of(cases, prices=table) if table is not None else None,
         )
 
@@ -166,17 +169,31 @@ def assert_not_worse(
             )
         )
     if max_token_increase is not None:
-        increase = _increase(base.mean_total_tokens, cand.mean_total_tokens)
-        rows.append(
-            _Row(
-                "total tokens per sample",
-                f"{base.mean_total_tokens:.1f}",
-                f"{cand.mean_total_tokens:.1f}",
-                _percent(increase),
-                _allowed_increase(max_token_increase),
-                increase > max_token_increase + 1e-9,
+        base_tokens, cand_tokens = base.mean_total_tokens, cand.mean_total_tokens
+        if base_tokens is None or cand_tokens is None:
+            # A provider did not report usage: an increase cannot be ruled out, so not passed.
+            rows.append(
+                _Row(
+                    "total tokens per sample",
+                    "unknown" if base_tokens is None else f"{base_tokens:.1f}",
+                    "unknown" if cand_tokens is None else f"{cand_tokens:.1f}",
+                    "usage unknown",
+                    _allowed_increase(max_token_increase),
+                    True,
+                )
             )
-        )
+        else:
+            increase = _increase(base_tokens, cand_tokens)
+            rows.append(
+                _Row(
+                    "total tokens per sample",
+                    f"{base_tokens:.1f}",
+                    f"{cand_tokens:.1f}",
+                    _percent(increase),
+                    _allowed_increase(max_token_increase),
+                    increase > max_token_increase + 1e-9,
+                )
+            )
     if max_cost_increase is not None:
         base_cost, cand_cost = base.mean_cost_usd or 0.0, cand.mean_cost_usd or 0.0
         increase = _increase(base_cost, cand_cost)
