@@ -17,13 +17,21 @@ import pytest
 
 from ._configs import ModelConfig
 from ._context import OUTCOMES_KEY, activate, deactivate
-from ._errors import ChatexpError, InvalidExperimentError
+from ._errors import ChatexpError, InvalidExperimentError, ProviderError
 from ._experiment import ExperimentResult, ExperimentSpec
 from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
 from ._providers import get_provider
-from ._recorder import TestRecorder
+from ._recorder import TestRecorder, recorded_call_of
 from ._recording import recording_path
-from ._replay import Exchange, api_key_env, replay, send_directly
+from ._replay import (
+    Exchange,
+    api_key_env,
+    base_url_for,
+    missing_key,
+    provider_for,
+    replay,
+    send_directly,
+)
 from ._reports._junit import junit_properties
 from ._reports._records import ExperimentRecord, experiment_record
 from ._settings import Settings
@@ -186,6 +194,7 @@ class ChatexpSession:
         recorder = self._before_run(item, spec)
         result = replay(spec, recorder.replay) if recorder is not None else None
         if result is None:
+            check_keys(spec, recorder)
             with self._live(recorder):
                 result = self.runner.run(spec, exchange=self._exchange(recorder))
         self.record(item, result)
@@ -195,6 +204,7 @@ class ChatexpSession:
         recorder = self._before_run(item, spec)
         result = replay(spec, recorder.replay) if recorder is not None else None
         if result is None:
+            check_keys(spec, recorder)
             with self._live(recorder):
                 result = await self.runner.arun(spec, exchange=self._exchange(recorder))
         self.record(item, result)
@@ -319,6 +329,28 @@ def _key_env(config: ModelConfig) -> str:
     """The environment variable holding a config's key, whose value must never be written."""
     provider = get_provider(config.provider)
     return (api_key_env(config, provider) if provider is not None else config.api_key_env) or ""
+
+
+def check_keys(spec: ExperimentSpec, recorder: TestRecorder | None) -> None:
+    """Before any call of the experiment goes out: each config with a call that will go live
+    has the key it needs (``missing_key``), or the test fails naming the config and variable.
+    An unauthenticated request to a public endpoint only earns a 401, once per call."""
+    checked: set[str] = set()
+    for call in spec.calls:
+        if call.config.display_name in checked:
+            continue
+        provider = provider_for(call)
+        base_url = base_url_for(call, provider)
+        if recorder is not None:
+            if not recorder.may_record():
+                return  # nothing goes live: each miss fails with its own explanation
+            wire = provider.build_request(call, base_url=base_url)
+            if recorder.lookup(recorded_call_of(call, provider, wire)) is not None:
+                continue  # replayed
+        checked.add(call.config.display_name)
+        problem = missing_key(call.config, provider, base_url)
+        if problem is not None:
+            raise ProviderError(problem)
 
 
 def describe_plan(plan: dict[str, Any]) -> str:
