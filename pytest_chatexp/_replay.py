@@ -97,6 +97,8 @@ def exception_text(exc: BaseException) -> str:
         text = str(cause).strip()
         if text:
             return text
+        # Followed even when raised "from None": httpcore's ReadError hides anyio's bare
+        # BrokenResourceError that way, which in turn wraps the ConnectionResetError that says.
         cause = cause.__cause__ or cause.__context__
     doc = (type(exc).__doc__ or type(exc).__name__).strip().splitlines()[0].rstrip(".")
     return doc[:1].lower() + doc[1:]
@@ -135,8 +137,8 @@ def missing_key(config: ModelConfig, provider: Provider, base_url: str) -> str |
         return None
     elsewhere = f"{provider.base_url_env} or " if provider.base_url_env else ""
     return (
-        f"{where} would call {base_url} without a key: set {name}, or set {elsewhere}the "
-        "config's base_url to a server that needs none"
+        f"{where} would call {provider.default_base_url} without a key: set {name}, or set "
+        f"{elsewhere}the config's base_url to a server that needs none"
     )
 
 
