@@ -132,7 +132,7 @@ def missing_key(config: ModelConfig, provider: Provider, base_url: str) -> str |
         return None
     where = f"model config '{config.display_name}'"
     if config.api_key_env:
-        return f"{where}: the environment variable {name} (its api_key_env) is not set"
+        return f"{where}: the environment variable {name} (api_key_env) is not set"
     if endpoint_identity(base_url) != endpoint_identity(provider.default_base_url):
         return None
     elsewhere = f"{provider.base_url_env} or " if provider.base_url_env else ""

@@ -159,7 +159,7 @@ def test_an_unset_api_key_env_fails_before_any_config_calls(
     result.stdout.fnmatch_lines(
         [
             f"*chatexp: test_*.py::test_it: model config 'keyed': the environment variable "
-            f"{KEY_VARIABLE} (its api_key_env) is not set"
+            f"{KEY_VARIABLE} (api_key_env) is not set"
         ]
     )
     assert provider.requests == []  # 'local' needs no key, but its calls waited for the check
