@@ -9,24 +9,68 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from ._errors import DatasetError, InvalidExperimentError
-from ._models import ChatMessage, ToolChoiceValue
+from ._models import ChatMessage, ToolChoice, ToolChoiceValue
 from ._reading import FileTooLarge, YamlProblem, load_yaml, read_bounded
-from ._validation import describe_validation_error
+from ._validation import describe_validation_error, suggest
 
-__all__ = ["ModelConfig", "Tool", "load_model_configs"]
+__all__ = ["ModelConfig", "TemplateMessage", "Tool", "load_model_configs"]
 
 # Fields that do not change what is sent to the provider, so they stay out of the id.
 _NOT_SENT = frozenset({"name", "description", "api_key_env"})
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+# Providers that may use tools and input variables the config does not declare: a stored or
+# deployed Humanloop config (sent the inputs, rendered server-side), an app's own code.
+OPAQUE_PROVIDERS = frozenset({"humanloop", "python"})
+
+
+def _has_content(message: ChatMessage) -> ChatMessage:
+    # Only an assistant message carrying tool calls may go without content: any other would be
+    # sent as a bare {"role": ...}, a prompt other than the one written.
+    if message.content is None and not (
+        message.role == "assistant" and (message.tool_calls or message.tool_call)
+    ):
+        article = "an" if message.role == "assistant" else "a"
+        raise ValueError(f"{article} {message.role} message needs 'content'")
+    return message
+
+
+# A message written in a template, an experiment or an input: one that says something.
+TemplateMessage = Annotated[ChatMessage, AfterValidator(_has_content)]
+
+
+def check_json_value(value: Any, where: str) -> None:
+    """Raise ValueError unless ``value`` can be sent as JSON: no NaN or infinity, string keys,
+    only JSON's types. Checked when declared, so a bad value names its field, not a call."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value!r}, which JSON cannot carry")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where} has the key {key!r}; JSON keys are strings")
+            check_json_value(item, f"{where}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for position, item in enumerate(value):
+            check_json_value(item, f"{where}[{position}]")
+    elif value is not None and not isinstance(value, str | int | float):
+        raise ValueError(f"{where} is of type {type(value).__name__}, which JSON cannot carry")
 
 
 class Tool(BaseModel):
@@ -38,6 +82,17 @@ class Tool(BaseModel):
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            check_json_value(value, "parameters")
+            # Imported here: the checks (and jsonschema) load only for configs that need them.
+            from .checks._outputs import schema_checker
+
+            schema_checker(value, where="parameters")  # a ValueError naming where it is wrong
+        return value
 
 
 class ModelConfig(BaseModel):
@@ -64,7 +119,7 @@ class ModelConfig(BaseModel):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     seed: int | None = None
     response_format: dict[str, Any] | None = None
-    chat_template: tuple[ChatMessage, ...] = ()
+    chat_template: tuple[TemplateMessage, ...] = ()
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoiceValue | None = None
     other: dict[str, Any] = Field(default_factory=dict)
@@ -95,6 +150,33 @@ class ModelConfig(BaseModel):
             raise ValueError("needs a 'type', e.g. {'type': 'json_object'}")
         return value
 
+    @field_validator("response_format", "other")
+    @classmethod
+    def _sendable(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        check_json_value(value, str(info.field_name))
+        return value
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _tool_choice(
+        cls, value: ToolChoiceValue | None, info: ValidationInfo
+    ) -> ToolChoiceValue | None:
+        if not isinstance(value, ToolChoice) or "tools" not in info.data:
+            return value  # not a named tool, or the tools are invalid (reported already)
+        tools: tuple[Tool, ...] = info.data["tools"]
+        if not tools and info.data.get("provider") in OPAQUE_PROVIDERS:
+            return value
+        wanted = value.function.name
+        declared = [tool.name for tool in tools]
+        if wanted not in declared:
+            config = info.data.get("name") or info.data.get("model") or "this config"
+            known = ", ".join(f"'{name}'" for name in declared) or "none"
+            raise ValueError(
+                f"names the tool '{wanted}', which model config '{config}' does not declare "
+                f"(tools: {known}){suggest(wanted, declared)}"
+            )
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
@@ -102,6 +184,10 @@ class ModelConfig(BaseModel):
             parts = urlsplit(value)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise ValueError(f"{value!r} is not an http(s) URL")
+            try:
+                parts.port  # noqa: B018  (parsed lazily: 99999 raises only when read)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a valid URL: {exc}") from None
             value = value.rstrip("/")
         return value
 

@@ -16,9 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._configs import read_structured_file, read_text
+from ._configs import TemplateMessage, read_structured_file, read_text
 from ._errors import DatasetError, InvalidExperimentError
-from ._models import ChatMessage
 from ._validation import describe_validation_error
 
 __all__ = ["Input", "load_dataset", "resolve_inputs"]
@@ -33,7 +32,7 @@ class Input(BaseModel):
 
     id: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
-    messages: tuple[ChatMessage, ...] = ()
+    messages: tuple[TemplateMessage, ...] = ()
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -61,7 +60,11 @@ def input_from_row(row: Any, *, where: str) -> Input:
 def load_dataset(path: str | Path) -> list[Input]:
     """Read a dataset file: ``.jsonl`` (a row per line), ``.json`` (a list), ``.csv`` (a header
     row naming the variables), or ``.yaml``/``.yml`` (a list)."""
-    path = Path(path)
+    return [row for _, row in _dataset_rows(Path(path))]
+
+
+def _dataset_rows(path: Path) -> list[tuple[str, Input]]:
+    """The rows of a dataset file, each with where it is (file and line, or row number)."""
     if path.suffix == ".jsonl":
         rows = list(_read_jsonl(path))
     elif path.suffix == ".csv":
@@ -79,10 +82,10 @@ def load_dataset(path: str | Path) -> list[Input]:
         )
     if not rows:
         raise DatasetError(f"{path}: the dataset has no rows")
-    inputs: list[Input] = []
+    inputs: list[tuple[str, Input]] = []
     for where, row in rows:
         try:
-            inputs.append(input_from_row(row, where=where))
+            inputs.append((where, input_from_row(row, where=where)))
         except InvalidExperimentError as exc:
             raise DatasetError(str(exc)) from None
     return inputs
@@ -124,30 +127,32 @@ def resolve_inputs(
     Relative dataset paths are read from ``base_dir`` (the test file's folder).
     """
     if value is None:
-        items: list[Input] = [Input()]
+        items: list[tuple[str, Input]] = [(where, Input())]
     elif isinstance(value, str | Path):
-        items = load_dataset(base_dir / value)
+        items = _dataset_rows(base_dir / value)
     elif isinstance(value, Mapping | Input):
-        items = [input_from_row(value, where=f"{where}[0]")]
+        items = [(f"{where}[0]", input_from_row(value, where=f"{where}[0]"))]
     else:
         items = []
         for position, row in enumerate(value):
             if isinstance(row, str | Path):
-                items.extend(load_dataset(base_dir / row))
+                items.extend(_dataset_rows(base_dir / row))
             else:
-                items.append(input_from_row(row, where=f"{where}[{position}]"))
+                at = f"{where}[{position}]"
+                items.append((at, input_from_row(row, where=at)))
     return _with_ids(items, where=where)
 
 
-def _with_ids(items: list[Input], *, where: str) -> list[Input]:
-    seen: set[str] = set()
+def _with_ids(items: list[tuple[str, Input]], *, where: str) -> list[Input]:
+    seen: dict[str, str] = {}
     result: list[Input] = []
-    for position, item in enumerate(items):
+    for position, (origin, item) in enumerate(items):
         case_id = item.id if item.id is not None else f"input-{position}"
         if case_id in seen:
             raise InvalidExperimentError(
-                f"{where}: two inputs share the id '{case_id}'; input ids must be unique"
+                f"{where}: two inputs share the id '{case_id}'; input ids must be unique "
+                f"({seen[case_id]} and {origin})"
             )
-        seen.add(case_id)
+        seen[case_id] = origin
         result.append(item if item.id == case_id else item.model_copy(update={"id": case_id}))
     return result

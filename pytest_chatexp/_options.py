@@ -14,12 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 
-from ._configs import ModelConfig, resolve_model_configs
+from ._configs import OPAQUE_PROVIDERS, ModelConfig, TemplateMessage, resolve_model_configs
 from ._errors import InvalidExperimentError
 from ._experiment import ExperimentSpec
 from ._inputs import Input, resolve_inputs
 from ._models import ChatMessage
 from ._providers import get_provider, provider_names
+from ._templates import check_all_used, referenced
 from ._validation import describe_validation_error
 
 __all__ = [
@@ -51,10 +52,10 @@ class ExperimentOptions(BaseModel):
 
     model_configs: Any = None
     inputs: Any = None
-    messages: tuple[ChatMessage, ...] = ()
+    messages: tuple[TemplateMessage, ...] = ()
     num_samples: StrictInt = Field(default=1, ge=1, le=10_000)
     concurrency: StrictInt | None = Field(default=None, ge=1, le=4096)
-    timeout: StrictFloat | StrictInt | None = Field(default=None, gt=0)
+    timeout: StrictFloat | StrictInt | None = Field(default=None, gt=0, allow_inf_nan=False)
     split: Literal["configs", "inputs", "cases"] | None = None
 
     def to_spec(self, *, name: str, base_dir: Path, render: bool = True) -> ExperimentSpec:
@@ -88,9 +89,28 @@ class ExperimentOptions(BaseModel):
             concurrency=self.concurrency,
             timeout=float(self.timeout) if self.timeout is not None else None,
         )
+        _check_variables_used(spec)
         if render:
             spec.calls  # noqa: B018  (renders, so a missing variable fails here)
         return spec
+
+
+def _check_variables_used(spec: ExperimentSpec) -> None:
+    """Every input variable must reach a prompt, unless a config may use it out of sight (an
+    app, a server-side template). A variable one config of an A/B uses is used."""
+    if any(config.provider in OPAQUE_PROVIDERS for config in spec.model_configs):
+        return
+    shared = _placeholders_of(
+        [*(m for c in spec.model_configs for m in c.chat_template), *spec.messages]
+    )
+    for case_input in spec.inputs:
+        used = shared | _placeholders_of(case_input.messages)
+        if used <= case_input.inputs.keys():  # else rendering names what is missing, better
+            check_all_used(case_input.inputs, used, where=f"input '{case_input.id}'")
+
+
+def _placeholders_of(messages: Iterable[ChatMessage]) -> set[str]:
+    return {name for message in messages for name in referenced(message.text)}
 
 
 def _check_types(field: str, value: Any, allowed: tuple[type, ...]) -> None:

@@ -15,6 +15,7 @@ recording, and otherwise fails with an explanation of what changed since the rec
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -32,10 +33,11 @@ from ._recording import (
     RecordingFile,
     check_writable,
     explain_miss,
+    moved_endpoint,
     update,
 )
 from ._redaction import known_secrets
-from ._replay import CallOutcome
+from ._replay import CallOutcome, endpoint_fix, keep_recorded_ids
 
 __all__ = ["RecordingMissError", "TestRecorder", "recorded_call_of"]
 
@@ -85,7 +87,7 @@ class RecordingMissError(RecordingError):
             explanation=first.explanation,
             mode=first.mode,
             where=first.where,
-            fix=first.fix,
+            fix="\n".join(dict.fromkeys(error.fix for error in errors)),
             explanations=list(explanations.values()),
             misses=len(errors),
             total=total,
@@ -101,7 +103,7 @@ def _miss_message(
     lines += explanations[:_EXPLANATIONS_SHOWN]
     if len(explanations) > _EXPLANATIONS_SHOWN:
         lines.append(f"... and {len(explanations) - _EXPLANATIONS_SHOWN} more cases")
-    lines.append(f"To record, run: {fix}")
+    lines.append(fix)
     return "\n".join(lines)
 
 
@@ -170,9 +172,16 @@ class TestRecorder:
         if replayed is not None:
             return replayed
         if not self.may_record():
-            raise self._miss(recorded_call)
+            moved = moved_endpoint(recorded_call, self.file.interactions)
+            fix = endpoint_fix(call, provider, wire, moved) if moved else None
+            raise self._miss(recorded_call, fix=fix)
         self._check_writable()
         outcome = await send()
+        previous = self.file.get(recorded_call.fingerprint)
+        # Not for an app's own HTTP calls: an app may send an answer's ids back in its next one.
+        if previous is not None and provider.kind != "http":
+            body = keep_recorded_ids(previous.response["body"], outcome.body)
+            outcome = dataclasses.replace(outcome, body=body)
         extra = (
             {}
             if outcome.first_token_s is None
@@ -258,7 +267,7 @@ class TestRecorder:
     def may_record(self) -> bool:
         return self.mode in ("new", "all") or (self.mode == "once" and not self._existed)
 
-    def _miss(self, call: Call) -> RecordingMissError:
+    def _miss(self, call: Call, *, fix: str | None = None) -> RecordingMissError:
         where = (
             f"recording {self.display_path}"
             if self._existed
@@ -270,7 +279,7 @@ class TestRecorder:
             explanation=explain_miss(call, self.file.interactions) if self._existed else "",
             mode=self.mode,
             where=where,
-            fix=self.rerun_hint,
+            fix=fix or f"To record, run: {self.rerun_hint}",
         )
 
     def persist(self) -> None:

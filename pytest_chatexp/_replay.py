@@ -8,13 +8,14 @@ runner (``_runner``), which does, is imported only when a call has to go out.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._configs import ModelConfig
+from ._configs import ModelConfig, endpoint_identity
 from ._errors import InvalidExperimentError, ProviderError
 from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
 from ._models import ChatDataResponse
@@ -27,6 +28,10 @@ __all__ = [
     "api_key_env",
     "assemble",
     "base_url_for",
+    "endpoint_fix",
+    "exception_text",
+    "keep_recorded_ids",
+    "missing_key",
     "provider_for",
     "replay",
     "sample_from",
@@ -84,6 +89,23 @@ def replay(spec: ExperimentSpec, lookup: Replay) -> ExperimentResult | None:
     return assemble(spec, samples, time.perf_counter() - started)
 
 
+def exception_text(exc: BaseException) -> str:
+    """What ``exc`` says, for a message. One raised without a message (``MemoryError()``, a
+    reset connection) says what its cause said, or else what its type means: never nothing."""
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        text = str(cause).strip()
+        if text:
+            return text
+        # Followed even when raised "from None": httpcore's ReadError hides anyio's bare
+        # BrokenResourceError that way, which in turn wraps the ConnectionResetError that says.
+        cause = cause.__cause__ or cause.__context__
+    doc = (type(exc).__doc__ or type(exc).__name__).strip().splitlines()[0].rstrip(".")
+    return doc[:1].lower() + doc[1:]
+
+
 def provider_for(call: PlannedCall) -> Provider:
     provider = get_provider(call.config.provider)
     if provider is None:
@@ -98,6 +120,77 @@ def api_key_env(config: ModelConfig, provider: Provider) -> str | None:
     """The environment variable holding a config's key: the one place that rule lives, since
     both sending the key and keeping it out of every written file depend on it."""
     return config.api_key_env or provider.default_api_key_env
+
+
+def missing_key(config: ModelConfig, provider: Provider, base_url: str) -> str | None:
+    """Why a live call of ``config`` to ``base_url`` would go without the key it needs, or None.
+
+    An ``api_key_env`` the config names must be set. Otherwise a key is needed only by the
+    provider's public endpoint: a local server (llama.cpp, Ollama, vLLM, a proxy), reached
+    through ``base_url`` or the provider's base-URL variable, may need none.
+    """
+    name = api_key_env(config, provider)
+    if name is None or os.environ.get(name):
+        return None
+    where = f"model config '{config.display_name}'"
+    if config.api_key_env:
+        return f"{where}: the environment variable {name} (api_key_env) is not set"
+    if endpoint_identity(base_url) != endpoint_identity(provider.default_base_url):
+        return None
+    elsewhere = f"{provider.base_url_env} or " if provider.base_url_env else ""
+    return (
+        f"{where} would call {provider.default_base_url} without a key: set {name}, or set "
+        f"{elsewhere}the config's base_url to a server that needs none"
+    )
+
+
+# Keys whose values differ between two identical answers: response, message and tool-call ids,
+# and creation timestamps.
+_VOLATILE_KEYS = frozenset({"id", "created"})
+
+
+def keep_recorded_ids(recorded: Any, new: Any) -> Any:
+    """``recorded`` when the answer ``new`` to the same request differs from it only in ids and
+    timestamps, else ``new``: re-recording an unchanged experiment then leaves its recording
+    alone (but for latencies) instead of churning every id in the pull request."""
+    return recorded if _canonical_answer(recorded) == _canonical_answer(new) else new
+
+
+def _canonical_answer(body: Any) -> str:
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in _VOLATILE_KEYS}
+        if isinstance(value, list):
+            return [strip(item) for item in value]
+        return value
+
+    return json.dumps(strip(body), sort_keys=True)
+
+
+def endpoint_fix(
+    call: PlannedCall, provider: Provider, wire: WireRequest, recorded: str
+) -> str | None:
+    """What to set so ``call`` reaches the endpoint it was recorded at (``recorded``, an
+    ``endpoint_identity``), when nothing but the endpoint differs from its recording; None
+    when no setting decides it (an app's own HTTP calls)."""
+    if provider.base_url_env is None:
+        return None
+    suffix = wire.url.removeprefix(base_url_for(call, provider))  # e.g. /chat/completions
+    base = recorded.removesuffix(suffix) if suffix and recorded.endswith(suffix) else recorded
+    is_default = base == endpoint_identity(provider.default_base_url)
+    if base.startswith("localhost"):
+        url = f"http://127.0.0.1:<port>{base.removeprefix('localhost')} (any port)"
+    else:
+        url = f"https://{base}"
+    why = (
+        f"the call is unchanged but was recorded against {base}. Re-recording would call the "
+        "new endpoint for every call"
+    )
+    if call.config.base_url:
+        return f"To replay, set model config '{call.config.display_name}' base_url={url}: {why}."
+    if is_default:
+        return f"To replay, unset {provider.base_url_env}: {why}."
+    return f"To replay, set {provider.base_url_env}={url}: {why}."
 
 
 def base_url_for(call: PlannedCall, provider: Provider) -> str:

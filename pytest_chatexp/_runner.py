@@ -47,6 +47,7 @@ from ._replay import (
     api_key_env,
     assemble,
     base_url_for,
+    exception_text,
     provider_for,
     sample_from,
     send_directly,
@@ -280,8 +281,9 @@ class ExperimentRunner:
         except TimeoutError:
             raise ProviderError(
                 f"the experiment did not finish within {self.deadline:g} s "
-                f"(--chatexp-deadline); {len(calls)} call{'s' if len(calls) != 1 else ''} "
-                "were planned, and retries wait for Retry-After and backoff"
+                f"(--chatexp-deadline); {len(calls)} "
+                f"{'call was' if len(calls) == 1 else 'calls were'} planned, and retries wait for "
+                "Retry-After and backoff"
             ) from None
         wall_time = time.perf_counter() - started
         for interrupted in stopped:
@@ -429,11 +431,11 @@ class ExperimentRunner:
         except httpx.TimeoutException:
             raise _timed_out(wire.url, timeout) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise _Transient(f"cannot reach {url}: {_redact(str(exc), api_key)}") from None
+            reason = _redact(exception_text(exc), api_key)
+            raise _Transient(f"cannot reach {url}: {reason}") from None
         except httpx.TransportError as exc:
-            raise _Transient(
-                f"the connection to {url} broke mid-answer: {_redact(str(exc), api_key)}"
-            ) from None
+            reason = _redact(exception_text(exc), api_key)
+            raise _Transient(f"the connection to {url} broke mid-answer: {reason}") from None
         latency = time.perf_counter() - started
         status = response.status_code
         if wire.streams and status < 400:
@@ -708,7 +710,7 @@ def _describe_failure(call: PlannedCall, exc: BaseException) -> str:
     if isinstance(exc, ChatexpError):
         return str(exc)
     # Not one of ours: a bug or an unexpected library error. Say what it was, briefly.
-    return f"{call.label}: unexpected {type(exc).__name__}: {exc}"
+    return f"{call.label}: unexpected {type(exc).__name__}: {exception_text(exc)}"
 
 
 def _failure_summary(failures: list[tuple[PlannedCall, BaseException]], *, total: int) -> Exception:

@@ -18,15 +18,23 @@ import pytest
 
 from ._configs import ModelConfig
 from ._context import OUTCOMES_KEY, VERDICTS_KEY, activate, deactivate
-from ._errors import BudgetExhausted, ChatexpError, InvalidExperimentError
+from ._errors import BudgetExhausted, ChatexpError, InvalidExperimentError, ProviderError
 from ._experiment import ExperimentResult, ExperimentSpec
 from ._metering import CallTally, Ledger
 from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
 from ._providers import get_provider
-from ._recorder import TestRecorder
+from ._recorder import TestRecorder, recorded_call_of
 from ._recording import recording_path
 from ._redaction import remember_secrets, url_secrets
-from ._replay import Exchange, api_key_env, replay, send_directly
+from ._replay import (
+    Exchange,
+    api_key_env,
+    base_url_for,
+    missing_key,
+    provider_for,
+    replay,
+    send_directly,
+)
 from ._reports._records import ExperimentRecord, ExperimentRun, experiment_record
 from ._settings import Settings
 from ._spending import Meter, SessionBudget, plan_experiment
@@ -213,6 +221,8 @@ class ChatexpSession:
             run.result = replay(spec, recorder.replay) if recorder is not None else None
             for sample in run.result.samples if run.result is not None else ():
                 tally.of(sample.config.display_name).replayed += 1
+            if run.result is None:
+                check_keys(spec, recorder)
             inner = recorder.exchange if recorder is not None else send_directly
             run.exchange = Meter(tally, self.budget).guard(inner)
             yield run
@@ -345,6 +355,28 @@ def _secrets_of(configs: Iterable[ModelConfig]) -> Iterator[str | None]:
         name = api_key_env(config, provider) if provider is not None else config.api_key_env
         yield os.environ.get(name) if name else None
         yield from url_secrets(config.base_url) if config.base_url else ()
+
+
+def check_keys(spec: ExperimentSpec, recorder: TestRecorder | None) -> None:
+    """Before any call of the experiment goes out: each config with a call that will go live
+    has the key it needs (``missing_key``), or the test fails naming the config and variable.
+    An unauthenticated request to a public endpoint only earns a 401, once per call."""
+    checked: set[str] = set()
+    for call in spec.calls:
+        if call.config.display_name in checked:
+            continue
+        provider = provider_for(call)
+        base_url = base_url_for(call, provider)
+        if recorder is not None:
+            if not recorder.may_record():
+                return  # nothing goes live: each miss fails with its own explanation
+            wire = provider.build_request(call, base_url=base_url)
+            if recorder.lookup(recorded_call_of(call, provider, wire)) is not None:
+                continue  # replayed
+        checked.add(call.config.display_name)
+        problem = missing_key(call.config, provider, base_url)
+        if problem is not None:
+            raise ProviderError(problem)
 
 
 def describe_plan(plan: dict[str, Any]) -> str:

@@ -8,21 +8,33 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ._errors import TemplateError
+from ._validation import suggest
 
-__all__ = ["placeholders", "render"]
+__all__ = ["check_all_used", "placeholders", "referenced", "render"]
 
 # Humanloop's syntax: {{name}}, whitespace inside the braces allowed.
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 _VALID_NAME = re.compile(r"[A-Za-z_][\w.-]*\Z")
+# Any opening of a placeholder, closed or not: what a template refers to.
+_OPENING = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)")
+# Once placeholders are taken out, "{{name" with no "}}" before the next "{{": a placeholder
+# left open. Braces not opening a name ({{"json": 1}}) or closed ({{a b}}) stay literal text.
+_UNCLOSED = re.compile(r"\{\{\s*[A-Za-z_][\w.-]*(?!(?:(?!\{\{).)*\}\})", re.DOTALL)
 
 
 def placeholders(text: str) -> list[str]:
     """The variable names ``text`` refers to, in order of first appearance."""
     return list(dict.fromkeys(m.group(1) for m in _PLACEHOLDER.finditer(text)))
+
+
+def referenced(text: str) -> set[str]:
+    """The variable names ``text`` opens a placeholder for, even one left unclosed (which
+    rendering reports): used, as far as an unused-variable check is concerned."""
+    return set(_OPENING.findall(text))
 
 
 def _as_text(value: Any) -> str:
@@ -54,4 +66,29 @@ def render(text: str, variables: Mapping[str, Any], *, where: str) -> str:
             )
         return _as_text(variables[name])
 
+    _check_closed(_PLACEHOLDER.sub("", text), where)
     return _PLACEHOLDER.sub(substitute, text)
+
+
+def _check_closed(rest: str, where: str) -> None:
+    unclosed = _UNCLOSED.search(rest)
+    if unclosed is not None:
+        opening = unclosed.group(0)
+        name = opening[2:].strip()
+        raise TemplateError(
+            f"{where}: '{opening}' is an unclosed placeholder; write '{{{{{name}}}}}'"
+        )
+
+
+def check_all_used(variables: Collection[str], used: Collection[str], *, where: str) -> None:
+    """Fail on a variable no template or message refers to: most often a typo, or a
+    placeholder forgotten in the prompt, and either way the prompt sent is not the one meant.
+    ``id`` is exempt: in a flat row it names the case."""
+    for name in variables:
+        if name != "id" and name not in used:
+            known = ", ".join(sorted(used)) or "none"
+            raise TemplateError(
+                f"{where}: the variable '{name}' is used by no template or message "
+                f"(placeholders: {known}){suggest(name, used)}; use it as '{{{{{name}}}}}', "
+                "remove it, or move data meant for checks to the row's 'metadata'"
+            )

@@ -73,7 +73,8 @@ COLLECTION_ERRORS = {
     ),
     "duplicate input ids": (
         "@pytest.mark.chatexp(model_configs=CONFIG, inputs=[{'id': 'a', 'q': 1}, {'id': 'a', 'q': 2}])",
-        "chatexp: *: inputs: two inputs share the id 'a'; input ids must be unique",
+        "chatexp: *: inputs: two inputs share the id 'a'; input ids must be unique (inputs[0] and "
+        "inputs[1])",
     ),
     "missing template variable": (
         "@pytest.mark.chatexp(model_configs=CONFIG, inputs=[{'question': 'hi'}])",

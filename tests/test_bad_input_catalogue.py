@@ -171,6 +171,48 @@ CATALOGUE: dict[str, Row] = {
         COLLECTION,
         "*'tools': input should be a valid tuple (got 'lookup')*",
     ),
+    "template message without content": Row(
+        marked("model_configs=[{'model': 'm', 'chat_template': [{'role': 'user'}]}]"),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: model_configs[0]: 'chat_template[0]': value error, a "
+        "user message needs 'content' (got {'role': 'user'})",
+    ),
+    "tool parameters that are not a JSON Schema": Row(
+        marked(
+            "model_configs=[{'model': 'm', 'tools': [{'name': 't', 'parameters': {'type': 5}}]}]"
+        ),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: model_configs[0]: 'tools[0].parameters': value error, "
+        "parameters: invalid JSON schema at $.type: * (got {'type': 5})",
+    ),
+    "tool_choice naming a tool the config does not declare": Row(
+        marked(
+            "model_configs=[{'model': 'm', 'tools': [{'name': 'lookup_order'}], "
+            "'tool_choice': {'type': 'function', 'function': {'name': 'lookup_ordr'}}}]"
+        ),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: model_configs[0]: 'tool_choice': value error, names the "
+        "tool 'lookup_ordr', which model config 'm' does not declare (tools: 'lookup_order') "
+        "(did you mean 'lookup_order'?)*",
+    ),
+    "other holds an object": Row(
+        marked("model_configs=[{'model': 'm', 'other': {'x': object()}}]"),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: model_configs[0]: 'other': value error, other['x'] is of "
+        "type object, which JSON cannot carry*",
+    ),
+    "other holds NaN": Row(
+        marked("model_configs=[{'model': 'm', 'other': {'x': float('nan')}}]"),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: model_configs[0]: 'other': value error, other['x'] is "
+        "nan, which JSON cannot carry (got {'x': nan})",
+    ),
+    "base_url with port 99999": Row(
+        marked("model_configs=[{'model': 'm', 'base_url': 'http://localhost:99999/v1'}]"),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: model_configs[0]: 'base_url': value error, "
+        "'http://localhost:99999/v1' is not a valid URL: Port out of range 0-65535*",
+    ),
     # --- provider-specific refusals (found when the calls are built) ---------------------------
     "Anthropic config with presence_penalty": Row(
         marked(f"model_configs=[{{'model': 'm', 'presence_penalty': 0.5, {ANTHROPIC}}}]"),
@@ -224,6 +266,34 @@ CATALOGUE: dict[str, Row] = {
         COLLECTION,
         "chatexp: test_case.py::test_it: chatexp marker: 'timeout': input should be a valid "
         "number*(got 'fast')",
+    ),
+    "timeout=float('inf')": Row(
+        marked("model_configs=CONFIG, inputs=[{'q': 1}], timeout=float('inf')"),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: chatexp marker: 'timeout': input should be a finite "
+        "number (got inf)",
+    ),
+    "marker message without content": Row(
+        marked("model_configs=CONFIG, inputs=[{'q': 1}], messages=[{'role': 'assistant'}]"),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: chatexp marker: 'messages[0]': value error, an "
+        "assistant message needs 'content'*",
+    ),
+    "an input variable no template uses": Row(
+        marked("model_configs=CONFIG, inputs=[{'q': 1, 'tone': 'formal'}]"),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: input 'input-0': the variable 'tone' is used by no "
+        "template or message (placeholders: q); use it as '{{tone}}', remove it, or move data "
+        "meant for checks to the row's 'metadata'",
+    ),
+    "an unclosed placeholder": Row(
+        marked(
+            "model_configs=[{'model': 'm', 'chat_template': [{'role': 'user', 'content': 'Q: {{q'}]}],"
+            " inputs=[{'q': 1}]"
+        ),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: model config 'm', input 'input-0': "
+        "chat_template[0].content: '{{q' is an unclosed placeholder; write '{{q}}'",
     ),
     "input variable named by a number": Row(
         marked("model_configs=CONFIG, inputs=[{1: 'x', 'q': 2}]"),
@@ -391,7 +461,7 @@ CATALOGUE: dict[str, Row] = {
         ),
         COLLECTION,
         "chatexp: test_case.py::test_it: inputs: two inputs share the id '1'; input ids must be "
-        "unique",
+        "unique (*/cases.jsonl:1 and */cases.jsonl:2)",
     ),
     "YAML dataset with an impossible date": Row(
         with_file("cases.yaml", "- q: 2024-02-30\n", "model_configs=CONFIG, inputs='cases.yaml'"),

@@ -252,7 +252,7 @@ class AppProvider(Provider):
 
     async def invoke(self, call: PlannedCall, exchange: Exchange) -> Any:
         """Run the app for one sample; its answer becomes the outcome's body."""
-        from .._replay import CallOutcome
+        from .._replay import CallOutcome, exception_text
 
         function = _resolve(call.config.model)
         app_call = AppCall(
@@ -276,7 +276,8 @@ class AppProvider(Provider):
             if type(exc).__module__.startswith("pytest_chatexp"):
                 raise  # a recording miss or plugin error raised inside the app's HTTP call
             raise ProviderError(
-                f"{call.label}: the app {call.config.model} raised {type(exc).__name__}: {exc}"
+                f"{call.label}: the app {call.config.model} raised {type(exc).__name__}: "
+                f"{exception_text(exc)}"
             ) from exc
         finally:
             for transport in app_call._transports:

@@ -7,7 +7,7 @@ up in a ``RecordingFile``, ``Interaction.record`` and ``update`` to store answer
 
 from __future__ import annotations
 
-from ._diff import Wanted, describe_request, explain_miss
+from ._diff import Wanted, describe_request, explain_miss, moved_endpoint
 from ._fingerprint import canonical_json, fingerprint
 from ._secrets import SecretHit, environment_secrets, find_secrets, scan_secrets
 from ._store import (
@@ -42,6 +42,7 @@ __all__ = [
     "explain_miss",
     "find_secrets",
     "fingerprint",
+    "moved_endpoint",
     "recording_path",
     "scan_secrets",
     "update",

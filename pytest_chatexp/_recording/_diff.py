@@ -17,7 +17,7 @@ from ._fingerprint import canonical_json
 from ._jsonpath import json_path
 from ._store import Interaction, Label, RecordedRequest
 
-__all__ = ["Wanted", "describe_request", "explain_miss"]
+__all__ = ["Wanted", "describe_request", "explain_miss", "moved_endpoint"]
 
 MAX_LINES: Final = 40
 _MAX_TEXT_DIFF_LINES: Final = 16
@@ -79,6 +79,23 @@ def explain_miss(wanted: Wanted, recorded: Sequence[Interaction]) -> str:
             "of pytest-chatexp: re-record with --chatexp-record=all."
         )
     return "\n".join(lines)
+
+
+def moved_endpoint(wanted: Wanted, recorded: Sequence[Interaction]) -> str | None:
+    """The endpoint ``wanted`` was recorded at, when that recording differs from it in nothing
+    else (label, provider and body alike): the base URL moved, not the call, so the fix is to
+    point it back rather than to re-record against another endpoint."""
+    body = canonical_json(wanted.request.body)
+    for item in recorded:
+        request = item.request
+        if (
+            item.label == wanted.label
+            and request.provider == wanted.request.provider
+            and request.endpoint != wanted.request.endpoint
+            and canonical_json(request.body) == body
+        ):
+            return request.endpoint
+    return None
 
 
 def _closest(wanted: Wanted, recorded: Sequence[Interaction]) -> tuple[Interaction, str]:
