@@ -28,6 +28,7 @@ __all__ = [
     "assemble",
     "base_url_for",
     "provider_for",
+    "read_reply",
     "replay",
     "sample_from",
     "send_directly",
@@ -109,11 +110,18 @@ def sample_from(
     call: PlannedCall, provider: Provider, wire: WireRequest, outcome: CallOutcome
 ) -> Sample:
     """The sample for a call's answer, however it was obtained (live or replayed)."""
+    return _sample(call, wire, read_reply(call, provider, wire, outcome.body), outcome)
+
+
+def read_reply(
+    call: PlannedCall, provider: Provider, wire: WireRequest, body: Any
+) -> ProviderReply:
+    """The provider's reading of an answer, or a ProviderError naming the call: the same
+    error whether the answer just arrived (and so is not recorded) or is replayed."""
     try:
-        reply = provider.parse_response(outcome.body)
+        return provider.read_answer(body, streamed=wire.streams)
     except ProviderError as exc:
         raise ProviderError(f"{call.label}: {exc}") from None
-    return _sample(call, wire, reply, outcome)
 
 
 def _sample(
