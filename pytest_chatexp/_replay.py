@@ -45,6 +45,9 @@ class CallOutcome:
     replayed: bool = False
     first_token_s: float | None = None
     retries: int = 0
+    # The provider's reading of ``body``, when the runner already made it to check the answer
+    # before anything recorded it: read once, not twice.
+    reply: ProviderReply | None = None
 
 
 # The seam recording plugs into: (call, provider, wire request, send) -> outcome.
@@ -110,7 +113,8 @@ def sample_from(
     call: PlannedCall, provider: Provider, wire: WireRequest, outcome: CallOutcome
 ) -> Sample:
     """The sample for a call's answer, however it was obtained (live or replayed)."""
-    return _sample(call, wire, read_reply(call, provider, wire, outcome.body), outcome)
+    reply = outcome.reply or read_reply(call, provider, wire, outcome.body)
+    return _sample(call, wire, reply, outcome)
 
 
 def read_reply(

@@ -507,8 +507,8 @@ class ExperimentRunner:
         if wire.streams and status < 400:
             if first_event is None or not provider.stream_finished(events):
                 raise _Transient(f"{wire.url}: the stream ended before its final event")
-            read_reply(call, provider, wire, events)  # a malformed answer is not recorded
-            return CallOutcome(body=events, latency_s=latency, first_token_s=first_event)
+            reply = read_reply(call, provider, wire, events)  # malformed: not recorded
+            return CallOutcome(events, latency, first_token_s=first_event, reply=reply)
         body = _decode_json(content)
         if status >= 400:
             detail = provider.error_message(body) if body is not _NOT_JSON else None
@@ -528,8 +528,8 @@ class ExperimentRunner:
                 f"{wire.url} answered HTTP {status} with a body that is not JSON: {excerpt}",
                 status_code=status,
             )
-        read_reply(call, provider, wire, body)  # a malformed answer is not recorded
-        return CallOutcome(body=body, latency_s=latency)
+        reply = read_reply(call, provider, wire, body)  # malformed: not recorded
+        return CallOutcome(body, latency, reply=reply)
 
     def _route_for(self, url: str) -> _Route:
         route = self._routes.get(url)
@@ -669,13 +669,18 @@ def _retry_after(value: str | None) -> float | None:
 
 class _Endpoint:
     """Concurrency for one endpoint that adapts like TCP (AIMD): halved on a 429, then grown
-    by one for every ``limit`` successes, up to the session's limit. A rate-limited run slows
-    down instead of failing.
+    back additively, up to the session's limit. A rate-limited run slows down instead of
+    failing.
 
     Halved once per window, as TCP does once per round trip: entering returns the window the
     attempt started in, and a 429 from an attempt that started before the last decrease says
     nothing new (it was sent at the old, higher limit). Halving on every 429 took the limit
     from 64 to 1 on one burst of rejected calls that were all in flight together.
+
+    Grown by one per success back up to the limit it had before the last decrease, then by one
+    per ``limit`` successes (as CUBIC returns quickly to where it last saw loss, then probes
+    slowly). Growing slowly all the way, a 429 from every round trip's calls, as 30% random
+    429s give, halved the limit faster than it grew: it settled near 2 of 64.
 
     No lock: the loop runs one task at a time and nothing awaits between checking and counting,
     so entering under the limit costs no suspension (it is entered per attempt). Waiters are
@@ -688,6 +693,7 @@ class _Endpoint:
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.window = 0  # how many times the limit was decreased
+        self._before_decrease = self.limit
 
     async def __aenter__(self) -> int:
         if not self._waiters and self._in_flight < max(1, int(self.limit)):
@@ -725,11 +731,13 @@ class _Endpoint:
     def throttled(self, window: int) -> None:
         """A 429 to an attempt that entered in ``window``."""
         if window == self.window:
+            self._before_decrease = self.limit
             self.limit = max(1.0, self.limit / 2)
             self.window += 1
 
     def succeeded(self) -> None:
-        self.limit = min(float(self.maximum), self.limit + 1 / self.limit)
+        step = 1.0 if self.limit < self._before_decrease else 1 / self.limit
+        self.limit = min(float(self.maximum), self.limit + step)
 
 
 def _display_url(url: str | None, base: str) -> str:

@@ -414,3 +414,41 @@ def test_a_long_retry_after_that_is_waited_out_says_so(
         ]
     )
     assert hostile.requests == 2
+
+
+APP_SUITE = """
+import pytest
+from pytest_chatexp import ModelConfig
+
+async def bot(call):
+    async with call.http_client(base_url=BASE_URL) as client:
+        answer = await client.post("/chat/completions", json={"q": call.inputs["q"]})
+    return answer.text
+
+@pytest.mark.chatexp(
+    model_configs=ModelConfig.for_app(bot, chat_template=[{"role": "user", "content": "{{q}}"}]),
+    inputs=[{"id": "only", "q": "hi"}],
+)
+def test_app(chatexp):
+    pass
+"""
+
+
+def test_an_app_targets_http_answer_is_bounded_too(
+    pytester: pytest.Pytester, hostile: Hostile
+) -> None:
+    """An app's own HTTP calls go through the plugin's recording transport: the same bound."""
+    hostile.script = gzip_bomb
+    pytester.makepyfile(test_app=APP_SUITE.replace("BASE_URL", repr(hostile.base_url)))
+    result = pytester.runpytest("--chatexp-record=new", f"--chatexp-max-response-bytes={LIMIT}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "chatexp: *::test_app: model config 'bot', input 'only', sample 0: the app's "
+            "request to http://127.0.0.1:*/v1/chat/completions: the answer is larger than 1 MiB "
+            "(1048576 bytes) decoded; reading stopped there and nothing was recorded (the "
+            "limit: --chatexp-max-response-bytes or the ini option chatexp_max_response_bytes)"
+        ]
+    )
+    assert recordings(pytester) == []
+    assert b"\r\naccept-encoding: gzip, deflate\r\n" in hostile.heads[0]
