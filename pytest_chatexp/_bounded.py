@@ -26,7 +26,11 @@ class AnswerTooLarge(Exception):
     """The decoded answer went past the limit; reading stopped there."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"the answer is larger than {_describe_size(limit)} decoded")
+        super().__init__(
+            f"the answer is larger than {_describe_size(limit)} decoded; reading stopped there. "
+            "If such an answer is expected, raise the limit with --chatexp-max-response-bytes "
+            "or the ini option chatexp_max_response_bytes"
+        )
         self.limit = limit
 
 

@@ -480,12 +480,8 @@ class ExperimentRunner:
                 )
         except httpx.TimeoutException:
             raise _timed_out(wire.url, timeout) from None
-        except AnswerTooLarge as exc:
-            raise ProviderError(
-                f"{call.label}: {wire.url}: {exc}; reading stopped there and nothing was "
-                "recorded. If such an answer is expected, raise the limit with "
-                "--chatexp-max-response-bytes or the ini option chatexp_max_response_bytes"
-            ) from None
+        except AnswerTooLarge as exc:  # not transient: the same answer would come again
+            raise ProviderError(f"{call.label}: {wire.url}: {exc}") from None
         except UndecodableAnswer as exc:
             raise _Transient(f"{wire.url} answered a body that cannot be read: {exc}") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

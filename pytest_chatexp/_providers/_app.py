@@ -189,9 +189,7 @@ class _Recording:
                 raw = await read_body(response, app._max_response_bytes)
             except (AnswerTooLarge, UndecodableAnswer) as exc:
                 raise ProviderError(
-                    f"{app._call.label}: the app's request to {wire.url}: {exc}; reading stopped "
-                    "there and nothing was recorded (the limit: --chatexp-max-response-bytes or "
-                    "the ini option chatexp_max_response_bytes)"
+                    f"{app._call.label}: the app's request to {wire.url}: {exc}"
                 ) from None
             finally:
                 await response.aclose()
