@@ -33,6 +33,7 @@ __all__ = [
     "keep_recorded_ids",
     "missing_key",
     "provider_for",
+    "read_reply",
     "replay",
     "sample_from",
     "send_directly",
@@ -51,6 +52,9 @@ class CallOutcome:
     retries: int = 0
     # Where a replayed answer came from, for an error about its content.
     source: str | None = None
+    # The provider's reading of ``body``, when the runner already made it to check the answer
+    # before anything recorded it: read once, not twice.
+    reply: ProviderReply | None = None
 
 
 # The seam recording plugs into: (call, provider, wire request, send) -> outcome.
@@ -204,12 +208,20 @@ def sample_from(
     call: PlannedCall, provider: Provider, wire: WireRequest, outcome: CallOutcome
 ) -> Sample:
     """The sample for a call's answer, however it was obtained (live or replayed)."""
-    try:
-        reply = provider.parse_response(outcome.body)
-    except ProviderError as exc:
-        source = f"; {outcome.source}" if outcome.source else ""
-        raise ProviderError(f"{call.label}: {exc}{source}") from None
+    reply = outcome.reply or read_reply(call, provider, wire, outcome.body, outcome.source)
     return _sample(call, wire, reply, outcome)
+
+
+def read_reply(
+    call: PlannedCall, provider: Provider, wire: WireRequest, body: Any, source: str | None = None
+) -> ProviderReply:
+    """The provider's reading of an answer, or a ProviderError naming the call: the same
+    error whether the answer just arrived (and so is not recorded) or is replayed."""
+    try:
+        return provider.read_answer(body, streamed=wire.streams)
+    except ProviderError as exc:
+        source = f"; {source}" if source else ""
+        raise ProviderError(f"{call.label}: {exc}{source}") from None
 
 
 def _sample(

@@ -32,10 +32,17 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from ._bounded import (
+    ACCEPT_ENCODING,
+    AnswerTooLarge,
+    UndecodableAnswer,
+    read_body,
+    read_lines,
+)
 from ._errors import ChatexpError, ProviderError
 from ._experiment import ExperimentResult, ExperimentSpec, PlannedCall, Sample
 from ._metering import note_attempt
@@ -49,9 +56,11 @@ from ._replay import (
     base_url_for,
     exception_text,
     provider_for,
+    read_reply,
     sample_from,
     send_directly,
 )
+from ._settings import DEFAULT_MAX_RESPONSE_BYTES
 
 if TYPE_CHECKING:
     from ._providers._app import AppProvider
@@ -63,6 +72,7 @@ _MAX_FAILURES_SHOWN = 5
 _MAX_CONNECT_TIMEOUT = 10.0
 _ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 _HTTPX_LOG = logging.getLogger("httpx")
+_LOG = logging.getLogger("pytest_chatexp")
 
 
 class _LoopThread:
@@ -194,6 +204,7 @@ class _Route:
             headers = httpx.Headers({"Host": self.url.netloc.decode("ascii")})
             headers.update(_default_headers())
             headers["Content-Type"] = "application/json"
+            headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what is inflated within a bound
             headers.update(wire_headers)
             self._headers[key] = headers
         return headers
@@ -210,12 +221,14 @@ class ExperimentRunner:
         retries: int = 3,
         backoff: float = 0.5,
         deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.concurrency = concurrency
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
         self._loop_thread = _LoopThread()
         self._endpoints: dict[str, _Endpoint] = {}
         self._connections: dict[str, _Connections] = {}
@@ -249,6 +262,7 @@ class ExperimentRunner:
         calls = spec.calls
         started = time.perf_counter()
         timeout = spec.timeout or self.timeout
+        ends_at = None if self.deadline is None else started + self.deadline
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         session = self._semaphore
@@ -263,7 +277,9 @@ class ExperimentRunner:
                         if first_out is not None and session.locked():
                             _resolve(first_out)  # it will wait for a slot: start the next one
                         async with session:  # shared with the session's other experiments
-                            results[index] = await self._call(call, timeout, exchange, first_out)
+                            results[index] = await self._call(
+                                call, timeout, ends_at, exchange, first_out
+                            )
                     except Exception as exc:
                         results[index] = exc
                     if first_out is not None:
@@ -303,6 +319,7 @@ class ExperimentRunner:
         self,
         call: PlannedCall,
         timeout: float,
+        ends_at: float | None,
         exchange: Exchange,
         first_out: asyncio.Future[None] | None = None,
     ) -> Sample:
@@ -321,11 +338,12 @@ class ExperimentRunner:
             # The app runs every time (its code is under test); its own HTTP calls go through
             # the exchange, inside it. Not recorded itself, it counts as replayed when every one
             # of its calls was.
-            outcome = await asyncio.wait_for(app.invoke(call, exchange), timeout)
+            invocation = app.invoke(call, exchange, max_response_bytes=self.max_response_bytes)
+            outcome = await asyncio.wait_for(invocation, timeout)
             return sample_from(call, provider, wire, outcome)
 
         async def send() -> CallOutcome:
-            return await self._post(call, provider, wire, timeout, first_out)
+            return await self._post(call, provider, wire, timeout, ends_at, first_out)
 
         outcome = await exchange(call, provider, wire, send)
         return sample_from(call, provider, wire, outcome)
@@ -336,11 +354,13 @@ class ExperimentRunner:
         provider: Provider,
         wire: WireRequest,
         timeout: float,
+        ends_at: float | None,
         first_out: asyncio.Future[None] | None = None,
     ) -> CallOutcome:
         """One call, retried on what is worth retrying: 429 (honouring Retry-After), 5xx,
         timeouts, dropped connections, and answers that arrive unreadable. A 4xx other than
-        408/409/429 fails at once: asking again would get the same answer."""
+        408/409/429, a redirect, an answer too large or malformed fail at once: asking again
+        would get the same answer."""
         api_key = _api_key(call, provider)
         route = self._route_for(wire.url)
         endpoint = route.endpoint
@@ -356,7 +376,7 @@ class ExperimentRunner:
                 "POST", route.url, stream=stream, headers=headers, extensions=extensions
             )
             try:
-                async with endpoint:
+                async with endpoint as window:
                     note_attempt()  # counted as data for the summary, retries included
                     # The whole attempt, not only each read: an answer trickling in counts too.
                     async with asyncio.timeout(timeout):
@@ -371,20 +391,52 @@ class ExperimentRunner:
                 endpoint.succeeded()
                 return replace(outcome, retries=attempt) if attempt else outcome
             if failure.throttled:
-                endpoint.throttled()
+                endpoint.throttled(window)
             if attempt + 1 == attempts:
                 gave_up = "" if attempts == 1 else f" (gave up after {attempts} attempts)"
                 raise ProviderError(
                     f"{call.label}: {failure}{gave_up}", status_code=failure.status_code
                 ) from None
-            await asyncio.sleep(self._delay(attempt, failure.retry_after))
+            await asyncio.sleep(self._delay(call, attempt, failure, timeout, ends_at))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with full jitter, or the server's Retry-After, capped."""
-        if retry_after is not None:
-            return min(retry_after, _MAX_RETRY_AFTER)
-        return random.uniform(0, min(self.backoff * 2**attempt, _MAX_BACKOFF))
+    def _delay(
+        self,
+        call: PlannedCall,
+        attempt: int,
+        failure: _Transient,
+        timeout: float,
+        ends_at: float | None,
+    ) -> float:
+        """Exponential backoff with full jitter, or the server's Retry-After. A Retry-After
+        longer than the call's timeout or the experiment's time left fails the call at once
+        (waiting out a day's Retry-After helps nobody), and a long one is logged, not waited
+        out in silence."""
+        retry_after = failure.retry_after
+        if retry_after is None:
+            return random.uniform(0, min(self.backoff * 2**attempt, _MAX_BACKOFF))
+        left = None if ends_at is None else ends_at - time.perf_counter()
+        if retry_after > timeout or (left is not None and retry_after > left):
+            limit = (
+                f"the per-call timeout of {timeout:g} s "
+                "(--chatexp-timeout or the marker's timeout=)"
+                if retry_after > timeout
+                else f"the {max(left or 0.0, 0.0):.1f} s left before the experiment deadline "
+                f"of {self.deadline:g} s (--chatexp-deadline)"
+            )
+            raise ProviderError(
+                f"{call.label}: {failure}; the server asks to retry after {retry_after:g} s "
+                f"(Retry-After), longer than {limit}: not waiting",
+                status_code=failure.status_code,
+            )
+        if retry_after >= _NOTED_WAIT:
+            _LOG.warning(
+                "chatexp: %s: waiting %g s before retrying, as the server's Retry-After asks (%s)",
+                call.label,
+                retry_after,
+                failure,
+            )
+        return retry_after
 
     async def _attempt(
         self,
@@ -407,11 +459,15 @@ class ExperimentRunner:
                 # headers, cookies, auth and redirect flows, hooks) is all unused here.
                 response = await transport.handle_async_request(request)
                 try:
-                    if wire.streams and response.status_code < 400:
-                        events, first_event = await _read_events(response, started)
+                    if 300 <= response.status_code < 400:
+                        content = b""  # not followed, so not read
+                    elif wire.streams and response.status_code < 400:
+                        events, first_event = await _read_events(
+                            response, started, self.max_response_bytes
+                        )
                         content = b""
                     else:
-                        content = await response.aread()
+                        content = await read_body(response, self.max_response_bytes)
                 finally:
                     await response.aclose()
             except BaseException:
@@ -430,6 +486,10 @@ class ExperimentRunner:
                 )
         except httpx.TimeoutException:
             raise _timed_out(wire.url, timeout) from None
+        except AnswerTooLarge as exc:  # not transient: the same answer would come again
+            raise ProviderError(f"{call.label}: {url}: {exc}") from None
+        except UndecodableAnswer as exc:
+            raise _Transient(f"{url} answered a body that cannot be read: {exc}") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             reason = _redact(exception_text(exc), api_key)
             raise _Transient(f"cannot reach {url}: {reason}") from None
@@ -438,10 +498,22 @@ class ExperimentRunner:
             raise _Transient(f"the connection to {url} broke mid-answer: {reason}") from None
         latency = time.perf_counter() - started
         status = response.status_code
+        if 300 <= status < 400:
+            # Not transient (the next attempt gets the same redirect), and not an answer.
+            target = response.headers.get("location")
+            location = (
+                display_url(urljoin(wire.url, target)) if target else "nowhere (no Location header)"
+            )
+            raise ProviderError(
+                f"{call.label}: HTTP {status} from {url}: a redirect to {location}, which "
+                "is not followed; point base_url (or the provider's base-URL variable) there",
+                status_code=status,
+            )
         if wire.streams and status < 400:
             if first_event is None or not provider.stream_finished(events):
                 raise _Transient(f"{url}: the stream ended before its final event")
-            return CallOutcome(body=events, latency_s=latency, first_token_s=first_event)
+            reply = read_reply(call, provider, wire, events)  # malformed: not recorded
+            return CallOutcome(events, latency, first_token_s=first_event, reply=reply)
         body = _decode_json(content)
         if status >= 400:
             detail = provider.error_message(body) if body is not _NOT_JSON else None
@@ -461,7 +533,8 @@ class ExperimentRunner:
                 f"{url} answered HTTP {status} with a body that is not JSON: {excerpt}",
                 status_code=status,
             )
-        return CallOutcome(body=body, latency_s=latency)
+        reply = read_reply(call, provider, wire, body)  # malformed: not recorded
+        return CallOutcome(body, latency, reply=reply)
 
     def _route_for(self, url: str) -> _Route:
         route = self._routes.get(url)
@@ -555,7 +628,7 @@ def _fail_fast_importing_sniffio() -> None:
 _NOT_JSON = object()
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 _MAX_BACKOFF = 20.0
-_MAX_RETRY_AFTER = 60.0
+_NOTED_WAIT = 2.0  # a Retry-After wait at least this long is logged
 
 
 class _Transient(Exception):
@@ -601,8 +674,18 @@ def _retry_after(value: str | None) -> float | None:
 
 class _Endpoint:
     """Concurrency for one endpoint that adapts like TCP (AIMD): halved on a 429, then grown
-    by one for every ``limit`` successes, up to the session's limit. A rate-limited run slows
-    down instead of failing.
+    back additively, up to the session's limit. A rate-limited run slows down instead of
+    failing.
+
+    Halved once per window, as TCP does once per round trip: entering returns the window the
+    attempt started in, and a 429 from an attempt that started before the last decrease says
+    nothing new (it was sent at the old, higher limit). Halving on every 429 took the limit
+    from 64 to 1 on one burst of rejected calls that were all in flight together.
+
+    Grown by one per success back up to the limit it had before the last decrease, then by one
+    per ``limit`` successes (as CUBIC returns quickly to where it last saw loss, then probes
+    slowly). Growing slowly all the way, a 429 from every round trip's calls, as 30% random
+    429s give, halved the limit faster than it grew: it settled near 2 of 64.
 
     No lock: the loop runs one task at a time and nothing awaits between checking and counting,
     so entering under the limit costs no suspension (it is entered per attempt). Waiters are
@@ -614,11 +697,13 @@ class _Endpoint:
         self.limit = float(maximum)
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self.window = 0  # how many times the limit was decreased
+        self._before_decrease = self.limit
 
-    async def __aenter__(self) -> None:
+    async def __aenter__(self) -> int:
         if not self._waiters and self._in_flight < max(1, int(self.limit)):
             self._in_flight += 1
-            return
+            return self.window
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
@@ -630,6 +715,7 @@ class _Endpoint:
             elif waiter in self._waiters:
                 self._waiters.remove(waiter)
             raise
+        return self.window
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._in_flight -= 1
@@ -647,22 +733,30 @@ class _Endpoint:
                 self._in_flight += 1
                 waiter.set_result(None)
 
-    def throttled(self) -> None:
-        self.limit = max(1.0, self.limit / 2)
+    def throttled(self, window: int) -> None:
+        """A 429 to an attempt that entered in ``window``."""
+        if window == self.window:
+            self._before_decrease = self.limit
+            self.limit = max(1.0, self.limit / 2)
+            self.window += 1
 
     def succeeded(self) -> None:
-        self.limit = min(float(self.maximum), self.limit + 1 / self.limit)
+        step = 1.0 if self.limit < self._before_decrease else 1 / self.limit
+        self.limit = min(float(self.maximum), self.limit + step)
 
 
-async def _read_events(response: httpx.Response, started: float) -> tuple[list[Any], float | None]:
+async def _read_events(
+    response: httpx.Response, started: float, limit: int
+) -> tuple[list[Any], float | None]:
     """The ``data:`` events of a server-sent-event stream, decoded, and the time to the first.
 
     ``[DONE]`` (OpenAI's terminator) ends the list; an event that is not JSON is a provider
     error naming it. ``event:``/``id:`` fields and comments are not needed by any provider.
+    The whole stream is bounded by ``limit`` decoded bytes, and with it every line.
     """
     events: list[Any] = []
     first: float | None = None
-    async for line in response.aiter_lines():
+    async for line in read_lines(response, limit):
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()

@@ -94,6 +94,7 @@ class ChatexpSession:
                 retries=settings.retries,
                 backoff=settings.backoff,
                 deadline=settings.deadline,
+                max_response_bytes=settings.max_response_bytes,
             )
         return self._runner
 

@@ -20,6 +20,10 @@ _T = TypeVar("_T")
 
 
 RECORD_MODES = ("none", "once", "new", "all", "off")
+# Generous for any chat answer (a 100k-token stream, at ~250 bytes an event, is the rare one
+# past it): the bound is against hostile or broken servers, whose answers otherwise grow
+# without end (a 4 MB gzip bomb inflates to 4 GB).
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,7 @@ class Settings:
     retries: int = 3
     backoff: float = 0.5
     deadline: float | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     record_mode: str = "none"
     prune: bool = False
     prices: PriceTable = field(default_factory=PriceTable)
@@ -53,6 +58,9 @@ class Settings:
             retries=_read(config, "retries", int, lambda v: v >= 0, "a whole number >= 0"),
             backoff=_read(config, "backoff", float, lambda v: v >= 0, "a number of seconds >= 0"),
             deadline=_optional(config, "deadline", float, "a number of seconds > 0"),
+            max_response_bytes=_read(
+                config, "max_response_bytes", int, lambda v: v >= 1, "a whole number of bytes >= 1"
+            ),
             record_mode=_read(
                 config,
                 "record",
@@ -167,6 +175,18 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("chatexp_retries", "Default for --chatexp-retries.", default="3")
     parser.addini("chatexp_backoff", "Default for --chatexp-backoff.", default="0.5")
     parser.addini("chatexp_deadline", "Default for --chatexp-deadline.", default="")
+    group.addoption(
+        "--chatexp-max-response-bytes",
+        dest="chatexp_max_response_bytes",
+        metavar="N",
+        help="Largest answer read from a provider, decoded, in bytes (default 16 MiB); reading "
+        "stops past it and the call fails.",
+    )
+    parser.addini(
+        "chatexp_max_response_bytes",
+        "Default for --chatexp-max-response-bytes.",
+        default=str(DEFAULT_MAX_RESPONSE_BYTES),
+    )
     parser.addini("chatexp_concurrency", "Default for --chatexp-concurrency.", default="16")
     parser.addini("chatexp_timeout", "Default for --chatexp-timeout.", default="60")
 

@@ -149,7 +149,7 @@ def test_concurrency_halves_on_429_and_recovers() -> None:
         endpoint = _Endpoint(16)
         seen = [int(endpoint.limit)]
         for _ in range(3):
-            endpoint.throttled()
+            endpoint.throttled(endpoint.window)  # each from a later window
             seen.append(int(endpoint.limit))
         for _ in range(40):
             endpoint.succeeded()

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import ValidationError
 
+from .._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment import PlannedCall
 from .._metering import note_attempt
@@ -88,6 +89,7 @@ class AppCall:
     _call: PlannedCall = field(repr=False)
     _exchange: Exchange = field(repr=False)
     _loop: asyncio.AbstractEventLoop = field(repr=False)
+    _max_response_bytes: int = field(repr=False)
     _transports: list[_Recording] = field(default_factory=list, repr=False)
     _sequence: int = field(default=0, repr=False)
     # The app's HTTP calls, and how many of them recordings answered: a sample whose every call
@@ -182,8 +184,17 @@ class _Recording:
 
             started = time.perf_counter()
             note_attempt()  # counted like the runner's requests (the app's client retries itself)
+            # Only what can be inflated within a bound; the app sees the answer decoded anyway.
+            request.headers["Accept-Encoding"] = ACCEPT_ENCODING
             response = await self._live.handle_async_request(request)
-            raw = await response.aread()
+            try:
+                raw = await read_body(response, app._max_response_bytes)
+            except (AnswerTooLarge, UndecodableAnswer) as exc:
+                raise ProviderError(
+                    f"{app._call.label}: the app's request to {wire.url}: {exc}"
+                ) from None
+            finally:
+                await response.aclose()
             try:
                 body: Any = {"status": response.status_code, "json": json.loads(raw)}
             except (json.JSONDecodeError, UnicodeDecodeError):
@@ -250,8 +261,11 @@ class AppProvider(Provider):
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {}
 
-    async def invoke(self, call: PlannedCall, exchange: Exchange) -> Any:
-        """Run the app for one sample; its answer becomes the outcome's body."""
+    async def invoke(
+        self, call: PlannedCall, exchange: Exchange, *, max_response_bytes: int
+    ) -> Any:
+        """Run the app for one sample; its answer becomes the outcome's body. Its HTTP answers
+        are read up to ``max_response_bytes`` each, decoded."""
         from .._replay import CallOutcome, exception_text
 
         function = _resolve(call.config.model)
@@ -263,6 +277,7 @@ class AppProvider(Provider):
             _call=call,
             _exchange=exchange,
             _loop=asyncio.get_running_loop(),
+            _max_response_bytes=max_response_bytes,
         )
         started = time.perf_counter()
         try:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
+from .._errors import ProviderError
 from .._experiment import PlannedCall
 from .._models import ChatMessage, ToolResultResponse, Usage
 
@@ -102,6 +103,15 @@ class Provider(ABC):
         For a streamed request (``WireRequest.streams``) ``body`` is the list of the stream's
         event objects, in order (each SSE ``data:`` line, decoded; ``[DONE]`` left out).
         """
+
+    def read_answer(self, body: Any, *, streamed: bool) -> ProviderReply:
+        """``parse_response``, after checking the answer's shape: a JSON object, or for a
+        streamed request the list of its events. Before this check a bare ``[]`` answering a
+        request that did not stream read as a stream with no events: an empty reply."""
+        if not isinstance(body, list if streamed else dict):
+            kind = "a list of events" if streamed else "a JSON object"
+            raise ProviderError(f"the answer is not {kind}: {body!r:.80}")
+        return self.parse_response(body)
 
     def stream_finished(self, events: list[Any]) -> bool:
         """Whether a stream's events include its final one (a cut stream is retried)."""
