@@ -457,3 +457,20 @@ def test_an_app_targets_http_answer_is_bounded_too(
     )
     assert recordings(pytester) == []
     assert b"\r\naccept-encoding: gzip, deflate\r\n" in hostile.heads[0]
+
+
+# --- a base URL with a query string ---------------------------------------------------------
+
+
+def test_a_base_url_query_stays_after_the_path_and_out_of_the_recording(
+    pytester: pytest.Pytester, hostile: Hostile
+) -> None:
+    # Gateways (Azure's api-version, some proxies' key=) take a query on the base URL; the path
+    # of each call goes before it, not glued onto its last value.
+    hostile.script = answer("200 OK", completion())
+    hostile.base_url += "?api-version=2025-01-01"
+    result = run(pytester, hostile)
+    result.assert_outcomes(passed=1)
+    assert hostile.heads[0].startswith(b"post /v1/chat/completions?api-version=2025-01-01 http/1.1")
+    [recording] = recordings(pytester)
+    assert "api-version" not in recording.read_text()

@@ -38,7 +38,13 @@ from .._models import (
     Usage,
 )
 from .._validation import describe_validation_error
-from ._base import Provider, ProviderReply, WireRequest, humanloop_finish_reason
+from ._base import (
+    Provider,
+    ProviderReply,
+    WireRequest,
+    endpoint_url,
+    humanloop_finish_reason,
+)
 
 __all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicMessagesProvider"]
 
@@ -121,7 +127,7 @@ class AnthropicMessagesProvider(Provider):
             body["tool_choice"] = _wire_tool_choice(config.tool_choice)
         body.update(config.other)
         return WireRequest(
-            url=f"{base_url}/v1/messages",
+            url=endpoint_url(base_url, "v1/messages"),
             body=body,
             headers={"anthropic-version": ANTHROPIC_VERSION},
         )

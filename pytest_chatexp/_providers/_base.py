@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
+from urllib.parse import urlsplit, urlunsplit
 
 from .._errors import ProviderError
 from .._experiment import PlannedCall
@@ -16,6 +17,7 @@ __all__ = [
     "ProviderReply",
     "WireRequest",
     "any_event_item_has",
+    "endpoint_url",
     "humanloop_finish_reason",
 ]
 
@@ -58,6 +60,13 @@ _OPENAI_FINISH_REASONS: Final[Mapping[str, str]] = {
     "tool_calls": "tool_call",
     "function_call": "tool_call",
 }
+
+
+def endpoint_url(base_url: str, path: str) -> str:
+    """``path`` appended to the base URL's path, its query kept after it: a gateway that takes
+    ``?api-version=...`` on its base URL gets it on every request, not glued before the path."""
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{path.lstrip('/')}"))
 
 
 def humanloop_finish_reason(

@@ -65,6 +65,7 @@ from ._base import (
     ProviderReply,
     WireRequest,
     any_event_item_has,
+    endpoint_url,
     humanloop_finish_reason,
 )
 
@@ -164,7 +165,7 @@ class HumanloopProvider(Provider):
             body["response_format"] = config.response_format
         if other.get("stream") is True:
             body["stream"] = True
-        return WireRequest(url=f"{base_url}/{endpoint}", body=body)
+        return WireRequest(url=endpoint_url(base_url, endpoint), body=body)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"X-API-KEY": api_key}

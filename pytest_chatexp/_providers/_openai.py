@@ -19,6 +19,7 @@ from ._base import (
     ProviderReply,
     WireRequest,
     any_event_item_has,
+    endpoint_url,
     humanloop_finish_reason,
 )
 
@@ -111,7 +112,7 @@ class OpenAIChatProvider(Provider):
         if body.get("stream") is True:
             # Usage arrives in a final chunk only when asked for.
             body.setdefault("stream_options", {"include_usage": True})
-        return WireRequest(url=f"{base_url}/chat/completions", body=body)
+        return WireRequest(url=endpoint_url(base_url, "chat/completions"), body=body)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
