@@ -5,8 +5,6 @@ every run through the plugin entry point, and a run without chatexp tests must n
 pydantic or httpx.
 """
 
-from __future__ import annotations
-
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +74,7 @@ if TYPE_CHECKING:
     from ._providers._app import AppReply as AppReply
     from ._recorder import RecordingMissError as RecordingMissError
     from ._runner import ExperimentRunner as ExperimentRunner
+    from ._session import ChatexpRunner as ChatexpRunner
 
 __version__ = "0.1.0"
 
@@ -91,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "Case": "._experiment",
     "Sample": "._experiment",
     "ExperimentRunner": "._runner",
+    "ChatexpRunner": "._session",
     "AppCall": "._providers._app",
     "AppReply": "._providers._app",
     "ChatResponse": "._models",

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -126,14 +126,45 @@ class ModelConfig(BaseModel):
     base_url: str | None = None
     api_key_env: str | None = None
 
-    def __init__(self, /, **data: Any) -> None:
-        # Configs are mostly built in test modules: a mistake reads as one sentence naming the
-        # field, not as pydantic's report.
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            problems = describe_validation_error(exc, known_fields=type(self).model_fields)
-            raise InvalidExperimentError(f"ModelConfig: {problems}") from None
+    if TYPE_CHECKING:
+        # What type checkers see: every field by name, typed as test modules write them (plain
+        # dicts for messages and tools), so a misspelt field is flagged where it is written.
+        # tests/test_public_api.py holds these parameters to the fields.
+        def __init__(
+            self,
+            /,
+            *,
+            model: str,
+            name: str | None = None,
+            description: str | None = None,
+            provider: str = "openai",
+            endpoint: Literal["chat"] = "chat",
+            temperature: float | None = None,
+            max_tokens: int | None = None,
+            top_p: float | None = None,
+            stop: str | Sequence[str] | None = None,
+            presence_penalty: float | None = None,
+            frequency_penalty: float | None = None,
+            seed: int | None = None,
+            response_format: Mapping[str, Any] | None = None,
+            chat_template: Sequence[ChatMessage | Mapping[str, Any]] = (),
+            tools: Sequence[Tool | Mapping[str, Any]] = (),
+            tool_choice: ToolChoiceValue | Mapping[str, Any] | None = None,
+            other: Mapping[str, Any] = ...,
+            base_url: str | None = None,
+            api_key_env: str | None = None,
+        ) -> None: ...
+
+    else:
+
+        def __init__(self, /, **data: Any) -> None:
+            # Configs are mostly built in test modules: a mistake reads as one sentence naming
+            # the field, not as pydantic's report.
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                problems = describe_validation_error(exc, known_fields=type(self).model_fields)
+                raise InvalidExperimentError(f"ModelConfig: {problems}") from None
 
     @field_validator("max_tokens")
     @classmethod

@@ -48,7 +48,10 @@ class ExperimentOptions(BaseModel):
       per input, or per both, so ``-k``, ``--lf`` and xdist work per case.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    # ``model_configs`` is a marker argument: pydantic < 2.10 warns on the ``model_`` prefix.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, protected_namespaces=()
+    )
 
     model_configs: Any = None
     inputs: Any = None

@@ -143,8 +143,12 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="USD",
         help="Session budget in US dollars (from the price table), like --chatexp-max-tokens.",
     )
-    parser.addini("chatexp_max_tokens", "Default for --chatexp-max-tokens.", default="")
-    parser.addini("chatexp_max_cost", "Default for --chatexp-max-cost.", default="")
+    parser.addini(
+        "chatexp_max_tokens", "Default for --chatexp-max-tokens.", _ini_type(int), default=""
+    )
+    parser.addini(
+        "chatexp_max_cost", "Default for --chatexp-max-cost.", _ini_type(float), default=""
+    )
     parser.addini("chatexp_record", "Default for --chatexp-record.", default="none")
     parser.addini(
         "chatexp_prices",
@@ -172,9 +176,6 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="Most time one experiment may take, retries included (default: no limit).",
     )
-    parser.addini("chatexp_retries", "Default for --chatexp-retries.", default="3")
-    parser.addini("chatexp_backoff", "Default for --chatexp-backoff.", default="0.5")
-    parser.addini("chatexp_deadline", "Default for --chatexp-deadline.", default="")
     group.addoption(
         "--chatexp-max-response-bytes",
         dest="chatexp_max_response_bytes",
@@ -182,20 +183,40 @@ def add_options(parser: pytest.Parser) -> None:
         help="Largest answer read from a provider, decoded, in bytes (default 16 MiB); reading "
         "stops past it and the call fails.",
     )
-    parser.addini(
-        "chatexp_max_response_bytes",
-        "Default for --chatexp-max-response-bytes.",
-        default=str(DEFAULT_MAX_RESPONSE_BYTES),
+    numbers: tuple[tuple[str, type[int] | type[float], str], ...] = (
+        ("retries", int, "3"),
+        ("backoff", float, "0.5"),
+        ("deadline", float, ""),
+        ("concurrency", int, "16"),
+        ("timeout", float, "60"),
+        ("max_response_bytes", int, str(DEFAULT_MAX_RESPONSE_BYTES)),
     )
-    parser.addini("chatexp_concurrency", "Default for --chatexp-concurrency.", default="16")
-    parser.addini("chatexp_timeout", "Default for --chatexp-timeout.", default="60")
+    for setting, number, default in numbers:
+        help_text = f"Default for --chatexp-{setting}."
+        parser.addini(f"chatexp_{setting}", help_text, _ini_type(number), default)
+
+
+def _ini_type(kind: type[int] | type[float]) -> Any:
+    """The ini type of a numeric setting, so that pytest 9's native ``[tool.pytest]`` TOML table
+    takes ``chatexp_concurrency = 4`` (a string-typed setting refuses a TOML number).
+
+    pytest >= 9.2 takes ``int | str``: a number from TOML, and an ini text that is not one stays a
+    string, for ``_read`` to refuse with a message naming the setting. pytest 8.4 to 9.1 know the
+    ``"int"``/``"float"`` tags only (pytest itself then refuses a malformed ini text, which
+    ``_read`` names); older ones know strings only, and have no native table.
+    """
+    if pytest.version_tuple >= (9, 2):
+        return kind | str
+    if pytest.version_tuple >= (8, 4):
+        return kind.__name__
+    return "string"
 
 
 def _optional(
     config: pytest.Config, name: str, convert: Callable[[str], _T], expected: str
 ) -> _T | None:
     raw = config.getoption(f"chatexp_{name}")
-    if raw is None and not str(config.getini(f"chatexp_{name}")).strip():
+    if raw is None and not str(_getini(config, name, expected)).strip():
         return None
     return _read(config, name, convert, lambda value: value > 0, expected)  # type: ignore[operator]
 
@@ -217,11 +238,24 @@ def _read(
     raw: Any = config.getoption(f"chatexp_{name}")
     where = f"--chatexp-{name.replace('_', '-')}"
     if raw is None:
-        raw, where = config.getini(f"chatexp_{name}"), f"ini option chatexp_{name}"
+        raw, where = _getini(config, name, expected), f"ini option chatexp_{name}"
+    # A TOML number arrives as a number: its text is what the user wrote.
+    text = str(raw)
     try:
-        value = convert(str(raw).strip())
+        value = convert(text.strip())
     except ValueError:
-        raise pytest.UsageError(f"chatexp: {where} must be {expected}, got {raw!r}") from None
+        raise pytest.UsageError(f"chatexp: {where} must be {expected}, got {text!r}") from None
     if not valid(value):
-        raise pytest.UsageError(f"chatexp: {where} must be {expected}, got {raw!r}")
+        raise pytest.UsageError(f"chatexp: {where} must be {expected}, got {text!r}")
     return value
+
+
+def _getini(config: pytest.Config, name: str, expected: str) -> Any:
+    """``config.getini``, whose own errors (a TOML value of the wrong type, or on pytest < 9.2 an
+    ini text that is not a number) are given the setting's name and what it must be."""
+    try:
+        return config.getini(f"chatexp_{name}")
+    except (pytest.UsageError, TypeError, ValueError) as exc:
+        raise pytest.UsageError(
+            f"chatexp: ini option chatexp_{name} must be {expected}: {exc}"
+        ) from None

@@ -237,17 +237,23 @@ def test_provider_errors_name_the_case(pytester: pytest.Pytester, server: Refere
     server.latency = 1.0
     result = pytester.runpytest("--chatexp-backoff=0.01")
     result.assert_outcomes(errors=3)
-    result.stdout.fnmatch_lines(
+    # Each test's lines, the tests in any order (a plugin such as pytest-randomly reorders them).
+    for lines in (
         [
             "chatexp: *::test_404: model config 'wrong-path', input 'input-0', sample 0: HTTP 404 from "
             f"{server.url}/nope/chat/completions: *",
+        ],
+        [
             "chatexp: *::test_down: 2 of 2 provider calls failed:",
             "  model config 'down', input 'input-0', sample 0: cannot reach http://127.0.0.1:9/v1/chat/completions: *",
             "  model config 'down', input 'input-1', sample 0: cannot reach *",
+        ],
+        [
             "chatexp: *::test_slow: model config 'c', input 'input-0', sample 0: no answer from * within 0.2 s "
             "(raise the timeout with --chatexp-timeout or the marker's timeout=) (gave up after 4 attempts)",
-        ]
-    )
+        ],
+    ):
+        result.stdout.fnmatch_lines(lines)
     _assert_no_internals(result)
 
 
@@ -284,16 +290,15 @@ def test_garbage_from_the_provider(pytester: pytest.Pytester, server: ReferenceS
             server.routes[("POST", "/shape/chat/completions")],
         )
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(
-        [
-            "chatexp: *::test_html: *sample 0: * answered HTTP 200 with a body that is not JSON: "
-            "<html>gateway</html> (gave up after 4 attempts)",
-            _glob(
-                "chatexp: *::test_shape: *sample 0: the response is not an OpenAI chat completion: "
-                "'choices[0].message.content': input should be a valid string (got 5)"
-            ),
-        ]
-    )
+    for line in (  # the tests in any order
+        "chatexp: *::test_html: *sample 0: * answered HTTP 200 with a body that is not JSON: "
+        "<html>gateway</html> (gave up after 4 attempts)",
+        _glob(
+            "chatexp: *::test_shape: *sample 0: the response is not an OpenAI chat completion: "
+            "'choices[0].message.content': input should be a valid string (got 5)"
+        ),
+    ):
+        result.stdout.fnmatch_lines([line])
     _assert_no_internals(result)
 
 

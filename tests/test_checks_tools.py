@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from pytest_chatexp import Input, ModelConfig, Tool
 from pytest_chatexp._experiment import Sample
@@ -424,8 +425,10 @@ def test_valid_tool_arguments_reads_each_declared_schema() -> None:
     )
     check = valid_tool_arguments()
     assert check(sample(("free", '{"x": [1]}'), ("search", '{"q": "shoes"}'), tools=tools)) is None
+    # jsonschema's own words, which change between its versions (4.18: "is too short").
+    too_short = next(Draft202012Validator({"minLength": 1}).iter_errors("")).message
     assert check(sample(("search", '{"q": ""}'), tools=tools)) == (
-        """search({"q":""}): $.q: '' should be non-empty"""
+        f"""search({{"q":""}}): $.q: {too_short}"""
     )
     assert check(sample(("search", "{}"), ("free", "[]"), tools=tools)) == (
         "search({}): $: 'q' is a required property (and 1 more invalid call)"

@@ -15,8 +15,8 @@ kind (or with no info string) fails ``test_block``:
   every ``pytest`` command's options must exist and parse (``--chatexp-*`` ones are named if
   not); ``python -m pytest_chatexp.report`` commands run for real in a temporary directory
   (on JSON reports made by real runs); ``python -m pytest_chatexp.testing`` is started for real
-  and answers a request; installs, virtualenvs and third-party servers (the local-model recipe)
-  are checked for form only. Any other command fails.
+  and answers a request; a ``uv pip install`` must be one .ci/run runs; installs, virtualenvs and
+  third-party servers (the local-model recipe) are checked for form only. Any other command fails.
 - ``console``: ``$ command`` lines with the output expected after them. Outside the quickstart a
   ``pytest`` command runs for real (on a copy of the repository paths it names) and its output
   must match.
@@ -211,6 +211,8 @@ class Command:
             return "venv"
         if (module == "pip" and argv[3:4] == ["install"]) or argv[:2] == ["pip", "install"]:
             return "install"
+        if argv[:3] == ["uv", "pip", "install"]:
+            return "ci-install"
         if module in THIRD_PARTY_SERVERS:
             return "third-party"
         return "unknown"
@@ -257,27 +259,41 @@ SHELL_COMMANDS = [
 SETUP = [command.text for command in SHELL_COMMANDS[:2]]
 
 
+CI_LINES = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+
+
+def ci_line(text: str) -> str:
+    """A line of .ci/run as the README writes it: its variables (the interpreter, virtualenv
+    and uv of each environment it runs in) by the names a reader types, without --quiet."""
+    for variable, name in (('"$python3"', "python3"), ('"$environment"', ".venv"), ('"$uv"', "uv")):
+        text = text.replace(variable, name)
+    return text.replace(" --quiet", "")
+
+
 def check_setup_command(command: Command) -> None:
-    """The README's first two commands are the ones .ci/run runs."""
-    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    """The README's first two commands are the ones .ci/run runs (in each of its virtualenvs;
+    the install is the one of the newest versions)."""
+    lines = CI_LINES
     checked = [line.removeprefix("checked ") for line in lines if line.startswith("checked ")]
     assert len(checked) == 2, f".ci/run runs {len(checked)} checked commands, the README two"
-    venv = next(line for line in lines if line.startswith("python3 -m venv "))
-    environment = venv.split()[-1]
+    venv = next(line for line in lines if line.startswith('"$python3" -m venv '))
     activate = next(line for line in lines if line.startswith(". "))
-    install = next(line for line in lines if "pip install" in line and " -e " in line)
-
-    def local(text: str) -> str:
-        return text.replace(environment, ".venv").replace(" --quiet", "")
-
+    install = next(line for line in lines if line.startswith("python -m pip install"))
     expected = [
-        " && ".join([local(venv), local(activate), local(install), checked[0]]),
+        " && ".join([ci_line(venv), ci_line(activate), ci_line(install), checked[0]]),
         checked[1],
     ]
     position = SETUP.index(command.text)
     assert command.text == expected[position], (
         f"README set-up command {position + 1} differs from what .ci/run runs:\n"
         f"  README:  {command.text}\n  .ci/run: {expected[position]}"
+    )
+
+
+def check_ci_install(command: Command) -> None:
+    """An install .ci/run runs in some of its virtualenvs (the CI section's lowest versions)."""
+    assert command.text in [ci_line(line) for line in CI_LINES], (
+        f"`{command.text}` is not a command of .ci/run"
     )
 
 
@@ -682,6 +698,8 @@ def handle_shell(block: Block, request: pytest.FixtureRequest) -> None:
                 start_reference_server(command).stop()
         elif kind == "install":
             check_install(command)
+        elif kind == "ci-install":
+            check_ci_install(command)
         elif kind == "venv":
             check_venv(command)
         elif kind == "third-party":

@@ -16,8 +16,6 @@ Failures are plain ``AssertionError``s raised with these helpers' frames hidden,
 the table and the line of the test that asked.
 """
 
-from __future__ import annotations
-
 from ._budgets import assert_cost, assert_latency, assert_tokens, cost_of, latency_stats
 from ._compare import assert_not_worse
 from ._judge import judge, similar_to
