@@ -168,5 +168,5 @@ def test_the_license_is_the_one_pyproject_declares() -> None:
     assert text.startswith("MIT License\n")
     assert "Permission is hereby granted, free of charge" in text
     urls = project["urls"]
-    assert {"Homepage", "Source", "Issues"} <= set(urls)
-    assert all(url.startswith("https://") for url in urls.values())
+    assert {"Homepage", "Documentation"} <= set(urls)
+    assert all(url.startswith("https://pypi.org/project/pytest-chatexp/") for url in urls.values())
