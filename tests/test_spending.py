@@ -108,9 +108,13 @@ def test_cost_budget_from_the_ini_file_is_shared_by_xdist_workers(
         "-n", "2", "--chatexp-record=off", "--dist=loadfile", "-rs"
     )
     # One file on one worker... and the budget (one call's ~$0.000063 reservation fits, a
-    # second does not) is the session's.
-    assert result.parseoutcomes().get("errors", 0) == 3
+    # second does not) is the session's. Which test gets that call depends on the order the
+    # tests run in (pytest-randomly shuffles it): a one-call test passes with it; four-call
+    # test_first fails with it; every other test fails.
+    outcomes = result.parseoutcomes()
     assert len(live.requests) == 1
+    assert outcomes.get("errors", 0) >= 2
+    assert outcomes.get("errors", 0) + outcomes.get("passed", 0) == 3
     result.stdout.fnmatch_lines(
         ["*the session's cost budget would be exceeded*--chatexp-max-cost*"]
     )
