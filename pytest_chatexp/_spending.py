@@ -101,7 +101,12 @@ class SessionBudget:
             )
         wanted = Reservation(prompt + generation, cost or 0.0)
         with self.ledger.locked() as state:
-            reason = state.stopped or self._refusal(state, wanted, call)
+            if state.stopped:
+                # Once stopped, stopped for good; the reason names the call that stopped it,
+                # which may belong to another test, so say which call this refusal is for.
+                state.refused += 1
+                raise BudgetExhausted(f"{call.label} was not sent: {state.stopped}")
+            reason = self._refusal(state, wanted, call)
             if reason is not None:
                 state.refused += 1
                 state.stopped = reason
