@@ -37,6 +37,12 @@ class AnswerTooLarge(Exception):
 class UndecodableAnswer(Exception):
     """The answer's content encoding is unknown or its compressed data is corrupt."""
 
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        # Corrupt data may be a connection's fault and read fine next time; an encoding that
+        # was not asked for is the server's choice and would come again.
+        self.transient = transient
+
 
 def _describe_size(size: int) -> str:
     mib = size / 2**20
@@ -56,7 +62,9 @@ class _Inflater:
             out = self._zlib.decompress(data, room + 1)
         except zlib.error as exc:
             if self._started or self._wbits != zlib.MAX_WBITS:
-                raise UndecodableAnswer(f"its compressed body is corrupt: {exc}") from None
+                raise UndecodableAnswer(
+                    f"its compressed body is corrupt: {exc}", transient=True
+                ) from None
             # "deflate" sent raw, without the zlib header the standard asks for (as httpx allows).
             self._wbits = -zlib.MAX_WBITS
             self._zlib = zlib.decompressobj(self._wbits)
@@ -76,7 +84,8 @@ def _inflater(content_encoding: str) -> _Inflater | None:
         return _Inflater(zlib.MAX_WBITS)
     raise UndecodableAnswer(
         f"it is sent with Content-Encoding {content_encoding!r}; "
-        f"only {ACCEPT_ENCODING} was asked for"
+        f"only {ACCEPT_ENCODING} was asked for",
+        transient=False,
     )
 
 

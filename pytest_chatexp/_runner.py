@@ -489,7 +489,10 @@ class ExperimentRunner:
         except AnswerTooLarge as exc:  # not transient: the same answer would come again
             raise ProviderError(f"{call.label}: {url}: {exc}") from None
         except UndecodableAnswer as exc:
-            raise _Transient(f"{url} answered a body that cannot be read: {exc}") from None
+            problem = f"{url} answered a body that cannot be read: {exc}"
+            if not exc.transient:
+                raise ProviderError(f"{call.label}: {problem}") from None
+            raise _Transient(problem) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             reason = _redact(exception_text(exc), api_key)
             raise _Transient(f"cannot reach {url}: {reason}") from None

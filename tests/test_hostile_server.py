@@ -282,7 +282,7 @@ def test_an_encoding_that_was_not_asked_for_is_refused(
         )
 
     hostile.script = script
-    result = run(pytester, hostile)
+    result = run(pytester, hostile, "--chatexp-retries=2")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
@@ -292,6 +292,7 @@ def test_an_encoding_that_was_not_asked_for_is_refused(
         ]
     )
     assert recordings(pytester) == []
+    assert hostile.requests == 1  # the server's choice, not a fault: a retry gets it again
 
 
 # --- item 12: malformed answers, redirects, Retry-After ----------------------------------
