@@ -120,15 +120,22 @@ def test_ctrl_c_stops_promptly_and_leaves_recordings_intact(
         stderr=subprocess.STDOUT,
     )
     folder = pytester.path / "__recordings__" / "test_slow"
-    deadline = time.monotonic() + 60
-    while (
-        time.monotonic() < deadline
-        and len(list(folder.glob("*.yaml")) if folder.exists() else []) < 5
-    ):
-        time.sleep(0.02)
-    interrupted = time.monotonic()
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and len(list(folder.glob("*.yaml")) if folder.exists() else []) < 5
+        ):
+            time.sleep(0.02)
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        # A run that did not stop must not outlive this test and its server (it would fail
+        # whichever test comes next).
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert time.monotonic() - interrupted < 10
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output.decode()[-2000:]
     assert b"KeyboardInterrupt" in output
