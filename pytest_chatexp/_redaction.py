@@ -184,8 +184,12 @@ def redact_report(report: Any) -> None:
     A failure's structured form is kept, for pytest's formatting, unless a secret straddles its
     parts; then it becomes its redacted text.
     """
-    known = _known(known_secrets())
     longrepr = getattr(report, "longrepr", None)
+    chatexp = [name for name in vars(report) if name.startswith("chatexp_")]
+    lists = [name for name in ("sections", "user_properties") if getattr(report, name, None)]
+    if longrepr is None and not lists and not chatexp:
+        return  # a passing test with no output: no need to read the environment's secrets
+    known = _known(known_secrets())
     if longrepr is not None:
         text = str(longrepr)
         if _redact(text, known) != text:
@@ -193,12 +197,10 @@ def redact_report(report: Any) -> None:
             text = str(longrepr)
             if _redact(text, known) != text:
                 report.longrepr = _redact(text, known)
-    for name in ("sections", "user_properties"):
-        if getattr(report, name, None):
-            setattr(report, name, [_redact_object(item, known) for item in getattr(report, name)])
-    for name, value in list(vars(report).items()):
-        if name.startswith("chatexp_"):
-            setattr(report, name, _redact_object(value, known))
+    for name in lists:
+        setattr(report, name, [_redact_object(item, known) for item in getattr(report, name)])
+    for name in chatexp:
+        setattr(report, name, _redact_object(getattr(report, name), known))
 
 
 class RedactingFilter(logging.Filter):
