@@ -520,7 +520,11 @@ class ExperimentRunner:
         body = _decode_json(content)
         if status >= 400:
             detail = provider.error_message(body) if body is not _NOT_JSON else None
-            detail = _redact(detail or _excerpt(content.decode("utf-8", "replace")), api_key)
+            detail = (
+                _redact(detail, api_key)
+                if detail
+                else _excerpt(content.decode("utf-8", "replace"), api_key)
+            )
             message = f"HTTP {status} from {url}: {detail}"
             if status in _RETRYABLE_STATUS or status >= 500:
                 raise _Transient(
@@ -531,7 +535,7 @@ class ExperimentRunner:
                 )
             raise ProviderError(f"{call.label}: {message}", status_code=status)
         if body is _NOT_JSON:
-            excerpt = _redact(_excerpt(content.decode("utf-8", "replace")), api_key)
+            excerpt = _excerpt(content.decode("utf-8", "replace"), api_key)
             raise _Transient(
                 f"{url} answered HTTP {status} with a body that is not JSON: {excerpt}",
                 status_code=status,
@@ -781,9 +785,9 @@ def _decode_json(content: bytes) -> Any:
         return _NOT_JSON
 
 
-def _excerpt(text: str, limit: int = 200) -> str:
+def _excerpt(text: str, secret: str | None = None, limit: int = 200) -> str:
     # Redacted before the cut, which could leave a piece of a key too short to recognise.
-    text = redact(" ".join(text.split())[: 2 * limit])
+    text = _redact(" ".join(text.split())[: 2 * limit], secret)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -18,28 +18,22 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 # Every numeric setting, in the native table as TOML numbers and in an ini file as text.
-NATIVE = """
-[tool.pytest]
-chatexp_concurrency = 2
+NUMBERS = """chatexp_concurrency = 2
 chatexp_timeout = 30
 chatexp_retries = 0
 chatexp_backoff = 0.25
 chatexp_deadline = 120
 chatexp_max_tokens = 100000
 chatexp_max_cost = 2.5
-chatexp_record = "off"
+"""
+NATIVE = f"""
+[tool.pytest]
+{NUMBERS}chatexp_record = "off"
 chatexp_prices = ["m 1 2"]
 """
-CLASSIC = """
+CLASSIC = f"""
 [pytest]
-chatexp_concurrency = 2
-chatexp_timeout = 30
-chatexp_retries = 0
-chatexp_backoff = 0.25
-chatexp_deadline = 120
-chatexp_max_tokens = 100000
-chatexp_max_cost = 2.5
-chatexp_record = off
+{NUMBERS}chatexp_record = off
 chatexp_prices = m 1 2
 """
 NEEDS_NATIVE_TABLE = pytest.mark.skipif(
