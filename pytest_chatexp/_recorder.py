@@ -191,7 +191,7 @@ class TestRecorder:
             recorded_call, body=outcome.body, latency_s=outcome.latency_s, **extra
         )
         self.recorded[interaction.fingerprint] = interaction
-        self._note_change(recorded_call, provider, outcome.body)
+        self._note_change(recorded_call, provider, outcome)
         return outcome
 
     def _check_writable(self) -> None:
@@ -206,12 +206,14 @@ class TestRecorder:
         if self._unwritable is not None:
             raise UnwritableRecordingError(f"{self._unwritable} No call was made.")
 
-    def _note_change(self, call: Call, provider: Provider, body: Any) -> None:
+    def _note_change(self, call: Call, provider: Provider, outcome: CallOutcome) -> None:
         """A re-recorded call whose label had an answer before: what changed, in tokens."""
         label = call.label
         previous = next((item for item in self.file.interactions if item.label == label), None)
         try:
-            new = provider.parse_response(body).usage
+            # The runner read a live answer already to check it: its reading is reused.
+            reply = outcome.reply or provider.parse_response(outcome.body)
+            new = reply.usage
             old = provider.parse_response(previous.response["body"]).usage if previous else None
         except ChatexpError:
             return  # an unreadable answer fails the test elsewhere; no delta to report
