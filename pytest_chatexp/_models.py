@@ -138,8 +138,11 @@ class Usage(_Schema):
     @classmethod
     def of(cls, prompt: int | None, generation: int | None) -> Usage:
         """Prompt and generation counts, with their total when both are known."""
-        total = None if prompt is None or generation is None else prompt + generation
-        return cls(prompt_tokens=prompt, generation_tokens=generation, total_tokens=total)
+        return cls(
+            prompt_tokens=prompt,
+            generation_tokens=generation,
+            total_tokens=_add(prompt, generation),
+        )
 
     @classmethod
     def combined(cls, usages: Iterable[Usage]) -> Usage:

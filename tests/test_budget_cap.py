@@ -41,11 +41,6 @@ def answered(number: int, body: dict[str, Any]) -> tuple[int, Any]:
     return 200, completion(f"answer {number}", USAGE)
 
 
-@pytest.fixture(autouse=True)
-def _no_addopts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-
-
 def spent_tokens(output: str) -> int:
     match = re.search(r"chatexp budget: .*; spent ([\d,]+) tokens", output)
     assert match, output

@@ -48,11 +48,6 @@ def scripted() -> Any:
     return answer
 
 
-@pytest.fixture(autouse=True)
-def _no_addopts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-
-
 TOTAL = re.compile(
     r"total: (\d+) experiments? \((\d+) raised\), (\d+) calls? \((\d+) replayed, (\d+) live "
     r"\((\d+) failed\), (\d+) retries\)"

@@ -50,11 +50,6 @@ def llama(number: int, body: dict[str, Any]) -> tuple[int, Any]:
     return 200, stream_without_usage(THIRTY_WORDS)
 
 
-@pytest.fixture(autouse=True)
-def _no_addopts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-
-
 def test_a_stream_without_usage_fails_token_and_cost_checks_as_unknown(
     pytester: pytest.Pytester,
 ) -> None:

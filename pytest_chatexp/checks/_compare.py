@@ -172,28 +172,20 @@ def assert_not_worse(
         base_tokens, cand_tokens = base.mean_total_tokens, cand.mean_total_tokens
         if base_tokens is None or cand_tokens is None:
             # A provider did not report usage: an increase cannot be ruled out, so not passed.
-            rows.append(
-                _Row(
-                    "total tokens per sample",
-                    "unknown" if base_tokens is None else f"{base_tokens:.1f}",
-                    "unknown" if cand_tokens is None else f"{cand_tokens:.1f}",
-                    "usage unknown",
-                    _allowed_increase(max_token_increase),
-                    True,
-                )
-            )
+            change, lost = "usage unknown", True
         else:
             increase = _increase(base_tokens, cand_tokens)
-            rows.append(
-                _Row(
-                    "total tokens per sample",
-                    f"{base_tokens:.1f}",
-                    f"{cand_tokens:.1f}",
-                    _percent(increase),
-                    _allowed_increase(max_token_increase),
-                    increase > max_token_increase + 1e-9,
-                )
+            change, lost = _percent(increase), increase > max_token_increase + 1e-9
+        rows.append(
+            _Row(
+                "total tokens per sample",
+                "unknown" if base_tokens is None else f"{base_tokens:.1f}",
+                "unknown" if cand_tokens is None else f"{cand_tokens:.1f}",
+                change,
+                _allowed_increase(max_token_increase),
+                lost,
             )
+        )
     if max_cost_increase is not None:
         base_cost, cand_cost = base.mean_cost_usd or 0.0, cand.mean_cost_usd or 0.0
         increase = _increase(base_cost, cand_cost)
