@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _report_run import REPORTS, read_reports
 
 from pytest_chatexp.testing import ReferenceServer
 
@@ -32,8 +33,6 @@ def test_plain():
     pass
 """
 
-REPORTS = ("--chatexp-json=r.json", "--chatexp-markdown=r.md", "--chatexp-html=r.html")
-
 
 def _merge(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -52,10 +51,10 @@ def test_a_shard_without_chatexp_tests_writes_empty_reports_that_merge(
     result = pytester.runpytest(*REPORTS)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["chatexp: report written to r.json"])
-    empty = json.loads((pytester.path / "r.json").read_text())
+    empty, markdown, page = read_reports(pytester.path)
     assert (empty["tests"], empty["totals"]["tests"], empty["totals"]["calls"]) == ([], 0, 0)
-    assert "no chatexp tests ran" in (pytester.path / "r.md").read_text()
-    assert "0 tests, all passed" in (pytester.path / "r.html").read_text()
+    assert "no chatexp tests ran" in markdown
+    assert "0 tests, all passed" in page
 
     (pytester.path / "test_plain.py").unlink()
     pytester.makepyfile(test_chat=CHATEXP)

@@ -3,11 +3,11 @@ everywhere, and a test counted once however often pytest-rerunfailures ran it.""
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from _report_run import REPORTS, read_reports
 
 from pytest_chatexp._reports._format import percent
 from pytest_chatexp.testing import ReferenceServer
@@ -25,14 +25,11 @@ def test_tolerant(chatexp):
     c.assert_samples(chatexp, c.satisfies(lambda s: s.index != 0, name="not-first"), min_pass_rate={bar})
 """
 
-REPORTS = ("--chatexp-json=r.json", "--chatexp-markdown=r.md", "--chatexp-html=r.html")
-
 
 def _run(pytester: pytest.Pytester, bar: float, *, failed: int) -> tuple[dict, str, str]:  # type: ignore[type-arg]
     pytester.makepyfile(test_suite=TOLERANT.format(bar=bar))
     pytester.runpytest(*REPORTS).assert_outcomes(passed=1 - failed, failed=failed)
-    report = json.loads((pytester.path / "r.json").read_text())
-    return report, (pytester.path / "r.md").read_text(), (pytester.path / "r.html").read_text()
+    return read_reports(pytester.path)
 
 
 def test_a_bar_the_samples_meet_is_a_pass_in_every_report(
@@ -97,8 +94,9 @@ def test_pass_rates_read_the_same_in_terminal_markdown_and_html(
     result = pytester.runpytest(*REPORTS)
     result.assert_outcomes(passed=1)
     result.stdout.re_match_lines([r"  echo +8 +38% "])
-    assert "| 3/8 (38%) |" in (pytester.path / "r.md").read_text()
-    assert "3/8 (38%)" in (pytester.path / "r.html").read_text()
+    _, markdown, page = read_reports(pytester.path)
+    assert "| 3/8 (38%) |" in markdown
+    assert "3/8 (38%)" in page
 
 
 @pytest.mark.parametrize(
@@ -153,13 +151,12 @@ def test_a_rerun_test_counts_once_with_its_final_attempt(
     assert names == CHATEXP_PROPERTIES  # once each, not once per attempt
     values = {p.get("name"): p.get("value") for p in case.iter("property")}
     assert (values["chatexp_samples"], values["chatexp_pass_rate"]) == ("2", "1.0")
-    report = json.loads((pytester.path / "r.json").read_text())
+    report, _, page = read_reports(pytester.path)
     (test,) = report["tests"]
     assert test["outcome"] == "passed" and len(test["experiments"]) == 1
     (row,) = test["experiments"][0]["configs"]
     assert (row["samples"], row["checked"], row["passed"]) == (2, 2, 2)  # the last attempt's
     assert (report["totals"]["experiments"], report["totals"]["calls"]) == (1, 2)
-    page = (pytester.path / "r.html").read_text()
     assert re.findall(r'<td class="cell (\w+)"', page) == ["pass"]
     assert (pytester.path / "r.md").read_text().startswith("## pytest-chatexp: 1 test passed")
 

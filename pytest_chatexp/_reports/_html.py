@@ -131,9 +131,7 @@ def _header(report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]]) -> st
 
 def _failures(tests: Sequence[Mapping[str, Any]]) -> str:
     failed = [
-        (number, test)
-        for number, test in enumerate(tests, 1)
-        if str(test.get("outcome")) in ("failed", "error")
+        (number, test) for number, test in enumerate(tests, 1) if outcome_status(test) == "fail"
     ]
     if not failed:
         return ""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ._run import known_cost, known_sum
+
 __all__ = ["junit_properties"]
 
 
@@ -17,20 +19,17 @@ def junit_properties(records: Sequence[Any]) -> list[tuple[str, object]]:
         return []
     checked = sum(row["checked"] for row in rows)
     pass_rate = round(sum(row["passed"] for row in rows) / checked, 4) if checked else None
-    cost = _total(rows, "cost_usd")
+
+    def column(key: str) -> list[Any]:
+        return [row.get(key) for row in rows]
+
     properties: list[tuple[str, object | None]] = [
-        ("chatexp_samples", _total(rows, "samples")),
+        ("chatexp_samples", known_sum(column("samples"))),
         ("chatexp_pass_rate", pass_rate),
-        ("chatexp_prompt_tokens", _total(rows, "prompt_tokens")),
-        ("chatexp_generation_tokens", _total(rows, "generation_tokens")),
-        ("chatexp_total_tokens", _total(rows, "total_tokens")),
-        ("chatexp_cost_usd", None if cost is None else round(cost, 8)),
-        ("chatexp_replayed", _total(rows, "replayed")),
+        ("chatexp_prompt_tokens", known_sum(column("prompt_tokens"))),
+        ("chatexp_generation_tokens", known_sum(column("generation_tokens"))),
+        ("chatexp_total_tokens", known_sum(column("total_tokens"))),
+        ("chatexp_cost_usd", known_cost(column("cost_usd"))),
+        ("chatexp_replayed", known_sum(column("replayed"))),
     ]
     return [(name, value) for name, value in properties if value is not None]
-
-
-def _total(rows: Sequence[Any], key: str) -> Any:
-    """The sum of a column, or None when any row does not know its value."""
-    values = [row.get(key) for row in rows]
-    return None if None in values else sum(values)

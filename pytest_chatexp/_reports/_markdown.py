@@ -23,7 +23,7 @@ from typing import Any, Final
 from ._format import money, percent
 from ._format import number as _number
 from ._format import seconds as _seconds
-from ._status import case_status
+from ._status import case_status, outcome_status
 
 __all__ = ["MAX_BYTES", "render_markdown"]
 
@@ -84,7 +84,7 @@ def _title(report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]]) -> str
     count = _int(totals.get("tests"), default=len(tests))
     failed = _int(
         totals.get("failed"),
-        default=sum(1 for test in tests if test.get("outcome") in ("failed", "error")),
+        default=sum(1 for test in tests if outcome_status(test) == "fail"),
     )
     skipped = sum(1 for test in tests if test.get("outcome") == "skipped")
     noun = "test" if count == 1 else "tests"
@@ -474,9 +474,7 @@ def _sample_cost(test: Mapping[str, Any], change: Mapping[str, Any]) -> float | 
 
 
 def _failing_section(tests: Sequence[Mapping[str, Any]], missed: set[str]) -> list[_Block]:
-    failing = [
-        (test, _failing_cases(test)) for test in tests if test.get("outcome") in ("failed", "error")
-    ]
+    failing = [(test, _failing_cases(test)) for test in tests if outcome_status(test) == "fail"]
     # A test that only missed its recordings is told above, in full.
     failing = [
         (test, cases) for test, cases in failing if _str(test.get("test")) not in missed or cases

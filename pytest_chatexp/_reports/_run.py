@@ -71,11 +71,16 @@ def known_sum(values: Iterable[Any]) -> int | None:
     return None if None in counts else sum(int(count) for count in counts)
 
 
+def known_cost(values: Iterable[Any]) -> float | None:
+    """The sum of costs in USD, to 8 places, or None (unknown) when one of them is unknown."""
+    costs = list(values)
+    return None if None in costs else round(sum(costs), 8)
+
+
 def _totals(tests: list[dict[str, Any]]) -> dict[str, Any]:
     rows = [
         row for test in tests for experiment in test["experiments"] for row in experiment["configs"]
     ]
-    costs = [row["cost_usd"] for row in rows]
     outcomes = [str(test["outcome"]) for test in tests]
     return {
         "tests": len(tests),
@@ -85,7 +90,7 @@ def _totals(tests: list[dict[str, Any]]) -> dict[str, Any]:
         "replayed": sum(int(row["replayed"]) for row in rows),
         "live": sum(int(row["live"]) for row in rows),
         **{key: known_sum(row[key] for row in rows) for key in _TOKEN_KEYS},
-        "cost_usd": None if None in costs else round(sum(costs), 8),
+        "cost_usd": known_cost(row["cost_usd"] for row in rows),
     }
 
 
