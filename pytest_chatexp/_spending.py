@@ -208,27 +208,30 @@ class Meter:
                 counts.live += 1
                 counts.retries += max(0, attempts.count - 1)
                 if budget is not None and reservation is not None:
-                    budget.settle(reservation, call, _usage_of(provider, outcome.body))
+                    budget.settle(reservation, call, _usage_of(provider, outcome))
                 return outcome
 
             outcome = await inner(call, provider, wire, metered_send)
             counts.replayed += outcome.replayed
-            counts.answers.append(functools.partial(_tokens_of, provider, outcome.body))
+            counts.answers.append(functools.partial(_tokens_of, provider, outcome))
             return outcome
 
         return exchange
 
 
-def _usage_of(provider: Provider, body: Any) -> Usage | None:
-    """The usage an answer reports; None when it cannot be read (the runner says why)."""
+def _usage_of(provider: Provider, outcome: CallOutcome) -> Usage | None:
+    """The usage an answer reports, from the runner's reading of it when it made one; None
+    when it cannot be read (the runner says why)."""
+    if outcome.reply is not None:
+        return outcome.reply.usage
     try:
-        return provider.parse_response(body).usage
+        return provider.parse_response(outcome.body).usage
     except ChatexpError:
         return None
 
 
-def _tokens_of(provider: Provider, body: Any) -> tuple[int | None, int | None]:
-    usage = _usage_of(provider, body)
+def _tokens_of(provider: Provider, outcome: CallOutcome) -> tuple[int | None, int | None]:
+    usage = _usage_of(provider, outcome)
     return (None, None) if usage is None else (usage.prompt_tokens, usage.generation_tokens)
 
 
