@@ -26,6 +26,7 @@ from .._errors import InvalidExperimentError, ProviderError
 from .._experiment import PlannedCall
 from .._metering import note_attempt
 from .._models import ChatMessage, Usage
+from .._redaction import display_url
 from .._validation import describe_validation_error
 from ._base import Provider, ProviderReply, WireRequest
 
@@ -191,7 +192,7 @@ class _Recording:
                 raw = await read_body(response, app._max_response_bytes)
             except (AnswerTooLarge, UndecodableAnswer) as exc:
                 raise ProviderError(
-                    f"{app._call.label}: the app's request to {wire.url}: {exc}"
+                    f"{app._call.label}: the app's request to {display_url(wire.url)}: {exc}"
                 ) from None
             finally:
                 await response.aclose()
