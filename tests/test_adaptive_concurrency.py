@@ -54,12 +54,16 @@ class Limiter:
     random_429: float = 0.0  # the share of requests rejected at random
     seed: int = 13
     burst: int = 0  # reject the first ``burst`` requests, once all of them are in flight
+    # Hold the ``hold`` requests after the burst until all are in flight (or 2 s pass): how many
+    # the limit lets through together is then counted, whatever the machine's load.
+    hold: int = 0
     capacity: int | None = None  # reject a request arriving with more than this in flight
     in_flight: int = 0
     arrivals: list[int] = field(default_factory=list)  # requests in flight as each arrived
     rejected: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     burst_in: threading.Event = field(default_factory=threading.Event)
+    held_in: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -72,6 +76,8 @@ class Limiter:
             number = len(self.arrivals)
             if number == self.burst:
                 self.burst_in.set()
+            if number == self.burst + self.hold:
+                self.held_in.set()
             reject = (
                 number <= self.burst
                 or self.rng.random() < self.random_429
@@ -80,6 +86,8 @@ class Limiter:
             self.rejected += reject
         if number <= self.burst:
             self.burst_in.wait(10)  # all of the burst's calls are in flight together
+        elif number <= self.burst + self.hold:
+            self.held_in.wait(2)
         return reject
 
     def leave(self) -> None:
@@ -151,7 +159,7 @@ def test_one_burst_of_429s_halves_the_limit_once(
     """64 calls in flight together all get a 429: one window, so one halving (to 32), not
     six (to 1)."""
     state, base_url = limiter
-    state.burst = CONCURRENCY
+    state.burst, state.hold = CONCURRENCY, CONCURRENCY // 2
     run(pytester, base_url, calls=CONCURRENCY + 64)
     after = state.arrivals[CONCURRENCY:]
     assert max(after[:32]) >= CONCURRENCY // 2 - 1, after[:32]
