@@ -51,16 +51,16 @@ from typing import Any
 import httpcore
 import httpx
 
-from pytest_chatexp._configs import ModelConfig
-from pytest_chatexp._experiment import ExperimentSpec
-from pytest_chatexp._inputs import Input
-from pytest_chatexp._models import ChatMessage
-from pytest_chatexp._runner import ExperimentRunner
+from pytest_chatexp._experiment._config import ModelConfig
+from pytest_chatexp._experiment._spec import ExperimentSpec
+from pytest_chatexp._experiment._inputs import Input
+from pytest_chatexp._experiment._humanloop import ChatMessage
+from pytest_chatexp._calls._runner import ExperimentRunner
 
 try:
-    from pytest_chatexp._replay import base_url_for, provider_for
+    from pytest_chatexp._calls._exchange import base_url_for, provider_for
 except ImportError:  # a checkout from before the replay path left the runner, to compare with
-    from pytest_chatexp._runner import base_url_for, provider_for  # type: ignore[attr-defined,no-redef]
+    from pytest_chatexp._calls._runner import base_url_for, provider_for  # type: ignore[attr-defined,no-redef]
 
 LATENCY_S = 0.1
 CALL_TIMEOUT_S = 30.0
@@ -358,12 +358,12 @@ PHASES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     (
         "build the request (body, URL, headers, JSON)",
         (
-            ("pytest_chatexp._replay", "", "provider_for"),
-            ("pytest_chatexp._replay", "", "base_url_for"),
-            ("pytest_chatexp._runner", "", "provider_for"),
-            ("pytest_chatexp._runner", "", "base_url_for"),
-            ("pytest_chatexp._runner", "", "_api_key"),
-            ("pytest_chatexp._runner", "_Route", "prepare"),
+            ("pytest_chatexp._calls._exchange", "", "provider_for"),
+            ("pytest_chatexp._calls._exchange", "", "base_url_for"),
+            ("pytest_chatexp._calls._runner", "", "provider_for"),
+            ("pytest_chatexp._calls._runner", "", "base_url_for"),
+            ("pytest_chatexp._calls._runner", "", "_api_key"),
+            ("pytest_chatexp._calls._runner", "_Route", "prepare"),
             ("pytest_chatexp._providers._openai", "OpenAIChatProvider", "build_request"),
             ("httpx", "AsyncClient", "build_request"),
             ("httpx", "Request", "__init__"),
@@ -376,9 +376,9 @@ PHASES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
             ("httpx", "AsyncHTTPTransport", "handle_async_request"),
             ("httpx", "Response", "aread"),
             ("httpx", "Response", "aclose"),
-            ("pytest_chatexp._runner", "_Connections", "acquire"),
-            ("pytest_chatexp._runner", "_Connections", "release"),
-            ("pytest_chatexp._runner", "_ClientPool", "client"),
+            ("pytest_chatexp._calls._runner", "_Connections", "acquire"),
+            ("pytest_chatexp._calls._runner", "_Connections", "release"),
+            ("pytest_chatexp._calls._runner", "_ClientPool", "client"),
         ),
     ),
     (
@@ -391,18 +391,18 @@ PHASES: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     (
         "parse the response (json.loads, provider parse)",
         (
-            ("pytest_chatexp._runner", "", "_decode_json"),
+            ("pytest_chatexp._calls._runner", "", "_decode_json"),
             ("pytest_chatexp._providers._openai", "OpenAIChatProvider", "parse_response"),
         ),
     ),
     (
         "build result models (Sample, ChatDataResponse)",
         (
-            ("pytest_chatexp._replay", "", "_sample"),
-            ("pytest_chatexp._replay", "", "assemble"),
-            ("pytest_chatexp._runner", "", "assemble"),
-            ("pytest_chatexp._runner", "", "_sample"),
-            ("pytest_chatexp._runner", "", "_assemble"),
+            ("pytest_chatexp._calls._exchange", "", "_sample"),
+            ("pytest_chatexp._calls._exchange", "", "assemble"),
+            ("pytest_chatexp._calls._runner", "", "assemble"),
+            ("pytest_chatexp._calls._runner", "", "_sample"),
+            ("pytest_chatexp._calls._runner", "", "_assemble"),
         ),
     ),
 )

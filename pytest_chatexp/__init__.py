@@ -9,9 +9,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._configs import ModelConfig as ModelConfig
-    from ._configs import Tool as Tool
-    from ._configs import load_model_configs as load_model_configs
+    from ._experiment._config import ModelConfig as ModelConfig
+    from ._experiment._config import Tool as Tool
+    from ._experiment._config import load_model_configs as load_model_configs
     from ._errors import (
         BudgetExhausted as BudgetExhausted,
     )
@@ -42,64 +42,64 @@ if TYPE_CHECKING:
     from ._errors import (
         TemplateError as TemplateError,
     )
-    from ._experiment import Case as Case
-    from ._experiment import ExperimentResult as ExperimentResult
-    from ._experiment import ExperimentSpec as ExperimentSpec
-    from ._experiment import Sample as Sample
-    from ._inputs import Input as Input
-    from ._inputs import load_dataset as load_dataset
-    from ._models import (
+    from ._experiment._spec import Case as Case
+    from ._experiment._spec import ExperimentResult as ExperimentResult
+    from ._experiment._spec import ExperimentSpec as ExperimentSpec
+    from ._experiment._spec import Sample as Sample
+    from ._experiment._inputs import Input as Input
+    from ._experiment._inputs import load_dataset as load_dataset
+    from ._experiment._humanloop import (
         ChatDataResponse as ChatDataResponse,
     )
-    from ._models import (
+    from ._experiment._humanloop import (
         ChatMessage as ChatMessage,
     )
-    from ._models import (
+    from ._experiment._humanloop import (
         ChatResponse as ChatResponse,
     )
-    from ._models import (
+    from ._experiment._humanloop import (
         FunctionTool as FunctionTool,
     )
-    from ._models import (
+    from ._experiment._humanloop import (
         ToolCall as ToolCall,
     )
-    from ._models import (
+    from ._experiment._humanloop import (
         ToolChoice as ToolChoice,
     )
-    from ._models import (
+    from ._experiment._humanloop import (
         Usage as Usage,
     )
-    from ._options import ExperimentOptions as ExperimentOptions
-    from ._providers._app import AppCall as AppCall
-    from ._providers._app import AppReply as AppReply
-    from ._recorder import RecordingMissError as RecordingMissError
-    from ._runner import ExperimentRunner as ExperimentRunner
-    from ._session import ChatexpRunner as ChatexpRunner
+    from ._session._options import ExperimentOptions as ExperimentOptions
+    from ._calls._app import AppCall as AppCall
+    from ._calls._app import AppReply as AppReply
+    from ._calls._recorder import RecordingMissError as RecordingMissError
+    from ._calls._runner import ExperimentRunner as ExperimentRunner
+    from ._session._session import ChatexpRunner as ChatexpRunner
 
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "ModelConfig": "._configs",
-    "Tool": "._configs",
-    "load_model_configs": "._configs",
-    "Input": "._inputs",
-    "load_dataset": "._inputs",
-    "ExperimentOptions": "._options",
-    "ExperimentSpec": "._experiment",
-    "ExperimentResult": "._experiment",
-    "Case": "._experiment",
-    "Sample": "._experiment",
-    "ExperimentRunner": "._runner",
-    "ChatexpRunner": "._session",
-    "AppCall": "._providers._app",
-    "AppReply": "._providers._app",
-    "ChatResponse": "._models",
-    "ChatDataResponse": "._models",
-    "ChatMessage": "._models",
-    "ToolCall": "._models",
-    "FunctionTool": "._models",
-    "ToolChoice": "._models",
-    "Usage": "._models",
+    "ModelConfig": "._experiment._config",
+    "Tool": "._experiment._config",
+    "load_model_configs": "._experiment._config",
+    "Input": "._experiment._inputs",
+    "load_dataset": "._experiment._inputs",
+    "ExperimentOptions": "._session._options",
+    "ExperimentSpec": "._experiment._spec",
+    "ExperimentResult": "._experiment._spec",
+    "Case": "._experiment._spec",
+    "Sample": "._experiment._spec",
+    "ExperimentRunner": "._calls._runner",
+    "ChatexpRunner": "._session._session",
+    "AppCall": "._calls._app",
+    "AppReply": "._calls._app",
+    "ChatResponse": "._experiment._humanloop",
+    "ChatDataResponse": "._experiment._humanloop",
+    "ChatMessage": "._experiment._humanloop",
+    "ToolCall": "._experiment._humanloop",
+    "FunctionTool": "._experiment._humanloop",
+    "ToolChoice": "._experiment._humanloop",
+    "Usage": "._experiment._humanloop",
     "ChatexpError": "._errors",
     "InvalidExperimentError": "._errors",
     "TemplateError": "._errors",
@@ -110,7 +110,7 @@ _EXPORTS: dict[str, str] = {
     "CorruptRecordingError": "._errors",
     "SecretInRecordingError": "._errors",
     "BudgetExhausted": "._errors",
-    "RecordingMissError": "._recorder",
+    "RecordingMissError": "._calls._recorder",
 }
 
 __all__ = ["__version__", *_EXPORTS]

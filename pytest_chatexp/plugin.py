@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._settings import Settings, add_options
+from ._session._settings import Settings, add_options
 
 if TYPE_CHECKING:
-    from ._experiment import ExperimentResult
-    from ._metering import LedgerState
-    from ._session import ChatexpRunner, ChatexpSession
+    from ._experiment._spec import ExperimentResult
+    from ._calls._metering import LedgerState
+    from ._session._session import ChatexpRunner, ChatexpSession
     from .testing import ReferenceServer
 
 _SETTINGS = pytest.StashKey[Settings]()
@@ -47,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _session(config: pytest.Config) -> ChatexpSession:
     session = config.stash.get(_SESSION, None)
     if session is None:
-        from ._session import ChatexpSession
+        from ._session._session import ChatexpSession
 
         ledger = getattr(config, "workerinput", {}).get("chatexp_ledger")
         session = config.stash[_SESSION] = ChatexpSession(
@@ -81,7 +81,7 @@ def _redact_live_logs(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("chatexp") is None:
         return
-    from ._session import validate_at_collection
+    from ._session._session import validate_at_collection
 
     validate_at_collection(metafunc, _session(metafunc.config))
 
@@ -118,7 +118,7 @@ def chatexp(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> E
 @pytest.fixture
 def chatexp_runner(request: pytest.FixtureRequest, chatexp_config: dict[str, Any]) -> ChatexpRunner:
     """Build and run experiments from the test body: ``chatexp_runner.run(**options)``."""
-    from ._session import ChatexpRunner
+    from ._session._session import ChatexpRunner
 
     return ChatexpRunner(_begin(request), request.node, chatexp_config)
 
@@ -135,7 +135,7 @@ def _begin(request: pytest.FixtureRequest) -> ChatexpSession:
 def chatexp_snapshot(snapshot: Any) -> Any:
     """syrupy's ``snapshot`` for experiments: ``assert chatexp == chatexp_snapshot`` keeps a
     readable view of every config, input and sample in ``__snapshots__/``."""
-    from ._snapshots import SNAPSHOT_NAME, ExperimentSnapshotExtension
+    from ._reports._snapshot import SNAPSHOT_NAME, ExperimentSnapshotExtension
 
     # An explicit name: syrupy's counters would renumber snapshots when assertions change.
     return snapshot.use_extension(ExperimentSnapshotExtension)(name=SNAPSHOT_NAME)
@@ -257,7 +257,7 @@ class _RunLog:
         if getattr(report, "chatexp_budget_stopped", False):
             self.budget_stopped.append(report.nodeid)
         if getattr(report, "chatexp_experiment_failed", False):
-            from ._snapshots import keep_snapshots_of
+            from ._reports._snapshot import keep_snapshots_of
 
             keep_snapshots_of(report.nodeid)
         self._note(report, experiments)
@@ -293,7 +293,7 @@ class _RunLog:
         if self.ledger_dir is not None:
             import shutil
 
-            from ._metering import Ledger, LedgerState
+            from ._calls._metering import Ledger, LedgerState
 
             ledger = Path(self.ledger_dir) / "ledger.json"
             self.ledger = Ledger(ledger).state() if ledger.exists() else LedgerState()
@@ -304,7 +304,7 @@ class _RunLog:
             return
         chatexp_session.close()
         if _is_full_run(self.config):
-            from ._session import unused_recording_files
+            from ._session._session import unused_recording_files
 
             found = [str(path) for path in unused_recording_files(self.collected)]
             workeroutput = getattr(self.config, "workeroutput", None)
@@ -331,7 +331,7 @@ class _RunLog:
             return
         settings = self.config.stash[_SETTINGS]
         if self.plans:
-            from ._summary import write_plan
+            from ._reports._summary import write_plan
 
             write_plan(terminalreporter, self.plans)
         # Reports come first: a run where every experiment failed needs its report most. A
@@ -342,7 +342,7 @@ class _RunLog:
             for line, written in write_reports(settings, list(self.tests.values())):
                 terminalreporter.write_line(line, red=not written)
         if self.experiments:
-            from ._summary import relative_path, write_summary, write_unused
+            from ._reports._summary import relative_path, write_summary, write_unused
 
             write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
             pruned = settings.prune
@@ -359,7 +359,7 @@ class _RunLog:
             )
         ledger = self.ledger
         if ledger is not None and (self.experiments or self.budget_stopped or ledger.calls):
-            from ._summary import write_budget
+            from ._reports._summary import write_budget
 
             write_budget(
                 terminalreporter,

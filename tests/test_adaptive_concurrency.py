@@ -169,10 +169,13 @@ def test_a_real_capacity_is_found_and_kept(
     pytester: pytest.Pytester, limiter: tuple[Limiter, str]
 ) -> None:
     """A server that takes 8 at a time: the limit comes down near 8 and stays there, so most
-    requests succeed (at a fixed 64 in flight, 7 of every 8 would be rejected)."""
+    requests succeed. At a fixed 64 in flight, 7 of every 8 would be rejected (about 1400
+    rejections for 200 answers) and the median arrival would see about 64 in flight; the bounds
+    leave room for a loaded machine, whose slower round trips let a few more through before
+    each halving, and still fail a limit that does not adapt."""
     state, base_url = limiter
     state.capacity = 8
     run(pytester, base_url, calls=200)
     later = state.arrivals[len(state.arrivals) // 2 :]
-    assert statistics.median(later) <= 16, statistics.median(later)
-    assert state.rejected < 200, state.rejected
+    assert statistics.median(later) <= 20, statistics.median(later)
+    assert state.rejected < 400, state.rejected

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_chatexp import DatasetError, InvalidExperimentError, ModelConfig, load_model_configs
-from pytest_chatexp._configs import (
+from pytest_chatexp._experiment._config import (
     endpoint_identity,
     model_config_from_data,
     resolve_model_configs,

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pytest_chatexp._errors import ChatexpError
-from pytest_chatexp._models import ChatMessage, Usage
+from pytest_chatexp._experiment._humanloop import ChatMessage, Usage
 from pytest_chatexp._providers import Provider, ProviderReply, get_provider
 from pytest_chatexp._recording._store import (
     Call,

@@ -14,8 +14,8 @@ def test_plain():
     pass
 
 def test_zz_report_modules(request):
-    heavy = ["httpx", "pydantic", "pytest_chatexp._runner", "pytest_chatexp._providers",
-             "pytest_chatexp._models", "pytest_chatexp.testing", "yaml"]
+    heavy = ["httpx", "pydantic", "pytest_chatexp._calls._runner", "pytest_chatexp._providers",
+             "pytest_chatexp._experiment._humanloop", "pytest_chatexp.testing", "yaml"]
     ours = sorted(name for name in sys.modules if name.startswith("pytest_chatexp"))
     # The hook that decorates chatexp tests' reports waits for a first chatexp test.
     hooked = request.config.pluginmanager.has_plugin("chatexp-report-attributes")
@@ -30,7 +30,8 @@ ENTRY_MODULES = [
     "pytest_chatexp",
     "pytest_chatexp._errors",
     "pytest_chatexp._pricing",
-    "pytest_chatexp._settings",
+    "pytest_chatexp._session",
+    "pytest_chatexp._session._settings",
     "pytest_chatexp.plugin",
 ]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_chatexp import ChatMessage, DatasetError, Input, InvalidExperimentError, load_dataset
-from pytest_chatexp._inputs import input_from_row, resolve_inputs
+from pytest_chatexp._experiment._inputs import input_from_row, resolve_inputs
 
 
 def _resolve(value: Any, base_dir: Path = Path(".")) -> list[Input]:

@@ -18,7 +18,7 @@ from pytest_chatexp import (
     ToolChoice,
     Usage,
 )
-from pytest_chatexp._models import ChatRequest, ToolResultResponse
+from pytest_chatexp._experiment._humanloop import ChatRequest, ToolResultResponse
 
 DATA = Path(__file__).parent / "data" / "humanloop"
 SCHEMAS: dict[str, Any] = json.loads((DATA / "v4-chat.openapi.json").read_text())["components"][

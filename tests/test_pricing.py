@@ -104,7 +104,7 @@ def test_a_good_ini_table_is_the_running_tests(pytester: pytest.Pytester) -> Non
     pytester.makeini("[pytest]\nchatexp_prices =\n    # local\n    ref-model 1.0 2.0\n")
     pytester.makepyfile(
         """
-        from pytest_chatexp._context import active_test
+        from pytest_chatexp.checks._running import active_test
         from pytest_chatexp._pricing import Price
 
         def test_prices(chatexp_runner):

@@ -52,7 +52,7 @@ import pytest
 import yaml
 
 from pytest_chatexp import checks, load_dataset, load_model_configs
-from pytest_chatexp._options import ExperimentOptions
+from pytest_chatexp._session._options import ExperimentOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -767,15 +767,19 @@ def handle_text(block: Block, request: pytest.FixtureRequest) -> None:
 
 
 def check_layout(block: Block) -> None:
-    parent = ""
+    # Entries nest by two spaces per folder level; a description's continuation is indented
+    # further than any entry (past column 8).
+    folders: list[str] = []
     for line in block.text.splitlines():
-        match = re.match(r"^( {0,2})(\S+)(?:\s{2,}|$)", line)
+        match = re.match(r"^( {0,8})(\S+)(?:\s{2,}|$)", line)
         if match is None:
             continue  # a continued description
         indent, name = match.groups()
-        path = name if not indent else parent + name
-        if not indent:
-            parent = name if name.endswith("/") else ""
+        depth = len(indent) // 2
+        del folders[depth:]
+        path = "".join(folders) + name
+        if name.endswith("/"):
+            folders.append(name)
         assert (ROOT / path).exists(), f"{block.where()}: the layout lists {path}, which is gone"
 
 

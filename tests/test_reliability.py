@@ -150,7 +150,7 @@ def test_concurrency_halves_on_429_and_recovers() -> None:
     """AIMD per endpoint: a rate-limited run slows down instead of failing, then speeds up."""
     import asyncio
 
-    from pytest_chatexp._runner import _Endpoint
+    from pytest_chatexp._calls._runner import _Endpoint
 
     async def scenario() -> list[int]:
         endpoint = _Endpoint(16)

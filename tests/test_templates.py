@@ -14,8 +14,8 @@ from pytest_chatexp import (
     ModelConfig,
     TemplateError,
 )
-from pytest_chatexp._models import ImageChatContent, TextChatContent
-from pytest_chatexp._templates import placeholders, render
+from pytest_chatexp._experiment._humanloop import ImageChatContent, TextChatContent
+from pytest_chatexp._experiment._templates import placeholders, render
 
 # --- render -----------------------------------------------------------------------------------
 

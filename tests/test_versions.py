@@ -43,7 +43,7 @@ NEEDS_NATIVE_TABLE = pytest.mark.skipif(
 SETTINGS_TEST = """
 import pytest
 from pytest_chatexp import ModelConfig
-from pytest_chatexp._settings import Settings
+from pytest_chatexp._session._settings import Settings
 
 
 def test_the_settings_are_read(request):

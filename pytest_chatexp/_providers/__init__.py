@@ -21,7 +21,7 @@ _OPENAI: Final = ("._openai", "OpenAIChatProvider")
 # chat-completions format share one provider, as does the generic name.
 _CLASSES: Final[dict[str, tuple[str, str]]] = {
     **{name: _OPENAI for name in ("openai", "openai_compatible", "openai_azure", "groq", "mock")},
-    "python": ("._app", "AppProvider"),
+    "python": ("pytest_chatexp._calls._app", "AppProvider"),  # TODO(issue 14): Target seam
     "anthropic": ("._anthropic", "AnthropicMessagesProvider"),
     "humanloop": ("._humanloop", "HumanloopProvider"),
 }

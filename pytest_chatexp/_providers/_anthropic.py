@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._errors import InvalidExperimentError, ProviderError
-from .._experiment import PlannedCall
-from .._models import (
+from .._experiment._spec import PlannedCall
+from .._experiment._humanloop import (
     ChatMessage,
     FunctionTool,
     ImageChatContent,

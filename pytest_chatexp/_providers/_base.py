@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from .._errors import ProviderError
-from .._experiment import PlannedCall
-from .._models import ChatMessage, ToolResultResponse, Usage
+from .._experiment._spec import PlannedCall
+from .._experiment._humanloop import ChatMessage, ToolResultResponse, Usage
 
 __all__ = [
     "Provider",

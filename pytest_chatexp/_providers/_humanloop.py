@@ -48,10 +48,10 @@ from typing import Any, ClassVar, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .._configs import ModelConfig
+from .._experiment._config import ModelConfig
 from .._errors import InvalidExperimentError, ProviderError
-from .._experiment import PlannedCall
-from .._models import (
+from .._experiment._spec import PlannedCall
+from .._experiment._humanloop import (
     ChatMessage,
     ChatResponse,
     ModelConfigChatRequest,

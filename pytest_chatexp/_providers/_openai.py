@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._errors import ProviderError
-from .._experiment import PlannedCall
-from .._models import ChatMessage, FunctionTool, TokenCount, ToolCall, ToolChoice, Usage
+from .._experiment._spec import PlannedCall
+from .._experiment._humanloop import ChatMessage, FunctionTool, TokenCount, ToolCall, ToolChoice, Usage
 from .._validation import describe_validation_error
 from ._base import (
     Provider,

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
-from .._configs import ModelConfig
-from .._experiment import Case, ExperimentResult, Sample
-from .._metering import CallTally, ConfigTally
-from .._models import Usage
+from .._experiment._config import ModelConfig
+from .._experiment._spec import Case, ExperimentResult, Sample
+from .._calls._metering import CallTally, ConfigTally
+from .._experiment._humanloop import Usage
 from .._pricing import PriceTable
-from .._stats import percentile
+from .._util import percentile
 
 __all__ = [
     "ConfigRow",

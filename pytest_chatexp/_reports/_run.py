@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .._redaction import redact_data
 
 if TYPE_CHECKING:
-    from .._settings import Settings
+    from .._session._settings import Settings
 
 __all__ = [
     "FORMAT",

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .._errors import InvalidExperimentError
-from .._experiment import Case, ExperimentResult, Sample
-from .._models import Usage
+from .._experiment._spec import Case, ExperimentResult, Sample
+from .._experiment._humanloop import Usage
 from .._pricing import PriceTable, PricingError
-from .._stats import percentile
+from .._util import percentile
 from ._verdict import Checkable, cases_of
 
 __all__ = [
@@ -173,7 +173,7 @@ def price_table(prices: PriceTable | None = None) -> PriceTable:
     """
     if prices is not None:
         return prices
-    from .._context import active_test
+    from ._running import active_test
 
     try:
         return active_test("pricing").prices

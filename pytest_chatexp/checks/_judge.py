@@ -66,10 +66,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._configs import ModelConfig
+from .._experiment._config import ModelConfig
 from .._errors import ChatexpError
-from .._experiment import ExperimentSpec, Sample
-from .._inputs import Input
+from .._experiment._spec import ExperimentSpec, Sample
+from .._experiment._inputs import Input
 from ._verdict import SampleCheck
 
 __all__ = [
@@ -217,7 +217,7 @@ class _Grading:
     _reasons: dict[int, tuple[Sample, str | None]] | None = None
 
     def prepare(self, samples: Sequence[Sample]) -> None:
-        from .._context import active_test
+        from ._running import active_test
 
         test = active_test(f"{self.name.split('(', 1)[0]}()")
         if self._test is not test.item or self._reasons is None:
@@ -247,7 +247,7 @@ class _Grading:
         try:
             result = test.run(spec)
         except ChatexpError as exc:
-            from .._session import fail_for
+            from .._session._session import fail_for
 
             raise fail_for(test.item.nodeid, exc) from None
         answers = {str(graded.input.id): graded for graded in result.samples}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pydantic
 
-from .._experiment import Sample
+from .._experiment._spec import Sample
 from ._verdict import SampleCheck
 
 __all__ = [

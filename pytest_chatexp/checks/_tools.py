@@ -15,9 +15,9 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._configs import Tool
-from .._experiment import Sample
-from .._models import ToolCall
+from .._experiment._config import Tool
+from .._experiment._spec import Sample
+from .._experiment._humanloop import ToolCall
 from ._outputs import (
     NotJson,
     SchemaProblem,

@@ -43,12 +43,12 @@ from ._bounded import (
     read_body,
     read_lines,
 )
-from ._errors import ChatexpError, ProviderError
-from ._experiment import ExperimentResult, ExperimentSpec, PlannedCall, Sample
+from .._errors import ChatexpError, ProviderError
+from .._experiment._spec import ExperimentResult, ExperimentSpec, PlannedCall, Sample
 from ._metering import note_attempt
-from ._providers import Provider, WireRequest
-from ._redaction import display_url, redact
-from ._replay import (
+from .._providers import Provider, WireRequest
+from .._redaction import display_url, redact
+from ._exchange import (
     CallOutcome,
     Exchange,
     api_key_env,
@@ -60,10 +60,10 @@ from ._replay import (
     sample_from,
     send_directly,
 )
-from ._settings import DEFAULT_MAX_RESPONSE_BYTES
+from .._session._settings import DEFAULT_MAX_RESPONSE_BYTES
 
 if TYPE_CHECKING:
-    from ._providers._app import AppProvider
+    from ._app import AppProvider
 
 __all__ = ["ExperimentRunner"]
 

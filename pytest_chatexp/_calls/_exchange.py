@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._configs import ModelConfig, endpoint_identity
-from ._errors import InvalidExperimentError, ProviderError
-from ._experiment import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
-from ._models import ChatDataResponse
-from ._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
+from .._experiment._config import ModelConfig, endpoint_identity
+from .._errors import InvalidExperimentError, ProviderError
+from .._experiment._spec import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
+from .._experiment._humanloop import ChatDataResponse
+from .._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
 
 __all__ = [
     "CallOutcome",

@@ -26,10 +26,10 @@ from pydantic import (
     field_validator,
 )
 
-from ._errors import DatasetError, InvalidExperimentError
-from ._models import ChatMessage, ToolChoice, ToolChoiceValue
-from ._reading import FileTooLarge, YamlProblem, load_yaml, read_bounded
-from ._validation import describe_validation_error, suggest
+from .._errors import DatasetError, InvalidExperimentError
+from ._humanloop import ChatMessage, ToolChoice, ToolChoiceValue
+from .._reading import FileTooLarge, YamlProblem, load_yaml, read_bounded
+from .._validation import describe_validation_error, suggest
 
 __all__ = ["ModelConfig", "TemplateMessage", "Tool", "load_model_configs"]
 
@@ -89,7 +89,7 @@ class Tool(BaseModel):
         if value is not None:
             check_json_value(value, "parameters")
             # Imported here: the checks (and jsonschema) load only for configs that need them.
-            from .checks._outputs import schema_checker
+            from ..checks._outputs import schema_checker
 
             schema_checker(value, where="parameters")  # a ValueError naming where it is wrong
         return value
@@ -246,7 +246,7 @@ class ModelConfig(BaseModel):
         """A config whose target is your own code: ``function(call: AppCall)`` gets the
         rendered messages, this config and the inputs, and returns text, a message or an
         ``AppReply``. Its HTTP calls through ``call.http_client()`` are recorded."""
-        from ._providers._app import register_app
+        from .._calls._app import register_app
 
         fields.setdefault("name", function.__name__)
         return cls(provider="python", model=register_app(function), **fields)
@@ -283,7 +283,7 @@ def endpoint_identity(base_url: str) -> str:
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if isinstance(value, str) and "://" in value:  # a base URL: names are shown everywhere
-        from ._redaction import display_url
+        from .._redaction import display_url
 
         text = display_url(value)
     return text if len(text) <= 24 else text[:21] + "..."
@@ -291,7 +291,7 @@ def _short(value: Any) -> str:
 
 def _digest(data: Any) -> str:
     # Imported here: the recording package loads YAML, which importing a config must not.
-    from ._recording import canonical_json
+    from .._recording import canonical_json
 
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from ._pricing import PriceTable, PricingError
+from .._pricing import PriceTable, PricingError
 
 __all__ = ["Settings", "add_options"]
 

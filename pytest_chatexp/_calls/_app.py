@@ -21,14 +21,14 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import ValidationError
 
-from .._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
+from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
 from .._errors import InvalidExperimentError, ProviderError
-from .._experiment import PlannedCall
-from .._metering import note_attempt
-from .._models import ChatMessage, Usage
+from .._experiment._spec import PlannedCall
+from ._metering import note_attempt
+from .._experiment._humanloop import ChatMessage, Usage
 from .._redaction import display_url
 from .._validation import describe_validation_error
-from ._base import Provider, ProviderReply, WireRequest
+from .._providers._base import Provider, ProviderReply, WireRequest
 
 __all__ = ["AppCall", "AppProvider", "AppReply", "register_app", "target_name"]
 
@@ -181,7 +181,7 @@ class _Recording:
         )
 
         async def send() -> Any:
-            from .._replay import CallOutcome
+            from ._exchange import CallOutcome
 
             started = time.perf_counter()
             note_attempt()  # counted like the runner's requests (the app's client retries itself)
@@ -267,7 +267,7 @@ class AppProvider(Provider):
     ) -> Any:
         """Run the app for one sample; its answer becomes the outcome's body. Its HTTP answers
         are read up to ``max_response_bytes`` each, decoded."""
-        from .._replay import CallOutcome, exception_text
+        from ._exchange import CallOutcome, exception_text
 
         function = _resolve(call.config.model)
         app_call = AppCall(

@@ -19,16 +19,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._errors import BudgetExhausted, ChatexpError, PricingError
+from .._errors import BudgetExhausted, ChatexpError, PricingError
 from ._metering import CallTally, Ledger, LedgerState, counting_attempts
-from ._pricing import PriceTable
+from .._pricing import PriceTable
 
 if TYPE_CHECKING:
-    from ._experiment import ExperimentSpec, PlannedCall
-    from ._models import Usage
-    from ._providers import Provider, WireRequest
+    from .._experiment._spec import ExperimentSpec, PlannedCall
+    from .._experiment._humanloop import Usage
+    from .._providers import Provider, WireRequest
     from ._recorder import TestRecorder
-    from ._replay import CallOutcome, Exchange
+    from ._exchange import CallOutcome, Exchange
 
 __all__ = [
     "BudgetExhausted",
@@ -241,7 +241,7 @@ def plan_experiment(
     """What running ``spec`` would do, without calling anyone: replays, live calls, and the
     estimated tokens and cost of the live ones (see ``estimate_call``)."""
     from ._recorder import recorded_call_of
-    from ._replay import base_url_for, provider_for
+    from ._exchange import base_url_for, provider_for
 
     replayed = live = missing = tokens = 0
     cost = 0.0

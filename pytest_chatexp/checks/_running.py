@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._errors import InvalidExperimentError
+from .._errors import InvalidExperimentError
 
 if TYPE_CHECKING:
-    from ._experiment import ExperimentResult, ExperimentSpec
-    from ._pricing import PriceTable
-    from ._session import ChatexpSession
+    from .._experiment._spec import ExperimentResult, ExperimentSpec
+    from .._pricing import PriceTable
+    from .._session._session import ChatexpSession
 
 __all__ = [
     "OUTCOMES_KEY",

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
 
-from ._configs import ModelConfig
-from ._errors import InvalidExperimentError
+from ._config import ModelConfig
+from .._errors import InvalidExperimentError
 from ._inputs import Input
-from ._models import (
+from ._humanloop import (
     ChatDataResponse,
     ChatMessage,
     ChatResponse,

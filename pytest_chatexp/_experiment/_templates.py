@@ -11,8 +11,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from ._errors import TemplateError
-from ._validation import suggest
+from .._errors import TemplateError
+from .._validation import suggest
 
 __all__ = ["check_all_used", "placeholders", "referenced", "render"]
 

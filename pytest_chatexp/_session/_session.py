@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._configs import ModelConfig
-from ._context import OUTCOMES_KEY, VERDICTS_KEY, activate, deactivate
-from ._errors import BudgetExhausted, ChatexpError, InvalidExperimentError, ProviderError
-from ._experiment import ExperimentResult, ExperimentSpec
-from ._metering import CallTally, Ledger
+from .._experiment._config import ModelConfig
+from ..checks._running import OUTCOMES_KEY, VERDICTS_KEY, activate, deactivate
+from .._errors import BudgetExhausted, ChatexpError, InvalidExperimentError, ProviderError
+from .._experiment._spec import ExperimentResult, ExperimentSpec
+from .._calls._metering import CallTally, Ledger
 from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
-from ._providers import get_provider
-from ._recorder import TestRecorder, recorded_call_of
-from ._recording import recording_path
-from ._redaction import remember_secrets, url_secrets
-from ._replay import (
+from .._providers import get_provider
+from .._calls._recorder import TestRecorder, recorded_call_of
+from .._recording import recording_path
+from .._redaction import remember_secrets, url_secrets
+from .._calls._exchange import (
     Exchange,
     api_key_env,
     base_url_for,
@@ -35,13 +35,13 @@ from ._replay import (
     replay,
     send_directly,
 )
-from ._reports._records import ExperimentRecord, ExperimentRun, experiment_record
+from .._reports._records import ExperimentRecord, ExperimentRun, experiment_record
 from ._settings import Settings
-from ._spending import Meter, SessionBudget, plan_experiment
-from ._summary import relative_path
+from .._calls._budget import Meter, SessionBudget, plan_experiment
+from .._reports._summary import relative_path
 
 if TYPE_CHECKING:
-    from ._runner import ExperimentRunner
+    from .._calls._runner import ExperimentRunner
 
 __all__ = ["ChatexpRunner", "ChatexpSession", "fail_for", "validate_at_collection"]
 
@@ -85,7 +85,7 @@ class ChatexpSession:
         """The session's runner, started when a first call has to go out (a replay-only session
         never imports it, nor asyncio and httpx)."""
         if self._runner is None:
-            from ._runner import ExperimentRunner
+            from .._calls._runner import ExperimentRunner
 
             settings = self.settings
             self._runner = ExperimentRunner(

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._reports._format import percent
+from ._format import percent
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-    from ._metering import LedgerState
+    from .._calls._metering import LedgerState
 
 __all__ = ["relative_path", "write_budget", "write_plan", "write_summary", "write_unused"]
 

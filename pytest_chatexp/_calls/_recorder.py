@@ -21,11 +21,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._configs import endpoint_identity
-from ._errors import ChatexpError, RecordingError
-from ._experiment import PlannedCall
-from ._providers import Provider, WireRequest
-from ._recording import (
+from .._experiment._config import endpoint_identity
+from .._errors import ChatexpError, RecordingError
+from .._experiment._spec import PlannedCall
+from .._providers import Provider, WireRequest
+from .._recording import (
     Call,
     Interaction,
     Label,
@@ -36,8 +36,8 @@ from ._recording import (
     moved_endpoint,
     update,
 )
-from ._redaction import known_secrets
-from ._replay import CallOutcome, endpoint_fix, keep_recorded_ids
+from .._redaction import known_secrets
+from ._exchange import CallOutcome, endpoint_fix, keep_recorded_ids
 
 __all__ = ["RecordingMissError", "TestRecorder", "recorded_call_of"]
 
