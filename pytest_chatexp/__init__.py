@@ -9,9 +9,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._experiment._config import ModelConfig as ModelConfig
-    from ._experiment._config import Tool as Tool
-    from ._experiment._config import load_model_configs as load_model_configs
+    from ._calls._app import AppCall as AppCall
+    from ._calls._app import AppReply as AppReply
+    from ._calls._recorder import RecordingMissError as RecordingMissError
+    from ._calls._runner import ExperimentRunner as ExperimentRunner
     from ._errors import (
         BudgetExhausted as BudgetExhausted,
     )
@@ -42,12 +43,9 @@ if TYPE_CHECKING:
     from ._errors import (
         TemplateError as TemplateError,
     )
-    from ._experiment._spec import Case as Case
-    from ._experiment._spec import ExperimentResult as ExperimentResult
-    from ._experiment._spec import ExperimentSpec as ExperimentSpec
-    from ._experiment._spec import Sample as Sample
-    from ._experiment._inputs import Input as Input
-    from ._experiment._inputs import load_dataset as load_dataset
+    from ._experiment._config import ModelConfig as ModelConfig
+    from ._experiment._config import Tool as Tool
+    from ._experiment._config import load_model_configs as load_model_configs
     from ._experiment._humanloop import (
         ChatDataResponse as ChatDataResponse,
     )
@@ -69,11 +67,13 @@ if TYPE_CHECKING:
     from ._experiment._humanloop import (
         Usage as Usage,
     )
+    from ._experiment._inputs import Input as Input
+    from ._experiment._inputs import load_dataset as load_dataset
+    from ._experiment._result import Case as Case
+    from ._experiment._result import ExperimentResult as ExperimentResult
+    from ._experiment._result import Sample as Sample
+    from ._experiment._spec import ExperimentSpec as ExperimentSpec
     from ._session._options import ExperimentOptions as ExperimentOptions
-    from ._calls._app import AppCall as AppCall
-    from ._calls._app import AppReply as AppReply
-    from ._calls._recorder import RecordingMissError as RecordingMissError
-    from ._calls._runner import ExperimentRunner as ExperimentRunner
     from ._session._session import ChatexpRunner as ChatexpRunner
 
 __version__ = "0.1.0"
@@ -86,9 +86,9 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "._experiment._inputs",
     "ExperimentOptions": "._session._options",
     "ExperimentSpec": "._experiment._spec",
-    "ExperimentResult": "._experiment._spec",
-    "Case": "._experiment._spec",
-    "Sample": "._experiment._spec",
+    "ExperimentResult": "._experiment._result",
+    "Case": "._experiment._result",
+    "Sample": "._experiment._result",
     "ExperimentRunner": "._calls._runner",
     "ChatexpRunner": "._session._session",
     "AppCall": "._calls._app",

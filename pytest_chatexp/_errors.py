@@ -22,6 +22,7 @@ are, without a traceback, so they must stand on their own.
 from __future__ import annotations
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "BudgetExhausted",
     "ChatexpError",
     "CorruptRecordingError",
@@ -33,6 +34,13 @@ __all__ = [
     "SecretInRecordingError",
     "TemplateError",
 ]
+
+# The most an answer may decode to before reading stops with a ProviderError. Here, not with the
+# runner, because the settings read it at configure in every pytest run, and this leaf is all
+# that run loads besides them. Generous for any chat answer (a 100k-token stream, at ~250
+# bytes an event, is the rare one past it): the bound is against hostile or broken servers,
+# whose answers otherwise grow without end (a 4 MB gzip bomb inflates to 4 GB).
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 2**20
 
 
 class ChatexpError(Exception):

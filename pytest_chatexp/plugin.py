@@ -19,7 +19,7 @@ import pytest
 from ._session._settings import Settings, add_options
 
 if TYPE_CHECKING:
-    from ._experiment._spec import ExperimentResult
+    from ._experiment._result import ExperimentResult
     from ._calls._metering import LedgerState
     from ._session._session import ChatexpRunner, ChatexpSession
     from .testing import ReferenceServer

@@ -14,8 +14,8 @@ import pydantic
 import pytest
 
 from pytest_chatexp import Input, ModelConfig
-from pytest_chatexp._experiment._spec import Sample
 from pytest_chatexp._experiment._humanloop import ChatDataResponse, ChatMessage, Usage
+from pytest_chatexp._experiment._result import Sample
 from pytest_chatexp.checks._outputs import (
     contains,
     equals,

@@ -13,8 +13,14 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from pytest_chatexp import Input, ModelConfig, Tool
-from pytest_chatexp._experiment._spec import Sample
-from pytest_chatexp._experiment._humanloop import ChatDataResponse, ChatMessage, FunctionTool, ToolCall, Usage
+from pytest_chatexp._experiment._humanloop import (
+    ChatDataResponse,
+    ChatMessage,
+    FunctionTool,
+    ToolCall,
+    Usage,
+)
+from pytest_chatexp._experiment._result import Sample
 from pytest_chatexp.checks._tools import (
     ANY,
     OneOf,

@@ -150,10 +150,10 @@ def test_concurrency_halves_on_429_and_recovers() -> None:
     """AIMD per endpoint: a rate-limited run slows down instead of failing, then speeds up."""
     import asyncio
 
-    from pytest_chatexp._calls._runner import _Endpoint
+    from pytest_chatexp._calls._retry import Endpoint
 
     async def scenario() -> list[int]:
-        endpoint = _Endpoint(16)
+        endpoint = Endpoint(16)
         seen = [int(endpoint.limit)]
         for _ in range(3):
             endpoint.throttled(endpoint.window)  # each from a later window

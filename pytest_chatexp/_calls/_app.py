@@ -14,54 +14,26 @@ import importlib
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import ValidationError
 
-from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
-from .._errors import InvalidExperimentError, ProviderError
-from .._experiment._spec import PlannedCall
-from ._metering import note_attempt
+from .._errors import ProviderError
+from .._experiment._apps import resolve_app
 from .._experiment._humanloop import ChatMessage, Usage
+from .._experiment._spec import PlannedCall
+from .._providers._base import Provider, ProviderReply, WireRequest
 from .._redaction import display_url
 from .._validation import describe_validation_error
-from .._providers._base import Provider, ProviderReply, WireRequest
+from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
+from ._exchange import exception_text
+from ._metering import note_attempt
+from ._target import CallOutcome, Exchange, Target, TargetCall, start_next
 
-__all__ = ["AppCall", "AppProvider", "AppReply", "register_app", "target_name"]
-
-_APPS: dict[str, Callable[..., Any]] = {}
-
-
-def target_name(function: Callable[..., Any]) -> str:
-    """``module:qualname``: the stable name an app is fingerprinted and found by."""
-    return f"{function.__module__}:{function.__qualname__}"
-
-
-def register_app(function: Callable[..., Any]) -> str:
-    name = target_name(function)
-    _APPS[name] = function
-    return name
-
-
-def _resolve(name: str) -> Callable[..., Any]:
-    if name in _APPS:
-        return _APPS[name]
-    module_name, _, attribute = name.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError, ValueError):
-        raise InvalidExperimentError(
-            f"app target '{name}' cannot be imported; build the config with "
-            "ModelConfig.for_app(function) or name an importable 'module:function'"
-        ) from None
-    if not callable(target):
-        raise InvalidExperimentError(f"app target '{name}' is not callable")
-    return target  # type: ignore[no-any-return]
+__all__ = ["APP_FORMAT", "APP_TARGET", "AppCall", "AppReply", "AppTarget"]
 
 
 @dataclass(frozen=True)
@@ -121,9 +93,6 @@ class AppCall:
         return httpx.Client(transport=self.transport(), **kwargs)
 
 
-Exchange = Callable[..., Awaitable[Any]]
-
-
 class _HttpCalls(Provider):
     """The pseudo-provider an app's own HTTP requests are recorded under."""
 
@@ -180,9 +149,7 @@ class _Recording:
             },
         )
 
-        async def send() -> Any:
-            from ._exchange import CallOutcome
-
+        async def send() -> CallOutcome:
             started = time.perf_counter()
             note_attempt()  # counted like the runner's requests (the app's client retries itself)
             # Only what can be inflated within a bound; the app sees the answer decoded anyway.
@@ -240,14 +207,15 @@ def _transport_class(library: str) -> type[_Recording]:
     return _CLASSES[library]
 
 
-class AppProvider(Provider):
-    """Calls the app in-process. Not recorded itself: its HTTP calls are."""
+class _AppFormat(Provider):
+    """How an app's calls are keyed and its answers read: the request is what the app receives
+    (for plans and messages; not recorded itself, its HTTP calls are), the answer the mapping
+    ``_reply_body`` builds from what it returned."""
 
     kind: ClassVar[str] = "python"
     default_base_url: ClassVar[str] = "python:"
     default_api_key_env: ClassVar[str | None] = None
     base_url_env: ClassVar[str | None] = None
-    records_answers: ClassVar[bool] = False
 
     def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
         return WireRequest(
@@ -262,14 +230,45 @@ class AppProvider(Provider):
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {}
 
-    async def invoke(
+    def parse_response(self, body: Any) -> ProviderReply:
+        if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
+            raise ProviderError(f"an app answer must be an object with a message: {body!r:.80}")
+        finish_reason = body.get("finish_reason") or "stop"
+        if not isinstance(finish_reason, str):
+            raise ProviderError(f"an app answer's finish_reason is {finish_reason!r:.40}")
+        try:
+            message = ChatMessage.model_validate(body["message"])
+            usage = Usage.model_validate(body.get("usage") or {})
+        except ValidationError as exc:
+            raise ProviderError(
+                f"an app answer is malformed: {describe_validation_error(exc)}"
+            ) from None
+        return ProviderReply(
+            message=message, raw_output=message.text, finish_reason=finish_reason, usage=usage
+        )
+
+    def error_message(self, body: Any) -> str | None:
+        return None
+
+
+class AppTarget(Target):
+    """Calls the app in-process, every time: its code is what is under test. Its own HTTP calls
+    go through the exchange, inside it; not recorded itself, it counts as replayed when every
+    one of its calls was."""
+
+    async def handle(self, request: TargetCall) -> CallOutcome:
+        start_next(request.first_out)  # an app makes its own calls, in its own time
+        invocation = self._invoke(
+            request.call, request.exchange, max_response_bytes=request.max_response_bytes
+        )
+        return await asyncio.wait_for(invocation, request.timeout)
+
+    async def _invoke(
         self, call: PlannedCall, exchange: Exchange, *, max_response_bytes: int
-    ) -> Any:
+    ) -> CallOutcome:
         """Run the app for one sample; its answer becomes the outcome's body. Its HTTP answers
         are read up to ``max_response_bytes`` each, decoded."""
-        from ._exchange import CallOutcome, exception_text
-
-        function = _resolve(call.config.model)
+        function = resolve_app(call.config.model)
         app_call = AppCall(
             messages=list(call.messages),
             config=call.config,
@@ -304,25 +303,9 @@ class AppProvider(Provider):
             replayed=0 < app_call._exchanged == app_call._replayed,
         )
 
-    def parse_response(self, body: Any) -> ProviderReply:
-        if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
-            raise ProviderError(f"an app answer must be an object with a message: {body!r:.80}")
-        finish_reason = body.get("finish_reason") or "stop"
-        if not isinstance(finish_reason, str):
-            raise ProviderError(f"an app answer's finish_reason is {finish_reason!r:.40}")
-        try:
-            message = ChatMessage.model_validate(body["message"])
-            usage = Usage.model_validate(body.get("usage") or {})
-        except ValidationError as exc:
-            raise ProviderError(
-                f"an app answer is malformed: {describe_validation_error(exc)}"
-            ) from None
-        return ProviderReply(
-            message=message, raw_output=message.text, finish_reason=finish_reason, usage=usage
-        )
 
-    def error_message(self, body: Any) -> str | None:
-        return None
+APP_FORMAT = _AppFormat()
+APP_TARGET = AppTarget()
 
 
 def _reply_body(result: Any, call: PlannedCall) -> dict[str, Any]:

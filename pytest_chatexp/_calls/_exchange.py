@@ -11,22 +11,24 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from .._experiment._config import ModelConfig, endpoint_identity
-from .._errors import InvalidExperimentError, ProviderError
-from .._experiment._spec import Case, ExperimentResult, ExperimentSpec, PlannedCall, Sample, sample_id
+from .._errors import ProviderError
+from .._experiment._config import ModelConfig
 from .._experiment._humanloop import ChatDataResponse
-from .._providers import Provider, ProviderReply, WireRequest, get_provider, provider_names
+from .._experiment._result import ExperimentResult, Sample, assemble
+from .._experiment._spec import ExperimentSpec, PlannedCall, sample_id
+from .._providers import Provider, ProviderReply, WireRequest
+from .._providers import _base as _providers
+from .._providers._base import api_key_env
+from .._util import endpoint_identity
+from ._target import CallOutcome, Exchange, Replay, format_for, send_directly
 
 __all__ = [
     "CallOutcome",
     "Exchange",
     "Replay",
     "api_key_env",
-    "assemble",
     "base_url_for",
     "endpoint_fix",
     "exception_text",
@@ -38,43 +40,6 @@ __all__ = [
     "sample_from",
     "send_directly",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
-    """The answer to one call: the decoded body (for a stream, its list of event objects), how
-    long the provider took, and for a stream how long until its first event."""
-
-    body: Any
-    latency_s: float
-    replayed: bool = False
-    first_token_s: float | None = None
-    retries: int = 0
-    # Where a replayed answer came from, for an error about its content.
-    source: str | None = None
-    # The provider's reading of ``body``, when the runner already made it to check the answer
-    # before anything recorded it: read once, not twice.
-    reply: ProviderReply | None = None
-
-
-# The seam recording plugs into: (call, provider, wire request, send) -> outcome.
-Exchange = Callable[
-    [PlannedCall, Provider, WireRequest, Callable[[], Awaitable[CallOutcome]]],
-    Awaitable[CallOutcome],
-]
-
-
-# The synchronous seam: (call, provider, wire request) -> a recorded outcome, or None.
-Replay = Callable[[PlannedCall, Provider, WireRequest], CallOutcome | None]
-
-
-async def send_directly(
-    call: PlannedCall,
-    provider: Provider,
-    wire: WireRequest,
-    send: Callable[[], Awaitable[CallOutcome]],
-) -> CallOutcome:
-    return await send()
 
 
 def replay(spec: ExperimentSpec, lookup: Replay) -> ExperimentResult | None:
@@ -111,19 +76,8 @@ def exception_text(exc: BaseException) -> str:
 
 
 def provider_for(call: PlannedCall) -> Provider:
-    provider = get_provider(call.config.provider)
-    if provider is None:
-        raise InvalidExperimentError(
-            f"model config '{call.config.display_name}': provider '{call.config.provider}' is not "
-            f"supported (supported: {', '.join(provider_names())})"
-        )
-    return provider
-
-
-def api_key_env(config: ModelConfig, provider: Provider) -> str | None:
-    """The environment variable holding a config's key: the one place that rule lives, since
-    both sending the key and keeping it out of every written file depend on it."""
-    return config.api_key_env or provider.default_api_key_env
+    """The format of the call's config (``format_for``): its wire format, or the app's."""
+    return format_for(call.config)
 
 
 def missing_key(config: ModelConfig, provider: Provider, base_url: str) -> str | None:
@@ -198,10 +152,7 @@ def endpoint_fix(
 
 
 def base_url_for(call: PlannedCall, provider: Provider) -> str:
-    if call.config.base_url:
-        return call.config.base_url
-    from_env = os.environ.get(provider.base_url_env) if provider.base_url_env else None
-    return (from_env or provider.default_base_url).rstrip("/")
+    return _providers.base_url_for(call.config, provider)
 
 
 def sample_from(
@@ -252,19 +203,4 @@ def _sample(
         first_token_s=outcome.first_token_s,
         retries=outcome.retries,
         replayed=outcome.replayed,
-    )
-
-
-def assemble(spec: ExperimentSpec, samples: list[Sample], wall_time: float) -> ExperimentResult:
-    per_case = spec.num_samples
-    cases = tuple(
-        Case(config=group[0].config, input=group[0].input, samples=tuple(group))
-        for group in (samples[i : i + per_case] for i in range(0, len(samples), per_case))
-    )
-    return ExperimentResult(
-        name=spec.name,
-        cases=cases,
-        wall_time_s=wall_time,
-        model_configs=spec.model_configs,
-        inputs=spec.inputs,
     )

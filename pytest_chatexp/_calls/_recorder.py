@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._experiment._config import endpoint_identity
 from .._errors import ChatexpError, RecordingError
 from .._experiment._spec import PlannedCall
 from .._providers import Provider, WireRequest
@@ -37,6 +36,7 @@ from .._recording import (
     update,
 )
 from .._redaction import known_secrets
+from .._util import endpoint_identity
 from ._exchange import CallOutcome, endpoint_fix, keep_recorded_ids
 
 __all__ = ["RecordingMissError", "TestRecorder", "recorded_call_of"]

@@ -27,15 +27,17 @@ from pydantic import (
 )
 
 from .._errors import DatasetError, InvalidExperimentError
-from ._humanloop import ChatMessage, ToolChoice, ToolChoiceValue
 from .._reading import FileTooLarge, YamlProblem, load_yaml, read_bounded
+from .._util import canonical_json, endpoint_identity
 from .._validation import describe_validation_error, suggest
+from ._apps import register_app
+from ._humanloop import ChatMessage, ToolChoice, ToolChoiceValue
+from ._schema import schema_checker
 
 __all__ = ["ModelConfig", "TemplateMessage", "Tool", "load_model_configs"]
 
 # Fields that do not change what is sent to the provider, so they stay out of the id.
 _NOT_SENT = frozenset({"name", "description", "api_key_env"})
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # Providers that may use tools and input variables the config does not declare: a stored or
 # deployed Humanloop config (sent the inputs, rendered server-side), an app's own code.
 OPAQUE_PROVIDERS = frozenset({"humanloop", "python"})
@@ -88,9 +90,6 @@ class Tool(BaseModel):
     def _parameters(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
             check_json_value(value, "parameters")
-            # Imported here: the checks (and jsonschema) load only for configs that need them.
-            from ..checks._outputs import schema_checker
-
             schema_checker(value, where="parameters")  # a ValueError naming where it is wrong
         return value
 
@@ -246,8 +245,6 @@ class ModelConfig(BaseModel):
         """A config whose target is your own code: ``function(call: AppCall)`` gets the
         rendered messages, this config and the inputs, and returns text, a message or an
         ``AppReply``. Its HTTP calls through ``call.http_client()`` are recorded."""
-        from .._calls._app import register_app
-
         fields.setdefault("name", function.__name__)
         return cls(provider="python", model=register_app(function), **fields)
 
@@ -265,21 +262,6 @@ class ModelConfig(BaseModel):
         return ModelConfig(**data)
 
 
-def endpoint_identity(base_url: str) -> str:
-    """The part of a base URL that identifies the endpoint: scheme-less host and path.
-
-    Local servers (llama.cpp, Ollama, the reference server) listen on whatever port is free, so
-    for loopback hosts the port is dropped and the host normalised: the same local model on
-    another port is the same endpoint.
-    """
-    parts = urlsplit(base_url)
-    host = (parts.hostname or "").lower()
-    if host in _LOOPBACK_HOSTS or host.startswith("127."):
-        return "localhost" + parts.path.rstrip("/")
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
-    return netloc + parts.path.rstrip("/")
-
-
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if isinstance(value, str) and "://" in value:  # a base URL: names are shown everywhere
@@ -290,9 +272,6 @@ def _short(value: Any) -> str:
 
 
 def _digest(data: Any) -> str:
-    # Imported here: the recording package loads YAML, which importing a config must not.
-    from .._recording import canonical_json
-
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 

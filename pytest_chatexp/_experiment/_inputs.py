@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._config import TemplateMessage, read_structured_file, read_text
 from .._errors import DatasetError, InvalidExperimentError
 from .._validation import describe_validation_error
+from ._config import TemplateMessage, read_structured_file, read_text
 
 __all__ = ["Input", "load_dataset", "resolve_inputs"]
 

@@ -1,35 +1,27 @@
-"""Experiments: what a test declares (``ExperimentSpec``), the calls it expands into
-(``PlannedCall``) and what comes back (``ExperimentResult`` of ``Case`` of ``Sample``).
+"""Experiments: what a test declares (``ExperimentSpec``) and the calls it expands into
+(``PlannedCall``). What comes back is in ``_result``.
 
-Order is part of the contract: cases follow the order of the model configs, then of the inputs,
-and samples their index, whatever order the provider calls complete in.
+Order is part of the contract: calls follow the order of the model configs, then of the inputs,
+then the sample index.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
-from ._config import ModelConfig
 from .._errors import InvalidExperimentError
-from ._inputs import Input
+from ._config import ModelConfig
 from ._humanloop import (
-    ChatDataResponse,
     ChatMessage,
-    ChatResponse,
     TextChatContent,
-    ToolCall,
-    Usage,
 )
+from ._inputs import Input
 from ._templates import render
 
-__all__ = ["Case", "ExperimentResult", "ExperimentSpec", "PlannedCall", "Sample"]
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
+__all__ = ["ExperimentSpec", "PlannedCall", "sample_id"]
 
 
 @dataclass(frozen=True)
@@ -140,157 +132,6 @@ class PlannedCall:
         """How messages name this call."""
         config, case = self.config.display_name, self.input.id
         return f"model config '{config}', input '{case}', sample {self.sample_index}"
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One generation, as Humanloop's ``ChatDataResponse`` plus what a tester needs beside it."""
-
-    data: ChatDataResponse
-    usage: Usage
-    config: ModelConfig
-    input: Input
-    provider_request: dict[str, Any]
-    provider_response: Any
-    latency_s: float
-    replayed: bool = False
-    # Streams only: seconds until the first event (time to first token).
-    first_token_s: float | None = None
-    # Attempts beyond the first that the call needed (429s, 5xx, timeouts...).
-    retries: int = 0
-
-    @property
-    def index(self) -> int:
-        return self.data.index
-
-    @property
-    def output(self) -> str:
-        return self.data.output
-
-    @property
-    def raw_output(self) -> str:
-        return self.data.raw_output
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self.data.finish_reason
-
-    @property
-    def tool_calls(self) -> list[ToolCall]:
-        """The tool calls the model asked for (an empty list when none)."""
-        return self.data.tool_calls or []
-
-    @property
-    def messages(self) -> list[ChatMessage]:
-        """The messages sent to the provider."""
-        return self.data.messages or []
-
-
-@dataclass(frozen=True)
-class Case:
-    """One model config x one input, with its samples in index order."""
-
-    config: ModelConfig
-    input: Input
-    samples: tuple[Sample, ...]
-
-    @property
-    def id(self) -> str:
-        return f"{self.config.display_name}/{self.input.id}"
-
-    @property
-    def outputs(self) -> list[str]:
-        return [sample.output for sample in self.samples]
-
-    @property
-    def usage(self) -> Usage:
-        return Usage.combined(sample.usage for sample in self.samples)
-
-    def to_chat_response(self) -> ChatResponse:
-        """This case as the ``ChatResponse`` Humanloop returns for ``num_samples`` samples."""
-        first = self.samples[0]
-        return ChatResponse(
-            data=[sample.data for sample in self.samples],
-            provider_responses=[sample.provider_response for sample in self.samples],
-            num_samples=len(self.samples),
-            usage=self.usage,
-            provider_request=first.provider_request,
-            tool_choice=self.config.tool_choice,
-            metadata=self.input.metadata or None,
-        )
-
-
-@dataclass(frozen=True)
-class ExperimentResult:
-    """Every case of an experiment, with the groupings a test needs.
-
-    Iterating yields the cases; ``samples`` flattens them in config, input, index order.
-    """
-
-    name: str
-    cases: tuple[Case, ...]
-    wall_time_s: float = 0.0
-    model_configs: tuple[ModelConfig, ...] = field(default=())
-    inputs: tuple[Input, ...] = field(default=())
-
-    def __iter__(self) -> Iterator[Case]:
-        return iter(self.cases)
-
-    def __len__(self) -> int:
-        return len(self.cases)
-
-    @cached_property
-    def samples(self) -> list[Sample]:
-        return [sample for case in self.cases for sample in case.samples]
-
-    @property
-    def outputs(self) -> list[str]:
-        return [sample.output for sample in self.samples]
-
-    @property
-    def usage(self) -> Usage:
-        return Usage.combined(case.usage for case in self.cases)
-
-    @property
-    def by_config(self) -> dict[str, list[Case]]:
-        """Cases grouped by model config name, in declaration order."""
-        return _group(self.cases, lambda case: case.config.display_name)
-
-    @property
-    def by_input(self) -> dict[str, list[Case]]:
-        """Cases grouped by input id, in declaration order."""
-        return _group(self.cases, lambda case: str(case.input.id))
-
-    @property
-    def by_sample(self) -> dict[int, list[Sample]]:
-        """Samples grouped by sample index: ``by_sample[0]`` is every case's first sample."""
-        return _group(self.samples, lambda sample: sample.index)
-
-    def case(self, config: str | ModelConfig | None = None, input: str | None = None) -> Case:
-        """The one case for a config name and an input id (either may be omitted when unique)."""
-        name = config.display_name if isinstance(config, ModelConfig) else config
-        found = [
-            case
-            for case in self.cases
-            if (name is None or case.config.display_name == name)
-            and (input is None or case.input.id == input)
-        ]
-        if len(found) != 1:
-            known = ", ".join(case.id for case in self.cases)
-            what = "no case" if not found else f"{len(found)} cases"
-            raise KeyError(f"{what} for config={name!r}, input={input!r} (cases: {known})")
-        return found[0]
-
-    def to_chat_responses(self) -> dict[str, ChatResponse]:
-        """Every case as a Humanloop ``ChatResponse``, keyed by ``"<config>/<input>"``."""
-        return {case.id: case.to_chat_response() for case in self.cases}
-
-
-def _group(items: Sequence[_V], key: Callable[[_V], _K]) -> dict[_K, list[_V]]:
-    groups: dict[_K, list[_V]] = {}
-    for item in items:
-        groups.setdefault(key(item), []).append(item)
-    return groups
 
 
 def sample_id(call: PlannedCall) -> str:

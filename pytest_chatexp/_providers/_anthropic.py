@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._errors import InvalidExperimentError, ProviderError
-from .._experiment._spec import PlannedCall
 from .._experiment._humanloop import (
     ChatMessage,
     FunctionTool,
@@ -37,6 +36,7 @@ from .._experiment._humanloop import (
     ToolChoice,
     Usage,
 )
+from .._experiment._spec import PlannedCall
 from .._validation import describe_validation_error
 from ._base import (
     Provider,

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from .._errors import ProviderError
-from .._experiment._spec import PlannedCall
+from .._errors import InvalidExperimentError, ProviderError
+from .._experiment._config import ModelConfig
 from .._experiment._humanloop import ChatMessage, ToolResultResponse, Usage
+from .._experiment._spec import PlannedCall
 
 __all__ = [
     "Provider",
     "ProviderReply",
     "WireRequest",
     "any_event_item_has",
+    "api_key_env",
+    "base_url_for",
     "endpoint_url",
+    "get_provider",
     "humanloop_finish_reason",
+    "provider_for",
+    "provider_names",
 ]
 
 
@@ -129,3 +137,60 @@ class Provider(ABC):
     @abstractmethod
     def error_message(self, body: Any) -> str | None:
         """The provider's own error text from a non-2xx JSON body, if it has one."""
+
+
+_OPENAI: Final = ("._openai", "OpenAIChatProvider")
+
+# Provider name -> (module, class), each module imported when a config first names it.
+# Humanloop's provider names that speak the OpenAI chat-completions format share one provider,
+# as does the generic name.
+_CLASSES: Final[dict[str, tuple[str, str]]] = {
+    **{name: _OPENAI for name in ("openai", "openai_compatible", "openai_azure", "groq", "mock")},
+    "anthropic": ("._anthropic", "AnthropicMessagesProvider"),
+    "humanloop": ("._humanloop", "HumanloopProvider"),
+}
+_INSTANCES: dict[tuple[str, str], Provider] = {}
+
+
+def provider_names() -> list[str]:
+    return sorted(_CLASSES)
+
+
+def get_provider(name: str) -> Provider | None:
+    where = _CLASSES.get(name)
+    if where is None:
+        return None
+    provider = _INSTANCES.get(where)
+    if provider is None:
+        module = importlib.import_module(where[0], __package__)
+        provider = _INSTANCES[where] = getattr(module, where[1])()
+    return provider
+
+
+def provider_for(config: ModelConfig, *, also: Collection[str] = ()) -> Provider:
+    """The wire format ``config`` names. ``also`` are the names served by something other than
+    a wire format (the calls layer's app target), listed as supported in the one message for a
+    provider nobody serves."""
+    provider = get_provider(config.provider)
+    if provider is None:
+        supported = ", ".join(sorted({*provider_names(), *also}))
+        raise InvalidExperimentError(
+            f"model config '{config.display_name}': provider '{config.provider}' is not "
+            f"supported (supported: {supported})"
+        )
+    return provider
+
+
+def api_key_env(config: ModelConfig, provider: Provider) -> str | None:
+    """The environment variable holding a config's key: the one place that rule lives, since
+    both sending the key and keeping it out of every written file depend on it."""
+    return config.api_key_env or provider.default_api_key_env
+
+
+def base_url_for(config: ModelConfig, provider: Provider) -> str:
+    """Where ``config``'s calls go: its ``base_url``, else the provider's base-URL variable,
+    else the provider's public endpoint."""
+    if config.base_url:
+        return config.base_url
+    from_env = os.environ.get(provider.base_url_env) if provider.base_url_env else None
+    return (from_env or provider.default_base_url).rstrip("/")

@@ -48,9 +48,8 @@ from typing import Any, ClassVar, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .._experiment._config import ModelConfig
 from .._errors import InvalidExperimentError, ProviderError
-from .._experiment._spec import PlannedCall
+from .._experiment._config import ModelConfig
 from .._experiment._humanloop import (
     ChatMessage,
     ChatResponse,
@@ -59,6 +58,7 @@ from .._experiment._humanloop import (
     ToolChoice,
     Usage,
 )
+from .._experiment._spec import PlannedCall
 from .._validation import describe_validation_error
 from ._base import (
     Provider,

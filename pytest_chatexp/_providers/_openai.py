@@ -11,8 +11,15 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._errors import ProviderError
+from .._experiment._humanloop import (
+    ChatMessage,
+    FunctionTool,
+    TokenCount,
+    ToolCall,
+    ToolChoice,
+    Usage,
+)
 from .._experiment._spec import PlannedCall
-from .._experiment._humanloop import ChatMessage, FunctionTool, TokenCount, ToolCall, ToolChoice, Usage
 from .._validation import describe_validation_error
 from ._base import (
     Provider,

@@ -10,20 +10,16 @@ whitespace irrelevant, so only real request changes cause a replay miss.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any, Final
+
+from .._util import canonical_json
 
 __all__ = ["canonical_json", "fingerprint"]
 
 # 24 hex digits (96 bits) is far beyond collision range for the calls of one test, and short
 # enough to read in a recording file and an error message.
 _LENGTH: Final = 24
-
-
-def canonical_json(value: Any) -> str:
-    """``value`` as one canonical JSON text: sorted keys, no whitespace, unescaped unicode."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def fingerprint(*, provider: str, endpoint: str, body: Mapping[str, Any], sample_index: int) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
 from .._experiment._config import ModelConfig
-from .._experiment._spec import Case, ExperimentResult, Sample
+from .._experiment._result import Case, ExperimentResult, Sample
 from .._calls._metering import CallTally, ConfigTally
 from .._experiment._humanloop import Usage
 from .._pricing import PriceTable

@@ -20,7 +20,7 @@ from typing import Any
 
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from .._experiment._spec import ExperimentResult, Sample
+from .._experiment._result import ExperimentResult, Sample
 from .._redaction import redact
 
 __all__ = ["SNAPSHOT_NAME", "ExperimentSnapshotExtension", "keep_snapshots_of", "render_experiment"]

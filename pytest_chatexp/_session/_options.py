@@ -19,7 +19,7 @@ from .._errors import InvalidExperimentError
 from .._experiment._spec import ExperimentSpec
 from .._experiment._inputs import Input, resolve_inputs
 from .._experiment._humanloop import ChatMessage
-from .._providers import get_provider, provider_names
+from .._calls._target import format_for
 from .._experiment._templates import check_all_used, referenced
 from .._validation import describe_validation_error
 
@@ -75,11 +75,7 @@ class ExperimentOptions(BaseModel):
                 self.model_configs, base_dir=base_dir, where="model_configs"
             )
         for config in configs:
-            if get_provider(config.provider) is None:
-                raise InvalidExperimentError(
-                    f"model config '{config.display_name}': provider '{config.provider}' is not "
-                    f"supported (supported: {', '.join(provider_names())})"
-                )
+            format_for(config)  # an InvalidExperimentError for a provider nobody serves
         if self.inputs is not None:
             _check_types("inputs", self.inputs, (Input, Mapping, str, Path))
         inputs = resolve_inputs(self.inputs, base_dir=base_dir, where="inputs")

@@ -19,7 +19,8 @@ import pytest
 from .._experiment._config import ModelConfig
 from ..checks._running import OUTCOMES_KEY, VERDICTS_KEY, activate, deactivate
 from .._errors import BudgetExhausted, ChatexpError, InvalidExperimentError, ProviderError
-from .._experiment._spec import ExperimentResult, ExperimentSpec
+from .._experiment._result import ExperimentResult
+from .._experiment._spec import ExperimentSpec
 from .._calls._metering import CallTally, Ledger
 from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
 from .._providers import get_provider

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from .._errors import DEFAULT_MAX_RESPONSE_BYTES
 from .._pricing import PriceTable, PricingError
 
 __all__ = ["Settings", "add_options"]
@@ -20,10 +21,6 @@ _T = TypeVar("_T")
 
 
 RECORD_MODES = ("none", "once", "new", "all", "off")
-# Generous for any chat answer (a 100k-token stream, at ~250 bytes an event, is the rare one
-# past it): the bound is against hostile or broken servers, whose answers otherwise grow
-# without end (a 4 MB gzip bomb inflates to 4 GB).
-DEFAULT_MAX_RESPONSE_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._experiment._spec import Case, _group
+from .._experiment._result import Case, group
 from .._experiment._humanloop import Usage
 from .._pricing import PriceTable
 from ._budgets import cost_of, price_table
@@ -67,7 +67,7 @@ class _Row:
 
 
 def _config_cases(subject: Checkable, *, candidate: str, baseline: str) -> dict[str, list[Case]]:
-    groups = _group(cases_of(subject), lambda case: case.config.display_name)
+    groups = group(cases_of(subject), lambda case: case.config.display_name)
     unknown = [name for name in (candidate, baseline) if name not in groups]
     if unknown:
         known = ", ".join(repr(name) for name in groups) or "none"

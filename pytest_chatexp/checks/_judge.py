@@ -68,7 +68,8 @@ from typing import Any
 
 from .._experiment._config import ModelConfig
 from .._errors import ChatexpError
-from .._experiment._spec import ExperimentSpec, Sample
+from .._experiment._result import Sample
+from .._experiment._spec import ExperimentSpec
 from .._experiment._inputs import Input
 from ._verdict import SampleCheck
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import pydantic
 
-from .._experiment._spec import Sample
+from .._experiment._result import Sample
+from .._experiment._schema import schema_checker
 from ._verdict import SampleCheck
 
 __all__ = [
@@ -274,40 +275,6 @@ def _json_text(output: str, *, fenced: bool) -> str:
 
 def _fenced_suffix(fenced: bool) -> str:
     return ", fenced=True" if fenced else ""
-
-
-SchemaProblem = Callable[[Any], str | None]
-"""A compiled JSON schema: the most relevant error (``$.path: message``) or None when valid."""
-
-
-def schema_checker(schema: Mapping[str, Any], *, where: str) -> SchemaProblem:
-    """Compile ``schema``; an invalid schema is a ``ValueError`` naming where it is wrong."""
-    # Imported here: jsonschema takes a tenth of a second to import. It has no type hints.
-    from jsonschema.exceptions import SchemaError, best_match  # type: ignore[import-untyped]
-    from jsonschema.validators import (  # type: ignore[import-untyped]
-        Draft202012Validator,
-        validator_for,
-    )
-
-    if not isinstance(schema, Mapping):
-        raise TypeError(f"{where}: the schema must be a mapping, got {schema!r}")
-    cls = validator_for(schema, default=Draft202012Validator)
-    try:
-        cls.check_schema(schema)
-    except SchemaError as error:
-        at = json_path(list(error.absolute_path))
-        raise ValueError(f"{where}: invalid JSON schema at {at}: {error.message}") from None
-    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
-
-    def problem(value: Any) -> str | None:
-        errors = list(validator.iter_errors(value))
-        if not errors:
-            return None
-        error = best_match(errors)
-        message = _truncated(error.message, _MESSAGE)
-        return f"{json_path(list(error.absolute_path))}: {message}{_more(len(errors) - 1)}"
-
-    return problem
 
 
 def _pydantic_problem(error: pydantic.ValidationError) -> str:

@@ -15,7 +15,8 @@ import pytest
 from .._errors import InvalidExperimentError
 
 if TYPE_CHECKING:
-    from .._experiment._spec import ExperimentResult, ExperimentSpec
+    from .._experiment._result import ExperimentResult
+    from .._experiment._spec import ExperimentSpec
     from .._pricing import PriceTable
     from .._session._session import ChatexpSession
 

@@ -16,17 +16,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .._experiment._config import Tool
-from .._experiment._spec import Sample
 from .._experiment._humanloop import ToolCall
-from ._outputs import (
-    NotJson,
-    SchemaProblem,
-    compact_json,
-    json_path,
-    parse_json,
-    regex_text,
-    schema_checker,
-)
+from .._experiment._schema import SchemaProblem, schema_checker
+from .._experiment._result import Sample
+from ._outputs import NotJson, compact_json, json_path, parse_json, regex_text
 from ._verdict import SampleCheck
 
 __all__ = [

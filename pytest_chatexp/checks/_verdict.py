@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ._running import current_test
-from .._experiment._spec import Case, ExperimentResult, Sample
+from .._experiment._result import Case, ExperimentResult, Sample
 from .._reports._format import percent
 
 __all__ = ["CaseVerdict", "SampleCheck", "assert_samples", "cases_of", "excerpt", "verdicts"]

@@ -1,0 +1,132 @@
+"""The target seam: whatever answers a planned call implements ``Target.handle``, as every
+httpx transport implements one ``handle_request``. The runner neither knows nor asks what it
+is talking to: a model endpoint over HTTP (``_http.HttpTarget``) or your own code in-process
+(``_app.AppTarget``).
+
+Also the seam recording plugs into (``Exchange``) and the record of one answer
+(``CallOutcome``). Replay runs through here too, so this module imports no event loop and no
+HTTP client: the app target's module (which imports httpx) loads only for a config naming it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from .._experiment._config import ModelConfig
+from .._experiment._spec import PlannedCall
+from .._providers import Provider, ProviderReply, WireRequest
+from .._providers._base import provider_for
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = [
+    "APP_PROVIDER",
+    "CallOutcome",
+    "Exchange",
+    "Replay",
+    "Target",
+    "TargetCall",
+    "format_for",
+    "send_directly",
+    "start_next",
+    "target_for",
+]
+
+# The provider name of a config whose target is your own code (``ModelConfig.for_app``).
+APP_PROVIDER: Final = "python"
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """The answer to one call: the decoded body (for a stream, its list of event objects), how
+    long the provider took, and for a stream how long until its first event."""
+
+    body: Any
+    latency_s: float
+    replayed: bool = False
+    first_token_s: float | None = None
+    retries: int = 0
+    # Where a replayed answer came from, for an error about its content.
+    source: str | None = None
+    # The provider's reading of ``body``, when the runner already made it to check the answer
+    # before anything recorded it: read once, not twice.
+    reply: ProviderReply | None = None
+
+
+# The seam recording plugs into: (call, provider, wire request, send) -> outcome.
+Exchange = Callable[
+    [PlannedCall, Provider, WireRequest, Callable[[], Awaitable[CallOutcome]]],
+    Awaitable[CallOutcome],
+]
+
+
+# The synchronous seam: (call, provider, wire request) -> a recorded outcome, or None.
+Replay = Callable[[PlannedCall, Provider, WireRequest], CallOutcome | None]
+
+
+async def send_directly(
+    call: PlannedCall,
+    provider: Provider,
+    wire: WireRequest,
+    send: Callable[[], Awaitable[CallOutcome]],
+) -> CallOutcome:
+    return await send()
+
+
+@dataclass(frozen=True, slots=True)
+class TargetCall:
+    """One call as a target receives it: the planned call, the format its request was built in
+    and its answer is read in, the request, the exchange its HTTP requests go through (recording
+    and replay), and the runner's limits for it."""
+
+    call: PlannedCall
+    provider: Provider
+    wire: WireRequest
+    exchange: Exchange
+    timeout: float
+    max_response_bytes: int
+    # When the experiment's deadline (--chatexp-deadline) falls, on ``time.perf_counter``.
+    ends_at: float | None = None
+    # For a worker's first call: resolved (``start_next``) once its request is out or it has
+    # to wait for anything else, so the runner starts the next worker (``_start_one_by_one``).
+    first_out: asyncio.Future[None] | None = None
+
+
+class Target(ABC):
+    """What answers planned calls."""
+
+    @abstractmethod
+    async def handle(self, request: TargetCall) -> CallOutcome:
+        """The outcome of one call, its HTTP requests made through ``request.exchange``."""
+
+
+def start_next(first_out: asyncio.Future[None] | None) -> None:
+    """Tell the runner a worker's first call no longer needs the CPU until its answer."""
+    if first_out is not None and not first_out.done():
+        first_out.set_result(None)
+
+
+def format_for(config: ModelConfig) -> Provider:
+    """The format a config's requests are built, fingerprinted and replayed in, and its answers
+    read in: the wire format it names, or the app target's own for ``provider="python"``."""
+    if config.provider == APP_PROVIDER:
+        # Imported here for start-up cost: the app target loads httpx, which a replay-only
+        # session and a suite speaking only to models never need.
+        from ._app import APP_FORMAT
+
+        return APP_FORMAT
+    return provider_for(config, also=(APP_PROVIDER,))
+
+
+def target_for(config: ModelConfig, http: Target) -> Target:
+    """The target serving a config: the app target for ``provider="python"``, else ``http``
+    (the runner's, which owns the connections)."""
+    if config.provider == APP_PROVIDER:
+        from ._app import APP_TARGET  # here for start-up cost, as in format_for
+
+        return APP_TARGET
+    return http

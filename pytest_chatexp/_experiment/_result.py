@@ -1,0 +1,189 @@
+"""What an experiment gives back: an ``ExperimentResult`` of ``Case`` of ``Sample``.
+
+Order is part of the contract: cases follow the order of the model configs, then of the inputs,
+and samples their index, whatever order the provider calls complete in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeVar
+
+from ._config import ModelConfig
+from ._humanloop import ChatDataResponse, ChatMessage, ChatResponse, ToolCall, Usage
+from ._inputs import Input
+from ._spec import ExperimentSpec
+
+__all__ = ["Case", "ExperimentResult", "Sample", "assemble", "group"]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One generation, as Humanloop's ``ChatDataResponse`` plus what a tester needs beside it."""
+
+    data: ChatDataResponse
+    usage: Usage
+    config: ModelConfig
+    input: Input
+    provider_request: dict[str, Any]
+    provider_response: Any
+    latency_s: float
+    replayed: bool = False
+    # Streams only: seconds until the first event (time to first token).
+    first_token_s: float | None = None
+    # Attempts beyond the first that the call needed (429s, 5xx, timeouts...).
+    retries: int = 0
+
+    @property
+    def index(self) -> int:
+        return self.data.index
+
+    @property
+    def output(self) -> str:
+        return self.data.output
+
+    @property
+    def raw_output(self) -> str:
+        return self.data.raw_output
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.data.finish_reason
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls the model asked for (an empty list when none)."""
+        return self.data.tool_calls or []
+
+    @property
+    def messages(self) -> list[ChatMessage]:
+        """The messages sent to the provider."""
+        return self.data.messages or []
+
+
+@dataclass(frozen=True)
+class Case:
+    """One model config x one input, with its samples in index order."""
+
+    config: ModelConfig
+    input: Input
+    samples: tuple[Sample, ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.config.display_name}/{self.input.id}"
+
+    @property
+    def outputs(self) -> list[str]:
+        return [sample.output for sample in self.samples]
+
+    @property
+    def usage(self) -> Usage:
+        return Usage.combined(sample.usage for sample in self.samples)
+
+    def to_chat_response(self) -> ChatResponse:
+        """This case as the ``ChatResponse`` Humanloop returns for ``num_samples`` samples."""
+        first = self.samples[0]
+        return ChatResponse(
+            data=[sample.data for sample in self.samples],
+            provider_responses=[sample.provider_response for sample in self.samples],
+            num_samples=len(self.samples),
+            usage=self.usage,
+            provider_request=first.provider_request,
+            tool_choice=self.config.tool_choice,
+            metadata=self.input.metadata or None,
+        )
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """Every case of an experiment, with the groupings a test needs.
+
+    Iterating yields the cases; ``samples`` flattens them in config, input, index order.
+    """
+
+    name: str
+    cases: tuple[Case, ...]
+    wall_time_s: float = 0.0
+    model_configs: tuple[ModelConfig, ...] = field(default=())
+    inputs: tuple[Input, ...] = field(default=())
+
+    def __iter__(self) -> Iterator[Case]:
+        return iter(self.cases)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    @cached_property
+    def samples(self) -> list[Sample]:
+        return [sample for case in self.cases for sample in case.samples]
+
+    @property
+    def outputs(self) -> list[str]:
+        return [sample.output for sample in self.samples]
+
+    @property
+    def usage(self) -> Usage:
+        return Usage.combined(case.usage for case in self.cases)
+
+    @property
+    def by_config(self) -> dict[str, list[Case]]:
+        """Cases grouped by model config name, in declaration order."""
+        return group(self.cases, lambda case: case.config.display_name)
+
+    @property
+    def by_input(self) -> dict[str, list[Case]]:
+        """Cases grouped by input id, in declaration order."""
+        return group(self.cases, lambda case: str(case.input.id))
+
+    @property
+    def by_sample(self) -> dict[int, list[Sample]]:
+        """Samples grouped by sample index: ``by_sample[0]`` is every case's first sample."""
+        return group(self.samples, lambda sample: sample.index)
+
+    def case(self, config: str | ModelConfig | None = None, input: str | None = None) -> Case:
+        """The one case for a config name and an input id (either may be omitted when unique)."""
+        name = config.display_name if isinstance(config, ModelConfig) else config
+        found = [
+            case
+            for case in self.cases
+            if (name is None or case.config.display_name == name)
+            and (input is None or case.input.id == input)
+        ]
+        if len(found) != 1:
+            known = ", ".join(case.id for case in self.cases)
+            what = "no case" if not found else f"{len(found)} cases"
+            raise KeyError(f"{what} for config={name!r}, input={input!r} (cases: {known})")
+        return found[0]
+
+    def to_chat_responses(self) -> dict[str, ChatResponse]:
+        """Every case as a Humanloop ``ChatResponse``, keyed by ``"<config>/<input>"``."""
+        return {case.id: case.to_chat_response() for case in self.cases}
+
+
+def group(items: Sequence[_V], key: Callable[[_V], _K]) -> dict[_K, list[_V]]:
+    groups: dict[_K, list[_V]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
+
+
+def assemble(spec: ExperimentSpec, samples: list[Sample], wall_time: float) -> ExperimentResult:
+    """The result of ``spec`` from its samples in plan order: each case's samples together."""
+    per_case = spec.num_samples
+    cases = tuple(
+        Case(config=group[0].config, input=group[0].input, samples=tuple(group))
+        for group in (samples[i : i + per_case] for i in range(0, len(samples), per_case))
+    )
+    return ExperimentResult(
+        name=spec.name,
+        cases=cases,
+        wall_time_s=wall_time,
+        model_configs=spec.model_configs,
+        inputs=spec.inputs,
+    )
