@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     )
     from ._experiment._config import ModelConfig as ModelConfig
     from ._experiment._config import Tool as Tool
-    from ._experiment._config import load_model_configs as load_model_configs
+    from ._experiment._files import load_dataset as load_dataset
+    from ._experiment._files import load_model_configs as load_model_configs
     from ._experiment._humanloop import (
         ChatDataResponse as ChatDataResponse,
     )
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
         Usage as Usage,
     )
     from ._experiment._inputs import Input as Input
-    from ._experiment._inputs import load_dataset as load_dataset
     from ._experiment._result import Case as Case
     from ._experiment._result import ExperimentResult as ExperimentResult
     from ._experiment._result import Sample as Sample
@@ -81,9 +81,9 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "ModelConfig": "._experiment._config",
     "Tool": "._experiment._config",
-    "load_model_configs": "._experiment._config",
+    "load_model_configs": "._experiment._files",
     "Input": "._experiment._inputs",
-    "load_dataset": "._experiment._inputs",
+    "load_dataset": "._experiment._files",
     "ExperimentOptions": "._session._options",
     "ExperimentSpec": "._experiment._spec",
     "ExperimentResult": "._experiment._result",

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_chatexp import DatasetError, InvalidExperimentError, ModelConfig, load_model_configs
-from pytest_chatexp._experiment._config import model_config_from_data, resolve_model_configs
+from pytest_chatexp._experiment._config import model_config_from_data
+from pytest_chatexp._experiment._files import resolve_model_configs
 from pytest_chatexp._util import endpoint_identity
 
 BASE: dict[str, Any] = {

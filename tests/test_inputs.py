@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_chatexp import ChatMessage, DatasetError, Input, InvalidExperimentError, load_dataset
-from pytest_chatexp._experiment._inputs import input_from_row, resolve_inputs
+from pytest_chatexp._experiment._files import resolve_inputs
+from pytest_chatexp._experiment._inputs import input_from_row
 
 
 def _resolve(value: Any, base_dir: Path = Path(".")) -> list[Input]:

@@ -114,7 +114,7 @@ def test_a_key_given_twice_in_a_prompt_file_names_both_lines(
 
 
 def test_a_key_given_twice_in_a_dataset_is_an_error(tmp_path: Path) -> None:
-    from pytest_chatexp._experiment._inputs import load_dataset
+    from pytest_chatexp._experiment._files import load_dataset
 
     path = tmp_path / "cases.yml"
     path.write_text("- id: a\n  q: one\n- id: b\n  q: two\n  q: three\n")

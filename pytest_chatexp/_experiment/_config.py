@@ -12,7 +12,6 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -26,15 +25,15 @@ from pydantic import (
     field_validator,
 )
 
-from .._errors import DatasetError, InvalidExperimentError
-from .._reading import FileTooLarge, YamlProblem, load_yaml, read_bounded
+from .._errors import InvalidExperimentError
+from .._redaction import display_url
 from .._util import canonical_json, endpoint_identity
 from .._validation import describe_validation_error, suggest
 from ._apps import register_app
 from ._humanloop import ChatMessage, ToolChoice, ToolChoiceValue
 from ._schema import schema_checker
 
-__all__ = ["ModelConfig", "TemplateMessage", "Tool", "load_model_configs"]
+__all__ = ["ModelConfig", "TemplateMessage", "Tool", "model_config_from_data"]
 
 # Fields that do not change what is sent to the provider, so they stay out of the id.
 _NOT_SENT = frozenset({"name", "description", "api_key_env"})
@@ -265,8 +264,6 @@ class ModelConfig(BaseModel):
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if isinstance(value, str) and "://" in value:  # a base URL: names are shown everywhere
-        from .._redaction import display_url
-
         text = display_url(value)
     return text if len(text) <= 24 else text[:21] + "..."
 
@@ -288,111 +285,3 @@ def model_config_from_data(data: Any, *, where: str) -> ModelConfig:
         return ModelConfig(**dict(data))
     except InvalidExperimentError as exc:
         raise InvalidExperimentError(f"{where}: {str(exc).removeprefix('ModelConfig: ')}") from None
-
-
-def load_model_configs(path: str | Path) -> list[ModelConfig]:
-    """Read the model configs of a prompt file (YAML or JSON).
-
-    The file holds one config, a list of configs, or a mapping with a ``model_configs`` list.
-    A config may name another of the same file in ``extends`` to reuse all its fields::
-
-        - name: support-v1
-          model: gpt-4o-mini
-          chat_template:
-            - {role: system, content: "You are a support agent for {{company}}."}
-        - name: support-v1-hot
-          extends: support-v1
-          temperature: 0.9
-    """
-    path = Path(path)
-    entries = _read_config_entries(path)
-    by_name: dict[str, dict[str, Any]] = {}
-    configs: list[ModelConfig] = []
-    for position, entry in enumerate(entries):
-        where = f"{path}: model_configs[{position}]"
-        if not isinstance(entry, Mapping):
-            raise DatasetError(
-                f"{where}: expected a mapping of config fields, got {type(entry).__name__}"
-            )
-        fields = dict(entry)
-        base_name = fields.pop("extends", None)
-        if base_name is not None and not isinstance(base_name, str):
-            raise DatasetError(
-                f"{where}.extends: expected the name of a config defined above it, "
-                f"got {type(base_name).__name__}"
-            )
-        if base_name is not None:
-            if base_name not in by_name:
-                known = ", ".join(by_name) or "none defined above it"
-                raise DatasetError(
-                    f"{where}: extends '{base_name}', which is not a config defined above it "
-                    f"in this file (known: {known})"
-                )
-            fields = {**by_name[base_name], **fields}
-        config = model_config_from_data(fields, where=where)
-        by_name[config.display_name] = fields
-        configs.append(config)
-    if not configs:
-        raise DatasetError(f"{path}: the prompt file declares no model configs")
-    return configs
-
-
-def _read_config_entries(path: Path) -> list[Any]:
-    data = read_structured_file(path)
-    if isinstance(data, Mapping) and "model_configs" in data:
-        data = data["model_configs"]
-    if isinstance(data, Mapping):
-        return [data]
-    if isinstance(data, list):
-        return data
-    raise DatasetError(f"{path}: expected a config mapping or a list of configs")
-
-
-def read_text(path: Path) -> str:
-    """The UTF-8 text of a prompt or dataset file; a DatasetError naming the file if unreadable."""
-    try:
-        text = read_bounded(path).decode("utf-8")
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, FileTooLarge) as exc:
-        raise DatasetError(f"{path}: cannot be read ({exc})") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode
-
-
-def read_structured_file(path: Path) -> Any:
-    """Parse a JSON or YAML file, turning every failure into a DatasetError naming the file."""
-    text = read_text(path)
-    if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-    if path.suffix in (".yaml", ".yml"):
-        try:
-            return load_yaml(text)
-        except YamlProblem as exc:
-            line = f":{exc.line}" if exc.line is not None else ""
-            raise DatasetError(f"{path}{line}: invalid YAML: {exc.problem}") from None
-    raise DatasetError(f"{path}: unsupported file type '{path.suffix}' (use .yaml, .yml or .json)")
-
-
-def resolve_model_configs(
-    value: ModelConfig | Mapping[str, Any] | str | Path | Sequence[Any],
-    *,
-    base_dir: Path,
-    where: str,
-) -> list[ModelConfig]:
-    """Turn a marker's ``model_configs`` value into configs: objects, mappings and file paths.
-
-    Relative paths are read from ``base_dir`` (the test file's folder).
-    """
-    items: Sequence[Any] = (
-        [value] if isinstance(value, ModelConfig | Mapping | str | Path) else value
-    )
-    configs: list[ModelConfig] = []
-    for position, item in enumerate(items):
-        if isinstance(item, str | Path):
-            configs.extend(load_model_configs(base_dir / item))
-        else:
-            configs.append(model_config_from_data(item, where=f"{where}[{position}]"))
-    return configs
