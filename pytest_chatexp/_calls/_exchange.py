@@ -1,5 +1,6 @@
-"""Calls and their answers without the network: the seams the runner and the recorder share,
-and the synchronous replay of an experiment answered wholly from recordings.
+"""Calls and their answers without the network: samples from answers however they came, what
+a live call would lack (a key, the recorded endpoint), and the synchronous replay of an
+experiment answered wholly from recordings. The seams themselves are in ``_target``.
 
 Replay is what CI runs for every test whose prompts did not change, so this module imports no
 event loop and no HTTP client: a replay-only session never loads asyncio, httpx or ssl. The

@@ -15,7 +15,6 @@ import functools
 import importlib.util
 import json
 import logging
-import os
 import ssl
 import sys
 import time
@@ -29,7 +28,7 @@ import httpx
 from .._errors import ProviderError
 from .._experiment._spec import PlannedCall
 from .._providers import Provider, WireRequest
-from .._providers._base import api_key_env
+from .._providers._base import read_api_key
 from .._redaction import display_url, redact
 from ._bounded import (
     ACCEPT_ENCODING,
@@ -197,7 +196,7 @@ class HttpTarget(Target):
         would get the same answer."""
         call, provider, wire = target_call.call, target_call.provider, target_call.wire
         timeout, first_out = target_call.timeout, target_call.first_out
-        api_key = _api_key(call, provider)
+        api_key = read_api_key(call.config, provider)
         route = self._route_for(wire.url)
         endpoint = route.endpoint
         stream, headers, extensions = route.prepare(provider, wire, api_key, timeout)
@@ -448,14 +447,3 @@ def _excerpt(text: str, secret: str | None = None, limit: int = 200) -> str:
 def _redact(text: str, secret: str | None) -> str:
     """Provider error text without the call's key, its fragments or any other known secret."""
     return redact(text, also=[secret] if secret else [])
-
-
-def _api_key(call: PlannedCall, provider: Provider) -> str | None:
-    name = api_key_env(call.config, provider)
-    key = os.environ.get(name) if name else None
-    if call.config.api_key_env and not key:
-        raise ProviderError(
-            f"model config '{call.config.display_name}': the environment variable "
-            f"{call.config.api_key_env} (api_key_env) is not set"
-        )
-    return key

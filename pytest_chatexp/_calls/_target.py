@@ -13,8 +13,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
+from .._experiment._apps import APP_PROVIDER
 from .._experiment._config import ModelConfig
 from .._experiment._spec import PlannedCall
 from .._providers import Provider, ProviderReply, WireRequest
@@ -35,9 +36,6 @@ __all__ = [
     "start_next",
     "target_for",
 ]
-
-# The provider name of a config whose target is your own code (``ModelConfig.for_app``).
-APP_PROVIDER: Final = "python"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from .._errors import InvalidExperimentError
 
-__all__ = ["register_app", "resolve_app", "target_name"]
+__all__ = ["APP_PROVIDER", "register_app", "resolve_app", "target_name"]
+
+# The provider name of a config whose target is your own code (``ModelConfig.for_app``).
+APP_PROVIDER: Final = "python"
 
 # Functions registered by ``ModelConfig.for_app``: found even when not importable by name
 # (defined inside a test function, say).

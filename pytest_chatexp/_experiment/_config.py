@@ -29,7 +29,7 @@ from .._errors import InvalidExperimentError
 from .._redaction import display_url
 from .._util import canonical_json, endpoint_identity
 from .._validation import describe_validation_error, suggest
-from ._apps import register_app
+from ._apps import APP_PROVIDER, register_app
 from ._humanloop import ChatMessage, ToolChoice, ToolChoiceValue
 from ._schema import schema_checker
 
@@ -39,7 +39,7 @@ __all__ = ["ModelConfig", "TemplateMessage", "Tool", "model_config_from_data"]
 _NOT_SENT = frozenset({"name", "description", "api_key_env"})
 # Providers that may use tools and input variables the config does not declare: a stored or
 # deployed Humanloop config (sent the inputs, rendered server-side), an app's own code.
-OPAQUE_PROVIDERS = frozenset({"humanloop", "python"})
+OPAQUE_PROVIDERS = frozenset({"humanloop", APP_PROVIDER})
 
 
 def _has_content(message: ChatMessage) -> ChatMessage:
@@ -245,7 +245,7 @@ class ModelConfig(BaseModel):
         rendered messages, this config and the inputs, and returns text, a message or an
         ``AppReply``. Its HTTP calls through ``call.http_client()`` are recorded."""
         fields.setdefault("name", function.__name__)
-        return cls(provider="python", model=register_app(function), **fields)
+        return cls(provider=APP_PROVIDER, model=register_app(function), **fields)
 
     def variant(self, **changes: Any) -> ModelConfig:
         """A copy with some fields changed, validated like a new config.

@@ -27,6 +27,7 @@ __all__ = [
     "humanloop_finish_reason",
     "provider_for",
     "provider_names",
+    "read_api_key",
 ]
 
 
@@ -185,6 +186,20 @@ def api_key_env(config: ModelConfig, provider: Provider) -> str | None:
     """The environment variable holding a config's key: the one place that rule lives, since
     both sending the key and keeping it out of every written file depend on it."""
     return config.api_key_env or provider.default_api_key_env
+
+
+def read_api_key(config: ModelConfig, provider: Provider) -> str | None:
+    """The key a call of ``config`` sends, from its variable; a ProviderError when the config
+    names a variable that is not set (a provider's default variable may be unset: a local
+    server needs no key)."""
+    name = api_key_env(config, provider)
+    key = os.environ.get(name) if name else None
+    if config.api_key_env and not key:
+        raise ProviderError(
+            f"model config '{config.display_name}': the environment variable "
+            f"{config.api_key_env} (api_key_env) is not set"
+        )
+    return key
 
 
 def base_url_for(config: ModelConfig, provider: Provider) -> str:
