@@ -1,12 +1,19 @@
-"""Summary statistics shared by the checks and the reports (kept apart so that writing a report
-does not import every check)."""
+"""Small helpers shared across stages: summary statistics, JSON paths, atomic writes (kept apart
+so that writing a report does not import every check, and each helper has one copy)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import os
+import re
+import secrets
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
 
-__all__ = ["percentile"]
+__all__ = ["json_path", "percentile", "write_atomic"]
 
 
 def percentile(values: Sequence[float], percent: float) -> float:
@@ -19,3 +26,52 @@ def percentile(values: Sequence[float], percent: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(percent / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+# --- JSON paths and atomic writes (issue 14: one copy each) -------------------------------
+
+# JSONPath's (RFC 9535) shorthand member names; without a root, the recordings' shorter form also
+# reads dashed keys plainly (HTTP header names such as `content-type`).
+_JSONPATH_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def json_path(parts: Sequence[str | int], *, root: str = "") -> str:
+    """Join keys and indexes; keys that would read ambiguously are quoted (``["a.b"]``).
+
+    Without ``root``: ``messages[0].content``, as recording, secret and diff messages write it.
+    With ``root="$"``: JSONPath, ``$.items[0].price``, as the output checks write it.
+    """
+    plain = _JSONPATH_KEY if root else _PLAIN_KEY
+    text = root
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif plain.fullmatch(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return text
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written.
+
+    The temporary file, ``.<name>.tmp-<hex>`` in the same folder, is created exclusively with
+    mode 0666 less the umask (what ``open(path, "w")`` would give, as pytest's JUnit XML does),
+    fsynced, then renamed over ``path``; on any failure it is removed and ``path`` is untouched.
+    Missing parent folders are created.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(text.encode("utf-8"))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # never hide the failure that got us here
+            os.unlink(temporary)
+        raise

@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
+from .._util import json_path
 from ._fingerprint import canonical_json
-from ._jsonpath import json_path
 from ._store import Interaction, Label, RecordedRequest
 
 __all__ = ["Wanted", "describe_request", "explain_miss", "moved_endpoint"]

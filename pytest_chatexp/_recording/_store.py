@@ -36,11 +36,11 @@ import yaml
 
 from .._errors import CorruptRecordingError, RecordingError, SecretInRecordingError
 from .._reading import FileTooLarge, YamlProblem, load_yaml, read_bounded
+from .._util import json_path
 from ._block_yaml import NotInSubset
 from ._block_yaml import load as load_block_yaml
 from ._files import check_writable, reason, write_if_changed, writing_locked
 from ._fingerprint import fingerprint
-from ._jsonpath import json_path
 from ._secrets import environment_secrets, scan_secrets
 
 if TYPE_CHECKING:  # the C classes have the same interface; the stubs only type the pure ones
