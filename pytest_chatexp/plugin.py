@@ -152,6 +152,7 @@ def chatexp_server() -> Iterator[ReferenceServer]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    """A failed collection's report, before anything shows it: no secret in it."""
     report = yield
     if report.failed:
         from ._redaction import redact_report
@@ -194,11 +195,10 @@ class _ReportAttributes:
         report.__dict__.update(self.session.report_attributes(item, call.when, report.passed))
         if call.when == "teardown" and _per_test_junit_properties(item.config):
             from ._reports._junit import junit_properties
+            from ._session._runlog import as_records
 
             # On this attempt's report, not on the item: pytest-rerunfailures runs the same item
             # again, and properties added to it would pile up, one set per attempt.
-            from ._session._runlog import as_records
-
             records = as_records(getattr(report, "chatexp_experiments", None))
             report.user_properties = [*report.user_properties, *junit_properties(records)]
         # Here, in the process that knows the session's keys, before anything shows the report.

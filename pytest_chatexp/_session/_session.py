@@ -1,4 +1,6 @@
-"""The plugin's per-session state: settings, the shared runner, and turning a test into a spec.
+"""The plugin's per-session state: settings, the shared runner, and per test its spec, recorder,
+budget and runs (one body for sync and async runs: ``_running``); ``RunningItem``, the running
+test the checks see; ``ChatexpRunner``, experiments run from a test body.
 
 ``plugin.py`` imports this module only when a chatexp test needs it, so a session without
 chatexp tests never loads httpx, pydantic or any provider.
