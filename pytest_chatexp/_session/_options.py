@@ -14,18 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 
+from .._experiment._config import OPAQUE_PROVIDERS, ModelConfig, TemplateMessage, resolve_model_configs
 from .._errors import InvalidExperimentError
-from .._experiment._config import (
-    OPAQUE_PROVIDERS,
-    ModelConfig,
-    TemplateMessage,
-    resolve_model_configs,
-)
-from .._experiment._humanloop import ChatMessage
-from .._experiment._inputs import Input, resolve_inputs
 from .._experiment._spec import ExperimentSpec
-from .._experiment._templates import check_all_used, referenced
+from .._experiment._inputs import Input, resolve_inputs
+from .._experiment._humanloop import ChatMessage
 from .._providers import get_provider, provider_names
+from .._experiment._templates import check_all_used, referenced
 from .._validation import describe_validation_error
 
 __all__ = [
