@@ -14,7 +14,6 @@ import hypothesis  # noqa: F401  (its pytest plugin imports it in every inner se
 import pytest
 import yaml  # noqa: F401  (its C extension cannot be re-imported, so its exceptions must stay)
 
-import pytest_chatexp._session._runlog  # noqa: F401
 import pytest_chatexp._session._session  # noqa: F401
 from pytest_chatexp.testing import ReferenceServer
 
