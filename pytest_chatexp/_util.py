@@ -1,5 +1,6 @@
-"""Small helpers shared across stages: summary statistics, JSON paths, atomic writes (kept apart
-so that writing a report does not import every check, and each helper has one copy)."""
+"""Small helpers shared across stages: summary statistics, the pass-rate format the checks
+and the reports share, JSON paths, atomic writes (kept apart so that writing a report does not
+import every check, nor a check the reports, and each helper has one copy)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-__all__ = ["json_path", "percentile", "write_atomic"]
+__all__ = ["json_path", "percent", "percentile", "write_atomic"]
 
 
 def percentile(values: Sequence[float], percent: float) -> float:
@@ -75,3 +76,19 @@ def write_atomic(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):  # never hide the failure that got us here
             os.unlink(temporary)
         raise
+
+
+# --- formats: the checks and the reports show pass rates alike ------------------------------
+
+
+def percent(passed: int, checked: int) -> str:
+    """``passed`` of ``checked`` as a whole percentage, rounded half up, except that it never
+    reads 100% unless all passed nor 0% unless none did (199 of 200 is 99%, not 100%)."""
+    if checked <= 0:
+        return "-"
+    value = (200 * passed + checked) // (2 * checked)
+    if passed < checked:
+        value = min(value, 99)
+    if passed > 0:
+        value = max(value, 1)
+    return f"{value}%"

@@ -22,7 +22,7 @@ import httpx
 from pydantic import ValidationError
 
 from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
-from .._errors import InvalidExperimentError, ProviderError
+from .._errors import ChatexpError, InvalidExperimentError, ProviderError
 from .._experiment._spec import PlannedCall
 from ._metering import note_attempt
 from .._experiment._humanloop import ChatMessage, Usage
@@ -289,7 +289,7 @@ class AppProvider(Provider):
         except ProviderError:
             raise
         except Exception as exc:
-            if type(exc).__module__.startswith("pytest_chatexp"):
+            if isinstance(exc, ChatexpError):
                 raise  # a recording miss or plugin error raised inside the app's HTTP call
             raise ProviderError(
                 f"{call.label}: the app {call.config.model} raised {type(exc).__name__}: "
