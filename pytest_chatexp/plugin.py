@@ -182,6 +182,12 @@ class _ReportAttributes:
         report = yield
         # Plain attributes of builtins: pytest-xdist ships them to the controller as they are.
         report.__dict__.update(self.session.report_attributes(item, call.when, report.passed))
+        if report.failed and call.excinfo is not None:
+            from ._calls._misses import missed_calls_of  # only for a failure: no start-up cost
+
+            missed = missed_calls_of(call.excinfo.value)
+            if missed is not None:  # for the reports, as a record rather than message text
+                report.__dict__["chatexp_miss"] = missed.to_json()
         if call.when == "teardown" and _per_test_junit_properties(item.config):
             from ._reports._junit import junit_properties
 
@@ -271,6 +277,7 @@ class _RunLog:
                 "experiments": [],
                 "changes": [],
                 "failure": None,
+                "recording_miss": None,
             },
         )
         test["experiments"] += experiments
@@ -278,6 +285,7 @@ class _RunLog:
         if report.failed and test["failure"] is None:
             test["outcome"] = "failed" if report.when == "call" else "error"
             test["failure"] = "\n".join(report.longreprtext.splitlines()[-40:])
+            test["recording_miss"] = getattr(report, "chatexp_miss", None)
         elif report.skipped and test["outcome"] == "passed":
             test["outcome"] = "skipped"
 
@@ -331,9 +339,9 @@ class _RunLog:
             return
         settings = self.config.stash[_SETTINGS]
         if self.plans:
-            from ._reports._summary import write_plan
+            from ._reports._summary import read_plans, write_plan
 
-            write_plan(terminalreporter, self.plans)
+            write_plan(terminalreporter, read_plans(self.plans))
         # Reports come first: a run where every experiment failed needs its report most. A
         # shard without chatexp tests writes an empty one, so that shards always merge.
         if settings.reports_requested:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
-from .._experiment._config import ModelConfig
-from .._experiment._spec import Case, ExperimentResult, Sample
 from .._calls._metering import CallTally, ConfigTally
+from .._experiment._config import ModelConfig
 from .._experiment._humanloop import Usage
+from .._experiment._spec import Case, ExperimentResult, Sample
 from .._pricing import PriceTable
 from .._util import percentile
 
