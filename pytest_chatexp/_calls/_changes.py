@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._experiment._humanloop import Usage
 from .._pricing import PriceTable
+
+if TYPE_CHECKING:  # the reports read changes without loading the experiment's models
+    from .._experiment._humanloop import Usage
 
 __all__ = ["ChangeRecord"]
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .._errors import RecordingError
-from .._recording import Call
 from .._recording._diff import Miss
+
+if TYPE_CHECKING:
+    from .._recording import Call
 
 __all__ = ["MissedCalls", "RecordingMissError", "missed_calls_of"]
 
