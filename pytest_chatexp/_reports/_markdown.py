@@ -12,7 +12,7 @@ same report in, same text out. Stdlib only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from ._entries import CaseEntry, RunEntry, TestEntry
@@ -174,7 +174,7 @@ def _output(case: CaseEntry, index: int) -> str:
     calls = []
     for call in item.tool_calls:
         function = call.get("function")
-        function = function if isinstance(function, dict) and function else call
+        function = function if isinstance(function, Mapping) and function else call
         calls.append(f"{_str(function.get('name'))}({_str(function.get('arguments'))})")
     return ("tool calls: " + ", ".join(calls)) if calls else ""
 
