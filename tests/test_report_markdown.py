@@ -773,3 +773,33 @@ def test_the_ci_gate_story(pytester: pytest.Pytester, recording_session: Referen
         "| 44 -> 44 (no change) | 116 -> 128 (+12, +10.3%) | +$0.000012 | — |\n"
     ) in text
     assert "Calls without a matching recording" not in text
+
+
+def test_reports_of_older_versions_read_as_unknown_not_zero() -> None:
+    # No recording_miss, no costs in changes, mistyped numbers: read, never raised on.
+    old = {
+        "tests": [
+            {
+                "test": "t.py::test_a",
+                "outcome": "failed",
+                "failure": "no matching recording",  # text alone is never parsed
+                "experiments": [{"test": "t.py::test_a", "configs": [{"name": "v1"}]}],
+                "changes": [{"config": "v1", "sample": "0", "old_total_tokens": 3}, "junk"],
+            },
+            "junk",
+        ],
+        "totals": {"tests": "two", "cost_usd": True},
+    }
+    run = read_run(old)
+    test = run.tests[0]
+    assert test.miss is None and run.totals.tests is None and run.totals.cost_usd is None
+    row = test.experiments[0].configs[0]
+    assert (row.total_tokens, row.cost_usd, row.samples) == (None, None, 0)
+    assert [(change.sample, change.new, change.new_total_tokens) for change in test.changes] == [
+        (0, False, None)
+    ]
+    text = render_run(run)
+    assert "Calls without a matching recording" not in text
+    assert "| `v1` | 1 | unknown -> unknown | unknown -> unknown | 3 -> unknown | — |" in text
+    assert "| `t.py::test_a` | `v1` |  | 0 | not checked | unknown | unknown |" in text
+    assert read_run({}).tests == ()

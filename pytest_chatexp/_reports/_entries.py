@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Totals:
     tests: int | None
     failed: int | None
@@ -44,7 +44,7 @@ class Totals:
     cost_usd: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ConfigEntry:
     """A model config's row of an experiment. ``cases_judged`` and ``cases_failed`` are None
     in reports written before case verdicts were recorded."""
@@ -67,7 +67,7 @@ class ConfigEntry:
     cases_failed: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SampleEntry:
     index: int
     checked: bool
@@ -77,7 +77,7 @@ class SampleEntry:
     cost_usd: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OutputEntry:
     """What the model answered in one sample (an item of the case's chat response)."""
 
@@ -89,7 +89,7 @@ class OutputEntry:
     messages: tuple[Mapping[str, Any], ...]  # the prompt sent
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class VerdictEntry:
     ok: bool
     passed: int | None
@@ -97,7 +97,7 @@ class VerdictEntry:
     min_pass_rate: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CaseEntry:
     """One input under one model config. ``verdicts`` is None in reports from before case
     verdicts were recorded; ``usage`` holds the chat response's token counts when it has any."""
@@ -113,7 +113,7 @@ class CaseEntry:
         return next((item for item in self.outputs if item.index == index), None)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ExperimentEntry:
     test: str
     wall_time_s: float | None
@@ -121,7 +121,7 @@ class ExperimentEntry:
     cases: tuple[CaseEntry, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TestEntry:
     __test__ = False  # not a test class, whatever pytest's name-based discovery thinks
 
@@ -139,7 +139,7 @@ class TestEntry:
         return [row for experiment in self.experiments for row in experiment.configs]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RunEntry:
     tests: tuple[TestEntry, ...]
     totals: Totals
@@ -224,9 +224,9 @@ def _case(case: Mapping[str, Any]) -> CaseEntry:
         outputs=tuple(_output(_map(item)) for item in _list(response.get("data"))),
         verdicts=None
         if "verdicts" not in case
-        else tuple(_verdict(item) for item in _list(verdicts) if isinstance(item, Mapping)),
+        else tuple(_verdict(item) for item in _list(verdicts) if isinstance(item, dict)),
         usage=None
-        if not isinstance(usage, Mapping)
+        if not isinstance(usage, dict)
         else (
             _int(usage.get("prompt_tokens")),
             _int(usage.get("generation_tokens")),
@@ -254,13 +254,11 @@ def _output(item: Mapping[str, Any]) -> OutputEntry:
     return OutputEntry(
         index=_int(item.get("index")) or 0,
         output=item.get("output"),
-        tool_calls=tuple(
-            call for call in _list(item.get("tool_calls")) if isinstance(call, Mapping)
-        ),
+        tool_calls=tuple(call for call in _list(item.get("tool_calls")) if isinstance(call, dict)),
         finish_reason=_str(finish) if finish else None,
-        inputs=inputs if isinstance(inputs, Mapping) else None,
+        inputs=inputs if isinstance(inputs, dict) else None,
         messages=tuple(
-            message for message in _list(item.get("messages")) if isinstance(message, Mapping)
+            message for message in _list(item.get("messages")) if isinstance(message, dict)
         ),
     )
 
@@ -275,7 +273,7 @@ def _verdict(verdict: Mapping[str, Any]) -> VerdictEntry:
 
 
 def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def _list(value: Any) -> list[Any]:
@@ -287,11 +285,16 @@ def _str(value: Any) -> str:
 
 
 def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     number = _float(value)
     return None if number is None else int(number)
 
 
 def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    kind = type(value)  # JSON numbers are exactly int or float (and bool is not a number here)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return float(value)
+    if kind is bool or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
