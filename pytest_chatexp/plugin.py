@@ -193,6 +193,12 @@ class _ReportAttributes:
         report = yield
         # Plain attributes of builtins: pytest-xdist ships them to the controller as they are.
         report.__dict__.update(self.session.report_attributes(item, call.when, report.passed))
+        if report.failed and call.excinfo is not None:
+            from ._calls._misses import missed_calls_of  # only for a failure: no start-up cost
+
+            missed = missed_calls_of(call.excinfo.value)
+            if missed is not None:  # for the reports, as a record rather than message text
+                report.__dict__["chatexp_miss"] = missed.to_json()
         if call.when == "teardown" and _per_test_junit_properties(item.config):
             from ._reports._junit import junit_properties
             from ._session._runlog import as_records

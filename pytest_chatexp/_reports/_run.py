@@ -163,11 +163,13 @@ def write_reports(
 def render(kind: str, report: RunReport) -> str:
     """The report as the text of a ``json``, ``markdown`` or ``html`` file."""
     if kind == "markdown":
+        from ._entries import read_run
         from ._markdown import render_markdown
 
-        return render_markdown(report)
+        return render_markdown(read_run(report))
     if kind == "html":
+        from ._entries import read_run
         from ._html import render_html
 
-        return render_html(report)
+        return render_html(read_run(report))
     return json.dumps(report, indent=1, sort_keys=True) + "\n"

@@ -74,6 +74,7 @@ class RunLog:
                 "experiments": [],
                 "changes": [],
                 "failure": None,
+                "recording_miss": None,
             },
         )
         test["experiments"] += experiments
@@ -81,6 +82,7 @@ class RunLog:
         if report.failed and test["failure"] is None:
             test["outcome"] = "failed" if report.when == "call" else "error"
             test["failure"] = "\n".join(report.longreprtext.splitlines()[-40:])
+            test["recording_miss"] = getattr(report, "chatexp_miss", None)
         elif report.skipped and test["outcome"] == "passed":
             test["outcome"] = "skipped"
 
@@ -129,9 +131,9 @@ class RunLog:
         budget, in that order."""
         settings = self.settings
         if self.plans:
-            from .._reports._summary import write_plan
+            from .._reports._summary import read_plans, write_plan
 
-            write_plan(terminalreporter, self.plans)
+            write_plan(terminalreporter, read_plans(self.plans))
         # Reports come first: a run where every experiment failed needs its report most. A
         # shard without chatexp tests writes an empty one, so that shards always merge.
         if settings.reports_requested:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .._calls._budget import Meter, SessionBudget, plan_experiment
+from .._calls._budget import Meter, PlanRecord, SessionBudget, plan_experiment
 from .._calls._exchange import (
     Exchange,
     api_key_env,
@@ -55,7 +55,7 @@ BUDGET_STOPPED_KEY = pytest.StashKey[bool]()
 CALL_PASSED_KEY = pytest.StashKey[bool]()
 UNUSED_KEY = pytest.StashKey[dict[str, int]]()
 EXPERIMENT_FAILED_KEY = pytest.StashKey[bool]()
-PLANS_KEY = pytest.StashKey[list[dict[str, Any]]]()
+PLANS_KEY = pytest.StashKey[list[PlanRecord]]()
 RECORDER_KEY = pytest.StashKey[TestRecorder]()
 # (config name, input id, sample index) -> None when every check passed, else the first failure.
 OUTCOMES_KEY = pytest.StashKey[dict[tuple[str, str, int], str | None]]()
@@ -184,7 +184,7 @@ class ChatexpSession:
             "chatexp_budget_stopped": item.stash.get(BUDGET_STOPPED_KEY, False),
             "chatexp_experiments": self.records_for(item, with_cases=with_cases),
             "chatexp_changes": self.changes_for(item) if with_cases else [],
-            "chatexp_plan": item.stash.get(PLANS_KEY, []),
+            "chatexp_plan": [plan.to_json() for plan in item.stash.get(PLANS_KEY, [])],
             "chatexp_unused": item.stash.get(UNUSED_KEY, {}),
         }
         # The report now carries all that is needed of them: release the results and the
@@ -272,13 +272,14 @@ class ChatexpSession:
                 test_id=item.nodeid,
                 mode=self.settings.record_mode,
                 rerun_hint=f"pytest --chatexp-record=new '{item.nodeid}'",
+                prices=self.settings.prices,
             )
         return recorder
 
     def changes_for(self, item: pytest.Item) -> list[dict[str, Any]]:
         """Calls of this test answered anew, with tokens before and after."""
         recorder = item.stash.get(RECORDER_KEY, None)
-        return list(recorder.changes) if recorder is not None else []
+        return [change.to_json() for change in recorder.changes] if recorder is not None else []
 
     def finish(self, item: pytest.Item, *, passed: bool) -> dict[str, int]:
         """End of a test: let its recorder prune or report stale entries ({file: count})."""
@@ -421,12 +422,5 @@ def check_keys(spec: ExperimentSpec, recorder: TestRecorder | None) -> None:
             raise ProviderError(problem)
 
 
-def describe_plan(plan: dict[str, Any]) -> str:
-    cost = plan["estimated_cost_usd"]
-    money = f"~${cost:.4f}" if cost is not None else "cost unknown"
-    missing = f", {plan['missing']} without a recording" if plan["missing"] else ""
-    return (
-        f"{plan['calls']} call{'s' if plan['calls'] != 1 else ''}: {plan['replayed']} replayed, "
-        f"{plan['live']} live{missing}; "
-        f"~{plan['estimated_tokens']:,} tokens live, {money}"
-    )
+def describe_plan(plan: PlanRecord) -> str:
+    return plan.describe()
