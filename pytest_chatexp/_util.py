@@ -1,21 +1,31 @@
-"""Small pure helpers shared across stages: summary statistics (the checks and the reports),
-canonical JSON (config ids and recording fingerprints), JSON paths (schema and check messages),
-endpoint identities (config ids and recordings).
-Kept apart so that writing a report does not import every check, nor a config the recordings."""
+"""Small helpers shared across stages: summary statistics, the pass-rate format the checks
+and the reports share, JSON paths, atomic writes, canonical JSON (config ids and recording
+fingerprints) and endpoint identities (config ids and recordings). Kept apart so that writing a
+report does not import every check, nor a check the reports, nor a config the recordings, and
+each helper has one copy."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
+import secrets
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-__all__ = ["canonical_json", "endpoint_identity", "json_path", "percentile"]
-
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+__all__ = [
+    "canonical_json",
+    "endpoint_identity",
+    "exception_text",
+    "json_path",
+    "percent",
+    "percentile",
+    "write_atomic",
+]
 
 
 def percentile(values: Sequence[float], percent: float) -> float:
@@ -30,22 +40,79 @@ def percentile(values: Sequence[float], percent: float) -> float:
     return ordered[rank - 1]
 
 
-def canonical_json(value: Any) -> str:
-    """``value`` as one canonical JSON text: sorted keys, no whitespace, unescaped unicode."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# --- JSON paths and atomic writes (issue 14: one copy each) -------------------------------
+
+# JSONPath's (RFC 9535) shorthand member names; without a root, the recordings' shorter form also
+# reads dashed keys plainly (HTTP header names such as `content-type`).
+_JSONPATH_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
-def json_path(parts: Sequence[str | int]) -> str:
-    """``$`` then keys and indexes: ``$.items[0].price``, ``$["odd key"]``."""
-    text = "$"
+def json_path(parts: Sequence[str | int], *, root: str = "") -> str:
+    """Join keys and indexes; keys that would read ambiguously are quoted (``["a.b"]``).
+
+    Without ``root``: ``messages[0].content``, as recording, secret and diff messages write it.
+    With ``root="$"``: JSONPath, ``$.items[0].price``, as the output checks write it.
+    """
+    plain = _JSONPATH_KEY if root else _PLAIN_KEY
+    text = root
     for part in parts:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
-            text += f".{part}"
+        elif plain.fullmatch(part):
+            text += f".{part}" if text else part
         else:
             text += f"[{json.dumps(part, ensure_ascii=False)}]"
     return text
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written.
+
+    The temporary file, ``.<name>.tmp-<hex>`` in the same folder, is created exclusively with
+    mode 0666 less the umask (what ``open(path, "w")`` would give, as pytest's JUnit XML does),
+    fsynced, then renamed over ``path``; on any failure it is removed and ``path`` is untouched.
+    Missing parent folders are created.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(text.encode("utf-8"))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # never hide the failure that got us here
+            os.unlink(temporary)
+        raise
+
+
+# --- formats: the checks and the reports show pass rates alike ------------------------------
+
+
+def percent(passed: int, checked: int) -> str:
+    """``passed`` of ``checked`` as a whole percentage, rounded half up, except that it never
+    reads 100% unless all passed nor 0% unless none did (199 of 200 is 99%, not 100%)."""
+    if checked <= 0:
+        return "-"
+    value = (200 * passed + checked) // (2 * checked)
+    if passed < checked:
+        value = min(value, 99)
+    if passed > 0:
+        value = max(value, 1)
+    return f"{value}%"
+
+
+# --- identities: what config ids and recording keys hash ------------------------------------
+
+_LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def canonical_json(value: Any) -> str:
+    """``value`` as one canonical JSON text: sorted keys, no whitespace, unescaped unicode."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def endpoint_identity(base_url: str) -> str:
@@ -61,3 +128,23 @@ def endpoint_identity(base_url: str) -> str:
         return "localhost" + parts.path.rstrip("/")
     netloc = host if parts.port is None else f"{host}:{parts.port}"
     return netloc + parts.path.rstrip("/")
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def exception_text(exc: BaseException) -> str:
+    """What ``exc`` says, for a message. One raised without a message (``MemoryError()``, a
+    reset connection) says what its cause said, or else what its type means: never nothing."""
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        text = str(cause).strip()
+        if text:
+            return text
+        # Followed even when raised "from None": httpcore's ReadError hides anyio's bare
+        # BrokenResourceError that way, which in turn wraps the ConnectionResetError that says.
+        cause = cause.__cause__ or cause.__context__
+    doc = (type(exc).__doc__ or type(exc).__name__).strip().splitlines()[0].rstrip(".")
+    return doc[:1].lower() + doc[1:]

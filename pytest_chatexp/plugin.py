@@ -3,13 +3,13 @@
 Every pytest run imports this module, with or without chatexp tests, so it imports only pytest,
 the stdlib and the two small modules configure needs (``_settings``, ``_pricing``). The rest of the
 plugin (httpx, pydantic, providers) loads when a test first needs it, through ``_session``; the
-terminal summary's code (``_summary``) when there is something to summarise. Without a cached
-``.pyc`` pytest re-rewrites every module of the package it imports, so each one costs a few ms.
+run log (``_session/_runlog.py``) and the summary's code when there is something to log or
+summarise. Without a cached ``.pyc`` pytest re-rewrites every module of the package it imports,
+so each one costs a few ms. Each hook hands its work to the session or the run log.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from ._session._settings import Settings, add_options
 
 if TYPE_CHECKING:
     from ._experiment._result import ExperimentResult
-    from ._calls._metering import LedgerState
+    from ._session._runlog import RunLog
     from ._session._session import ChatexpRunner, ChatexpSession
     from .testing import ReferenceServer
 
@@ -41,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_HELP)
     config.stash[_SETTINGS] = Settings.from_config(config)
-    config.pluginmanager.register(_RunLog(config), "chatexp-runlog")
+    config.pluginmanager.register(_RunLogHooks(config), "chatexp-runlog")
 
 
 def _session(config: pytest.Config) -> ChatexpSession:
@@ -81,9 +81,9 @@ def _redact_live_logs(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("chatexp") is None:
         return
-    from ._session._session import validate_at_collection
+    from ._session._collection import validate_at_collection
 
-    validate_at_collection(metafunc, _session(metafunc.config))
+    validate_at_collection(metafunc, _session(metafunc.config).specs)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -152,13 +152,8 @@ def chatexp_server() -> Iterator[ReferenceServer]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
-    """A test module that fails to import because a ModelConfig in it is invalid: show the
-    one-line message, not a traceback through the plugin's code."""
+    """A failed collection's report, before anything shows it: no secret in it."""
     report = yield
-    if report.failed and "pytest_chatexp._errors." in str(report.longrepr):
-        match = _PLUGIN_ERROR.search(str(report.longrepr))
-        if match is not None:
-            report.longrepr = f"chatexp: {collector.nodeid}: {match.group(1)}"
     if report.failed:
         from ._redaction import redact_report
 
@@ -166,7 +161,23 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     return report
 
 
-_PLUGIN_ERROR = re.compile(r"pytest_chatexp\._errors\.\w+: (.+)")
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector,
+    call: pytest.CallInfo[Any],
+    report: pytest.CollectReport | pytest.TestReport,
+) -> None:
+    """A test module that fails to import because a ModelConfig in it is invalid: show the
+    one-line message, not a traceback through the plugin's code. pytest calls this with the
+    exception itself (the report only has its text) before it reports the failed collection."""
+    if not isinstance(report, pytest.CollectReport) or call.excinfo is None:
+        return
+    from ._errors import ChatexpError
+
+    if isinstance(call.excinfo.value, ChatexpError):
+        from ._redaction import redact_report
+
+        report.longrepr = f"chatexp: {node.nodeid}: {call.excinfo.value}"
+        redact_report(report)
 
 
 class _ReportAttributes:
@@ -182,8 +193,15 @@ class _ReportAttributes:
         report = yield
         # Plain attributes of builtins: pytest-xdist ships them to the controller as they are.
         report.__dict__.update(self.session.report_attributes(item, call.when, report.passed))
+        if report.failed and call.excinfo is not None:
+            from ._calls._misses import missed_calls_of  # only for a failure: no start-up cost
+
+            missed = missed_calls_of(call.excinfo.value)
+            if missed is not None:  # for the reports, as a record rather than message text
+                report.__dict__["chatexp_miss"] = missed.to_json()
         if call.when == "teardown" and _per_test_junit_properties(item.config):
             from ._reports._junit import junit_properties
+            from ._session._runlog import as_records
 
             # On this attempt's report, not on the item: pytest-rerunfailures runs the same item
             # again, and properties added to it would pile up, one set per attempt.
@@ -202,40 +220,29 @@ def _per_test_junit_properties(config: pytest.Config) -> bool:
     return bool(config.option.xmlpath) and config.getini("junit_family") in ("xunit1", "legacy")
 
 
-def as_records(value: Any) -> list[dict[str, Any]]:
-    """The experiment records a (possibly deserialised) report carries."""
-    return list(value) if isinstance(value, list) else []
-
-
-class _RunLog:
-    """Collects what reports carry (the controller's copies, under xdist) and prints the
-    summary. Registered as a plugin object so its hooks see the config without module globals."""
+class _RunLogHooks:
+    """The run log's hooks, registered at configure (a plugin object: hooks such as
+    pytest_runtest_logreport are not given the config). The log itself, in
+    ``_session/_runlog.py``, loads once the run has something for it."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.experiments: list[dict[str, Any]] = []
-        self.unused_entries: dict[str, int] = {}
-        self.unused_files: set[str] = set()
         self.collected: list[pytest.Item] = []
-        # Per chatexp test, its last attempt, for the report files and the JUnit XML totals:
-        # outcome, experiments, changes, failure.
-        self.tests: dict[str, dict[str, Any]] = {}
-        self.plans: list[dict[str, Any]] = []
-        self.ledger_dir: str | None = None
-        self.budget_stopped: list[str] = []  # tests the session budget stopped
-        self.ledger: LedgerState | None = None  # the budget's final state, when one is set
+        self.runlog: RunLog | None = None
+
+    def _log(self) -> RunLog:
+        if self.runlog is None:
+            from ._session._runlog import RunLog
+
+            self.runlog = RunLog(self.config, self.config.stash[_SETTINGS])
+        return self.runlog
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         """Under xdist, workers share one budget ledger, a file the controller names."""
         settings = self.config.stash[_SETTINGS]
-        if settings.max_tokens is None and settings.max_cost is None:
-            return
-        if self.ledger_dir is None:
-            import tempfile
-
-            self.ledger_dir = tempfile.mkdtemp(prefix="chatexp-ledger-")
-        node.workerinput["chatexp_ledger"] = str(Path(self.ledger_dir) / "ledger.json")
+        if settings.max_tokens is not None or settings.max_cost is not None:
+            node.workerinput["chatexp_ledger"] = self._log().ledger_for_worker()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -244,132 +251,27 @@ class _RunLog:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if "chatexp" not in report.keywords:  # the marker, set or added at collection
-            return
-        if report.when == "setup":
-            # A new attempt (pytest-rerunfailures runs the same item again): the test is what
-            # its last attempt did, once.
-            self.tests.pop(report.nodeid, None)
-        experiments = as_records(getattr(report, "chatexp_experiments", None))
-        self.experiments.extend(experiments)
-        self.plans.extend(getattr(report, "chatexp_plan", None) or [])
-        self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
-        if getattr(report, "chatexp_budget_stopped", False):
-            self.budget_stopped.append(report.nodeid)
-        if getattr(report, "chatexp_experiment_failed", False):
-            from ._reports._snapshot import keep_snapshots_of
-
-            keep_snapshots_of(report.nodeid)
-        self._note(report, experiments)
-
-    def _note(self, report: pytest.TestReport, experiments: list[dict[str, Any]]) -> None:
-        test = self.tests.setdefault(
-            report.nodeid,
-            {
-                "test": report.nodeid,
-                "outcome": "passed",
-                "experiments": [],
-                "changes": [],
-                "failure": None,
-            },
-        )
-        test["experiments"] += experiments
-        test["changes"] += list(getattr(report, "chatexp_changes", None) or [])
-        if report.failed and test["failure"] is None:
-            test["outcome"] = "failed" if report.when == "call" else "error"
-            test["failure"] = "\n".join(report.longreprtext.splitlines()[-40:])
-        elif report.skipped and test["outcome"] == "passed":
-            test["outcome"] = "skipped"
+        if "chatexp" in report.keywords:  # the marker, set or added at collection
+            self._log().add(report)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any) -> None:
-        self.unused_files.update(getattr(node, "workeroutput", {}).get("chatexp_unused_files", []))
+        found = getattr(node, "workeroutput", {}).get("chatexp_unused_files", [])
+        if found:
+            self._log().unused_files.update(found)
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.tests and self.config.option.xmlpath:
-            self._junit_totals()
-        chatexp_session = self.config.stash.get(_SESSION, None)
-        if self.ledger_dir is not None:
-            import shutil
-
-            from ._calls._metering import Ledger, LedgerState
-
-            ledger = Path(self.ledger_dir) / "ledger.json"
-            self.ledger = Ledger(ledger).state() if ledger.exists() else LedgerState()
-            shutil.rmtree(self.ledger_dir, ignore_errors=True)
-        elif chatexp_session is not None and chatexp_session.budget is not None:
-            self.ledger = chatexp_session.budget.ledger.state()
-        if chatexp_session is None:
-            return
-        chatexp_session.close()
-        if _is_full_run(self.config):
-            from ._session._session import unused_recording_files
-
-            found = [str(path) for path in unused_recording_files(self.collected)]
-            workeroutput = getattr(self.config, "workeroutput", None)
-            if workeroutput is not None:
-                workeroutput["chatexp_unused_files"] = found
-            else:
-                self.unused_files.update(found)
-
-    def _junit_totals(self) -> None:
-        """The run's chatexp numbers as properties of JUnit XML's test suite."""
-        from _pytest.junitxml import xml_key
-
-        xml = self.config.stash.get(xml_key, None)
-        if xml is None:  # a worker: the controller writes the file
-            return
-        from ._reports._junit import junit_properties
-
-        records = [record for test in self.tests.values() for record in test["experiments"]]
-        for name, value in junit_properties(records):
-            xml.add_global_property(name, value)
+    def pytest_sessionfinish(self) -> None:
+        session = self.config.stash.get(_SESSION, None)
+        if session is not None:
+            session.close()
+        if self.runlog is not None or session is not None:
+            budget = session.budget if session is not None else None
+            self._log().finish(self.collected, ran=session is not None, budget=budget)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
             return
-        settings = self.config.stash[_SETTINGS]
-        if self.plans:
-            from ._reports._summary import write_plan
-
-            write_plan(terminalreporter, self.plans)
-        # Reports come first: a run where every experiment failed needs its report most. A
-        # shard without chatexp tests writes an empty one, so that shards always merge.
-        if settings.reports_requested:
-            from ._reports._run import write_reports
-
-            for line, written in write_reports(settings, list(self.tests.values())):
-                terminalreporter.write_line(line, red=not written)
-        if self.experiments:
-            from ._reports._summary import relative_path, write_summary, write_unused
-
-            write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
-            pruned = settings.prune
-            if pruned:
-                for name in self.unused_files:
-                    Path(name).unlink(missing_ok=True)
-            write_unused(
-                terminalreporter,
-                self.unused_entries,
-                sorted(
-                    relative_path(Path(name), self.config.rootpath) for name in self.unused_files
-                ),
-                pruned=pruned,
-            )
-        ledger = self.ledger
-        if ledger is not None and (self.experiments or self.budget_stopped or ledger.calls):
-            from ._reports._summary import write_budget
-
-            write_budget(
-                terminalreporter,
-                ledger,
-                max_tokens=settings.max_tokens,
-                max_cost=settings.max_cost,
-                stopped_tests=self.budget_stopped,
-            )
-
-
-def _is_full_run(config: pytest.Config) -> bool:
-    """Unused recordings can only be judged when whole files were collected, not single ids."""
-    return not any("::" in str(arg) for arg in config.args)
+        # A report file is written even when no chatexp test ran, so that CI shards merge.
+        if self.runlog is not None or self.config.stash[_SETTINGS].reports_requested:
+            self._log().summarise(terminalreporter)

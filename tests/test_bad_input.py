@@ -127,6 +127,38 @@ def test_bad_marker_is_a_collection_error(
     _assert_no_internals(result)
 
 
+def test_a_plugin_error_at_import_is_one_line(pytester: pytest.Pytester) -> None:
+    """Known by the exception's type, wherever it is defined, not by its module's name."""
+    pytester.makepyfile(
+        test_bad_config="from pytest_chatexp import ModelConfig\nCONFIG = ModelConfig(model=5)\n",
+        test_own_error=(
+            "from pytest_chatexp import InvalidExperimentError\n"
+            "class Mine(InvalidExperimentError):\n    pass\n"
+            "raise Mine('my experiment is wrong')\n"
+        ),
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "chatexp: test_bad_config.py: ModelConfig: 'model': input should be a valid string*",
+            "chatexp: test_own_error.py: my experiment is wrong",
+        ]
+    )
+    _assert_no_internals(result)
+
+
+def test_an_error_quoting_a_plugin_error_is_not_one(pytester: pytest.Pytester) -> None:
+    """A module's own error keeps its traceback, even when its text reads like the plugin's."""
+    pytester.makepyfile(
+        "raise ValueError('pytest_chatexp._errors.InvalidExperimentError: not ours')\n"
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["E   ValueError: pytest_chatexp._errors.*: not ours"])
+    result.stdout.no_fnmatch_line("chatexp: *")
+
+
 SETUP_ERRORS = {
     "chatexp_config returns a list": (
         "@pytest.fixture\ndef chatexp_config():\n    return [CONFIG]",

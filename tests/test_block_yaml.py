@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pytest_chatexp._recording._block_yaml import NotInSubset, load
-from pytest_chatexp._recording._store import _Loader, dump_yaml
+from pytest_chatexp._recording._text import _Loader, dump_yaml
 
 ROOT = Path(__file__).parent.parent
 

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from pytest_chatexp.testing import Fault, ReferenceServer
-from pytest_chatexp.testing._faults import BAD_TOOL_ARGUMENTS, parse_directive
+from pytest_chatexp.testing._fault_plan import parse_directive
+from pytest_chatexp.testing._faults import BAD_TOOL_ARGUMENTS
 
 FAST = "--chatexp-backoff=0.01"
 API_KEY = "sk-test-Zq81secretKEYthatMustNotLeak"

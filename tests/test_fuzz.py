@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pytest_chatexp import ModelConfig
-from pytest_chatexp._calls._target import format_for
+from pytest_chatexp._calls._exchange import format_for
 from pytest_chatexp._errors import ChatexpError
 from pytest_chatexp._experiment._humanloop import ChatMessage, Usage
 from pytest_chatexp._providers import Provider, ProviderReply

@@ -12,8 +12,8 @@ import yaml
 
 from pytest_chatexp import Input, ModelConfig
 from pytest_chatexp._errors import InvalidExperimentError, ProviderError
-from pytest_chatexp._experiment._spec import PlannedCall
 from pytest_chatexp._experiment._humanloop import ChatMessage
+from pytest_chatexp._experiment._spec import PlannedCall
 from pytest_chatexp._providers import get_provider
 from pytest_chatexp._providers._anthropic import AnthropicMessagesProvider, assemble_stream
 from pytest_chatexp.testing import ReferenceServer, Reply, ToolCallReply

@@ -14,12 +14,18 @@ import pytest
 import yaml
 
 from pytest_chatexp import Input, ModelConfig, Tool
+from pytest_chatexp._calls._exchange import CallOutcome, sample_from
 from pytest_chatexp._errors import InvalidExperimentError, ProviderError
+from pytest_chatexp._experiment._humanloop import (
+    ChatMessage,
+    ChatResponse,
+    FunctionTool,
+    ToolCall,
+    Usage,
+)
 from pytest_chatexp._experiment._spec import PlannedCall
-from pytest_chatexp._experiment._humanloop import ChatMessage, ChatResponse, FunctionTool, ToolCall, Usage
 from pytest_chatexp._providers import get_provider
 from pytest_chatexp._providers._humanloop import HumanloopProvider, assemble_stream
-from pytest_chatexp._calls._exchange import CallOutcome, sample_from
 from pytest_chatexp.testing import ReferenceServer, Reply, ToolCallReply
 from pytest_chatexp.testing._humanloop import HumanloopBackend
 

@@ -43,6 +43,7 @@ from pytest_chatexp._recording import (
     recording_path,
     update,
 )
+from pytest_chatexp._recording._diff import Change, Miss
 from pytest_chatexp._recording._files import _exclusive_create_lock
 
 TEST_ID = "tests/test_support.py::test_refund[support-v2]"
@@ -760,8 +761,36 @@ def test_describe_request() -> None:
     )
 
 
+def explained(wanted: Call, recorded: list[Interaction]) -> str:
+    """The miss as the terminal shows it."""
+    return explain_miss(wanted, recorded).render()
+
+
+def test_a_miss_is_a_record_of_the_changes() -> None:
+    miss = explain_miss(make_call(input="cancel", temperature=0.5), recorded())
+    assert miss.label == Label("support-v2", "cancel", 0)
+    assert miss.new_input and not miss.new_config
+    assert (miss.closest, miss.relation) == (Label("support-v2", "refund", 0), "same config")
+    assert miss.changes == (
+        Change(
+            "messages[1].content",
+            "changed",
+            '"Customer message for refund"',
+            '"Customer message for cancel"',
+        ),
+        Change("temperature", "changed", "0.2", "0.5"),
+    )
+    assert Miss.from_json(json.loads(json.dumps(miss.to_json()))) == miss
+    assert Miss.from_json({"label": "nonsense"}) is None
+    text = explain_miss(
+        make_call(messages=[{"role": "system", "content": "a\nb"}]), recorded()
+    ).changes[0]
+    assert text.kind == "text" and text.path == "messages[0].content"
+    assert all(line[:1] in (" ", "-", "+") for line in text.diff)
+
+
 def test_miss_with_no_recording() -> None:
-    assert explain_miss(make_call(), []) == (
+    assert explained(make_call(), []) == (
         "no recorded response for model config 'support-v2', input 'refund', sample 0.\n"
         "This test has no recorded interactions (no recording file, or it is empty)."
     )
@@ -775,7 +804,7 @@ def test_miss_from_a_changed_system_prompt_shows_a_line_diff() -> None:
             {"role": "user", "content": "Customer message for refund"},
         ]
     )
-    assert explain_miss(wanted, recorded()) == textwrap.dedent(
+    assert explained(wanted, recorded()) == textwrap.dedent(
         """\
         no recorded response for model config 'support-v2', input 'refund', sample 0.
         Closest recording: model config 'support-v2', input 'refund', sample 0 (same label).
@@ -798,7 +827,7 @@ def test_miss_from_scalar_changes() -> None:
         provider="azure",
         endpoint="acme.openai.azure.com/openai",
     )
-    report = explain_miss(wanted, recorded())
+    report = explained(wanted, recorded())
     assert (
         "Closest recording: model config 'support-v2', input 'refund', sample 1 (same label)."
         in report
@@ -816,16 +845,16 @@ def test_miss_from_an_added_tool() -> None:
     tool = {"type": "function", "function": {"name": "lookup_order"}}
     base = [make_interaction(make_call(tools=[tool]))]
     new_tool = {"type": "function", "function": {"name": "refund"}}
-    report = explain_miss(make_call(tools=[tool, new_tool]), base)
+    report = explained(make_call(tools=[tool, new_tool]), base)
     assert report.splitlines()[-1] == (
         '  tools[1] added: {"function": {"name": "refund"}, "type": "function"}'
     )
-    inserted = explain_miss(make_call(tools=[new_tool, tool]), base)
+    inserted = explained(make_call(tools=[new_tool, tool]), base)
     assert inserted.splitlines()[-1].startswith("  tools[0] added: ")  # aligned, not 2 changes
 
 
 def test_miss_for_a_new_input() -> None:
-    report = explain_miss(make_call(input="cancel"), recorded())
+    report = explained(make_call(input="cancel"), recorded())
     lines = report.splitlines()
     assert lines[1] == "input 'cancel' is new: nothing was recorded for it."
     assert lines[2:] == [
@@ -836,7 +865,7 @@ def test_miss_for_a_new_input() -> None:
 
 
 def test_miss_for_a_new_config_lists_the_recorded_ones() -> None:
-    report = explain_miss(make_call("support-v3", model="gpt-4o", temperature=0.5), recorded())
+    report = explained(make_call("support-v3", model="gpt-4o", temperature=0.5), recorded())
     # The most similar request across configs is the v1 one, which has the same model.
     assert report.splitlines()[1:] == [
         "model config 'support-v3' is new: the recording has 'support-v1', 'support-v2'.",
@@ -850,7 +879,7 @@ def test_miss_for_a_new_config_lists_the_recorded_ones() -> None:
 def test_miss_with_an_unchanged_request_blames_the_recording() -> None:
     call = make_call()
     stale = Interaction("0" * 24, call.label, call.request, {"body": {}, "latency_s": 0.1})
-    assert explain_miss(call, [stale]).splitlines()[1:] == [
+    assert explained(call, [stale]).splitlines()[1:] == [
         "Closest recording: model config 'support-v2', input 'refund', sample 0 (same label).",
         "The request is unchanged, so this recording was made by an incompatible version "
         "of pytest-chatexp: re-record with --chatexp-record=all.",
@@ -858,7 +887,7 @@ def test_miss_with_an_unchanged_request_blames_the_recording() -> None:
 
 
 def test_miss_for_an_extra_sample() -> None:
-    report = explain_miss(make_call(sample=2), recorded())
+    report = explained(make_call(sample=2), recorded())
     assert report.splitlines()[1:] == [
         "Closest recording: model config 'support-v2', input 'refund', sample 1 "
         "(same config and input).",
@@ -870,7 +899,7 @@ def test_miss_for_an_extra_sample() -> None:
 def test_long_explanations_are_capped() -> None:
     params: dict[str, Any] = {f"param_{i:02}": i for i in range(60)}
     wanted = make_call(**params)
-    lines = explain_miss(wanted, recorded()).splitlines()
+    lines = explained(wanted, recorded()).splitlines()
     assert len(lines) <= 41
     assert lines[-1].startswith("  ... ") and lines[-1].endswith(" more differences")
     shown = sum(1 for line in lines if line.startswith("  param_"))

@@ -12,10 +12,17 @@ from typing import Any
 
 import pytest
 
-from pytest_chatexp._reports._html import render_html
+from pytest_chatexp._reports._entries import read_run
+from pytest_chatexp._reports._html import render_html as render_run
 from pytest_chatexp._reports._run import build_run_report
 from pytest_chatexp.report import main as report_main
 from pytest_chatexp.testing import ReferenceServer
+
+
+def render_html(report: Any) -> str:
+    """The page for a run report, read as the report files are."""
+    return render_run(read_run(report))
+
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

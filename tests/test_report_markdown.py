@@ -7,12 +7,19 @@ deltas); end-to-end tests run whole sessions against the reference server with
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from typing import Any
 
 import pytest
 
-from pytest_chatexp._reports._markdown import MAX_BYTES, render_markdown
+from pytest_chatexp._calls._misses import MissedCalls
+from pytest_chatexp._recording import Label
+from pytest_chatexp._recording._diff import Change, Miss
+from pytest_chatexp._reports._entries import read_run
+from pytest_chatexp._reports._markdown import MAX_BYTES
+from pytest_chatexp._reports._markdown import render_markdown as render_run
 from pytest_chatexp._reports._run import build_run_report
 from pytest_chatexp.testing import ReferenceServer
 
@@ -88,6 +95,7 @@ def _test(
     configs: list[dict[str, Any]] | None = None,
     cases: list[dict[str, Any]] | None = None,
     changes: list[dict[str, Any]] | None = None,
+    miss: MissedCalls | None = None,
 ) -> dict[str, Any]:
     experiments = []
     if configs is not None:
@@ -100,6 +108,7 @@ def _test(
         "failure": failure,
         "experiments": experiments,
         "changes": changes or [],
+        "recording_miss": None if miss is None else miss.to_json(),
     }
 
 
@@ -123,6 +132,11 @@ def _change(
         "new_generation_tokens": new[1],
         "new_total_tokens": sum(new),
     }
+
+
+def render_markdown(report: Any) -> str:
+    """The Markdown for a run report, read as the report files are."""
+    return render_run(read_run(report))
 
 
 def _render(*tests: dict[str, Any], mode: str = "none") -> str:
@@ -168,6 +182,68 @@ Request changes since it was recorded:
   messages[1].content: "late?" -> "lost?"
 ... and 1 more cases
 To record, run: pytest --chatexp-record=new 'test_support.py::test_support'"""
+
+
+def _support_change() -> tuple[Change, ...]:
+    return (
+        Change(
+            "messages[0].content",
+            "text",
+            diff=(
+                " You are a support agent for Acme.",
+                "-Answer in one short paragraph.",
+                "+Answer in two short paragraphs.",
+                " Never promise refunds.",
+            ),
+        ),
+        Change("temperature", "changed", "0.2", "0.7"),
+        Change("tools[1]", "added", new='{"function": {"name": "refund"}}'),
+        Change("stop", "removed", old='["\\n"]'),
+    )
+
+
+def _label(input_id: str, sample: int = 0, config: str = "support-v2") -> Label:
+    return Label(config, input_id, sample)
+
+
+# The miss the MISS text tells, as the record the JSON report carries.
+MISSED = MissedCalls(
+    test="test_support.py::test_support",
+    mode="none",
+    recording="__recordings__/test_support/test_support.yaml",
+    recording_exists=True,
+    record_command="pytest --chatexp-record=new 'test_support.py::test_support'",
+    misses=(
+        Miss(
+            _label("refund"),
+            closest=_label("refund"),
+            relation="same label",
+            changes=_support_change(),
+        ),
+        Miss(
+            _label("late"), closest=_label("late"), relation="same label", changes=_support_change()
+        ),
+        Miss(
+            _label("lost"),
+            new_input=True,
+            closest=_label("late"),
+            relation="same config",
+            changes=(Change("messages[1].content", "changed", '"late?"', '"lost?"'),),
+        ),
+        Miss(_label("other"), closest=_label("other"), relation="same label"),
+    ),
+    total=6,
+)
+
+
+def test_the_miss_record_renders_the_terminal_message() -> None:
+    assert f"chatexp: {MISSED.test}: {MISSED.render()}" == MISS
+    assert MissedCalls.from_json(json.loads(json.dumps(MISSED.to_json()))) == MISSED
+    # Samples of one case share their explanation: shown once.
+    sample = Miss(_label("late", 1), closest=_label("late", 1), relation="same label")
+    more = dataclasses.replace(MISSED, misses=(*MISSED.misses, sample), total=7)
+    assert more.render().splitlines()[1:] == MISS.splitlines()[1:]
+    assert more.headline().startswith("5 of 7 calls have no matching recording")
 
 
 # -- title and totals ---------------------------------------------------------------------------
@@ -313,7 +389,9 @@ def test_experiments_table_collapses_beyond_ten_rows() -> None:
 
 
 def test_a_recording_miss_shows_the_changed_fields_as_a_diff() -> None:
-    text = _render(_test("test_support.py::test_support", outcome="error", failure=MISS))
+    text = _render(
+        _test("test_support.py::test_support", outcome="error", failure=MISS, miss=MISSED)
+    )
     expected = """\
 ### Changed prompts and configs
 
@@ -354,7 +432,7 @@ To record: `pytest --chatexp-record=new 'test_support.py::test_support'`
     assert "### Failing tests" not in text
 
 
-def test_a_miss_inside_a_traceback_is_read_from_its_e_lines() -> None:
+def test_a_miss_inside_a_traceback_is_told_from_its_record() -> None:
     failure = "\n".join(
         [
             "    def test_it(chatexp_runner):",
@@ -365,31 +443,47 @@ def test_a_miss_inside_a_traceback_is_read_from_its_e_lines() -> None:
             "x.py:3: RecordingMissError",
         ]
     )
-    text = _render(_test("x.py::test_it", outcome="failed", failure=failure))
+    missed = dataclasses.replace(
+        MISSED,
+        test="x.py::test_it",
+        record_command="pytest --chatexp-record=new 'x.py::test_it'",
+        misses=(dataclasses.replace(MISSED.misses[0], changes=_support_change()[:1]),),
+    )
+    text = _render(_test("x.py::test_it", outcome="failed", failure=failure, miss=missed))
     assert "```diff\n@@ messages[0].content @@\n You are a support agent for Acme.\n" in text
     assert "-Answer in one short paragraph.\n+Answer in two short paragraphs.\n" in text
     assert "To record: `pytest --chatexp-record=new 'x.py::test_it'`" in text
     assert "recording `__recordings__/test_support/test_support.yaml`." in text
+    # The failure text is not read: without the record, the test is an ordinary failure.
+    plain = _render(_test("x.py::test_it", outcome="failed", failure=failure))
+    assert "```diff" not in plain and "### Failing tests" in plain
 
 
 def test_a_blank_prompt_line_stays_in_the_diff() -> None:
-    failure = "\n".join(
-        [
-            "chatexp: t.py::test_a: the call has no matching recording (record mode 'none'); "
-            "recording r.yaml.",
-            "no recorded response for model config 'c', input 'i', sample 0.",
-            "Closest recording: model config 'c', input 'i', sample 0 (same label).",
-            "Request changes since it was recorded:",
-            "  messages[0].content changed:",
-            "       Be brief.",
-            "       ",
-            "      -Old rule.",
-            "      +New rule.",
-            "      ... 3 more diff lines",
-            "To record, run: pytest --chatexp-record=new 't.py::test_a'",
-        ]
+    diff = (" Be brief.", " ", "-Old rule.", "+New rule.", "... 3 more diff lines")
+    missed = MissedCalls(
+        test="t.py::test_a",
+        mode="none",
+        recording="r.yaml",
+        recording_exists=True,
+        record_command="pytest --chatexp-record=new 't.py::test_a'",
+        misses=(
+            Miss(
+                Label("c", "i", 0),
+                closest=Label("c", "i", 0),
+                relation="same label",
+                changes=(Change("messages[0].content", "text", diff=diff),),
+            ),
+        ),
     )
-    text = _render(_test("t.py::test_a", outcome="error", failure=failure))
+    assert missed.render().splitlines()[5:10] == [
+        "       Be brief.",
+        "       ",
+        "      -Old rule.",
+        "      +New rule.",
+        "      ... 3 more diff lines",
+    ]
+    text = _render(_test("t.py::test_a", outcome="error", failure="x", miss=missed))
     assert (
         "```diff\n@@ messages[0].content @@\n Be brief.\n \n-Old rule.\n+New rule.\n"
         " ... 3 more diff lines\n```"
@@ -397,17 +491,35 @@ def test_a_blank_prompt_line_stays_in_the_diff() -> None:
 
 
 def test_a_miss_without_a_recording_file() -> None:
-    failure = (
-        "chatexp: t.py::test_a: the call has no matching recording (record mode 'none'); "
+    missed = MissedCalls(
+        test="t.py::test_a",
+        mode="none",
+        recording="__recordings__/t/test_a.yaml",
+        recording_exists=False,
+        record_command="pytest --chatexp-record=new 't.py::test_a'",
+        misses=(Miss(Label("c", "i", 0), recorded=False),),
+    )
+    assert missed.render() == (
+        "the call has no matching recording (record mode 'none'); "
         "no recording file yet (__recordings__/t/test_a.yaml).\n"
         "To record, run: pytest --chatexp-record=new 't.py::test_a'"
     )
-    text = _render(_test("t.py::test_a", outcome="error", failure=failure))
+    text = _render(_test("t.py::test_a", outcome="error", failure="x", miss=missed))
     assert (
         "**`t.py::test_a`**: the call has no matching recording (record mode 'none'); "
         "no recording file yet (`__recordings__/t/test_a.yaml`)."
     ) in text
     assert "```diff" not in text
+
+
+def test_a_moved_endpoint_is_told_as_the_fix() -> None:
+    missed = dataclasses.replace(
+        MISSED, misses=MISSED.misses[:1], fixes=("Point base_url back at api.example.com.",)
+    )
+    assert missed.render().splitlines()[-1] == "Point base_url back at api.example.com."
+    text = _render(_test(missed.test, outcome="error", failure="x", miss=missed))
+    assert "- Point base\\_url back at api.example.com." in text
+    assert "To record:" not in text
 
 
 def test_rerecorded_calls_with_token_deltas() -> None:
@@ -445,32 +557,45 @@ def test_rerecorded_calls_with_token_deltas() -> None:
     assert "| 30 -> 15 (-15, -50.0%) | 12 -> 12 (no change) | 42 -> 27 (-15, -35.7%) |" in shrunk
 
 
-def test_cost_deltas_come_from_the_prices_the_rows_imply() -> None:
+def test_cost_deltas_come_from_the_costs_the_changes_carry() -> None:
     # Model m costs $1 per million prompt tokens and $2 per million generation tokens.
     def cost(prompt: int, generation: int) -> float:
         return (prompt * 1.0 + generation * 2.0) / 1_000_000
 
-    changes = [_change("v1", "a", 0, old=(100, 50), new=(132, 41))]
-    tests = [
-        _test(
-            "t.py::test_a",
-            configs=[
-                _row("v1", samples=1, replayed=1, prompt=132, generation=41, cost=cost(132, 41))
-            ],
-            cases=[_case("v1", "a", ["x"], [None], costs=[cost(132, 41)])],
-            changes=changes,
-        ),
-        _test("t.py::test_b", configs=[_row("v9", prompt=10, generation=90, cost=cost(10, 90))]),
-    ]
-    text = _render(*tests, mode="new")
+    priced = {
+        **_change("v1", "a", 0, old=(100, 50), new=(132, 41)),
+        "model": "m",
+        "old_cost_usd": cost(100, 50),
+        "new_cost_usd": cost(132, 41),
+        "prompt_price_usd": 1.0,
+        "generation_price_usd": 2.0,
+    }
+    configs = [_row("v1", samples=1, replayed=1, prompt=132, generation=41, cost=cost(132, 41))]
+    text = _render(_test("t.py::test_a", configs=configs, changes=[priced]), mode="new")
     # 32 more prompt tokens ($0.000032), 9 fewer generation tokens (-$0.000018).
     assert "| Total tokens | Cost | New calls |" in text
     assert "| 150 -> 173 (+23, +15.3%) | +$0.000014 | — |" in text
 
-    # Only one token ratio seen: prompt and generation prices cannot be told apart.
-    alone = render_markdown(build_run_report(tests[:1], record_mode="new"))
+    # A report written before changes carried costs: no cost is guessed.
+    unpriced = _change("v1", "a", 0, old=(100, 50), new=(132, 41))
+    alone = _render(_test("t.py::test_a", configs=configs, changes=[unpriced]), mode="new")
     assert "| Total tokens | Cost |" not in alone
     assert "| 150 -> 173 (+23, +15.3%) | — |" in alone
+
+    # Beside a priced config, one whose model has no price reads unknown, not $0.
+    other = {**_change("v2", "a", 0, old=(10, 5), new=(10, 6)), "model": "x"}
+    both = _render(
+        _test("t.py::test_a", configs=[*configs, _row("v2")], changes=[priced, other]), mode="new"
+    )
+    assert "| 15 -> 16 (+1, +6.7%) | unknown | — |" in both
+
+
+def test_unknown_token_counts_are_not_shown_as_zero() -> None:
+    change = {**_change("v1", "a", 0, old=(10, 5), new=(12, 5)), "old_prompt_tokens": None}
+    change["old_total_tokens"] = None
+    new = {**_change("v1", "b", 0, old=None, new=(3, 4)), "new_total_tokens": None}
+    text = _render(_test("t.py::test_a", configs=[_row("v1")], changes=[change, new]))
+    assert "| unknown -> 12 | 5 -> 5 (no change) | unknown -> 17 | 1 (unknown tokens) |" in text
 
 
 def test_output_is_deterministic_whatever_the_order_of_changes() -> None:
@@ -586,8 +711,20 @@ def test_the_ci_gate_story(pytester: pytest.Pytester, recording_session: Referen
             "Answer in one short paragraph.", "Answer in two short paragraphs, citing the policy."
         )
     )
-    gate = pytester.runpytest("--chatexp-markdown=gate.md")
+    gate = pytester.runpytest("--chatexp-markdown=gate.md", "--chatexp-json=gate.json")
     gate.assert_outcomes(passed=1, errors=1)
+    # The JSON report carries the miss as a record (what the Markdown renders from).
+    report = json.loads((pytester.path / "gate.json").read_text(encoding="utf-8"))
+    tests = {test["test"]: test for test in report["tests"]}
+    assert tests["test_support.py::test_other"]["recording_miss"] is None
+    miss = tests["test_support.py::test_support"]["recording_miss"]
+    assert (miss["mode"], miss["total"], len(miss["misses"])) == ("none", 4, 4)
+    assert miss["recording"] == "__recordings__/test_support/test_support.yaml"
+    first = miss["misses"][0]
+    assert first["relation"] == "same label" and first["closest"] == first["label"]
+    assert [(change["path"], change["kind"]) for change in first["changes"]] == [
+        ("messages[0].content", "text")
+    ]
     text = (pytester.path / "gate.md").read_text(encoding="utf-8")
     assert text.startswith(
         "## pytest-chatexp: 1 of 2 tests failing\n\n"
@@ -610,12 +747,22 @@ def test_the_ci_gate_story(pytester: pytest.Pytester, recording_session: Referen
     assert "### Failing tests" not in text
 
     # The author re-records what changed: the summary shows what it costs in tokens.
-    rerecord = pytester.runpytest("--chatexp-record=new", "--chatexp-markdown=rerecord.md")
+    rerecord = pytester.runpytest(
+        "--chatexp-record=new", "--chatexp-markdown=rerecord.md", "--chatexp-json=rerecord.json"
+    )
     rerecord.assert_outcomes(passed=2)
+    report = json.loads((pytester.path / "rerecord.json").read_text(encoding="utf-8"))
+    change = next(test for test in report["tests"] if test["changes"])["changes"][0]
+    assert (change["model"], change["prompt_price_usd"], change["generation_price_usd"]) == (
+        "ref-model",
+        1.0,
+        2.0,
+    )
+    assert change["new_cost_usd"] - change["old_cost_usd"] == pytest.approx(3e-6)
     text = (pytester.path / "rerecord.md").read_text(encoding="utf-8")
     assert text.startswith("## pytest-chatexp: all 2 tests passed\n\n")
     assert ", record mode new.\n" in text
-    # 12 more prompt words at $1 per million tokens: the prices the other rows imply.
+    # 12 more prompt words at $1 per million tokens, as priced when re-recorded.
     assert (
         "#### Re-recorded calls\n\n"
         "4 calls answered anew while recording, 4 of them replacing a previous answer "
@@ -626,3 +773,33 @@ def test_the_ci_gate_story(pytester: pytest.Pytester, recording_session: Referen
         "| 44 -> 44 (no change) | 116 -> 128 (+12, +10.3%) | +$0.000012 | — |\n"
     ) in text
     assert "Calls without a matching recording" not in text
+
+
+def test_reports_of_older_versions_read_as_unknown_not_zero() -> None:
+    # No recording_miss, no costs in changes, mistyped numbers: read, never raised on.
+    old = {
+        "tests": [
+            {
+                "test": "t.py::test_a",
+                "outcome": "failed",
+                "failure": "no matching recording",  # text alone is never parsed
+                "experiments": [{"test": "t.py::test_a", "configs": [{"name": "v1"}]}],
+                "changes": [{"config": "v1", "sample": "0", "old_total_tokens": 3}, "junk"],
+            },
+            "junk",
+        ],
+        "totals": {"tests": "two", "cost_usd": True},
+    }
+    run = read_run(old)
+    test = run.tests[0]
+    assert test.miss is None and run.totals.tests is None and run.totals.cost_usd is None
+    row = test.experiments[0].configs[0]
+    assert (row.total_tokens, row.cost_usd, row.samples) == (None, None, 0)
+    assert [(change.sample, change.new, change.new_total_tokens) for change in test.changes] == [
+        (0, False, None)
+    ]
+    text = render_run(run)
+    assert "Calls without a matching recording" not in text
+    assert "| `v1` | 1 | unknown -> unknown | unknown -> unknown | 3 -> unknown | — |" in text
+    assert "| `t.py::test_a` | `v1` |  | 0 | not checked | unknown | unknown |" in text
+    assert read_run({}).tests == ()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from pytest_chatexp._calls._budget import PlanRecord
+from pytest_chatexp._calls._changes import ChangeRecord
+from pytest_chatexp._experiment._humanloop import Usage
+from pytest_chatexp._pricing import PriceTable
 from pytest_chatexp.testing import ReferenceServer
 
 SUITE = """
@@ -128,3 +134,41 @@ def test_replays_are_never_charged(pytester: pytest.Pytester, live: ReferenceSer
     pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=3)
     result = pytester.runpytest("--chatexp-max-tokens=1")
     result.assert_outcomes(passed=3)
+
+
+# -- records: plans and re-recording changes ----------------------------------------------------
+
+
+def test_a_plan_is_a_record_that_crosses_as_builtins() -> None:
+    plan = PlanRecord("t.py::test_a", 6, 4, 2, 0, 126, 0.000105, ())
+    assert plan.describe() == "6 calls: 4 replayed, 2 live; ~126 tokens live, ~$0.0001"
+    assert PlanRecord.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+    unpriced = PlanRecord("t.py::test_b", 1, 0, 0, 1, 0, None, ("m",))
+    assert unpriced.describe() == "1 call: 0 replayed, 0 live, 1 without a recording; " + (
+        "~0 tokens live, cost unknown"
+    )
+
+
+def test_a_change_carries_its_costs_from_the_price_table() -> None:
+    prices = PriceTable.from_lines(["m 1.0 2.0"])
+    change = ChangeRecord.of(
+        config="c",
+        input="i",
+        sample=0,
+        model="m",
+        old=Usage.of(100, 50),
+        new=Usage.of(132, 41),
+        prices=prices,
+    )
+    assert (change.old_cost_usd, change.new_cost_usd) == (0.0002, 0.000214)
+    assert (change.prompt_price_usd, change.generation_price_usd) == (1.0, 2.0)
+    assert change.cost_delta == pytest.approx(0.000014)
+    assert ChangeRecord.from_json(json.loads(json.dumps(change.to_json()))) == change
+    unpriced = ChangeRecord.of(
+        config="c", input="i", sample=0, model="x", old=None, new=Usage.of(1, None), prices=prices
+    )
+    assert unpriced.new and unpriced.new_cost_usd is None and unpriced.cost_delta is None
+    assert unpriced.new_total_tokens is None  # unknown, not 0
+    # A change as reports before costs were recorded hold it: costs read as unknown.
+    old = {"config": "c", "input": "i", "sample": 1, "new": False, "old_total_tokens": 3}
+    assert ChangeRecord.from_json(old) == ChangeRecord("c", "i", 1, False, old_total_tokens=3)

@@ -10,16 +10,10 @@ import sys
 import pytest
 
 from pytest_chatexp import AppCall, ModelConfig
-from pytest_chatexp._calls._target import (
-    APP_PROVIDER,
-    CallOutcome,
-    Target,
-    TargetCall,
-    format_for,
-    send_directly,
-    target_for,
-)
+from pytest_chatexp._calls._exchange import format_for, target_for
+from pytest_chatexp._calls._target import CallOutcome, Target, TargetCall, send_directly
 from pytest_chatexp._errors import InvalidExperimentError
+from pytest_chatexp._experiment._apps import APP_PROVIDER
 from pytest_chatexp._experiment._inputs import Input
 from pytest_chatexp._experiment._spec import PlannedCall
 from pytest_chatexp._providers import get_provider, provider_names
@@ -119,7 +113,7 @@ def test_resolving_a_model_config_loads_no_app_target_nor_http_client() -> None:
         "import sys\n"
         "from pytest_chatexp import ModelConfig\n"
         "from pytest_chatexp._calls._exchange import replay\n"
-        "from pytest_chatexp._calls._target import format_for\n"
+        "from pytest_chatexp._calls._exchange import format_for\n"
         "format_for(ModelConfig(model='m', provider='anthropic'))\n"
         "loaded = [m for m in ('pytest_chatexp._calls._app', 'httpx', 'asyncio') "
         "if m in sys.modules]\n"

@@ -21,15 +21,15 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import ValidationError
 
-from .._errors import ProviderError
+from .._errors import ChatexpError, ProviderError
 from .._experiment._apps import resolve_app
 from .._experiment._humanloop import ChatMessage, Usage
 from .._experiment._spec import PlannedCall
 from .._providers._base import Provider, ProviderReply, WireRequest
 from .._redaction import display_url
+from .._util import exception_text
 from .._validation import describe_validation_error
 from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
-from ._exchange import exception_text
 from ._metering import note_attempt
 from ._target import CallOutcome, Exchange, Target, TargetCall, start_next
 
@@ -288,7 +288,7 @@ class AppTarget(Target):
         except ProviderError:
             raise
         except Exception as exc:
-            if type(exc).__module__.startswith("pytest_chatexp"):
+            if isinstance(exc, ChatexpError):
                 raise  # a recording miss or plugin error raised inside the app's HTTP call
             raise ProviderError(
                 f"{call.label}: the app {call.config.model} raised {type(exc).__name__}: "

@@ -15,25 +15,26 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._errors import BudgetExhausted, ChatexpError, PricingError
-from ._metering import CallTally, Ledger, LedgerState, counting_attempts
 from .._pricing import PriceTable
+from ._metering import CallTally, Ledger, LedgerState, counting_attempts
 
 if TYPE_CHECKING:
-    from .._experiment._spec import ExperimentSpec, PlannedCall
     from .._experiment._humanloop import Usage
+    from .._experiment._spec import ExperimentSpec, PlannedCall
     from .._providers import Provider, WireRequest
-    from ._recorder import TestRecorder
     from ._exchange import CallOutcome, Exchange
+    from ._recorder import TestRecorder
 
 __all__ = [
     "BudgetExhausted",
     "Ledger",
     "Meter",
+    "PlanRecord",
     "SessionBudget",
     "UnpricedModelError",
     "estimate_call",
@@ -235,13 +236,56 @@ def _tokens_of(provider: Provider, outcome: CallOutcome) -> tuple[int | None, in
     return (None, None) if usage is None else (usage.prompt_tokens, usage.generation_tokens)
 
 
+@dataclass(frozen=True)
+class PlanRecord:
+    """What running one experiment would do: its calls replayed, live, and missing (without a
+    recording, under a mode that forbids recording: they would fail), and the live calls'
+    estimated tokens and cost (None: a model in ``unpriced_models`` has no price)."""
+
+    test: str
+    calls: int
+    replayed: int
+    live: int
+    missing: int
+    estimated_tokens: int
+    estimated_cost_usd: float | None
+    unpriced_models: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        cost = self.estimated_cost_usd
+        money = f"~${cost:.4f}" if cost is not None else "cost unknown"
+        missing = f", {self.missing} without a recording" if self.missing else ""
+        return (
+            f"{self.calls} call{'s' if self.calls != 1 else ''}: {self.replayed} replayed, "
+            f"{self.live} live{missing}; ~{self.estimated_tokens:,} tokens live, {money}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Builtins only: a plan crosses to the xdist controller on the test's report."""
+        return {**asdict(self), "unpriced_models": list(self.unpriced_models)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanRecord:
+        cost = data.get("estimated_cost_usd")
+        return cls(
+            test=str(data.get("test") or ""),
+            calls=int(data.get("calls") or 0),
+            replayed=int(data.get("replayed") or 0),
+            live=int(data.get("live") or 0),
+            missing=int(data.get("missing") or 0),
+            estimated_tokens=int(data.get("estimated_tokens") or 0),
+            estimated_cost_usd=None if cost is None else float(cost),
+            unpriced_models=tuple(str(model) for model in data.get("unpriced_models") or ()),
+        )
+
+
 def plan_experiment(
     spec: ExperimentSpec, recorder: TestRecorder | None, prices: PriceTable
-) -> dict[str, Any]:
+) -> PlanRecord:
     """What running ``spec`` would do, without calling anyone: replays, live calls, and the
     estimated tokens and cost of the live ones (see ``estimate_call``)."""
-    from ._recorder import recorded_call_of
     from ._exchange import base_url_for, provider_for
+    from ._recorder import recorded_call_of
 
     replayed = live = missing = tokens = 0
     cost = 0.0
@@ -262,13 +306,13 @@ def plan_experiment(
         if price is None:
             unpriced.add(call.config.model)
         cost += price or 0.0
-    return {
-        "test": spec.name,
-        "calls": replayed + live + missing,
-        "replayed": replayed,
-        "live": live,
-        "missing": missing,
-        "estimated_tokens": tokens,
-        "estimated_cost_usd": None if unpriced else round(cost, 6),
-        "unpriced_models": sorted(unpriced),
-    }
+    return PlanRecord(
+        test=spec.name,
+        calls=replayed + live + missing,
+        replayed=replayed,
+        live=live,
+        missing=missing,
+        estimated_tokens=tokens,
+        estimated_cost_usd=None if unpriced else round(cost, 6),
+        unpriced_models=tuple(sorted(unpriced)),
+    )

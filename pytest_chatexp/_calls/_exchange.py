@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from .._errors import ProviderError
+from .._experiment._apps import APP_PROVIDER
 from .._experiment._config import ModelConfig
 from .._experiment._humanloop import ChatDataResponse
 from .._experiment._result import ExperimentResult, Sample, assemble
@@ -22,8 +23,8 @@ from .._experiment._spec import ExperimentSpec, PlannedCall, sample_id
 from .._providers import Provider, ProviderReply, WireRequest
 from .._providers import _base as _providers
 from .._providers._base import api_key_env
-from .._util import endpoint_identity
-from ._target import CallOutcome, Exchange, Replay, format_for, send_directly
+from .._util import endpoint_identity, exception_text
+from ._target import CallOutcome, Exchange, Replay, Target, send_directly
 
 __all__ = [
     "CallOutcome",
@@ -33,6 +34,7 @@ __all__ = [
     "base_url_for",
     "endpoint_fix",
     "exception_text",
+    "format_for",
     "keep_recorded_ids",
     "missing_key",
     "provider_for",
@@ -40,6 +42,7 @@ __all__ = [
     "replay",
     "sample_from",
     "send_directly",
+    "target_for",
 ]
 
 
@@ -57,23 +60,6 @@ def replay(spec: ExperimentSpec, lookup: Replay) -> ExperimentResult | None:
             return None
         samples.append(sample_from(call, provider, wire, outcome))
     return assemble(spec, samples, time.perf_counter() - started)
-
-
-def exception_text(exc: BaseException) -> str:
-    """What ``exc`` says, for a message. One raised without a message (``MemoryError()``, a
-    reset connection) says what its cause said, or else what its type means: never nothing."""
-    cause: BaseException | None = exc
-    seen: set[int] = set()
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        text = str(cause).strip()
-        if text:
-            return text
-        # Followed even when raised "from None": httpcore's ReadError hides anyio's bare
-        # BrokenResourceError that way, which in turn wraps the ConnectionResetError that says.
-        cause = cause.__cause__ or cause.__context__
-    doc = (type(exc).__doc__ or type(exc).__name__).strip().splitlines()[0].rstrip(".")
-    return doc[:1].lower() + doc[1:]
 
 
 def provider_for(call: PlannedCall) -> Provider:
@@ -205,3 +191,25 @@ def _sample(
         retries=outcome.retries,
         replayed=outcome.replayed,
     )
+
+
+def format_for(config: ModelConfig) -> Provider:
+    """The format a config's requests are built, fingerprinted and replayed in, and its answers
+    read in: the wire format it names, or the app target's own for ``provider="python"``."""
+    if config.provider == APP_PROVIDER:
+        # Imported here for start-up cost: the app target loads httpx, which a replay-only
+        # session and a suite speaking only to models never need.
+        from ._app import APP_FORMAT
+
+        return APP_FORMAT
+    return _providers.provider_for(config, also=(APP_PROVIDER,))
+
+
+def target_for(config: ModelConfig, http: Target) -> Target:
+    """The target serving a config: the app target for ``provider="python"``, else ``http``
+    (the runner's, which owns the connections)."""
+    if config.provider == APP_PROVIDER:
+        from ._app import APP_TARGET  # here for start-up cost, as in format_for
+
+        return APP_TARGET
+    return http

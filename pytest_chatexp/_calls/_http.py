@@ -30,6 +30,7 @@ from .._experiment._spec import PlannedCall
 from .._providers import Provider, WireRequest
 from .._providers._base import read_api_key
 from .._redaction import display_url, redact
+from .._util import exception_text
 from ._bounded import (
     ACCEPT_ENCODING,
     AnswerTooLarge,
@@ -37,7 +38,7 @@ from ._bounded import (
     read_body,
     read_lines,
 )
-from ._exchange import exception_text, read_reply
+from ._exchange import read_reply
 from ._metering import note_attempt
 from ._retry import (
     RETRYABLE_STATUS,

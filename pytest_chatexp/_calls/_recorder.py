@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from .._errors import ChatexpError, RecordingError
 from .._experiment._spec import PlannedCall
+from .._pricing import PriceTable
 from .._providers import Provider, WireRequest
 from .._recording import (
     Call,
@@ -31,80 +31,17 @@ from .._recording import (
     RecordedRequest,
     RecordingFile,
     check_writable,
-    explain_miss,
     moved_endpoint,
     update,
 )
+from .._recording._diff import Miss, explain_miss
 from .._redaction import known_secrets
 from .._util import endpoint_identity
+from ._changes import ChangeRecord
 from ._exchange import CallOutcome, endpoint_fix, keep_recorded_ids
+from ._misses import MissedCalls, RecordingMissError
 
-__all__ = ["RecordingMissError", "TestRecorder", "recorded_call_of"]
-
-_EXPLANATIONS_SHOWN = 3
-
-
-class RecordingMissError(RecordingError):
-    """A call has no matching recording and the record mode forbids calling the provider."""
-
-    def __init__(
-        self,
-        *,
-        call: Call,
-        explanation: str,
-        mode: str,
-        where: str,
-        fix: str,
-        explanations: Sequence[str] | None = None,
-        misses: int = 1,
-        total: int = 1,
-    ) -> None:
-        super().__init__(
-            _miss_message(
-                list(explanations or [explanation]),
-                misses=misses,
-                total=total,
-                mode=mode,
-                where=where,
-                fix=fix,
-            )
-        )
-        self.call = call
-        self.explanation = explanation
-        self.mode, self.where, self.fix = mode, where, fix
-
-    @classmethod
-    def combine(cls, errors: Sequence[RecordingMissError], *, total: int) -> RecordingMissError:
-        """One message for every miss of an experiment: the CI gate's verdict."""
-        first = errors[0]
-        explanations: dict[tuple[str, str], str] = {}
-        for error in errors:  # samples of one case share their explanation: show it once
-            explanations.setdefault(
-                (error.call.label.config, error.call.label.input), error.explanation
-            )
-        return cls(
-            call=first.call,
-            explanation=first.explanation,
-            mode=first.mode,
-            where=first.where,
-            fix="\n".join(dict.fromkeys(error.fix for error in errors)),
-            explanations=list(explanations.values()),
-            misses=len(errors),
-            total=total,
-        )
-
-
-def _miss_message(
-    explanations: list[str], *, misses: int, total: int, mode: str, where: str, fix: str
-) -> str:
-    calls = "the call has" if total == 1 else f"{misses} of {total} calls have"
-    lines = [f"{calls} no matching recording (record mode '{mode}'); {where}."]
-    explanations = [text for text in explanations if text]
-    lines += explanations[:_EXPLANATIONS_SHOWN]
-    if len(explanations) > _EXPLANATIONS_SHOWN:
-        lines.append(f"... and {len(explanations) - _EXPLANATIONS_SHOWN} more cases")
-    lines.append(fix)
-    return "\n".join(lines)
+__all__ = ["ChangeRecord", "RecordingMissError", "TestRecorder", "recorded_call_of"]
 
 
 def recorded_call_of(call: PlannedCall, provider: Provider, wire: WireRequest) -> Call:
@@ -138,21 +75,29 @@ class TestRecorder:
     __test__ = False  # not a test class, whatever pytest's name-based discovery thinks
 
     def __init__(
-        self, *, path: Path, display_path: str, test_id: str, mode: str, rerun_hint: str
+        self,
+        *,
+        path: Path,
+        display_path: str,
+        test_id: str,
+        mode: str,
+        rerun_hint: str,
+        prices: PriceTable | None = None,
     ) -> None:
         self.path = path
         self.display_path = display_path
         self.test_id = test_id
         self.mode = mode
         self.rerun_hint = rerun_hint
+        self.prices = prices if prices is not None else PriceTable()
         self._file: RecordingFile | None = None
         self._existed = _exists(path)
         self._unwritable: str | None = None  # why recording here fails, once checked
         self._writable_checked = False
         self.used: dict[str, Interaction] = {}
         self.recorded: dict[str, Interaction] = {}
-        # Calls answered anew, with their token counts before and after, for the reports.
-        self.changes: list[dict[str, Any]] = []
+        # Calls answered anew, with their tokens and costs before and after, for the reports.
+        self.changes: list[ChangeRecord] = []
 
     @property
     def file(self) -> RecordingFile:
@@ -191,7 +136,7 @@ class TestRecorder:
             recorded_call, body=outcome.body, latency_s=outcome.latency_s, **extra
         )
         self.recorded[interaction.fingerprint] = interaction
-        self._note_change(recorded_call, provider, outcome)
+        self._note_change(recorded_call, call.config.model, provider, outcome)
         return outcome
 
     def _check_writable(self) -> None:
@@ -206,8 +151,10 @@ class TestRecorder:
         if self._unwritable is not None:
             raise UnwritableRecordingError(f"{self._unwritable} No call was made.")
 
-    def _note_change(self, call: Call, provider: Provider, outcome: CallOutcome) -> None:
-        """A re-recorded call whose label had an answer before: what changed, in tokens."""
+    def _note_change(
+        self, call: Call, call_model: str, provider: Provider, outcome: CallOutcome
+    ) -> None:
+        """A call answered anew: its tokens and cost, and those of the answer it replaces."""
         label = call.label
         previous = next((item for item in self.file.interactions if item.label == label), None)
         try:
@@ -218,18 +165,15 @@ class TestRecorder:
         except ChatexpError:
             return  # an unreadable answer fails the test elsewhere; no delta to report
         self.changes.append(
-            {
-                "config": label.config,
-                "input": label.input,
-                "sample": label.sample,
-                "new": previous is None,
-                "old_total_tokens": old.total_tokens if old else None,
-                "new_total_tokens": new.total_tokens,
-                "old_prompt_tokens": old.prompt_tokens if old else None,
-                "new_prompt_tokens": new.prompt_tokens,
-                "old_generation_tokens": old.generation_tokens if old else None,
-                "new_generation_tokens": new.generation_tokens,
-            }
+            ChangeRecord.of(
+                config=label.config,
+                input=label.input,
+                sample=label.sample,
+                model=call_model,
+                old=old,
+                new=new,
+                prices=self.prices,
+            )
         )
 
     def replay(
@@ -270,19 +214,22 @@ class TestRecorder:
         return self.mode in ("new", "all") or (self.mode == "once" and not self._existed)
 
     def _miss(self, call: Call, *, fix: str | None = None) -> RecordingMissError:
-        where = (
-            f"recording {self.display_path}"
+        # Without a file there is nothing to compare with: the location says it all.
+        miss = (
+            explain_miss(call, self.file.interactions)
             if self._existed
-            else f"no recording file yet ({self.display_path})"
+            else Miss(call.label, recorded=False)
         )
-        return RecordingMissError(
-            call=call,
-            # Without a file there is nothing to compare with: the location says it all.
-            explanation=explain_miss(call, self.file.interactions) if self._existed else "",
+        record = MissedCalls(
+            test=self.test_id,
             mode=self.mode,
-            where=where,
-            fix=fix or f"To record, run: {self.rerun_hint}",
+            recording=self.display_path,
+            recording_exists=self._existed,
+            record_command=self.rerun_hint,
+            misses=(miss,),
+            fixes=(fix,),
         )
+        return RecordingMissError(record, call=call)
 
     def persist(self) -> None:
         """Write newly recorded answers now, merged into the file, so a crash loses nothing."""

@@ -4,8 +4,8 @@ is talking to: a model endpoint over HTTP (``_http.HttpTarget``) or your own cod
 (``_app.AppTarget``).
 
 Also the seam recording plugs into (``Exchange``) and the record of one answer
-(``CallOutcome``). Replay runs through here too, so this module imports no event loop and no
-HTTP client: the app target's module (which imports httpx) loads only for a config naming it.
+(``CallOutcome``). Which target serves a config is ``_exchange.target_for``. Replay runs
+through here too, so this module imports no event loop and no HTTP client.
 """
 
 from __future__ import annotations
@@ -15,26 +15,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._experiment._apps import APP_PROVIDER
-from .._experiment._config import ModelConfig
 from .._experiment._spec import PlannedCall
 from .._providers import Provider, ProviderReply, WireRequest
-from .._providers._base import provider_for
 
 if TYPE_CHECKING:
     import asyncio
 
 __all__ = [
-    "APP_PROVIDER",
     "CallOutcome",
     "Exchange",
     "Replay",
     "Target",
     "TargetCall",
-    "format_for",
     "send_directly",
     "start_next",
-    "target_for",
 ]
 
 
@@ -106,25 +100,3 @@ def start_next(first_out: asyncio.Future[None] | None) -> None:
     """Tell the runner a worker's first call no longer needs the CPU until its answer."""
     if first_out is not None and not first_out.done():
         first_out.set_result(None)
-
-
-def format_for(config: ModelConfig) -> Provider:
-    """The format a config's requests are built, fingerprinted and replayed in, and its answers
-    read in: the wire format it names, or the app target's own for ``provider="python"``."""
-    if config.provider == APP_PROVIDER:
-        # Imported here for start-up cost: the app target loads httpx, which a replay-only
-        # session and a suite speaking only to models never need.
-        from ._app import APP_FORMAT
-
-        return APP_FORMAT
-    return provider_for(config, also=(APP_PROVIDER,))
-
-
-def target_for(config: ModelConfig, http: Target) -> Target:
-    """The target serving a config: the app target for ``provider="python"``, else ``http``
-    (the runner's, which owns the connections)."""
-    if config.provider == APP_PROVIDER:
-        from ._app import APP_TARGET  # here for start-up cost, as in format_for
-
-        return APP_TARGET
-    return http

@@ -31,7 +31,7 @@ def schema_checker(schema: Mapping[str, Any], *, where: str) -> SchemaProblem:
     try:
         cls.check_schema(schema)
     except SchemaError as error:
-        at = json_path(list(error.absolute_path))
+        at = json_path(list(error.absolute_path), root="$")
         raise ValueError(f"{where}: invalid JSON schema at {at}: {error.message}") from None
     validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
 
@@ -44,6 +44,7 @@ def schema_checker(schema: Mapping[str, Any], *, where: str) -> SchemaProblem:
         message = message if len(message) <= _MESSAGE else message[: _MESSAGE - 1] + "…"
         more = len(errors) - 1
         also = f" (and {more} more error{'s' if more > 1 else ''})" if more > 0 else ""
-        return f"{json_path(list(error.absolute_path))}: {message}{also}"
+        at = json_path(list(error.absolute_path), root="$")
+        return f"{at}: {message}{also}"
 
     return problem

@@ -21,13 +21,13 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 from .._errors import RecordingError
+from .._util import write_atomic
 
 try:
     import fcntl
@@ -91,7 +91,7 @@ def _prepare_folder(folder: Path) -> None:
 
 
 def write_if_changed(path: Path, text: str) -> None:
-    """Atomically make ``path`` hold ``text``: temp file in the same folder, fsync, replace.
+    """Atomically make ``path`` hold ``text`` (``write_atomic``), then persist the rename.
 
     Call it inside ``writing_locked(path)``. Unchanged content is not rewritten.
     """
@@ -100,19 +100,7 @@ def write_if_changed(path: Path, text: str) -> None:
         if path.read_bytes() == data:
             return
     _remove_leftover_temps(path)
-    temp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
-    # os.open with 0o666 lets the umask decide the mode, like any file the user creates.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    write_atomic(path, text)
     _fsync_directory(path.parent)
 
 

@@ -27,12 +27,10 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
-
-import yaml
+from typing import Any, Final
 
 from .._errors import CorruptRecordingError, RecordingError, SecretInRecordingError
 from .._reading import FileTooLarge, YamlProblem, load_yaml, read_bounded
@@ -40,15 +38,15 @@ from ._block_yaml import NotInSubset
 from ._block_yaml import load as load_block_yaml
 from ._files import check_writable, reason, write_if_changed, writing_locked
 from ._fingerprint import fingerprint
-from ._jsonpath import json_path
-from ._secrets import environment_secrets, scan_secrets
-
-if TYPE_CHECKING:  # the C classes have the same interface; the stubs only type the pure ones
-    _BaseDumper = yaml.SafeDumper
-    _Loader = yaml.SafeLoader
-else:
-    _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from ._text import (
+    Invalid,
+    dump_yaml,
+    field_holding,
+    json_data,
+    json_kind,
+    refuse_secrets,
+    typed,
+)
 
 __all__ = [
     "Call",
@@ -74,7 +72,6 @@ _INTERACTION_KEYS: Final = ("fingerprint", "label", "request", "response")
 _LABEL_KEYS: Final = ("config", "input", "sample")
 _REQUEST_KEYS: Final = ("provider", "endpoint", "body")
 # No line folding: a long line stays one line, so a one-word change is a one-line diff.
-_WIDTH: Final = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +190,7 @@ class RecordingFile:
         """The error naming the call and the field that hold ``char``, an unpaired surrogate."""
         problem = f"holds {char!r}, an unpaired surrogate that a UTF-8 file cannot store"
         for item in self.interactions:
-            field = _field_holding(_interaction_data(item), char, [])
+            field = field_holding(_interaction_data(item), char, [])
             if field is not None:
                 return RecordingError(f"cannot record {_call_name(item.label)}: {field} {problem}")
         return RecordingError(f"cannot record test {self.test}: its name {problem}")
@@ -206,7 +203,7 @@ class RecordingFile:
         is written when the text would contain one, or a well-known credential shape.
         """
         text = self.render()
-        _refuse_secrets(path, text, known_secrets)
+        refuse_secrets(path, text, known_secrets)
         with writing_locked(path):
             write_if_changed(path, text)
 
@@ -234,7 +231,7 @@ def update(
         for interaction in given:
             merged.add(interaction)
         text = merged.render()
-        _refuse_secrets(path, text, known_secrets)
+        refuse_secrets(path, text, known_secrets)
         write_if_changed(path, text)
     return merged
 
@@ -273,36 +270,6 @@ def _order(interaction: Interaction) -> tuple[str, str, int, str]:
 # --- writing ------------------------------------------------------------------------------------
 
 
-class _Dumper(_BaseDumper):
-    """Safe YAML with multi-line strings as literal blocks and no anchors or aliases."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True  # a reviewer must see every value in place, never a *id001 reference
-
-
-def dump_yaml(data: Any) -> str:
-    """``data`` as recording YAML: block style, keys in the given order, no line folding."""
-    return yaml.dump(
-        data,
-        Dumper=_Dumper,
-        sort_keys=False,  # _interaction_data already orders every mapping
-        allow_unicode=True,
-        width=_WIDTH,
-        indent=2,
-        default_flow_style=False,
-    )
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    # The emitter falls back to a quoted style when a block cannot hold the text exactly
-    # (trailing spaces, tabs, control characters), so this never changes the content.
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
 def _interaction_data(interaction: Interaction) -> dict[str, Any]:
     """The interaction as plain, ordered YAML data: fixed top-level order, sorted below it."""
     label, request = interaction.label, interaction.request
@@ -317,10 +284,10 @@ def _interaction_data(interaction: Interaction) -> dict[str, Any]:
         return {
             "fingerprint": interaction.fingerprint,
             "label": {"config": label.config, "input": label.input, "sample": label.sample},
-            "request": _json_data(request_data, ["request"]),
-            "response": _json_data(response, ["response"]),
+            "request": json_data(request_data, ["request"]),
+            "response": json_data(response, ["response"]),
         }
-    except _Invalid as exc:
+    except Invalid as exc:
         raise RecordingError(f"cannot record {_call_name(label)}: {exc}") from None
 
 
@@ -328,90 +295,7 @@ def _call_name(label: Label) -> str:
     return f"model config '{label.config}', input '{label.input}', sample {label.sample}"
 
 
-def _field_holding(value: Any, char: str, parts: list[str | int]) -> str | None:
-    """The path of the first string in ``value`` (a key or a value) holding ``char``."""
-    if isinstance(value, str):
-        return json_path(parts) if char in value else None
-    if not isinstance(value, dict | list):
-        return None
-    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
-        if isinstance(key, str) and char in key:
-            return f"a key of {json_path(parts)}"
-        found = _field_holding(item, char, [*parts, key])
-        if found is not None:
-            return found
-    return None
-
-
-def _json_data(value: Any, parts: list[str | int]) -> Any:
-    """A copy of JSON ``value`` with every mapping's keys sorted; _Invalid for non-JSON data."""
-    if isinstance(value, Mapping):
-        for key in value:
-            if not isinstance(key, str):
-                raise _Invalid(f"{json_path(parts)} has the key {key!r}, which is not a string")
-        return {key: _json_data(value[key], [*parts, key]) for key in sorted(value)}
-    if isinstance(value, list | tuple):
-        return [_json_data(item, [*parts, index]) for index, item in enumerate(value)]
-    if value is None or isinstance(value, str | int | float):  # bool is an int
-        return value
-    raise _Invalid(f"{json_path(parts)} is {_kind(value)}, which is not a JSON value")
-
-
-def _refuse_secrets(path: Path, text: str, known_secrets: Iterable[str] | None) -> None:
-    known = environment_secrets() if known_secrets is None else known_secrets
-    hits = scan_secrets(text, known)
-    if not hits:
-        return
-    locate = _field_locator(text)
-    found = []
-    for hit in hits:
-        line = text.count("\n", 0, hit.start) + 1
-        field = locate(line - 1)
-        found.append(f"  line {line}{f', {field}' if field else ''}: {hit.description}")
-    raise SecretInRecordingError(
-        f"refusing to write recording {path}: it would contain "
-        f"{'a secret' if len(hits) == 1 else f'{len(hits)} secrets'}.\n"
-        + "\n".join(found)
-        + "\nNothing was written. Remove the credential from the prompt, input or config that "
-        "sent it (test values must not look like real keys), then record again."
-    )
-
-
-def _field_locator(text: str) -> Callable[[int], str]:
-    """A function from a 0-based line of ``text`` to the path of the value on it (or "")."""
-    spans: list[tuple[int, int, str]] = []
-
-    def walk(node: yaml.Node, parts: list[str | int]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                child = [*parts, str(key.value)]
-                spans.append((key.start_mark.line, key.end_mark.line, json_path(child)))
-                walk(value, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                walk(item, [*parts, index])
-        else:
-            spans.append((node.start_mark.line, node.end_mark.line, json_path(parts)))
-
-    root = yaml.compose(text, Loader=_Loader)
-    if root is not None:
-        walk(root, [])
-
-    def locate(line: int) -> str:
-        # The innermost scalar on the line: a literal block spans its lines, a key just one.
-        containing = [
-            (end - start, -start, path) for start, end, path in spans if start <= line <= end
-        ]
-        return min(containing)[2] if containing else ""
-
-    return locate
-
-
 # --- reading ------------------------------------------------------------------------------------
-
-
-class _Invalid(Exception):
-    """A problem in a recording's content, turned into a CorruptRecordingError naming the file."""
 
 
 def _corrupt(path: Path, problem: str) -> CorruptRecordingError:
@@ -428,7 +312,7 @@ def _parse(path: Path, text: str) -> RecordingFile:
             raise _corrupt(path, f"invalid YAML{exc.where}: {exc.problem}") from None
     try:
         return _recording_from_data(data, json_only=json_only)
-    except _Invalid as exc:
+    except Invalid as exc:
         raise _corrupt(path, str(exc)) from None
 
 
@@ -436,21 +320,21 @@ def _recording_from_data(data: Any, *, json_only: bool) -> RecordingFile:
     """The recording in ``data``; ``json_only`` says it holds JSON types only (the block reader
     builds nothing else), which spares walking every body to check."""
     if data is None:
-        raise _Invalid("the file is empty")
+        raise Invalid("the file is empty")
     top = _mapping(data, "the file", required=_TOP_LEVEL_KEYS, closed=True)
     version = top["version"]
     if type(version) is not int or version != VERSION:
-        raise _Invalid(
+        raise Invalid(
             f"version {version!r} is not supported (this pytest-chatexp reads version {VERSION})"
         )
-    test = _typed(top["test"], str, "test")
-    items = _typed(top["interactions"], list, "interactions")
+    test = typed(top["test"], str, "test")
+    items = typed(top["interactions"], list, "interactions")
     recording = RecordingFile(test)
     seen: dict[str, int] = {}
     for index, item in enumerate(items):
         interaction = _interaction_from_data(item, index, json_only=json_only)
         if interaction.fingerprint in seen:
-            raise _Invalid(
+            raise Invalid(
                 f"interactions[{index}] repeats the fingerprint of "
                 f"interactions[{seen[interaction.fingerprint]}]"
             )
@@ -469,30 +353,30 @@ def _interaction_from_data(item: Any, index: int, *, json_only: bool) -> Interac
     response = _mapping(fields["response"], f"{where}.response", required=("body", "latency_s"))
     sample = label_data["sample"]
     if type(sample) is not int:
-        raise _Invalid(f"{where}.label.sample must be an integer, not {_kind(sample)}")
+        raise Invalid(f"{where}.label.sample must be an integer, not {json_kind(sample)}")
     for name in ("latency_s", "first_token_s"):
         if name in response:
             _seconds(response[name], f"{where}.response.{name}")
-    body = _typed(request_data["body"], dict, f"{where}.request.body")
+    body = typed(request_data["body"], dict, f"{where}.request.body")
     if not json_only:
-        _json_data(request_data, ["interactions", index, "request"])
-        _json_data(response, ["interactions", index, "response"])
+        json_data(request_data, ["interactions", index, "request"])
+        json_data(response, ["interactions", index, "response"])
     interaction = Interaction(
-        fingerprint=_typed(fields["fingerprint"], str, f"{where}.fingerprint"),
+        fingerprint=typed(fields["fingerprint"], str, f"{where}.fingerprint"),
         label=Label(
-            config=_typed(label_data["config"], str, f"{where}.label.config"),
-            input=_typed(label_data["input"], str, f"{where}.label.input"),
+            config=typed(label_data["config"], str, f"{where}.label.config"),
+            input=typed(label_data["input"], str, f"{where}.label.input"),
             sample=sample,
         ),
         request=RecordedRequest(
-            provider=_typed(request_data["provider"], str, f"{where}.request.provider"),
-            endpoint=_typed(request_data["endpoint"], str, f"{where}.request.endpoint"),
+            provider=typed(request_data["provider"], str, f"{where}.request.provider"),
+            endpoint=typed(request_data["endpoint"], str, f"{where}.request.endpoint"),
             body=body,
         ),
         response=response,
     )
     if Call(interaction.label, interaction.request).fingerprint != interaction.fingerprint:
-        raise _Invalid(
+        raise Invalid(
             f"{where}.fingerprint does not match its request and sample "
             "(the request was edited by hand, or the file was merged badly)"
         )
@@ -501,39 +385,20 @@ def _interaction_from_data(item: Any, index: int, *, json_only: bool) -> Interac
 
 def _seconds(value: Any, where: str) -> None:
     if type(value) not in (int, float):
-        raise _Invalid(f"{where} must be a number, not {_kind(value)}")
+        raise Invalid(f"{where} must be a number, not {json_kind(value)}")
     if not math.isfinite(value) or value < 0:
-        raise _Invalid(f"{where} must be a duration in seconds (finite, not negative), not {value}")
+        raise Invalid(f"{where} must be a duration in seconds (finite, not negative), not {value}")
 
 
 def _mapping(
     value: Any, where: str, *, required: Sequence[str], closed: bool = False
 ) -> dict[str, Any]:
-    mapping: dict[str, Any] = _typed(value, dict, where)
+    mapping: dict[str, Any] = typed(value, dict, where)
     for key in required:
         if key not in mapping:
-            raise _Invalid(f"{where} is missing the field '{key}'")
+            raise Invalid(f"{where} is missing the field '{key}'")
     if closed:
         for key in mapping:
             if key not in required:
-                raise _Invalid(f"{where} has an unknown field {key!r}")
+                raise Invalid(f"{where} has an unknown field {key!r}")
     return mapping
-
-
-_KIND_NAMES: Final[dict[type[Any], str]] = {
-    dict: "a mapping",
-    list: "a list",
-    str: "a string",
-    bool: "a boolean",
-}
-
-
-def _typed(value: Any, kind: type[Any], where: str) -> Any:
-    if not isinstance(value, kind):
-        raise _Invalid(f"{where} must be {_KIND_NAMES[kind]}, not {_kind(value)}")
-    return value
-
-
-def _kind(value: Any) -> str:
-    kind = type(value)
-    return "null" if value is None else _KIND_NAMES.get(kind, f"a {kind.__name__}")

@@ -1,9 +1,12 @@
-"""Number formats shared by the terminal summary, the Markdown and HTML reports and the checks."""
+"""Number formats shared by the terminal summary and the Markdown and HTML reports (``percent``,
+which the checks show too, lives in ``_util``)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from .._util import percent
 
 __all__ = ["money", "number", "percent", "seconds"]
 
@@ -35,16 +38,3 @@ def seconds(value: Any) -> str:
     if amount < 1:
         return f"{amount * 1000:.0f} ms"
     return f"{amount:.2f} s"
-
-
-def percent(passed: int, checked: int) -> str:
-    """``passed`` of ``checked`` as a whole percentage, rounded half up, except that it never
-    reads 100% unless all passed nor 0% unless none did (199 of 200 is 99%, not 100%)."""
-    if checked <= 0:
-        return "-"
-    value = (200 * passed + checked) // (2 * checked)
-    if passed < checked:
-        value = min(value, 99)
-    if passed > 0:
-        value = max(value, 1)
-    return f"{value}%"

@@ -17,17 +17,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from ._entries import (
+    CaseEntry,
+    ConfigEntry,
+    ExperimentEntry,
+    OutputEntry,
+    RunEntry,
+    SampleEntry,
+    TestEntry,
+)
 from ._format import money, percent
 from ._format import seconds as _seconds
-from ._status import (
-    Status,
-    case_status,
-    case_verdicts,
-    config_status,
-    outcome_status,
-    sample_status,
-    worst,
-)
+from ._html_assets import CSS, JS
+from ._html_changes import changes_table
+from ._status import Status, case_status, config_status, outcome_status, sample_status, worst
 
 __all__ = ["render_html"]
 
@@ -39,11 +42,11 @@ _STATUS_LABEL: dict[Status, str] = {
 _INPUT_VALUE_LIMIT = 240
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+def render_html(run: RunEntry) -> str:
     """The report as one HTML document (a ``str`` ending in a newline)."""
-    tests: list[Mapping[str, Any]] = list(report.get("tests") or [])
+    tests = list(run.tests)
     body = [
-        _header(report, tests),
+        _header(run, tests),
         '<main id="main">',
         _failures(tests),
         *(_test(test, number) for number, test in enumerate(tests, 1)),
@@ -58,12 +61,12 @@ def render_html(report: Mapping[str, Any]) -> str:
             '<meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<meta name="generator" content="pytest-chatexp">',
-            f"<title>{_e(_title(report))}</title>",
-            f"<style>{_CSS}</style>",
+            f"<title>{_e(_title(run))}</title>",
+            f"<style>{CSS}</style>",
             "</head>",
             "<body>",
             *body,
-            f"<script>{_JS}</script>",
+            f"<script>{JS}</script>",
             "</body>",
             "</html>",
             "",
@@ -74,34 +77,27 @@ def render_html(report: Mapping[str, Any]) -> str:
 # -- page parts ---------------------------------------------------------------------------------
 
 
-def _title(report: Mapping[str, Any]) -> str:
-    totals = report.get("totals") or {}
-    failed = int(totals.get("failed") or 0)
+def _title(run: RunEntry) -> str:
+    failed = run.totals.failed or 0
     state = f"{failed} failed" if failed else "all passed"
-    return f"pytest-chatexp report: {int(totals.get('tests') or 0)} tests, {state}"
+    return f"pytest-chatexp report: {run.totals.tests or 0} tests, {state}"
 
 
-def _header(report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]]) -> str:
-    totals: Mapping[str, Any] = report.get("totals") or {}
+def _header(run: RunEntry, tests: Sequence[TestEntry]) -> str:
+    totals = run.totals
     failed_tests = sum(1 for test in tests if outcome_status(test) == "fail")
-    modes = [str(mode) for mode in report.get("record_modes") or [] if mode]
     facts = [
-        (
-            "Tests",
-            f"{_int(totals.get('tests'))}",
-            f"{failed_tests} failing" if failed_tests else "",
-        ),
-        ("Experiments", _int(totals.get("experiments")), ""),
-        ("Calls", _int(totals.get("calls")), ""),
-        ("Replayed / live", f"{_int(totals.get('replayed'))} / {_int(totals.get('live'))}", ""),
+        ("Tests", _int(totals.tests), f"{failed_tests} failing" if failed_tests else ""),
+        ("Experiments", _int(totals.experiments), ""),
+        ("Calls", _int(totals.calls), ""),
+        ("Replayed / live", f"{_int(totals.replayed)} / {_int(totals.live)}", ""),
         (
             "Tokens",
-            _int(totals.get("total_tokens")),
-            f"{_int(totals.get('prompt_tokens'))} prompt · "
-            f"{_int(totals.get('generation_tokens'))} generated",
+            _int(totals.total_tokens),
+            f"{_int(totals.prompt_tokens)} prompt · {_int(totals.generation_tokens)} generated",
         ),
-        ("Cost", money(totals.get("cost_usd")), ""),
-        ("Record mode", ", ".join(modes) or "—", ""),
+        ("Cost", money(totals.cost_usd), ""),
+        ("Record mode", ", ".join(run.record_modes) or "—", ""),
     ]
     items = "".join(
         f'<div class="fact{" bad" if name == "Tests" and failed_tests else ""}">'
@@ -129,7 +125,7 @@ def _header(report: Mapping[str, Any], tests: Sequence[Mapping[str, Any]]) -> st
     )
 
 
-def _failures(tests: Sequence[Mapping[str, Any]]) -> str:
+def _failures(tests: Sequence[TestEntry]) -> str:
     failed = [
         (number, test) for number, test in enumerate(tests, 1) if outcome_status(test) == "fail"
     ]
@@ -140,13 +136,13 @@ def _failures(tests: Sequence[Mapping[str, Any]]) -> str:
         f'<h2 id="failures-title">Failures ({len(failed)})</h2>',
     ]
     for number, test in failed:
-        text = test.get("failure")
+        text = test.failure
         parts.append(
             '<details open class="failure-item">'
-            f'<summary><span class="badge fail">{_e(str(test.get("outcome")))}</span> '
-            f'<a href="#test-{number}">{_e(str(test.get("test")))}</a></summary>'
+            f'<summary><span class="badge fail">{_e(test.outcome)}</span> '
+            f'<a href="#test-{number}">{_e(test.test)}</a></summary>'
             + (
-                f'<pre class="failure-text">{_e(str(text))}</pre>'
+                f'<pre class="failure-text">{_e(text)}</pre>'
                 if text
                 else '<p class="muted">No failure text recorded.</p>'
             )
@@ -156,51 +152,46 @@ def _failures(tests: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def _test(test: Mapping[str, Any], number: int) -> str:
+def _test(test: TestEntry, number: int) -> str:
     status = outcome_status(test)
-    outcome = str(test.get("outcome") or "")
-    experiments: list[Mapping[str, Any]] = list(test.get("experiments") or [])
+    outcome = test.outcome
     outcome_class = {"passed": "pass", "failed": "fail", "error": "fail"}.get(outcome, "unchecked")
     parts = [
         f'<section class="test" id="test-{number}" data-status="{status}" '
         f'aria-labelledby="test-{number}-title">',
         f'<h2 id="test-{number}-title"><span class="badge {outcome_class}">{_e(outcome)}</span> '
-        f'<span class="test-id">{_e(str(test.get("test")))}</span></h2>',
+        f'<span class="test-id">{_e(test.test)}</span></h2>',
     ]
-    if not experiments:
+    if not test.experiments:
         parts.append('<p class="muted">No experiment recorded.</p>')
-    for index, experiment in enumerate(experiments, 1):
+    for index, experiment in enumerate(test.experiments, 1):
         parts.append(_experiment(test, experiment, f"test-{number}-x{index}"))
-    changes = list(test.get("changes") or [])
-    if changes:
-        parts.append(_changes(changes))
+    if test.changes:
+        parts.append(changes_table(test.changes))
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _experiment(test: Mapping[str, Any], experiment: Mapping[str, Any], anchor: str) -> str:
-    configs: list[Mapping[str, Any]] = list(experiment.get("configs") or [])
-    cases: list[Mapping[str, Any]] = list(experiment.get("cases") or [])
-    config_names = _unique(
-        [str(row.get("name")) for row in configs] + [str(case.get("config")) for case in cases]
-    )
-    input_ids = _unique(str(case.get("input")) for case in cases)
-    by_key = {(str(case.get("config")), str(case.get("input"))): case for case in cases}
+def _experiment(test: TestEntry, experiment: ExperimentEntry, anchor: str) -> str:
+    configs, cases = experiment.configs, experiment.cases
+    config_names = _unique([row.name for row in configs] + [case.config for case in cases])
+    input_ids = _unique(case.input for case in cases)
+    by_key = {(case.config, case.input): case for case in cases}
     cell_status = {key: case_status(case) for key, case in by_key.items()}
     row_status = {
         input_id: worst(cell_status.get((name, input_id), "unchecked") for name in config_names)
         for input_id in input_ids
     }
     status = worst([*row_status.values(), *(config_status(row) for row in configs)])
-    name = str(experiment.get("test") or "")
-    wall = experiment.get("wall_time_s")
-    title = f"Experiment {name}" if name and name != str(test.get("test")) else "Experiment"
+    name = experiment.test
+    wall = experiment.wall_time_s
+    title = f"Experiment {name}" if name and name != test.test else "Experiment"
     parts = [
         f'<section class="experiment" id="{anchor}" data-status="{status}" '
         f'aria-labelledby="{anchor}-title">',
         f'<h3 id="{anchor}-title">{_e(title)} <span class="muted small">'
         f"{len(config_names)} configs &times; {len(input_ids)} inputs"
-        + (f" · {_e(_seconds(wall))} wall time" if isinstance(wall, int | float) else "")
+        + (f" · {_e(_seconds(wall))} wall time" if wall is not None else "")
         + "</span></h3>",
         _config_table(configs, anchor),
     ]
@@ -212,7 +203,7 @@ def _experiment(test: Mapping[str, Any], experiment: Mapping[str, Any], anchor: 
     return "\n".join(parts)
 
 
-def _config_table(configs: Sequence[Mapping[str, Any]], anchor: str) -> str:
+def _config_table(configs: Sequence[ConfigEntry], anchor: str) -> str:
     if not configs:
         return ""
     head = "".join(
@@ -234,17 +225,17 @@ def _config_table(configs: Sequence[Mapping[str, Any]], anchor: str) -> str:
         status = config_status(row)
         rows.append(
             f'<tr data-status="{status}">'
-            f'<th scope="row">{_e(str(row.get("name")))}'
-            f'<span class="sub mono">{_e(str(row.get("model_config_id") or ""))}</span></th>'
-            f'<td class="mono">{_e(str(row.get("model") or ""))}</td>'
+            f'<th scope="row">{_e(row.name)}'
+            f'<span class="sub mono">{_e(row.model_config_id)}</span></th>'
+            f'<td class="mono">{_e(row.model)}</td>'
             f'<td class="{status}">{_pass_rate(row, status)}</td>'
-            f'<td class="num">{_int(row.get("samples"))}</td>'
-            f'<td class="num">{_int(row.get("prompt_tokens"))} / '
-            f"{_int(row.get('generation_tokens'))} / {_int(row.get('total_tokens'))}</td>"
-            f'<td class="num">{_e(money(row.get("cost_usd")))}</td>'
-            f'<td class="num">{_e(_seconds(row.get("latency_p50_s")))}</td>'
-            f'<td class="num">{_e(_seconds(row.get("latency_p95_s")))}</td>'
-            f'<td class="num">{_int(row.get("replayed"))} / {_int(row.get("live"))}</td>'
+            f'<td class="num">{_int(row.samples)}</td>'
+            f'<td class="num">{_int(row.prompt_tokens)} / '
+            f"{_int(row.generation_tokens)} / {_int(row.total_tokens)}</td>"
+            f'<td class="num">{_e(money(row.cost_usd))}</td>'
+            f'<td class="num">{_e(_seconds(row.latency_p50_s))}</td>'
+            f'<td class="num">{_e(_seconds(row.latency_p95_s))}</td>'
+            f'<td class="num">{_int(row.replayed)} / {_int(row.live)}</td>'
             "</tr>"
         )
     return (
@@ -255,9 +246,8 @@ def _config_table(configs: Sequence[Mapping[str, Any]], anchor: str) -> str:
     )
 
 
-def _pass_rate(row: Mapping[str, Any], status: Status) -> str:
-    checked = int(row.get("checked") or 0)
-    passed = int(row.get("passed") or 0)
+def _pass_rate(row: ConfigEntry, status: Status) -> str:
+    checked, passed = row.checked, row.passed
     if not checked:
         return '<span class="muted">unchecked</span>'
     return (
@@ -270,7 +260,7 @@ def _pass_rate(row: Mapping[str, Any], status: Status) -> str:
 def _matrix(
     config_names: Sequence[str],
     input_ids: Sequence[str],
-    by_key: Mapping[tuple[str, str], Mapping[str, Any]],
+    by_key: Mapping[tuple[str, str], CaseEntry],
     cell_status: Mapping[tuple[str, str], Status],
     row_status: Mapping[str, Status],
     anchor: str,
@@ -307,11 +297,10 @@ def _matrix(
     )
 
 
-def _input_header(input_id: str, case: Mapping[str, Any] | None) -> str:
-    data = _data(case) if case is not None else []
-    variables = data[0].get("inputs") if data else None
+def _input_header(input_id: str, case: CaseEntry | None) -> str:
+    variables = case.outputs[0].inputs if case is not None and case.outputs else None
     shown = ""
-    if isinstance(variables, Mapping):
+    if variables is not None:
         items = [
             f"<dt>{_e(str(key))}</dt><dd>{_e(_clip(_text(value), _INPUT_VALUE_LIMIT))}</dd>"
             for key, value in variables.items()
@@ -322,24 +311,22 @@ def _input_header(input_id: str, case: Mapping[str, Any] | None) -> str:
     return f'<span class="input-id">{_e(input_id)}</span>{shown}'
 
 
-def _cell(case: Mapping[str, Any], status: Status, config: str, input_id: str) -> str:
-    data = {int(item.get("index") or 0): item for item in _data(case) if isinstance(item, Mapping)}
-    samples: list[Mapping[str, Any]] = list(case.get("samples") or [])
-    if not samples:  # no per-sample record: show the outputs unjudged
-        samples = [{"index": index, "checked": False, "failure": None} for index in sorted(data)]
-    rendered = [_sample(sample, data.get(int(sample.get("index") or 0))) for sample in samples]
-    response = case.get("chat_response")
-    usage = response.get("usage") if isinstance(response, Mapping) else None
+def _cell(case: CaseEntry, status: Status, config: str, input_id: str) -> str:
+    data = {item.index: item for item in case.outputs}
+    samples = list(case.samples) or [  # no per-sample record: show the outputs unjudged
+        SampleEntry(index, False, None, None, None, None) for index in sorted(data)
+    ]
+    rendered = [_sample(sample, data.get(sample.index)) for sample in samples]
+    usage = case.usage
     tokens = (
-        f"{_int(usage.get('prompt_tokens'))} / {_int(usage.get('generation_tokens'))} / "
-        f"{_int(usage.get('total_tokens'))} tokens"
-        if isinstance(usage, Mapping)
+        " / ".join(_int(count) for count in usage) + " tokens"
+        if usage is not None
         else "tokens unknown"
     )
-    costs = [sample.get("cost_usd") for sample in samples]
+    costs = [sample.cost_usd for sample in samples]
     cost = (
-        money(sum(float(c) for c in costs if isinstance(c, int | float)))
-        if costs and all(isinstance(c, int | float) for c in costs)
+        money(sum(c for c in costs if c is not None))
+        if costs and None not in costs
         else "cost unknown"
     )
     verdict = _cell_verdict(case, samples, status)
@@ -353,15 +340,13 @@ def _cell(case: Mapping[str, Any], status: Status, config: str, input_id: str) -
     )
 
 
-def _cell_verdict(
-    case: Mapping[str, Any], samples: Sequence[Mapping[str, Any]], status: Status
-) -> str:
+def _cell_verdict(case: CaseEntry, samples: Sequence[SampleEntry], status: Status) -> str:
     """The cell's badge: the samples that passed and, when the case failed, the bar it missed."""
-    missed = [verdict for verdict in case_verdicts(case) if not verdict.get("ok")]
+    missed = [verdict for verdict in case.verdicts or () if not verdict.ok]
     if missed:
-        bar = missed[0].get("min_pass_rate")
-        need = f", needs {bar:.0%}" if isinstance(bar, int | float) else ""
-        return f"{_int(missed[0].get('passed'))}/{_int(missed[0].get('samples'))} passed{need}"
+        bar = missed[0].min_pass_rate
+        need = f", needs {bar:.0%}" if bar is not None else ""
+        return f"{_int(missed[0].passed)}/{_int(missed[0].samples)} passed{need}"
     failing = sum(1 for sample in samples if sample_status(sample) == "fail")
     if not failing:
         return _STATUS_LABEL[status].split(" ", 1)[1]
@@ -371,32 +356,30 @@ def _cell_verdict(
     return f"{passed}/{len(samples)} passed" + ("" if status == "pass" else ", no bar set")
 
 
-def _sample(sample: Mapping[str, Any], data: Mapping[str, Any] | None) -> str:
+def _sample(sample: SampleEntry, data: OutputEntry | None) -> str:
     status = sample_status(sample)
-    meta = [f"#{_int(sample.get('index'))}"]
-    if data is not None and data.get("finish_reason"):
-        meta.append(f"finish: {data.get('finish_reason')}")
-    latency = sample.get("latency_s")
-    if isinstance(latency, int | float):
-        meta.append(_seconds(latency))
-    if "replayed" in sample:
-        meta.append("replayed" if sample.get("replayed") else "live")
-    if isinstance(sample.get("cost_usd"), int | float):
-        meta.append(money(sample.get("cost_usd")))
+    meta = [f"#{_int(sample.index)}"]
+    if data is not None and data.finish_reason:
+        meta.append(f"finish: {data.finish_reason}")
+    if sample.latency_s is not None:
+        meta.append(_seconds(sample.latency_s))
+    if sample.replayed is not None:
+        meta.append("replayed" if sample.replayed else "live")
+    if sample.cost_usd is not None:
+        meta.append(money(sample.cost_usd))
     body: list[str] = []
     if data is None:
         body.append('<p class="muted">No output recorded.</p>')
     else:
-        output = data.get("output")
-        tool_calls = [call for call in data.get("tool_calls") or [] if isinstance(call, Mapping)]
+        output = data.output
+        tool_calls = data.tool_calls
         if output:
             body.append(f'<pre class="output">{_e(_text(output))}</pre>')
         elif not tool_calls:
             body.append('<p class="muted small">(empty output)</p>')
         body.extend(_tool_call(call) for call in tool_calls)
-    failure = sample.get("failure")
-    if failure:
-        body.append(f'<p class="sample-failure">{_e(str(failure))}</p>')
+    if sample.failure:
+        body.append(f'<p class="sample-failure">{_e(sample.failure)}</p>')
     return (
         f'<li class="sample {status}" data-status="{status}">'
         f'<div class="sample-head"><span class="mark {status}">{_e(_STATUS_LABEL[status])}</span>'
@@ -426,10 +409,9 @@ def _tool_call(call: Mapping[str, Any]) -> str:
     )
 
 
-def _prompt(data: Mapping[int, Mapping[str, Any]]) -> str:
-    first = data[min(data)] if data else None
-    messages = first.get("messages") if first is not None else None
-    if not isinstance(messages, list) or not messages:
+def _prompt(data: Mapping[int, OutputEntry]) -> str:
+    messages = data[min(data)].messages if data else ()
+    if not messages:
         return ""
     items = "".join(
         f'<li><span class="role">{_e(str(message.get("role")))}</span>'
@@ -440,37 +422,11 @@ def _prompt(data: Mapping[int, Mapping[str, Any]]) -> str:
     return f'<details class="prompt"><summary>Prompt</summary><ol>{items}</ol></details>'
 
 
-def _changes(changes: Sequence[Mapping[str, Any]]) -> str:
-    rows = "".join(
-        "<tr>"
-        f"<td>{_e(str(change.get('config')))}</td>"
-        f"<td>{_e(str(change.get('input')))}</td>"
-        f'<td class="num">{_int(change.get("sample"))}</td>'
-        f"<td>{'new' if change.get('new') else 'changed'}</td>"
-        f'<td class="num">{_e(_tokens_delta(change))}'
-        "</td></tr>"
-        for change in changes
-    )
-    return (
-        '<div class="scroll" role="region" tabindex="0" aria-label="Recording changes">'
-        '<table class="changes"><caption>Recording changes</caption><thead><tr>'
-        '<th scope="col">Config</th><th scope="col">Input</th><th scope="col">Sample</th>'
-        '<th scope="col">Kind</th><th scope="col">Total tokens</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></div>"
-    )
-
-
 # -- formatting ---------------------------------------------------------------------------------
 
 
 def _e(text: str) -> str:
     return escape(text, quote=True)
-
-
-def _data(case: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    response = case.get("chat_response")
-    data = response.get("data") if isinstance(response, Mapping) else None
-    return [item for item in data if isinstance(item, Mapping)] if isinstance(data, list) else []
 
 
 def _text(value: Any) -> str:
@@ -489,159 +445,6 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def _int(value: Any) -> str:
-    try:
-        return f"{int(value):,}"
-    except (TypeError, ValueError):
-        return "—"
-
-
-def _tokens_delta(change: Mapping[str, Any]) -> str:
-    old, new = change.get("old_total_tokens"), change.get("new_total_tokens")
-    if old is None:
-        return _int(new)
-    return f"{_int(old)} → {_int(new)}"
-
-
-_CSS = """
-:root{--fg:#1d2330;--muted:#5d6675;--line:#d9dee6;--bg:#fff;--panel:#f6f7f9;
---pass:#1f7a3a;--pass-bg:#eaf6ee;--pass-line:#9fd3ae;--fail:#b3261e;--fail-bg:#fdeceb;
---fail-line:#f0a8a3;--neutral-bg:#f3f4f6;--accent:#2456c5;
-font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
-font-size:15px;line-height:1.45;color:var(--fg);background:var(--bg)}
-*{box-sizing:border-box}
-body{margin:0;padding:0 1.5rem 3rem}
-a{color:var(--accent)}
-.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;padding:.25rem}
-header.top{padding:1rem 0 .5rem}
-h1{font-size:1.35rem;margin:0 0 .6rem;display:flex;gap:.6rem;align-items:center}
-h2{font-size:1.1rem;margin:0 0 .6rem;display:flex;gap:.5rem;align-items:baseline;flex-wrap:wrap}
-h3{font-size:1rem;margin:1rem 0 .5rem}
-.totals{display:flex;flex-wrap:wrap;gap:.5rem;margin:0}
-.fact{background:var(--panel);border:1px solid var(--line);border-radius:6px;
-padding:.35rem .75rem;min-width:7.5rem}
-.fact.bad{background:var(--fail-bg);border-color:var(--fail-line)}
-.fact dt{font-size:.75rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
-.fact dd{margin:0;font-weight:600;font-variant-numeric:tabular-nums}
-.sub{display:block;font-weight:400;font-size:.78rem;color:var(--muted)}
-.controls{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;position:sticky;top:0;z-index:2;
-background:var(--bg);padding:.5rem 0;border-bottom:1px solid var(--line)}
-.controls[hidden]{display:none}
-.toggle{font-weight:600;cursor:pointer}
-.search input{font:inherit;padding:.25rem .5rem;border:1px solid var(--line);border-radius:4px;
-min-width:16rem}
-input:focus-visible,a:focus-visible,.scroll:focus-visible,summary:focus-visible{
-outline:2px solid var(--accent);outline-offset:2px}
-main{padding-top:1rem}
-section.test{border:1px solid var(--line);border-radius:8px;padding:1rem;margin:0 0 1.25rem}
-section.test[data-status=fail]{border-left:5px solid var(--fail)}
-section.test[data-status=pass]{border-left:5px solid var(--pass)}
-.test-id{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.95rem;
-word-break:break-all}
-.failures{background:var(--fail-bg);border:1px solid var(--fail-line);border-radius:8px;
-padding:1rem;margin:0 0 1.25rem}
-.failure-item summary{cursor:pointer;font-family:ui-monospace,Menlo,Consolas,monospace}
-.failure-text{background:#fff;border:1px solid var(--fail-line);border-radius:4px;padding:.6rem;
-max-height:24rem;overflow:auto}
-.badge{display:inline-block;font-size:.75rem;font-weight:600;padding:.05rem .45rem;
-border-radius:999px;border:1px solid;white-space:nowrap;font-family:system-ui,sans-serif}
-.badge.pass{color:var(--pass);background:var(--pass-bg);border-color:var(--pass-line)}
-.badge.fail{color:var(--fail);background:var(--fail-bg);border-color:var(--fail-line)}
-.badge.unchecked{color:var(--muted);background:var(--neutral-bg);border-color:var(--line)}
-.muted{color:var(--muted)}.small{font-size:.8rem;font-weight:400}
-.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}
-.scroll{overflow-x:auto;max-width:100%;margin:.25rem 0 .75rem}
-table{border-collapse:collapse}
-caption{text-align:left;font-size:.8rem;color:var(--muted);padding:0 0 .3rem}
-th,td{border:1px solid var(--line);padding:.35rem .55rem;text-align:left;vertical-align:top}
-thead th{background:var(--panel);font-size:.85rem}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.configs td.pass{color:var(--pass)}table.configs td.fail{color:var(--fail);font-weight:600}
-.rate{display:inline-flex;align-items:center;gap:.4rem;white-space:nowrap}
-.bar{display:inline-block;width:3.5rem;height:.5rem;background:var(--neutral-bg);
-border:1px solid var(--line);border-radius:3px;overflow:hidden}
-.fill{display:block;height:100%}.fill.pass{background:var(--pass)}.fill.fail{background:var(--fail)}
-table.matrix{table-layout:auto}
-table.matrix .corner{color:var(--muted);font-weight:400}
-.config-head{min-width:18rem}
-.input-head{background:var(--panel);min-width:10rem;max-width:18rem}
-.input-id{font-weight:600;font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
-.vars{margin:.3rem 0 0;font-size:.8rem;font-weight:400}
-.vars dt{color:var(--muted)}.vars dd{margin:0 0 .2rem;white-space:pre-wrap;word-break:break-word}
-td.cell{min-width:18rem;max-width:42rem;background:var(--neutral-bg)}
-td.cell.pass{background:var(--pass-bg)}td.cell.fail{background:var(--fail-bg)}
-.cell-head{display:flex;justify-content:space-between;gap:.5rem;align-items:center;
-margin-bottom:.35rem;flex-wrap:wrap}
-ol.samples{list-style:none;margin:0;padding:0;display:grid;gap:.4rem}
-li.sample{background:#fff;border:1px solid var(--line);border-left:4px solid var(--line);
-border-radius:4px;padding:.35rem .5rem}
-li.sample.pass{border-left-color:var(--pass)}li.sample.fail{border-left-color:var(--fail)}
-.sample-head{display:flex;gap:.5rem;align-items:baseline;flex-wrap:wrap;margin-bottom:.2rem}
-.mark{font-size:.78rem;font-weight:600;white-space:nowrap}
-.mark.pass{color:var(--pass)}.mark.fail{color:var(--fail)}.mark.unchecked{color:var(--muted)}
-pre{margin:0;white-space:pre-wrap;word-break:break-word;
-font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.82rem}
-pre.output{font-family:inherit;font-size:.88rem}
-.tool-call{margin-top:.25rem;border:1px dashed var(--line);border-radius:4px;padding:.25rem .4rem;
-background:#fbfbfd}
-.tool-label{font-size:.72rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
-.tool-name{font-weight:600;color:#6b3fa0}
-.tool-args{margin-top:.15rem;color:#333}
-.sample-failure{margin:.3rem 0 0;color:var(--fail);font-size:.82rem;white-space:pre-wrap;
-word-break:break-word}
-.sample-failure::before{content:"Check failed: ";font-weight:600}
-details.prompt{margin-top:.4rem;font-size:.8rem}
-details.prompt summary{cursor:pointer;color:var(--muted)}
-details.prompt ol{margin:.25rem 0 0;padding-left:1.2rem}
-.role{font-weight:600;color:var(--muted);font-size:.75rem;text-transform:uppercase}
-.only-failing [data-status=pass],.only-failing [data-status=unchecked]{display:none}
-.only-failing td.cell[data-status=pass],.only-failing td.cell[data-status=unchecked]{
-display:table-cell;visibility:hidden}
-.only-failing li.sample[data-status]{display:block}
-.only-failing table.configs tr[data-status]{display:table-row}
-.search-miss{display:none!important}
-@media print{.controls{display:none}}
-"""
-
-_JS = """
-(function(){
-"use strict";
-var root=document.documentElement,controls=document.getElementById("controls");
-var box=document.getElementById("only-failing"),search=document.getElementById("search");
-var status=document.getElementById("filter-status"),none=document.getElementById("no-match");
-if(!controls||!box||!search||!status||!none){return;}
-controls.hidden=false;
-function has(node,q){return node.textContent.toLowerCase().indexOf(q)>=0;}
-function apply(){
-  root.classList.toggle("only-failing",box.checked);
-  var q=search.value.trim().toLowerCase();
-  var tests=document.querySelectorAll("section.test");
-  for(var t=0;t<tests.length;t++){
-    var test=tests[t],title=test.querySelector("h2"),testHit=!q||(title!==null&&has(title,q));
-    var exps=test.querySelectorAll("section.experiment"),anyExp=false;
-    for(var e=0;e<exps.length;e++){
-      var rows=exps[e].querySelectorAll("tr.case-row"),anyRow=false;
-      for(var r=0;r<rows.length;r++){
-        var hit=testHit||has(rows[r],q);
-        rows[r].classList.toggle("search-miss",!hit);
-        anyRow=anyRow||hit;
-      }
-      var expHit=testHit||anyRow;
-      exps[e].classList.toggle("search-miss",!expHit);
-      anyExp=anyExp||expHit;
-    }
-    test.classList.toggle("search-miss",!(testHit||anyExp));
-  }
-  var all=document.querySelectorAll("tr.case-row"),shown=0;
-  for(var i=0;i<all.length;i++){if(all[i].offsetParent!==null){shown++;}}
-  var active=box.checked||q.length>0;
-  status.textContent=active?shown+" of "+all.length+" input rows shown":"";
-  var sections=document.querySelectorAll("section.test"),visible=false;
-  for(var v=0;v<sections.length;v++){if(sections[v].offsetParent!==null){visible=true;break;}}
-  none.hidden=!active||visible||all.length===0&&sections.length===0;
-}
-box.addEventListener("change",apply);
-search.addEventListener("input",apply);
-apply();
-})();
-"""
+def _int(value: int | float | None) -> str:
+    """A count; a dash when unknown (never 0)."""
+    return "—" if value is None else f"{int(value):,}"

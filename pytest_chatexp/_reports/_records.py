@@ -11,18 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
-from .._experiment._config import ModelConfig
-from .._experiment._result import Case, ExperimentResult, Sample
 from .._calls._metering import CallTally, ConfigTally
+from .._experiment._config import ModelConfig
 from .._experiment._humanloop import Usage
+from .._experiment._result import Case, ExperimentResult, Sample
 from .._pricing import PriceTable
 from .._util import percentile
 
 __all__ = [
+    "CaseRecord",
     "ConfigRow",
     "ExperimentRecord",
     "ExperimentRun",
     "Outcomes",
+    "SampleRecord",
     "Verdicts",
     "experiment_record",
 ]
@@ -55,12 +57,29 @@ class ConfigRow(TypedDict):
     cases_failed: int  # of those, how many missed the bar it set
 
 
+class SampleRecord(TypedDict):
+    index: int
+    latency_s: float
+    replayed: bool
+    cost_usd: float | None  # None: unknown (no price, no usage)
+    checked: bool  # a check judged it
+    failure: str | None  # the first failed check; None when all passed or none judged
+
+
+class CaseRecord(TypedDict):
+    config: str
+    input: str | None
+    chat_response: dict[str, Any]  # the case as a Humanloop chat response (outputs, prompt)
+    samples: list[SampleRecord]
+    verdicts: list[dict[str, Any]]  # as the assertions recorded them (``Verdicts``)
+
+
 class ExperimentRecord(TypedDict):
     test: str
     wall_time_s: float
     configs: list[ConfigRow]
     errored: NotRequired[bool]  # the experiment raised: the rows count its calls only
-    cases: NotRequired[list[dict[str, Any]]]
+    cases: NotRequired[list[CaseRecord]]
 
 
 @dataclass(frozen=True)
@@ -195,23 +214,23 @@ def _cost(sample: Sample, prices: PriceTable) -> float | None:
     return prices.cost(sample.config.model, usage.prompt_tokens, usage.generation_tokens)
 
 
-def _case(case: Case, outcomes: Outcomes, prices: PriceTable, verdicts: Verdicts) -> dict[str, Any]:
-    return {
-        "config": case.config.display_name,
-        "input": case.input.id,
-        "chat_response": case.to_chat_response().to_json_dict(),
-        "samples": [_sample(sample, outcomes, prices) for sample in case.samples],
-        "verdicts": _verdicts(case, verdicts),
-    }
+def _case(case: Case, outcomes: Outcomes, prices: PriceTable, verdicts: Verdicts) -> CaseRecord:
+    return CaseRecord(
+        config=case.config.display_name,
+        input=case.input.id,
+        chat_response=case.to_chat_response().to_json_dict(),
+        samples=[_sample(sample, outcomes, prices) for sample in case.samples],
+        verdicts=_verdicts(case, verdicts),
+    )
 
 
-def _sample(sample: Sample, outcomes: Outcomes, prices: PriceTable) -> dict[str, Any]:
+def _sample(sample: Sample, outcomes: Outcomes, prices: PriceTable) -> SampleRecord:
     outcome = _outcome(sample, outcomes)
-    return {
-        "index": sample.index,
-        "latency_s": round(sample.latency_s, 4),
-        "replayed": sample.replayed,
-        "cost_usd": _cost(sample, prices),
-        "checked": outcome is not _UNCHECKED,
-        "failure": None if outcome is _UNCHECKED else outcome,
-    }
+    return SampleRecord(
+        index=sample.index,
+        latency_s=round(sample.latency_s, 4),
+        replayed=sample.replayed,
+        cost_usd=_cost(sample, prices),
+        checked=outcome is not _UNCHECKED,
+        failure=outcome if isinstance(outcome, str) else None,
+    )

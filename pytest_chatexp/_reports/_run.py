@@ -11,12 +11,9 @@ import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._redaction import redact_data
-
-if TYPE_CHECKING:
-    from .._session._settings import Settings
 
 __all__ = [
     "FORMAT",
@@ -131,21 +128,24 @@ def write_atomic(path: Path, text: str) -> None:
 _KINDS = {"json": "JSON", "markdown": "Markdown", "html": "HTML"}
 
 
-def write_reports(settings: Settings, tests: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+def write_reports(
+    tests: list[dict[str, Any]],
+    *,
+    record_mode: str,
+    json_path: str | None = None,
+    markdown_path: str | None = None,
+    html_path: str | None = None,
+) -> list[tuple[str, bool]]:
     """Write the report files the command line asked for (an empty report when no chatexp test
     ran, so that CI shards always merge); returns per file a line to show and whether it was
-    written.
+    written. A path left None is not written.
 
     A file that cannot be written (a full disk, a directory in its place) is told in one line
     and does not stop the other reports or the summary; the run's exit status stays its tests'.
     """
-    report = redact_data(build_run_report(tests, record_mode=settings.record_mode))
+    report = redact_data(build_run_report(tests, record_mode=record_mode))
     lines: list[tuple[str, bool]] = []
-    for kind, path in (
-        ("json", settings.json_report),
-        ("markdown", settings.markdown_report),
-        ("html", settings.html_report),
-    ):
+    for kind, path in (("json", json_path), ("markdown", markdown_path), ("html", html_path)):
         if not path:
             continue
         try:
@@ -163,11 +163,13 @@ def write_reports(settings: Settings, tests: list[dict[str, Any]]) -> list[tuple
 def render(kind: str, report: RunReport) -> str:
     """The report as the text of a ``json``, ``markdown`` or ``html`` file."""
     if kind == "markdown":
+        from ._entries import read_run
         from ._markdown import render_markdown
 
-        return render_markdown(report)
+        return render_markdown(read_run(report))
     if kind == "html":
+        from ._entries import read_run
         from ._html import render_html
 
-        return render_html(report)
+        return render_html(read_run(report))
     return json.dumps(report, indent=1, sort_keys=True) + "\n"

@@ -9,13 +9,14 @@ its cases failed. A report written before verdicts were recorded judges against 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Literal
+
+from ._entries import CaseEntry, ConfigEntry, SampleEntry, TestEntry
 
 __all__ = [
     "Status",
     "case_status",
-    "case_verdicts",
     "config_status",
     "outcome_status",
     "sample_status",
@@ -25,44 +26,35 @@ __all__ = [
 Status = Literal["fail", "pass", "unchecked"]
 
 
-def sample_status(sample: Mapping[str, Any]) -> Status:
+def sample_status(sample: SampleEntry) -> Status:
     """A sample fails when a check gave it a failure, passes when one judged it, else neither."""
-    if sample.get("failure"):
+    if sample.failure:
         return "fail"
-    return "pass" if sample.get("checked") else "unchecked"
+    return "pass" if sample.checked else "unchecked"
 
 
-def case_verdicts(case: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    verdicts = case.get("verdicts")
-    items = verdicts if isinstance(verdicts, list) else []
-    return [verdict for verdict in items if isinstance(verdict, Mapping)]
-
-
-def case_status(case: Mapping[str, Any]) -> Status:
-    verdicts = case_verdicts(case)
-    if verdicts:
-        return "fail" if any(not verdict.get("ok") for verdict in verdicts) else "pass"
-    if "verdicts" in case:
+def case_status(case: CaseEntry) -> Status:
+    if case.verdicts:
+        return "fail" if any(not verdict.ok for verdict in case.verdicts) else "pass"
+    if case.verdicts is not None:
         return "unchecked"
-    return worst(sample_status(sample) for sample in case.get("samples") or [])
+    return worst(sample_status(sample) for sample in case.samples)
 
 
-def config_status(row: Mapping[str, Any]) -> Status:
-    if "cases_failed" in row:
-        if row.get("cases_failed"):
+def config_status(row: ConfigEntry) -> Status:
+    if row.cases_failed is not None:
+        if row.cases_failed:
             return "fail"
-        return "pass" if row.get("cases_judged") else "unchecked"
-    checked = int(row.get("checked") or 0)
-    if not checked:
+        return "pass" if row.cases_judged else "unchecked"
+    if not row.checked:
         return "unchecked"
-    return "pass" if int(row.get("passed") or 0) >= checked else "fail"
+    return "pass" if row.passed >= row.checked else "fail"
 
 
-def outcome_status(test: Mapping[str, Any]) -> Status:
-    outcome = str(test.get("outcome"))
-    if outcome in ("failed", "error"):
+def outcome_status(test: TestEntry) -> Status:
+    if test.outcome in ("failed", "error"):
         return "fail"
-    return "pass" if outcome == "passed" else "unchecked"
+    return "pass" if test.outcome == "passed" else "unchecked"
 
 
 def worst(statuses: Iterable[Status]) -> Status:

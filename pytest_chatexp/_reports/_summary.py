@@ -8,7 +8,7 @@ Stdlib only: the controller may never import the rest of the plugin.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from ._format import percent
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
+    from .._calls._budget import PlanRecord
     from .._calls._metering import LedgerState
 
 __all__ = ["relative_path", "write_budget", "write_plan", "write_summary", "write_unused"]
@@ -176,22 +177,30 @@ def write_budget(
     )
 
 
-def write_plan(reporter: TerminalReporter, plans: Sequence[dict[str, Any]]) -> None:
+def read_plans(plans: Iterable[Mapping[str, Any]]) -> list[PlanRecord]:
+    """The plans the tests' reports carried (as builtins, across xdist), as records."""
+    from .._calls._budget import PlanRecord  # in plan mode only: the summary stays light
+
+    return [PlanRecord.from_json(plan) for plan in plans]
+
+
+def write_plan(reporter: TerminalReporter, plans: Sequence[PlanRecord]) -> None:
     """What the run would do: per test, then in total. Nothing was called."""
     reporter.write_sep("-", "chatexp plan (nothing was called)")
-    for plan in sorted(plans, key=lambda plan: str(plan["test"])):
-        missing = f", {plan['missing']} without a recording" if plan["missing"] else ""
+    for plan in sorted(plans, key=lambda plan: plan.test):
+        without = f", {plan.missing} without a recording" if plan.missing else ""
         reporter.write_line(
-            f"{plan['test']}: {_calls(plan['calls'])}, {plan['replayed']} replayed, "
-            f"{plan['live']} live{missing}"
+            f"{plan.test}: {_calls(plan.calls)}, {plan.replayed} replayed, "
+            f"{plan.live} live{without}"
         )
-    calls = sum(plan["calls"] for plan in plans)
-    live = sum(plan["live"] for plan in plans)
-    missing = sum(plan["missing"] for plan in plans)
-    tokens = sum(plan["estimated_tokens"] for plan in plans)
-    costs = [plan["estimated_cost_usd"] for plan in plans]
-    unpriced = sorted({model for plan in plans for model in plan["unpriced_models"]})
-    cost = "cost unknown" if None in costs else f"~${sum(costs):.4f}"
+    calls = sum(plan.calls for plan in plans)
+    live = sum(plan.live for plan in plans)
+    missing = sum(plan.missing for plan in plans)
+    tokens = sum(plan.estimated_tokens for plan in plans)
+    costs = [plan.estimated_cost_usd for plan in plans]
+    unpriced = sorted({model for plan in plans for model in plan.unpriced_models})
+    known = [cost for cost in costs if cost is not None]
+    cost = "cost unknown" if len(known) < len(costs) else f"~${sum(known):.4f}"
     reporter.write_line(
         f"plan: {_calls(calls)}, {calls - live - missing} replayed, {live} live"
         + (f", {missing} without a recording (they would fail)" if missing else "")

@@ -14,13 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
 
+from .._calls._exchange import format_for
+from .._errors import InvalidExperimentError
 from .._experiment._config import OPAQUE_PROVIDERS, ModelConfig, TemplateMessage
 from .._experiment._files import resolve_inputs, resolve_model_configs
-from .._errors import InvalidExperimentError
-from .._experiment._spec import ExperimentSpec
-from .._experiment._inputs import Input
 from .._experiment._humanloop import ChatMessage
-from .._calls._target import format_for
+from .._experiment._inputs import Input
+from .._experiment._spec import ExperimentSpec
 from .._experiment._templates import check_all_used, referenced
 from .._validation import describe_validation_error
 

@@ -1,4 +1,6 @@
-"""The plugin's per-session state: settings, the shared runner, and turning a test into a spec.
+"""The plugin's per-session state: settings, the shared runner, and per test its spec, recorder,
+budget and runs (one body for sync and async runs: ``_running``); ``RunningItem``, the running
+test the checks see; ``ChatexpRunner``, experiments run from a test body.
 
 ``plugin.py`` imports this module only when a chatexp test needs it, so a session without
 chatexp tests never loads httpx, pydantic or any provider.
@@ -10,23 +12,13 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .._experiment._config import ModelConfig
-from ..checks._running import OUTCOMES_KEY, VERDICTS_KEY, activate, deactivate
-from .._errors import BudgetExhausted, ChatexpError, InvalidExperimentError, ProviderError
-from .._experiment._result import ExperimentResult
-from .._experiment._spec import ExperimentSpec
-from .._calls._metering import CallTally, Ledger
-from ._options import CaseSelection, merge_marker_kwargs, parse_options, split_selections
-from .._providers import get_provider
-from .._calls._recorder import TestRecorder, recorded_call_of
-from .._recording import recording_path
-from .._redaction import remember_secrets, url_secrets
+from .._calls._budget import Meter, PlanRecord, SessionBudget, plan_experiment
 from .._calls._exchange import (
     Exchange,
     api_key_env,
@@ -36,28 +28,40 @@ from .._calls._exchange import (
     replay,
     send_directly,
 )
+from .._calls._metering import CallTally, Ledger
+from .._calls._recorder import TestRecorder, recorded_call_of
+from .._errors import BudgetExhausted, ChatexpError, InvalidExperimentError, ProviderError
+from .._experiment._config import ModelConfig
+from .._experiment._result import ExperimentResult
+from .._experiment._spec import ExperimentSpec
+from .._providers import get_provider
+from .._recording import recording_path
+from .._redaction import remember_secrets, url_secrets
 from .._reports._records import ExperimentRecord, ExperimentRun, experiment_record
-from ._settings import Settings
-from .._calls._budget import Meter, SessionBudget, plan_experiment
 from .._reports._summary import relative_path
+from ..checks._running import activate, deactivate
+from ._collection import SpecCache, fail_for
+from ._options import CaseSelection, merge_marker_kwargs, parse_options
+from ._runlog import recording_name
+from ._settings import Settings
 
 if TYPE_CHECKING:
     from .._calls._runner import ExperimentRunner
+    from .._pricing import PriceTable
 
-__all__ = ["ChatexpRunner", "ChatexpSession", "fail_for", "validate_at_collection"]
+__all__ = ["ChatexpRunner", "ChatexpSession", "RunningItem"]
 
 RESULTS_KEY = pytest.StashKey[list[ExperimentRun]]()
 BUDGET_STOPPED_KEY = pytest.StashKey[bool]()
 CALL_PASSED_KEY = pytest.StashKey[bool]()
 UNUSED_KEY = pytest.StashKey[dict[str, int]]()
 EXPERIMENT_FAILED_KEY = pytest.StashKey[bool]()
-PLANS_KEY = pytest.StashKey[list[dict[str, Any]]]()
+PLANS_KEY = pytest.StashKey[list[PlanRecord]]()
 RECORDER_KEY = pytest.StashKey[TestRecorder]()
-
-
-def fail_for(node_id: str, exc: ChatexpError) -> BaseException:
-    """The short, traceback-free failure pytest shows for a plugin error."""
-    return pytest.fail.Exception(f"chatexp: {node_id}: {exc}", pytrace=False)
+# (config name, input id, sample index) -> None when every check passed, else the first failure.
+OUTCOMES_KEY = pytest.StashKey[dict[tuple[str, str, int], str | None]]()
+# (config name, input id) -> the verdicts assertions gave the case, each with the bar it set.
+VERDICTS_KEY = pytest.StashKey[dict[tuple[str, str], list[dict[str, Any]]]]()
 
 
 class ChatexpSession:
@@ -78,7 +82,7 @@ class ChatexpSession:
         )
         self._runner: ExperimentRunner | None = None
         # Split items of one test share its markers: resolve files and datasets once for all.
-        self._specs: dict[tuple[object, ...], tuple[list[object], ExperimentSpec]] = {}
+        self.specs = SpecCache()
         self._display_folders: dict[Path, str] = {}  # recording folders as messages show them
 
     @property
@@ -113,13 +117,10 @@ class ChatexpSession:
                 f"got {type(fixture_config).__name__}"
             )
         marks = list(item.iter_markers("chatexp"))
-        key = _spec_key(item.path, marks)
-        cached = self._specs.get(key) if not fixture_config and not overrides else None
-        if cached is not None and cached[1].name == item.nodeid:
-            # Built and rendered at collection for exactly this item, which uses it once.
-            spec = self._specs.pop(key)[1]
-        elif cached is not None:
-            spec = replace(cached[1], name=item.nodeid)  # a split item, or a class's method
+        from_markers = not fixture_config and not overrides
+        cached = self.specs.take(item.path, marks, item.nodeid) if from_markers else None
+        if cached is not None:
+            spec = cached
         else:
             parse_options(fixture_config, source="chatexp_config fixture")
             marker_kwargs = merge_marker_kwargs(marks)
@@ -127,25 +128,20 @@ class ChatexpSession:
             kwargs = {**fixture_config, **marker_kwargs, **(overrides or {})}
             options = parse_options(kwargs, source="experiment options")
             spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent, render=False)
-            if not fixture_config and not overrides:
-                self.remember_spec(item.path, marks, spec)
+            if from_markers:
+                self.specs.remember(item.path, marks, spec)
         if selection is not None:
             spec = selection.apply(spec)  # before rendering: a split item renders its part only
         spec.calls  # noqa: B018  (renders, so a missing variable fails before any call)
         return spec
 
-    def remember_spec(self, path: Path, marks: list[Any], spec: ExperimentSpec) -> None:
-        """Keep the spec the markers alone declare, for every item (split ones too) of the test:
-        it is built once, at collection, not again at each setup."""
-        self._specs[_spec_key(path, marks)] = (marks, spec)  # the marks stay alive: ids unique
-
     def begin(self, item: pytest.Item) -> None:
-        """A chatexp test starts: checks and graders find it through the context."""
-        activate(item, self)
+        """A chatexp test starts: checks and graders find it as the running test."""
+        activate(RunningItem(self, item))
 
     def end(self, item: pytest.Item) -> None:
         """Teardown of a chatexp test: its recorder prunes or reports what it left unused."""
-        deactivate(item)
+        deactivate(RunningItem(self, item))
         try:
             unused = self.finish(item, passed=item.stash.get(CALL_PASSED_KEY, False))
         except ChatexpError as exc:
@@ -162,11 +158,19 @@ class ChatexpSession:
         overrides: Mapping[str, Any] | None = None,
     ) -> ExperimentResult:
         """The test's experiment, run; a plugin error fails the test with its message alone."""
-        try:
+        with _failing_the_experiment(item):
             return self.run(item, self.spec_for(item, fixture_config, overrides, selection))
-        except ChatexpError as exc:
-            item.stash[EXPERIMENT_FAILED_KEY] = True
-            raise fail_for(item.nodeid, exc) from None
+
+    async def aexperiment(
+        self,
+        item: pytest.Item,
+        fixture_config: Mapping[str, Any],
+        *,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> ExperimentResult:
+        """``experiment`` for async tests: awaits the run on the session's loop."""
+        with _failing_the_experiment(item):
+            return await self.arun(item, self.spec_for(item, fixture_config, overrides))
 
     def report_attributes(self, item: pytest.Item, when: str, passed: bool) -> dict[str, Any]:
         """What a phase's report carries for the controller: verdict flags, then at teardown
@@ -181,7 +185,7 @@ class ChatexpSession:
             "chatexp_budget_stopped": item.stash.get(BUDGET_STOPPED_KEY, False),
             "chatexp_experiments": self.records_for(item, with_cases=with_cases),
             "chatexp_changes": self.changes_for(item) if with_cases else [],
-            "chatexp_plan": item.stash.get(PLANS_KEY, []),
+            "chatexp_plan": [plan.to_json() for plan in item.stash.get(PLANS_KEY, [])],
             "chatexp_unused": item.stash.get(UNUSED_KEY, {}),
         }
         # The report now carries all that is needed of them: release the results and the
@@ -269,13 +273,14 @@ class ChatexpSession:
                 test_id=item.nodeid,
                 mode=self.settings.record_mode,
                 rerun_hint=f"pytest --chatexp-record=new '{item.nodeid}'",
+                prices=self.settings.prices,
             )
         return recorder
 
     def changes_for(self, item: pytest.Item) -> list[dict[str, Any]]:
         """Calls of this test answered anew, with tokens before and after."""
         recorder = item.stash.get(RECORDER_KEY, None)
-        return list(recorder.changes) if recorder is not None else []
+        return [change.to_json() for change in recorder.changes] if recorder is not None else []
 
     def finish(self, item: pytest.Item, *, passed: bool) -> dict[str, int]:
         """End of a test: let its recorder prune or report stale entries ({file: count})."""
@@ -309,6 +314,49 @@ class ChatexpSession:
             self._runner = None
 
 
+@contextmanager
+def _failing_the_experiment(item: pytest.Item) -> Iterator[None]:
+    """A plugin error fails the test with its message alone, and marks its experiment failed
+    (its snapshots are kept, not reported unused)."""
+    try:
+        yield
+    except ChatexpError as exc:
+        item.stash[EXPERIMENT_FAILED_KEY] = True
+        raise fail_for(item.nodeid, exc) from None
+
+
+@dataclass(frozen=True)
+class RunningItem:
+    """A chatexp test as the checks see it while it runs (``checks._running.RunningTest``).
+    Equal to another for the same session and item: ``end`` empties the slot ``begin`` filled."""
+
+    session: ChatexpSession
+    item: pytest.Item
+
+    @property
+    def node_id(self) -> str:
+        return self.item.nodeid
+
+    @property
+    def prices(self) -> PriceTable:
+        return self.session.settings.prices
+
+    def run(self, spec: ExperimentSpec) -> ExperimentResult:
+        try:
+            return self.session.run(self.item, spec)
+        except ChatexpError as exc:
+            raise fail_for(self.item.nodeid, exc) from None
+
+    def record_outcome(self, config: str, case: str, index: int, failure: str | None) -> None:
+        outcomes = self.item.stash.setdefault(OUTCOMES_KEY, {})
+        key = (config, case, index)
+        if outcomes.get(key) is None:
+            outcomes[key] = failure
+
+    def record_verdict(self, config: str, case: str, verdict: dict[str, Any]) -> None:
+        self.item.stash.setdefault(VERDICTS_KEY, {}).setdefault((config, case), []).append(verdict)
+
+
 @dataclass
 class _Run:
     """An experiment being run: its result once known, and the exchange its live calls take."""
@@ -335,13 +383,7 @@ class ChatexpRunner:
 
     async def arun(self, **options: Any) -> ExperimentResult:
         """``run`` for async tests: awaits the experiment on the session's loop."""
-        item = self._item
-        try:
-            spec = self._session.spec_for(item, self._fixture_config, overrides=options)
-            return await self._session.arun(item, spec)
-        except ChatexpError as exc:
-            item.stash[EXPERIMENT_FAILED_KEY] = True
-            raise fail_for(item.nodeid, exc) from None
+        return await self._session.aexperiment(self._item, self._fixture_config, overrides=options)
 
     @property
     def runner(self) -> ExperimentRunner:
@@ -381,78 +423,5 @@ def check_keys(spec: ExperimentSpec, recorder: TestRecorder | None) -> None:
             raise ProviderError(problem)
 
 
-def describe_plan(plan: dict[str, Any]) -> str:
-    cost = plan["estimated_cost_usd"]
-    money = f"~${cost:.4f}" if cost is not None else "cost unknown"
-    missing = f", {plan['missing']} without a recording" if plan["missing"] else ""
-    return (
-        f"{plan['calls']} call{'s' if plan['calls'] != 1 else ''}: {plan['replayed']} replayed, "
-        f"{plan['live']} live{missing}; "
-        f"~{plan['estimated_tokens']:,} tokens live, {money}"
-    )
-
-
-def recording_name(node_id: str) -> str:
-    """The part of a node id after the file: ``TestClass::test_x[a]``."""
-    return node_id.split("::", 1)[1] if "::" in node_id else node_id
-
-
-def unused_recording_files(items: list[pytest.Item]) -> list[Path]:
-    """Recording files in the folders of the collected test modules that no collected test owns:
-    recordings of tests that were deleted or renamed."""
-    expected: dict[Path, set[Path]] = {}
-    for item in items:
-        path = recording_path(Path(item.path), recording_name(item.nodeid))
-        expected.setdefault(path.parent, set()).add(path)
-    unused: list[Path] = []
-    for folder, owned in expected.items():
-        if folder.is_dir():
-            unused.extend(p for p in sorted(folder.glob("*.yaml")) if p not in owned)
-    return unused
-
-
-def _spec_key(path: Path, marks: list[Any]) -> tuple[object, ...]:
-    return (str(path), *(id(mark) for mark in marks))
-
-
-def validate_at_collection(metafunc: pytest.Metafunc, session: ChatexpSession) -> None:
-    """Check a test's chatexp markers while collecting, and parametrize split experiments.
-
-    Types and names are always checked here. Files and templates are checked here too when the
-    markers alone declare the experiment; otherwise a ``chatexp_config`` fixture completes it
-    at setup, where the same checks run.
-    """
-    definition = metafunc.definition
-    try:
-        marks = list(definition.iter_markers("chatexp"))
-        kwargs = merge_marker_kwargs(marks)
-        options = parse_options(kwargs, source="chatexp marker")
-        base_dir = Path(definition.path).parent
-        spec = (
-            options.to_spec(name=definition.nodeid, base_dir=base_dir, render="inputs" in kwargs)
-            if "model_configs" in kwargs
-            else None
-        )
-        if spec is not None:
-            session.remember_spec(definition.path, marks, spec)
-        if options.split is not None:
-            needs = ["model_configs"] + (["inputs"] if options.split != "configs" else [])
-            missing = [name for name in needs if name not in kwargs]
-            if spec is None or missing:
-                raise InvalidExperimentError(
-                    f"split='{options.split}' needs {' and '.join(f'{n}=' for n in missing)} in "
-                    "the chatexp marker, because pytest creates split items before any fixture runs"
-                )
-            if "chatexp" not in metafunc.fixturenames:
-                raise InvalidExperimentError(
-                    "split= only applies to tests that use the 'chatexp' fixture"
-                )
-            selections = split_selections(spec, options.split)
-            metafunc.parametrize(
-                "chatexp",
-                [selection for _, selection in selections],
-                ids=[case_id for case_id, _ in selections],
-                indirect=True,
-            )
-    except ChatexpError as exc:
-        raise fail_for(definition.nodeid, exc) from None
+def describe_plan(plan: PlanRecord) -> str:
+    return plan.describe()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .._errors import InvalidExperimentError
-from .._experiment._result import Case, ExperimentResult, Sample
 from .._experiment._humanloop import Usage
+from .._experiment._result import Case, ExperimentResult, Sample
 from .._pricing import PriceTable, PricingError
 from .._util import percentile
 from ._verdict import Checkable, cases_of

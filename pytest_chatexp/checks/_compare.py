@@ -11,8 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .._experiment._result import Case, group
 from .._experiment._humanloop import Usage
+from .._experiment._result import Case, group
 from .._pricing import PriceTable
 from ._budgets import cost_of, price_table
 from ._verdict import Checkable, SampleCheck, cases_of, verdicts

@@ -67,10 +67,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._experiment._config import ModelConfig
-from .._errors import ChatexpError
+from .._experiment._inputs import Input
 from .._experiment._result import Sample
 from .._experiment._spec import ExperimentSpec
-from .._experiment._inputs import Input
+from ._running import active_test
 from ._verdict import SampleCheck
 
 __all__ = [
@@ -218,11 +218,9 @@ class _Grading:
     _reasons: dict[int, tuple[Sample, str | None]] | None = None
 
     def prepare(self, samples: Sequence[Sample]) -> None:
-        from ._running import active_test
-
         test = active_test(f"{self.name.split('(', 1)[0]}()")
-        if self._test is not test.item or self._reasons is None:
-            self._test, self._reasons = test.item, {}
+        if self._test is not test or self._reasons is None:
+            self._test, self._reasons = test, {}
         reasons = self._reasons
         todo = list({id(s): s for s in samples if id(s) not in reasons}.values())
         if not todo:
@@ -238,19 +236,14 @@ class _Grading:
         distinct = list(groups.values())
         ids = _unique_ids([members[0] for _, members in distinct])
         spec = ExperimentSpec(
-            name=f"{test.item.nodeid} {self.config.display_name}",
+            name=f"{test.node_id} {self.config.display_name}",
             model_configs=(self.config,),
             inputs=tuple(
                 Input(id=case_id, inputs=variables)
                 for case_id, (variables, _) in zip(ids, distinct, strict=True)
             ),
         )
-        try:
-            result = test.run(spec)
-        except ChatexpError as exc:
-            from .._session._session import fail_for
-
-            raise fail_for(test.item.nodeid, exc) from None
+        result = test.run(spec)  # a plugin error fails the test there, message only
         answers = {str(graded.input.id): graded for graded in result.samples}
         for case_id, (_, members) in zip(ids, distinct, strict=True):
             reason = self.read(_answer_text(answers[case_id]))

@@ -20,6 +20,7 @@ import pydantic
 
 from .._experiment._result import Sample
 from .._experiment._schema import schema_checker
+from .._util import json_path as _json_path
 from ._verdict import SampleCheck
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
 _SHOWN = 40  # characters of a text quoted in a check's name or reason
 _MESSAGE = 160  # characters of a validation message kept in a reason
 _FENCE = re.compile(r"\A```(?:json)?[ \t]*\r?\n(.*?)\r?\n?[ \t]*```\Z", re.DOTALL | re.IGNORECASE)
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REGEX_FLAGS = (
     (re.ASCII, "a"),
     (re.IGNORECASE, "i"),
@@ -287,15 +287,7 @@ def _pydantic_problem(error: pydantic.ValidationError) -> str:
 
 def json_path(parts: Sequence[str | int]) -> str:
     """``$`` then keys and indexes: ``$.items[0].price``, ``$["odd key"]``."""
-    text = "$"
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
-            text += f".{part}"
-        else:
-            text += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return text
+    return _json_path(parts, root="$")
 
 
 def _more(count: int) -> str:

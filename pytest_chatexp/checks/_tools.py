@@ -17,8 +17,8 @@ from typing import Any, Final
 
 from .._experiment._config import Tool
 from .._experiment._humanloop import ToolCall
-from .._experiment._schema import SchemaProblem, schema_checker
 from .._experiment._result import Sample
+from .._experiment._schema import SchemaProblem, schema_checker
 from ._outputs import NotJson, compact_json, json_path, parse_json, regex_text
 from ._verdict import SampleCheck
 

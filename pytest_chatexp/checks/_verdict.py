@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ._running import current_test
 from .._experiment._result import Case, ExperimentResult, Sample
-from .._reports._format import percent
+from .._util import percent
+from ._running import current_test
 
 __all__ = ["CaseVerdict", "SampleCheck", "assert_samples", "cases_of", "excerpt", "verdicts"]
 

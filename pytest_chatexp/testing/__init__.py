@@ -14,7 +14,8 @@ and must stay cheap and dependency-free.
 
 from __future__ import annotations
 
-from pytest_chatexp.testing._faults import AppliedFault, Fault, FaultPlan
+from pytest_chatexp.testing._fault_plan import AppliedFault, FaultPlan
+from pytest_chatexp.testing._faults import Fault
 from pytest_chatexp.testing._http import RecordedRequest
 from pytest_chatexp.testing._replies import Reply, ToolCallReply
 from pytest_chatexp.testing._server import ReferenceServer

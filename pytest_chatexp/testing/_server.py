@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import overload
 
 from pytest_chatexp.testing._anthropic import messages
-from pytest_chatexp.testing._faults import FaultPlan
+from pytest_chatexp.testing._fault_plan import FaultPlan
 from pytest_chatexp.testing._http import (
     Handler,
     HttpConnections,

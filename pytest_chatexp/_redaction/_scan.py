@@ -1,55 +1,29 @@
-"""One redaction path for everything the plugin writes or prints.
+"""The secret scanner: known values, their fragments and masked copies, credential shapes.
 
-Known secrets: the values of credential-named environment variables (``*_API_KEY``,
-``*_TOKEN``, ...) and the credentials in URLs they hold, plus what the session remembered of the
-configs in use: each one's key (``api_key_env`` or the provider's default) and the credentials in
-its ``base_url`` (userinfo; query values named or shaped like credentials).
-
-``scan_secrets`` finds, in any text: a known value (8 characters or longer), whole; a fragment
-of one, any run of 8 or more consecutive characters of its secret part, widened to all it shares
-with the value (the secret part follows the key's label, the lowercase segments every key of its
-kind starts with: ``sk-proj-``, ``sk-ant-api03-``; values whose secret part is under 16
-characters are matched whole only, their runs being too likely words); a masked copy, 3 or more
-``*`` or ``•`` after the label and 3 or more characters of a value, or before its last 4 or more
-(``Incorrect API key provided: sk-abc1****wxyz``); well-known key shapes; credential-named
-fields (``api_key: ...``); URL credentials (a userinfo password, a credential-named query value).
-
-Recordings are committed, so a save with a hit is refused (``_recording._store``); every other
-writer and message replaces each hit with ``[REDACTED]`` (``redact``). URLs the plugin shows on
-purpose go through ``display_url``: no userinfo, no query values.
-
-False positives would make recording unusable, so each shape must look like a credential, not
-prose: a long run of token characters that contains a digit or mixes upper and lower case. That
-lets "sk-learn", "sk-learn-is-a-great-library" and "Bearer YOUR_TOKEN_HERE" through. Hits are
-described by their first few characters and their kind; the secret itself is never repeated.
+Pure functions of the text and the known values; which values are known is :mod:`._known`'s
+business, and what is done with a hit (refusing a recording, redacting a message) the callers'.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
-import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
+    "CREDENTIAL_PARAMETER",
+    "MIN_KNOWN_LENGTH",
     "REDACTED",
-    "RedactingFilter",
     "SecretHit",
-    "display_url",
-    "environment_secrets",
+    "as_known",
     "find_secrets",
-    "known_secrets",
-    "redact",
-    "redact_data",
-    "redact_report",
-    "remember_secrets",
+    "looks_random",
+    "redact_known",
+    "redact_object",
     "scan_secrets",
-    "url_secrets",
 ]
 
 REDACTED: Final = "[REDACTED]"
@@ -67,14 +41,11 @@ _LABEL: Final = re.compile(r"(?:[a-z][a-z0-9]{0,7}[-_]){1,3}")
 _MASK: Final = re.compile(r"[*\u2022]{3,}")
 _URL_USERINFO: Final = re.compile(r"""(?i)\b[a-z][a-z0-9+.-]*://(?P<userinfo>[^\s/?#@"'<>\\]+)@""")
 _URL_PARAMETER: Final = re.compile(r"""[?&;](?P<name>[A-Za-z0-9_.-]+)=(?P<value>[^&#\s"'<>\\]+)""")
-_CREDENTIAL_PARAMETER: Final = re.compile(
+CREDENTIAL_PARAMETER: Final = re.compile(
     r"(?i)(?:[a-z0-9]+[-_.])*"
     r"(?:api-?key|apikey|key|token|secret|sig|signature|password|passwd|pwd|pass|auth|code|"
     r"credentials?)"
 )
-# Values the session read or found in its configs' URLs: see remember_secrets.
-_REMEMBERED: Final[set[str]] = set()
-
 _TOKEN: Final = r"[A-Za-z0-9_-]"
 # Each pattern starts with its literal prefix, so the regex engine can skip ahead to candidates;
 # the boundary check is a lookbehind placed after that prefix.
@@ -115,11 +86,6 @@ _CREDENTIAL_CHARS: Final = re.compile(r"[A-Za-z0-9._~+/=-]+")
 _PLACEHOLDER: Final = re.compile(
     r"(?i).*redact.*|(?:your|my|the|some|dummy|fake|test|example|placeholder|changeme)(?:[-_.].*)?"
 )
-# Environment variables whose name ends in one of these hold credentials (OPENAI_API_KEY,
-# HF_TOKEN, CLIENT_SECRET); their values are looked for verbatim.
-_SECRET_NAME_ENDINGS: Final = frozenset(
-    {"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIALS"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,134 +115,9 @@ def scan_secrets(text: str, known_values: Iterable[str]) -> list[SecretHit]:
     A span is reported once, as its most specific kind.
     """
     hits: list[SecretHit] = []
-    for kind, start, end in _spans(text, _known(known_values)):
+    for kind, start, end in _spans(text, as_known(known_values)):
         _add(hits, kind, text, start, end)
     return sorted(hits, key=lambda hit: hit.start)
-
-
-def redact(text: str, also: Iterable[str] = ()) -> str:
-    """``text`` with every secret ``scan_secrets`` finds replaced by ``[REDACTED]``; the known
-    values are the session's (``known_secrets``) and ``also``."""
-    return _redact(text, _known([*known_secrets(), *also]))
-
-
-def redact_data(value: Any) -> Any:
-    """A copy of JSON-like data (dicts, lists, tuples, strings) with every string redacted."""
-    known = _known(known_secrets())
-
-    def walk(item: Any) -> Any:
-        if isinstance(item, str):
-            return _redact(item, known)
-        if isinstance(item, dict):
-            return {walk(key): walk(inner) for key, inner in item.items()}
-        if isinstance(item, list | tuple):
-            return type(item)(walk(inner) for inner in item)
-        return item
-
-    return walk(value)
-
-
-def redact_report(report: Any) -> None:
-    """Redact, in place, what a pytest report carries to the terminal, JUnit XML and the
-    controller of an xdist run: its failure (``longrepr``), captured output and logs
-    (``sections``), user properties and chatexp's own attributes.
-
-    A failure's structured form is kept, for pytest's formatting, unless a secret straddles its
-    parts; then it becomes its redacted text.
-    """
-    longrepr = getattr(report, "longrepr", None)
-    chatexp = [name for name in vars(report) if name.startswith("chatexp_")]
-    lists = [name for name in ("sections", "user_properties") if getattr(report, name, None)]
-    if longrepr is None and not lists and not chatexp:
-        return  # a passing test with no output: no need to read the environment's secrets
-    known = _known(known_secrets())
-    if longrepr is not None:
-        text = str(longrepr)
-        if _redact(text, known) != text:
-            longrepr = report.longrepr = _redact_object(longrepr, known)
-            text = str(longrepr)
-            if _redact(text, known) != text:
-                report.longrepr = _redact(text, known)
-    for name in lists:
-        setattr(report, name, [_redact_object(item, known) for item in getattr(report, name)])
-    for name in chatexp:
-        setattr(report, name, _redact_object(getattr(report, name), known))
-
-
-class RedactingFilter(logging.Filter):
-    """For log handlers that write as records arrive (pytest's live and file logs), not
-    through a report: a response header or body that a library logs is redacted too."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-def display_url(url: str) -> str:
-    """A URL as messages show it: without userinfo, and with every query value hidden (a
-    query string is where some providers take their key, and nothing tells a key from a
-    version number). One that cannot be parsed is shown redacted like any text."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        return redact(url)
-    if not parts.netloc:
-        return url
-    query = "&".join(
-        name + (f"={REDACTED}" if equals else "")
-        for name, equals, _ in (pair.partition("=") for pair in parts.query.split("&") if pair)
-    )
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def url_secrets(url: str) -> list[str]:
-    """The credentials a URL holds: its userinfo password, a token-shaped user name, and
-    query values named like credentials or shaped like them (raw and decoded)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # not a URL after all: any secret in it is found by the scan's shapes
-        return []
-    found = [parts.password or ""]
-    if parts.username and _looks_random(parts.username):
-        found.append(parts.username)
-    for pair in parts.query.split("&"):
-        name, _, value = pair.partition("=")
-        if _CREDENTIAL_PARAMETER.fullmatch(name) or (len(value) >= 16 and _looks_random(value)):
-            found += [value, unquote_plus(value)]
-    return [value for value in found if value]
-
-
-def remember_secrets(values: Iterable[str | None]) -> None:
-    """Add values (keys the session reads, credentials in its URLs) to the session's known
-    secrets, so that no writer and no message shows them."""
-    _REMEMBERED.update(value for value in values if value)
-
-
-def known_secrets() -> list[str]:
-    """The secrets of this process: credential-named environment variables, credentials in
-    URLs held by environment variables, and what the session remembered."""
-    return [*environment_secrets(), *_REMEMBERED]
-
-
-def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of credential-named environment variables (``*_API_KEY``, ``*_TOKEN``, ...), and
-    the credentials in URLs held by any variable (``OPENAI_BASE_URL=https://host/v1?key=...``).
-
-    These are the keys a test run actually holds, so they are the ones most likely to leak.
-    """
-    found: list[str] = []
-    for name, value in (os.environ if environ is None else environ).items():  # read once: slow
-        if len(value) >= MIN_KNOWN_LENGTH and (
-            name.upper().replace("-", "_").rsplit("_", 1)[-1] in _SECRET_NAME_ENDINGS
-        ):
-            found.append(value)
-        if "://" in value:
-            found += url_secrets(value)
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +135,7 @@ def _known_of(values: frozenset[str]) -> tuple[_Value, ...]:
     return tuple(_Value(value, _label_length(value)) for value in ordered)
 
 
-def _known(values: Iterable[str]) -> tuple[_Value, ...]:
+def as_known(values: Iterable[str]) -> tuple[_Value, ...]:
     return _known_of(frozenset(value for value in values if len(value) >= MIN_KNOWN_LENGTH))
 
 
@@ -319,7 +160,7 @@ def _spans(text: str, known: tuple[_Value, ...]) -> Iterator[tuple[str, int, int
         for match in pattern.finditer(text):
             secret = match.group()
             token = secret.split()[-1] if kind == "bearer token" else secret
-            if _looks_random(token):
+            if looks_random(token):
                 yield kind, match.start(), match.end()
     for match in _FIELD.finditer(text):
         span = _field_value(text, match)
@@ -328,10 +169,10 @@ def _spans(text: str, known: tuple[_Value, ...]) -> Iterator[tuple[str, int, int
             yield f"'{key}' field value", *span
     for match in _URL_USERINFO.finditer(text):
         user, colon, password = match.group("userinfo").partition(":")
-        if _looks_random(password) or (not colon and len(user) >= 8 and _looks_random(user)):
+        if looks_random(password) or (not colon and len(user) >= 8 and looks_random(user)):
             yield "URL credentials", match.start("userinfo"), match.end("userinfo")
     for match in _URL_PARAMETER.finditer(text):
-        if _CREDENTIAL_PARAMETER.fullmatch(match.group("name")) and _looks_random(
+        if CREDENTIAL_PARAMETER.fullmatch(match.group("name")) and looks_random(
             match.group("value")
         ):
             yield f"'{match.group('name')}' URL parameter", match.start("value"), match.end()
@@ -378,7 +219,7 @@ def _masked_copies(text: str, known: tuple[_Value, ...]) -> Iterator[tuple[str, 
             yield "masked copy of a known secret value", start, end
 
 
-def _redact(text: str, known: tuple[_Value, ...]) -> str:
+def redact_known(text: str, known: tuple[_Value, ...]) -> str:
     merged: list[list[int]] = []  # overlapping and touching spans, joined
     for start, end in sorted((start, end) for _, start, end in _spans(text, known)):
         if merged and start <= merged[-1][1]:
@@ -395,21 +236,21 @@ def _redact(text: str, known: tuple[_Value, ...]) -> str:
     return "".join(pieces) + text[position:]
 
 
-def _redact_object(item: Any, known: tuple[_Value, ...]) -> Any:
+def redact_object(item: Any, known: tuple[_Value, ...]) -> Any:
     """Strings redacted inside lists, tuples, dicts and dataclass instances such as pytest's
     failure representations (changed in place, since other objects hold them)."""
     if isinstance(item, str):
-        return _redact(item, known)
+        return redact_known(item, known)
     if isinstance(item, list):
-        item[:] = [_redact_object(inner, known) for inner in item]
+        item[:] = [redact_object(inner, known) for inner in item]
     elif isinstance(item, tuple):
-        return tuple(_redact_object(inner, known) for inner in item)
+        return tuple(redact_object(inner, known) for inner in item)
     elif isinstance(item, dict):
         for key, inner in item.items():
-            item[key] = _redact_object(inner, known)
+            item[key] = redact_object(inner, known)
     elif dataclasses.is_dataclass(item) and not isinstance(item, type):
         for field in dataclasses.fields(item):
-            object.__setattr__(item, field.name, _redact_object(getattr(item, field.name), known))
+            object.__setattr__(item, field.name, redact_object(getattr(item, field.name), known))
     return item
 
 
@@ -420,7 +261,7 @@ def _add(hits: list[SecretHit], kind: str, text: str, start: int, end: int) -> N
     hits.append(SecretHit(kind=kind, start=start, end=end, preview=text[start : start + shown]))
 
 
-def _looks_random(token: str) -> bool:
+def looks_random(token: str) -> bool:
     """Generated credentials mix digits or letter cases; words and placeholders rarely do."""
     has_digit = any(c.isdigit() for c in token)
     mixed_case = any(c.islower() for c in token) and any(c.isupper() for c in token)
@@ -454,7 +295,7 @@ def _field_value(text: str, match: re.Match[str]) -> tuple[int, int] | None:
     if (
         len(value) < MIN_KNOWN_LENGTH
         or not _CREDENTIAL_CHARS.fullmatch(value)
-        or not _looks_random(value)
+        or not looks_random(value)
     ):
         return None
     return start, start + len(value)

@@ -1,0 +1,68 @@
+"""Which values are secrets: credential-named environment variables, the credentials in URLs,
+and what the session remembered of its configs (keys it read, credentials in ``base_url``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Final
+from urllib.parse import unquote_plus, urlsplit
+
+from ._scan import CREDENTIAL_PARAMETER, MIN_KNOWN_LENGTH, looks_random
+
+__all__ = ["environment_secrets", "known_secrets", "remember_secrets", "url_secrets"]
+
+# Values the session read or found in its configs' URLs: see remember_secrets.
+_REMEMBERED: Final[set[str]] = set()
+
+# Environment variables whose name ends in one of these hold credentials (OPENAI_API_KEY,
+# HF_TOKEN, CLIENT_SECRET); their values are looked for verbatim.
+_SECRET_NAME_ENDINGS: Final = frozenset(
+    {"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIALS"}
+)
+
+
+def remember_secrets(values: Iterable[str | None]) -> None:
+    """Add values (keys the session reads, credentials in its URLs) to the session's known
+    secrets, so that no writer and no message shows them."""
+    _REMEMBERED.update(value for value in values if value)
+
+
+def known_secrets() -> list[str]:
+    """The secrets of this process: credential-named environment variables, credentials in
+    URLs held by environment variables, and what the session remembered."""
+    return [*environment_secrets(), *_REMEMBERED]
+
+
+def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of credential-named environment variables (``*_API_KEY``, ``*_TOKEN``, ...), and
+    the credentials in URLs held by any variable (``OPENAI_BASE_URL=https://host/v1?key=...``).
+
+    These are the keys a test run actually holds, so they are the ones most likely to leak.
+    """
+    found: list[str] = []
+    for name, value in (os.environ if environ is None else environ).items():  # read once: slow
+        if len(value) >= MIN_KNOWN_LENGTH and (
+            name.upper().replace("-", "_").rsplit("_", 1)[-1] in _SECRET_NAME_ENDINGS
+        ):
+            found.append(value)
+        if "://" in value:
+            found += url_secrets(value)
+    return found
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials a URL holds: its userinfo password, a token-shaped user name, and
+    query values named like credentials or shaped like them (raw and decoded)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL after all: any secret in it is found by the scan's shapes
+        return []
+    found = [parts.password or ""]
+    if parts.username and looks_random(parts.username):
+        found.append(parts.username)
+    for pair in parts.query.split("&"):
+        name, _, value = pair.partition("=")
+        if CREDENTIAL_PARAMETER.fullmatch(name) or (len(value) >= 16 and looks_random(value)):
+            found += [value, unquote_plus(value)]
+    return [value for value in found if value]

@@ -1,0 +1,300 @@
+"""The JSON report read once into typed records, for the Markdown and HTML renderers.
+
+A report file may come from another version of the plugin (``python -m pytest_chatexp.report``
+merges shard reports), so reading never fails: a missing or mistyped field reads as unknown
+(None) or empty, and the renderers say so. Token counts and costs stay None when unknown,
+never 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._calls._changes import ChangeRecord
+from .._calls._misses import MissedCalls
+
+__all__ = [
+    "CaseEntry",
+    "ConfigEntry",
+    "ExperimentEntry",
+    "OutputEntry",
+    "RunEntry",
+    "SampleEntry",
+    "TestEntry",
+    "Totals",
+    "VerdictEntry",
+    "read_run",
+]
+
+
+@dataclass(slots=True)
+class Totals:
+    tests: int | None
+    failed: int | None
+    experiments: int
+    calls: int
+    replayed: int
+    live: int
+    prompt_tokens: int | None
+    generation_tokens: int | None
+    total_tokens: int | None
+    cost_usd: float | None
+
+
+@dataclass(slots=True)
+class ConfigEntry:
+    """A model config's row of an experiment. ``cases_judged`` and ``cases_failed`` are None
+    in reports written before case verdicts were recorded."""
+
+    name: str
+    model: str
+    model_config_id: str
+    samples: int
+    checked: int
+    passed: int
+    prompt_tokens: int | None
+    generation_tokens: int | None
+    total_tokens: int | None
+    cost_usd: float | None
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    replayed: int
+    live: int
+    cases_judged: int | None
+    cases_failed: int | None
+
+
+@dataclass(slots=True)
+class SampleEntry:
+    index: int
+    checked: bool
+    failure: str | None  # the first failed check, None when all passed or none judged
+    latency_s: float | None
+    replayed: bool | None  # None: not recorded
+    cost_usd: float | None
+
+
+@dataclass(slots=True)
+class OutputEntry:
+    """What the model answered in one sample (an item of the case's chat response)."""
+
+    index: int
+    output: Any
+    tool_calls: tuple[Mapping[str, Any], ...]
+    finish_reason: str | None
+    inputs: Mapping[str, Any] | None  # the input's variables
+    messages: tuple[Mapping[str, Any], ...]  # the prompt sent
+
+
+@dataclass(slots=True)
+class VerdictEntry:
+    ok: bool
+    passed: int | None
+    samples: int | None
+    min_pass_rate: float | None
+
+
+@dataclass(slots=True)
+class CaseEntry:
+    """One input under one model config. ``verdicts`` is None in reports from before case
+    verdicts were recorded; ``usage`` holds the chat response's token counts when it has any."""
+
+    config: str
+    input: str
+    samples: tuple[SampleEntry, ...]
+    outputs: tuple[OutputEntry, ...]
+    verdicts: tuple[VerdictEntry, ...] | None
+    usage: tuple[int | None, int | None, int | None] | None  # prompt, generation, total
+
+    def output(self, index: int) -> OutputEntry | None:
+        return next((item for item in self.outputs if item.index == index), None)
+
+
+@dataclass(slots=True)
+class ExperimentEntry:
+    test: str
+    wall_time_s: float | None
+    configs: tuple[ConfigEntry, ...]
+    cases: tuple[CaseEntry, ...]
+
+
+@dataclass(slots=True)
+class TestEntry:
+    __test__ = False  # not a test class, whatever pytest's name-based discovery thinks
+
+    test: str
+    outcome: str
+    failure: str | None
+    experiments: tuple[ExperimentEntry, ...]
+    changes: tuple[ChangeRecord, ...]
+    miss: MissedCalls | None  # the test failed for calls without a recording
+
+    def cases(self) -> list[CaseEntry]:
+        return [case for experiment in self.experiments for case in experiment.cases]
+
+    def configs(self) -> list[ConfigEntry]:
+        return [row for experiment in self.experiments for row in experiment.configs]
+
+
+@dataclass(slots=True)
+class RunEntry:
+    tests: tuple[TestEntry, ...]
+    totals: Totals
+    record_modes: tuple[str, ...]
+
+
+def read_run(report: Mapping[str, Any]) -> RunEntry:
+    """A run report (``_run.build_run_report``, or a report file's JSON) as records."""
+    totals = _map(report.get("totals"))
+    return RunEntry(
+        tests=tuple(_test(_map(test)) for test in _list(report.get("tests"))),
+        totals=Totals(
+            tests=_int(totals.get("tests")),
+            failed=_int(totals.get("failed")),
+            experiments=_int(totals.get("experiments")) or 0,
+            calls=_int(totals.get("calls")) or 0,
+            replayed=_int(totals.get("replayed")) or 0,
+            live=_int(totals.get("live")) or 0,
+            prompt_tokens=_int(totals.get("prompt_tokens")),
+            generation_tokens=_int(totals.get("generation_tokens")),
+            total_tokens=_int(totals.get("total_tokens")),
+            cost_usd=_float(totals.get("cost_usd")),
+        ),
+        record_modes=tuple(_str(mode) for mode in _list(report.get("record_modes")) if mode),
+    )
+
+
+def _test(test: Mapping[str, Any]) -> TestEntry:
+    failure = test.get("failure")
+    return TestEntry(
+        test=_str(test.get("test")),
+        outcome=_str(test.get("outcome")),
+        failure=failure if isinstance(failure, str) else None,
+        experiments=tuple(_experiment(_map(item)) for item in _list(test.get("experiments"))),
+        changes=tuple(
+            change
+            for change in map(ChangeRecord.from_json, _list(test.get("changes")))
+            if change is not None
+        ),
+        miss=MissedCalls.from_json(test.get("recording_miss")),
+    )
+
+
+def _experiment(experiment: Mapping[str, Any]) -> ExperimentEntry:
+    return ExperimentEntry(
+        test=_str(experiment.get("test")),
+        wall_time_s=_float(experiment.get("wall_time_s")),
+        configs=tuple(_config(_map(row)) for row in _list(experiment.get("configs"))),
+        cases=tuple(_case(_map(case)) for case in _list(experiment.get("cases"))),
+    )
+
+
+def _config(row: Mapping[str, Any]) -> ConfigEntry:
+    return ConfigEntry(
+        name=_str(row.get("name")),
+        model=_str(row.get("model")),
+        model_config_id=_str(row.get("model_config_id")),
+        samples=_int(row.get("samples")) or 0,
+        checked=_int(row.get("checked")) or 0,
+        passed=_int(row.get("passed")) or 0,
+        prompt_tokens=_int(row.get("prompt_tokens")),
+        generation_tokens=_int(row.get("generation_tokens")),
+        total_tokens=_int(row.get("total_tokens")),
+        cost_usd=_float(row.get("cost_usd")),
+        latency_p50_s=_float(row.get("latency_p50_s")),
+        latency_p95_s=_float(row.get("latency_p95_s")),
+        replayed=_int(row.get("replayed")) or 0,
+        live=_int(row.get("live")) or 0,
+        cases_judged=_int(row.get("cases_judged")) if "cases_failed" in row else None,
+        cases_failed=_int(row.get("cases_failed")) or 0 if "cases_failed" in row else None,
+    )
+
+
+def _case(case: Mapping[str, Any]) -> CaseEntry:
+    response = _map(case.get("chat_response"))
+    usage = response.get("usage")
+    verdicts = case.get("verdicts")
+    return CaseEntry(
+        config=_str(case.get("config")),
+        input=_str(case.get("input")),
+        samples=tuple(_sample(_map(sample)) for sample in _list(case.get("samples"))),
+        outputs=tuple(_output(_map(item)) for item in _list(response.get("data"))),
+        verdicts=None
+        if "verdicts" not in case
+        else tuple(_verdict(item) for item in _list(verdicts) if isinstance(item, dict)),
+        usage=None
+        if not isinstance(usage, dict)
+        else (
+            _int(usage.get("prompt_tokens")),
+            _int(usage.get("generation_tokens")),
+            _int(usage.get("total_tokens")),
+        ),
+    )
+
+
+def _sample(sample: Mapping[str, Any]) -> SampleEntry:
+    failure = sample.get("failure")
+    replayed = sample.get("replayed")
+    return SampleEntry(
+        index=_int(sample.get("index")) or 0,
+        checked=bool(sample.get("checked")),
+        failure=_str(failure) if failure else None,
+        latency_s=_float(sample.get("latency_s")),
+        replayed=replayed if isinstance(replayed, bool) else None,
+        cost_usd=_float(sample.get("cost_usd")),
+    )
+
+
+def _output(item: Mapping[str, Any]) -> OutputEntry:
+    inputs = item.get("inputs")
+    finish = item.get("finish_reason")
+    return OutputEntry(
+        index=_int(item.get("index")) or 0,
+        output=item.get("output"),
+        tool_calls=tuple(call for call in _list(item.get("tool_calls")) if isinstance(call, dict)),
+        finish_reason=_str(finish) if finish else None,
+        inputs=inputs if isinstance(inputs, dict) else None,
+        messages=tuple(
+            message for message in _list(item.get("messages")) if isinstance(message, dict)
+        ),
+    )
+
+
+def _verdict(verdict: Mapping[str, Any]) -> VerdictEntry:
+    return VerdictEntry(
+        ok=bool(verdict.get("ok")),
+        passed=_int(verdict.get("passed")),
+        samples=_int(verdict.get("samples")),
+        min_pass_rate=_float(verdict.get("min_pass_rate")),
+    )
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
+    number = _float(value)
+    return None if number is None else int(number)
+
+
+def _float(value: Any) -> float | None:
+    kind = type(value)  # JSON numbers are exactly int or float (and bool is not a number here)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return float(value)
+    if kind is bool or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)

@@ -1,0 +1,148 @@
+"""The HTML report's inline style sheet and script (``_html``): nothing is fetched."""
+
+from __future__ import annotations
+
+__all__ = ["CSS", "JS"]
+
+CSS = """
+:root{--fg:#1d2330;--muted:#5d6675;--line:#d9dee6;--bg:#fff;--panel:#f6f7f9;
+--pass:#1f7a3a;--pass-bg:#eaf6ee;--pass-line:#9fd3ae;--fail:#b3261e;--fail-bg:#fdeceb;
+--fail-line:#f0a8a3;--neutral-bg:#f3f4f6;--accent:#2456c5;
+font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+font-size:15px;line-height:1.45;color:var(--fg);background:var(--bg)}
+*{box-sizing:border-box}
+body{margin:0;padding:0 1.5rem 3rem}
+a{color:var(--accent)}
+.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;padding:.25rem}
+header.top{padding:1rem 0 .5rem}
+h1{font-size:1.35rem;margin:0 0 .6rem;display:flex;gap:.6rem;align-items:center}
+h2{font-size:1.1rem;margin:0 0 .6rem;display:flex;gap:.5rem;align-items:baseline;flex-wrap:wrap}
+h3{font-size:1rem;margin:1rem 0 .5rem}
+.totals{display:flex;flex-wrap:wrap;gap:.5rem;margin:0}
+.fact{background:var(--panel);border:1px solid var(--line);border-radius:6px;
+padding:.35rem .75rem;min-width:7.5rem}
+.fact.bad{background:var(--fail-bg);border-color:var(--fail-line)}
+.fact dt{font-size:.75rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
+.fact dd{margin:0;font-weight:600;font-variant-numeric:tabular-nums}
+.sub{display:block;font-weight:400;font-size:.78rem;color:var(--muted)}
+.controls{display:flex;flex-wrap:wrap;gap:1rem;align-items:center;position:sticky;top:0;z-index:2;
+background:var(--bg);padding:.5rem 0;border-bottom:1px solid var(--line)}
+.controls[hidden]{display:none}
+.toggle{font-weight:600;cursor:pointer}
+.search input{font:inherit;padding:.25rem .5rem;border:1px solid var(--line);border-radius:4px;
+min-width:16rem}
+input:focus-visible,a:focus-visible,.scroll:focus-visible,summary:focus-visible{
+outline:2px solid var(--accent);outline-offset:2px}
+main{padding-top:1rem}
+section.test{border:1px solid var(--line);border-radius:8px;padding:1rem;margin:0 0 1.25rem}
+section.test[data-status=fail]{border-left:5px solid var(--fail)}
+section.test[data-status=pass]{border-left:5px solid var(--pass)}
+.test-id{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.95rem;
+word-break:break-all}
+.failures{background:var(--fail-bg);border:1px solid var(--fail-line);border-radius:8px;
+padding:1rem;margin:0 0 1.25rem}
+.failure-item summary{cursor:pointer;font-family:ui-monospace,Menlo,Consolas,monospace}
+.failure-text{background:#fff;border:1px solid var(--fail-line);border-radius:4px;padding:.6rem;
+max-height:24rem;overflow:auto}
+.badge{display:inline-block;font-size:.75rem;font-weight:600;padding:.05rem .45rem;
+border-radius:999px;border:1px solid;white-space:nowrap;font-family:system-ui,sans-serif}
+.badge.pass{color:var(--pass);background:var(--pass-bg);border-color:var(--pass-line)}
+.badge.fail{color:var(--fail);background:var(--fail-bg);border-color:var(--fail-line)}
+.badge.unchecked{color:var(--muted);background:var(--neutral-bg);border-color:var(--line)}
+.muted{color:var(--muted)}.small{font-size:.8rem;font-weight:400}
+.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}
+.scroll{overflow-x:auto;max-width:100%;margin:.25rem 0 .75rem}
+table{border-collapse:collapse}
+caption{text-align:left;font-size:.8rem;color:var(--muted);padding:0 0 .3rem}
+th,td{border:1px solid var(--line);padding:.35rem .55rem;text-align:left;vertical-align:top}
+thead th{background:var(--panel);font-size:.85rem}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.configs td.pass{color:var(--pass)}table.configs td.fail{color:var(--fail);font-weight:600}
+.rate{display:inline-flex;align-items:center;gap:.4rem;white-space:nowrap}
+.bar{display:inline-block;width:3.5rem;height:.5rem;background:var(--neutral-bg);
+border:1px solid var(--line);border-radius:3px;overflow:hidden}
+.fill{display:block;height:100%}.fill.pass{background:var(--pass)}.fill.fail{background:var(--fail)}
+table.matrix{table-layout:auto}
+table.matrix .corner{color:var(--muted);font-weight:400}
+.config-head{min-width:18rem}
+.input-head{background:var(--panel);min-width:10rem;max-width:18rem}
+.input-id{font-weight:600;font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
+.vars{margin:.3rem 0 0;font-size:.8rem;font-weight:400}
+.vars dt{color:var(--muted)}.vars dd{margin:0 0 .2rem;white-space:pre-wrap;word-break:break-word}
+td.cell{min-width:18rem;max-width:42rem;background:var(--neutral-bg)}
+td.cell.pass{background:var(--pass-bg)}td.cell.fail{background:var(--fail-bg)}
+.cell-head{display:flex;justify-content:space-between;gap:.5rem;align-items:center;
+margin-bottom:.35rem;flex-wrap:wrap}
+ol.samples{list-style:none;margin:0;padding:0;display:grid;gap:.4rem}
+li.sample{background:#fff;border:1px solid var(--line);border-left:4px solid var(--line);
+border-radius:4px;padding:.35rem .5rem}
+li.sample.pass{border-left-color:var(--pass)}li.sample.fail{border-left-color:var(--fail)}
+.sample-head{display:flex;gap:.5rem;align-items:baseline;flex-wrap:wrap;margin-bottom:.2rem}
+.mark{font-size:.78rem;font-weight:600;white-space:nowrap}
+.mark.pass{color:var(--pass)}.mark.fail{color:var(--fail)}.mark.unchecked{color:var(--muted)}
+pre{margin:0;white-space:pre-wrap;word-break:break-word;
+font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.82rem}
+pre.output{font-family:inherit;font-size:.88rem}
+.tool-call{margin-top:.25rem;border:1px dashed var(--line);border-radius:4px;padding:.25rem .4rem;
+background:#fbfbfd}
+.tool-label{font-size:.72rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
+.tool-name{font-weight:600;color:#6b3fa0}
+.tool-args{margin-top:.15rem;color:#333}
+.sample-failure{margin:.3rem 0 0;color:var(--fail);font-size:.82rem;white-space:pre-wrap;
+word-break:break-word}
+.sample-failure::before{content:"Check failed: ";font-weight:600}
+details.prompt{margin-top:.4rem;font-size:.8rem}
+details.prompt summary{cursor:pointer;color:var(--muted)}
+details.prompt ol{margin:.25rem 0 0;padding-left:1.2rem}
+.role{font-weight:600;color:var(--muted);font-size:.75rem;text-transform:uppercase}
+.only-failing [data-status=pass],.only-failing [data-status=unchecked]{display:none}
+.only-failing td.cell[data-status=pass],.only-failing td.cell[data-status=unchecked]{
+display:table-cell;visibility:hidden}
+.only-failing li.sample[data-status]{display:block}
+.only-failing table.configs tr[data-status]{display:table-row}
+.search-miss{display:none!important}
+@media print{.controls{display:none}}
+"""
+
+JS = """
+(function(){
+"use strict";
+var root=document.documentElement,controls=document.getElementById("controls");
+var box=document.getElementById("only-failing"),search=document.getElementById("search");
+var status=document.getElementById("filter-status"),none=document.getElementById("no-match");
+if(!controls||!box||!search||!status||!none){return;}
+controls.hidden=false;
+function has(node,q){return node.textContent.toLowerCase().indexOf(q)>=0;}
+function apply(){
+  root.classList.toggle("only-failing",box.checked);
+  var q=search.value.trim().toLowerCase();
+  var tests=document.querySelectorAll("section.test");
+  for(var t=0;t<tests.length;t++){
+    var test=tests[t],title=test.querySelector("h2"),testHit=!q||(title!==null&&has(title,q));
+    var exps=test.querySelectorAll("section.experiment"),anyExp=false;
+    for(var e=0;e<exps.length;e++){
+      var rows=exps[e].querySelectorAll("tr.case-row"),anyRow=false;
+      for(var r=0;r<rows.length;r++){
+        var hit=testHit||has(rows[r],q);
+        rows[r].classList.toggle("search-miss",!hit);
+        anyRow=anyRow||hit;
+      }
+      var expHit=testHit||anyRow;
+      exps[e].classList.toggle("search-miss",!expHit);
+      anyExp=anyExp||expHit;
+    }
+    test.classList.toggle("search-miss",!(testHit||anyExp));
+  }
+  var all=document.querySelectorAll("tr.case-row"),shown=0;
+  for(var i=0;i<all.length;i++){if(all[i].offsetParent!==null){shown++;}}
+  var active=box.checked||q.length>0;
+  status.textContent=active?shown+" of "+all.length+" input rows shown":"";
+  var sections=document.querySelectorAll("section.test"),visible=false;
+  for(var v=0;v<sections.length;v++){if(sections[v].offsetParent!==null){visible=true;break;}}
+  none.hidden=!active||visible||all.length===0&&sections.length===0;
+}
+box.addEventListener("change",apply);
+search.addEventListener("input",apply);
+apply();
+})();
+"""

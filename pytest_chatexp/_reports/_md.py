@@ -1,0 +1,78 @@
+"""Markdown building blocks for the Markdown report: escaping, code spans and fences, cells.
+
+Everything taken from a report (model outputs, failure texts, test and config names) goes
+through these, so it cannot break a table, close a code block, inject HTML or mention anyone.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from ._format import money, percent
+
+__all__ = ["cell", "code", "fenced", "pass_rate", "row", "signed_money", "text", "tokens"]
+
+# Markdown's own syntax and control characters, in any text from the report.
+_ESCAPED: Final = re.compile(r"([\\`*_\[\]~|#!])")
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BACKTICKS: Final = re.compile(r"`+")
+
+
+def text(value: str) -> str:
+    """``value`` as inline Markdown that renders as itself: Markdown punctuation escaped, HTML
+    entities for ``<``, ``>`` and ``&``, no line breaks, and no @-mentions or control characters."""
+    value = _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    value = html.escape(value, quote=False)
+    value = _ESCAPED.sub(r"\\\1", value)
+    return value.replace("@", "@\u200b").replace("\n", " ")
+
+
+def cell(value: str, limit: int) -> str:
+    """``value`` clipped to ``limit`` characters, for a table cell: lines become ``<br>``."""
+    clipped = value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+    lines = clipped.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "<br>".join(text(line) for line in lines)
+
+
+def code(value: str, *, table: bool = False) -> str:
+    """``value`` as a code span, on one line; in a table, with its pipes escaped."""
+    value = _CONTROL.sub("", " ".join(value.splitlines())) or " "
+    longest = max((len(run) for run in _BACKTICKS.findall(value)), default=0)
+    fence = "`" * (longest + 1)
+    if value.startswith("`") or value.endswith("`"):
+        value = f" {value} "
+    if table:
+        value = value.replace("|", "\\|")
+    return f"{fence}{value}{fence}"
+
+
+def fenced(value: str, language: str) -> str:
+    """``value`` in a fenced code block whose fence no line of ``value`` can close."""
+    value = _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n")).rstrip("\n")
+    longest = max((len(run) for run in _BACKTICKS.findall(value)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{value}\n{fence}"
+
+
+def row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def pass_rate(passed: int, checked: int) -> str:
+    if not checked:
+        return "not checked"
+    return f"{passed}/{checked} ({percent(passed, checked)})"
+
+
+def signed_money(value: float) -> str:
+    if abs(value) < 5e-9:
+        return "$0"
+    return ("+" if value > 0 else "-") + money(abs(value))
+
+
+def tokens(value: int | None) -> str:
+    """A token count; "unknown" when a provider reported none (never 0)."""
+    return "unknown" if value is None else f"{value:,}"

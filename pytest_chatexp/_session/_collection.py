@@ -1,0 +1,92 @@
+"""Collection: a test's chatexp markers checked while pytest collects, split experiments
+parametrized, and the specs built then kept for the items' setup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .._errors import ChatexpError, InvalidExperimentError
+from .._experiment._spec import ExperimentSpec
+from ._options import merge_marker_kwargs, parse_options, split_selections
+
+__all__ = ["SpecCache", "fail_for", "validate_at_collection"]
+
+
+def fail_for(node_id: str, exc: ChatexpError) -> BaseException:
+    """The short, traceback-free failure pytest shows for a plugin error."""
+    return pytest.fail.Exception(f"chatexp: {node_id}: {exc}", pytrace=False)
+
+
+class SpecCache:
+    """Specs the markers alone declare, built once at collection for every item of the test
+    (split ones too) rather than again at each setup. Split items of one test share its
+    markers, so the key is the test's file and its marks' identities."""
+
+    def __init__(self) -> None:
+        self._specs: dict[tuple[object, ...], tuple[list[object], ExperimentSpec]] = {}
+
+    def remember(self, path: Path, marks: list[Any], spec: ExperimentSpec) -> None:
+        self._specs[_spec_key(path, marks)] = (marks, spec)  # the marks stay alive: ids unique
+
+    def take(self, path: Path, marks: list[Any], node_id: str) -> ExperimentSpec | None:
+        """The remembered spec, named for ``node_id``; None when none was remembered."""
+        key = _spec_key(path, marks)
+        cached = self._specs.get(key)
+        if cached is None:
+            return None
+        if cached[1].name == node_id:
+            # Built and rendered at collection for exactly this item, which uses it once.
+            return self._specs.pop(key)[1]
+        return replace(cached[1], name=node_id)  # a split item, or a class's method
+
+
+def _spec_key(path: Path, marks: list[Any]) -> tuple[object, ...]:
+    return (str(path), *(id(mark) for mark in marks))
+
+
+def validate_at_collection(metafunc: pytest.Metafunc, specs: SpecCache) -> None:
+    """Check a test's chatexp markers while collecting, and parametrize split experiments.
+
+    Types and names are always checked here. Files and templates are checked here too when the
+    markers alone declare the experiment; otherwise a ``chatexp_config`` fixture completes it
+    at setup, where the same checks run.
+    """
+    definition = metafunc.definition
+    try:
+        marks = list(definition.iter_markers("chatexp"))
+        kwargs = merge_marker_kwargs(marks)
+        options = parse_options(kwargs, source="chatexp marker")
+        base_dir = Path(definition.path).parent
+        spec = (
+            options.to_spec(name=definition.nodeid, base_dir=base_dir, render="inputs" in kwargs)
+            if "model_configs" in kwargs
+            else None
+        )
+        if spec is not None:
+            specs.remember(definition.path, marks, spec)
+        if options.split is not None:
+            needs = ["model_configs"] + (["inputs"] if options.split != "configs" else [])
+            missing = [name for name in needs if name not in kwargs]
+            if spec is None or missing:
+                raise InvalidExperimentError(
+                    f"split='{options.split}' needs {' and '.join(f'{n}=' for n in missing)} in "
+                    "the chatexp marker, because pytest creates split items before any fixture runs"
+                )
+            if "chatexp" not in metafunc.fixturenames:
+                raise InvalidExperimentError(
+                    "split= only applies to tests that use the 'chatexp' fixture"
+                )
+            selections = split_selections(spec, options.split)
+            metafunc.parametrize(
+                "chatexp",
+                [selection for _, selection in selections],
+                ids=[case_id for case_id, _ in selections],
+                indirect=True,
+            )
+    except ChatexpError as exc:
+        raise fail_for(definition.nodeid, exc) from None

@@ -1,0 +1,208 @@
+"""The run's log, on the side that writes the summary (the controller, under xdist): what chatexp
+tests' reports carry, the budget ledger workers share, unused recordings, and at the end the
+report files and the terminal summary.
+
+``plugin.py`` routes its hooks here, and loads this module only once a run has something for
+it (a chatexp test's report, a budget under xdist, a report file to write).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .._calls._budget import SessionBudget
+    from .._calls._metering import LedgerState
+    from ._settings import Settings
+
+__all__ = ["RunLog", "as_records", "recording_name", "unused_recording_files"]
+
+
+class RunLog:
+    """Collects what reports carry (the controller's copies, under xdist) and writes the
+    reports and the summary."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.experiments: list[dict[str, Any]] = []
+        self.unused_entries: dict[str, int] = {}
+        self.unused_files: set[str] = set()
+        # Per chatexp test, its last attempt, for the report files and the JUnit XML totals:
+        # outcome, experiments, changes, failure.
+        self.tests: dict[str, dict[str, Any]] = {}
+        self.plans: list[dict[str, Any]] = []
+        self.ledger_dir: str | None = None
+        self.budget_stopped: list[str] = []  # tests the session budget stopped
+        self.ledger: LedgerState | None = None  # the budget's final state, when one is set
+
+    def ledger_for_worker(self) -> str:
+        """Under xdist, workers share one budget ledger: the file, which the controller names."""
+        if self.ledger_dir is None:
+            import tempfile
+
+            self.ledger_dir = tempfile.mkdtemp(prefix="chatexp-ledger-")
+        return str(Path(self.ledger_dir) / "ledger.json")
+
+    def add(self, report: pytest.TestReport) -> None:
+        """A chatexp test's report, of any phase."""
+        if report.when == "setup":
+            # A new attempt (pytest-rerunfailures runs the same item again): the test is what
+            # its last attempt did, once.
+            self.tests.pop(report.nodeid, None)
+        experiments = as_records(getattr(report, "chatexp_experiments", None))
+        self.experiments.extend(experiments)
+        self.plans.extend(getattr(report, "chatexp_plan", None) or [])
+        self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
+        if getattr(report, "chatexp_budget_stopped", False):
+            self.budget_stopped.append(report.nodeid)
+        if getattr(report, "chatexp_experiment_failed", False):
+            from .._reports._snapshot import keep_snapshots_of
+
+            keep_snapshots_of(report.nodeid)
+        self._note(report, experiments)
+
+    def _note(self, report: pytest.TestReport, experiments: list[dict[str, Any]]) -> None:
+        test = self.tests.setdefault(
+            report.nodeid,
+            {
+                "test": report.nodeid,
+                "outcome": "passed",
+                "experiments": [],
+                "changes": [],
+                "failure": None,
+                "recording_miss": None,
+            },
+        )
+        test["experiments"] += experiments
+        test["changes"] += list(getattr(report, "chatexp_changes", None) or [])
+        if report.failed and test["failure"] is None:
+            test["outcome"] = "failed" if report.when == "call" else "error"
+            test["failure"] = "\n".join(report.longreprtext.splitlines()[-40:])
+            test["recording_miss"] = getattr(report, "chatexp_miss", None)
+        elif report.skipped and test["outcome"] == "passed":
+            test["outcome"] = "skipped"
+
+    def finish(
+        self, collected: list[pytest.Item], *, ran: bool, budget: SessionBudget | None
+    ) -> None:
+        """The session ends (before junitxml writes its file): JUnit totals, the budget's final
+        state, and in a process that ran chatexp tests (``ran``) the recordings no collected
+        test owns."""
+        if self.tests and self.config.option.xmlpath:
+            self._junit_totals()
+        if self.ledger_dir is not None:
+            import shutil
+
+            from .._calls._metering import Ledger, LedgerState
+
+            ledger = Path(self.ledger_dir) / "ledger.json"
+            self.ledger = Ledger(ledger).state() if ledger.exists() else LedgerState()
+            shutil.rmtree(self.ledger_dir, ignore_errors=True)
+        elif budget is not None:
+            self.ledger = budget.ledger.state()
+        if not ran or not _is_full_run(self.config):
+            return
+        found = [str(path) for path in unused_recording_files(collected)]
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput["chatexp_unused_files"] = found
+        else:
+            self.unused_files.update(found)
+
+    def _junit_totals(self) -> None:
+        """The run's chatexp numbers as properties of JUnit XML's test suite."""
+        from _pytest.junitxml import xml_key
+
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:  # a worker: the controller writes the file
+            return
+        from .._reports._junit import junit_properties
+
+        records = [record for test in self.tests.values() for record in test["experiments"]]
+        for name, value in junit_properties(records):
+            xml.add_global_property(name, value)
+
+    def summarise(self, terminalreporter: Any) -> None:
+        """The plan, the report files, the summary, unused recordings (pruned if asked) and the
+        budget, in that order."""
+        settings = self.settings
+        if self.plans:
+            from .._reports._summary import read_plans, write_plan
+
+            write_plan(terminalreporter, read_plans(self.plans))
+        # Reports come first: a run where every experiment failed needs its report most. A
+        # shard without chatexp tests writes an empty one, so that shards always merge.
+        if settings.reports_requested:
+            from .._reports._run import write_reports
+
+            for line, written in write_reports(
+                list(self.tests.values()),
+                record_mode=settings.record_mode,
+                json_path=settings.json_report,
+                markdown_path=settings.markdown_report,
+                html_path=settings.html_report,
+            ):
+                terminalreporter.write_line(line, red=not written)
+        if self.experiments:
+            from .._reports._summary import relative_path, write_summary, write_unused
+
+            write_summary(terminalreporter, self.experiments, record_mode=settings.record_mode)
+            pruned = settings.prune
+            if pruned:
+                for name in self.unused_files:
+                    Path(name).unlink(missing_ok=True)
+            write_unused(
+                terminalreporter,
+                self.unused_entries,
+                sorted(
+                    relative_path(Path(name), self.config.rootpath) for name in self.unused_files
+                ),
+                pruned=pruned,
+            )
+        ledger = self.ledger
+        if ledger is not None and (self.experiments or self.budget_stopped or ledger.calls):
+            from .._reports._summary import write_budget
+
+            write_budget(
+                terminalreporter,
+                ledger,
+                max_tokens=settings.max_tokens,
+                max_cost=settings.max_cost,
+                stopped_tests=self.budget_stopped,
+            )
+
+
+def as_records(value: Any) -> list[dict[str, Any]]:
+    """The experiment records a (possibly deserialised) report carries."""
+    return list(value) if isinstance(value, list) else []
+
+
+def _is_full_run(config: pytest.Config) -> bool:
+    """Unused recordings can only be judged when whole files were collected, not single ids."""
+    return not any("::" in str(arg) for arg in config.args)
+
+
+def recording_name(node_id: str) -> str:
+    """The part of a node id after the file: ``TestClass::test_x[a]``."""
+    return node_id.split("::", 1)[1] if "::" in node_id else node_id
+
+
+def unused_recording_files(items: list[pytest.Item]) -> list[Path]:
+    """Recording files in the folders of the collected test modules that no collected test owns:
+    recordings of tests that were deleted or renamed."""
+    # Here, not at the top: it loads YAML, which an xdist controller never needs otherwise.
+    from .._recording import recording_path
+
+    expected: dict[Path, set[Path]] = {}
+    for item in items:
+        path = recording_path(Path(item.path), recording_name(item.nodeid))
+        expected.setdefault(path.parent, set()).add(path)
+    unused: list[Path] = []
+    for folder, owned in expected.items():
+        if folder.is_dir():
+            unused.extend(p for p in sorted(folder.glob("*.yaml")) if p not in owned)
+    return unused

@@ -1,0 +1,50 @@
+"""The shared helpers in ``pytest_chatexp._util``: one copy each, used by several stages."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from pytest_chatexp._util import json_path, write_atomic
+
+
+@pytest.mark.parametrize(
+    ("parts", "plain", "jsonpath"),
+    [
+        ([], "", "$"),
+        (["messages", 0, "content"], "messages[0].content", "$.messages[0].content"),
+        ([0, "a"], "[0].a", "$[0].a"),
+        (["content-type"], "content-type", '$["content-type"]'),
+        (["a.b", "odd key", "é"], '["a.b"]["odd key"]["é"]', '$["a.b"]["odd key"]["é"]'),
+        (["_x9"], "_x9", "$._x9"),
+        (["9x"], '["9x"]', '$["9x"]'),
+    ],
+)
+def test_json_path_in_both_forms(parts: list[str | int], plain: str, jsonpath: str) -> None:
+    # The recordings' form reads dashed header names plainly; JSONPath (RFC 9535) shorthand
+    # names cannot hold a dash, so the checks' form quotes them.
+    assert json_path(parts) == plain
+    assert json_path(parts, root="$") == jsonpath
+
+
+def test_write_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "folder" / "report.md"
+    write_atomic(path, "first\n")
+    write_atomic(path, "second: é\n")
+    assert path.read_bytes() == "second: é\n".encode()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["report.md"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+    path = tmp_path / "report.md"
+    path.write_text("old")
+    with pytest.raises(UnicodeEncodeError):
+        write_atomic(path, "\udc80")  # an unpaired surrogate: UTF-8 cannot hold it
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
