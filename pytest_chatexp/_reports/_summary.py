@@ -8,7 +8,7 @@ Stdlib only: the controller may never import the rest of the plugin.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,13 +175,6 @@ def write_budget(
         red=True,
         bold=True,
     )
-
-
-def read_plans(plans: Iterable[Mapping[str, Any]]) -> list[PlanRecord]:
-    """The plans the tests' reports carried (as builtins, across xdist), as records."""
-    from .._calls._budget import PlanRecord  # in plan mode only: the summary stays light
-
-    return [PlanRecord.from_json(plan) for plan in plans]
 
 
 def write_plan(reporter: TerminalReporter, plans: Sequence[PlanRecord]) -> None:

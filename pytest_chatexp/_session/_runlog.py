@@ -131,9 +131,11 @@ class RunLog:
         budget, in that order."""
         settings = self.settings
         if self.plans:
-            from .._reports._summary import read_plans, write_plan
+            from .._calls._budget import PlanRecord
+            from .._reports._summary import write_plan
 
-            write_plan(terminalreporter, read_plans(self.plans))
+            # The plans crossed xdist as builtins.
+            write_plan(terminalreporter, [PlanRecord.from_json(plan) for plan in self.plans])
         # Reports come first: a run where every experiment failed needs its report most. A
         # shard without chatexp tests writes an empty one, so that shards always merge.
         if settings.reports_requested:
