@@ -20,7 +20,7 @@ from pytest_chatexp import (
 )
 from pytest_chatexp._experiment._humanloop import ChatRequest, ToolResultResponse
 
-DATA = Path(__file__).parent / "data" / "humanloop"
+DATA = Path(__file__).parents[2] / "data" / "humanloop"
 SCHEMAS: dict[str, Any] = json.loads((DATA / "v4-chat.openapi.json").read_text())["components"][
     "schemas"
 ]

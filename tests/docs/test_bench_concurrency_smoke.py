@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_concurrency.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_concurrency.py"
 
 
 def run_bench(*args: str) -> list[str]:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from test_faults import assert_clean, glob
+
+from tests.sessions.test_faults import assert_clean, glob
 
 # One script per connection: (the server, to count what is sent, and the connection).
 Script = Callable[["Hostile", socket.socket], None]

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 import pytest_chatexp
 from pytest_chatexp.testing import ReferenceServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 # Every numeric setting, in the native table as TOML numbers and in an ini file as text.

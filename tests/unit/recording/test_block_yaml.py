@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pytest_chatexp._recording._block_yaml import NotInSubset, load
 from pytest_chatexp._recording._store import _Loader, dump_yaml
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[3]
 
 # Text that stresses YAML: indicators, quotes, colons, hashes, line breaks, spaces at the ends,
 # strings PyYAML resolves to other types, and any unicode.

@@ -20,7 +20,7 @@ from pytest_chatexp._reading import MAX_FILE_BYTES, YamlProblem, load_yaml
 from pytest_chatexp._recording import RecordingFile
 from pytest_chatexp.testing import ReferenceServer
 
-PACKAGE = Path(__file__).parent.parent / "pytest_chatexp"
+PACKAGE = Path(__file__).parents[3] / "pytest_chatexp"
 
 # Nine levels of nine aliases: 9**9 (387 million) strings once expanded.
 LAUGHS = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_recording_store import KILLED_WRITER, run_and_kill
 
 from pytest_chatexp._recording import (
     Call,
@@ -30,6 +29,7 @@ from pytest_chatexp._recording import (
     update,
 )
 from pytest_chatexp.testing import ReferenceServer
+from tests.unit.recording.test_store import KILLED_WRITER, run_and_kill
 
 SUITE = """
 import pathlib

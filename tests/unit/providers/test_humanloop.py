@@ -25,7 +25,7 @@ from pytest_chatexp.testing._humanloop import HumanloopBackend
 
 Json = dict[str, Any]
 
-DATA = Path(__file__).parent / "data" / "humanloop"
+DATA = Path(__file__).parents[2] / "data" / "humanloop"
 OPENAPI: Json = json.loads((DATA / "v4-chat.openapi.json").read_text())
 # Looks like a real credential (mixed case, digits), so nothing may ever write it down.
 API_KEY = "hlkey-Secret-7f3a9c2e5b1d4f60A"

@@ -14,7 +14,7 @@ import pytest
 import pytest_chatexp
 from pytest_chatexp import ModelConfig, checks
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def public_names(module: object) -> list[str]:
@@ -155,7 +155,7 @@ def test_the_sdist_ships_the_license_and_no_junk(tmp_path: Path) -> None:
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {"LICENSE", "README.md", "pyproject.toml", "pytest_chatexp/py.typed"} <= names
-    assert "tests/test_public_api.py" in names
+    assert "tests/docs/test_public_api.py" in names
     shipped_junk = [name for name in names if any(name.startswith(junk) for junk in JUNK)]
     assert not shipped_junk
     assert not [name for name in names if name.startswith(".") and name != ".gitignore"]

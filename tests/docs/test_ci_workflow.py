@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "examples" / "ci"
 WORKFLOW_TEXT = (CI / "chatexp.yml").read_text(encoding="utf-8")
 WORKFLOW: dict[Any, Any] = yaml.safe_load(WORKFLOW_TEXT)

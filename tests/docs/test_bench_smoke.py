@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 TIMEOUT_S = 120
 
 # Lines each script prints whatever the numbers: its table headers and its verdict lines.

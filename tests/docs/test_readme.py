@@ -54,7 +54,7 @@ import yaml
 from pytest_chatexp import checks, load_dataset, load_model_configs
 from pytest_chatexp._session._options import ExperimentOptions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 EXAMPLES = ROOT / "examples"
 
@@ -806,7 +806,7 @@ def test_block(block: Block, request: pytest.FixtureRequest) -> None:
     if handler is None:
         pytest.fail(
             f"{block.where()}: no handler for ```{block.info} blocks; known kinds: "
-            f"{', '.join(HANDLERS)}. Use one, or teach tests/test_readme.py the new kind."
+            f"{', '.join(HANDLERS)}. Use one, or teach tests/docs/test_readme.py the new kind."
         )
     handler(block, request)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _stub_openai import completion, serving
+
+from tests.sessions._stub_openai import completion, serving
 
 # Every answer reports 50 tokens. A call is estimated (before it goes out) at its messages'
 # JSON, 36 characters: 9 tokens, plus max_tokens 50: 59 tokens.

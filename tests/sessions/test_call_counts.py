@@ -9,7 +9,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from _stub_openai import completion, serving
+
+from tests.sessions._stub_openai import completion, serving
 
 USAGE = {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
 

@@ -7,10 +7,10 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from _report_run import REPORTS, read_reports
 
 from pytest_chatexp._reports._format import percent
 from pytest_chatexp.testing import ReferenceServer
+from tests.sessions._report_run import REPORTS, read_reports
 
 # Sample 0 of every case fails; the rest pass: 3 of 4 samples, 75% per case.
 TOLERANT = """

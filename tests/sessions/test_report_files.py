@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _report_run import REPORTS, read_reports
 
 from pytest_chatexp.testing import ReferenceServer
+from tests.sessions._report_run import REPORTS, read_reports
 
 CHATEXP = """
 import pytest

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _stub_openai import completion, serving, stream_without_usage
 
 from pytest_chatexp import Usage
+from tests.sessions._stub_openai import completion, serving, stream_without_usage
 
 THIRTY_WORDS = " ".join(f"word{i}" for i in range(30))
 
