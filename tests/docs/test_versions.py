@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 import pytest_chatexp
 from pytest_chatexp.testing import ReferenceServer
+from tests._suite import assert_clean
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -127,7 +128,7 @@ def test_a_bad_numeric_setting_is_a_usage_error_naming_it(
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
-    assert "Traceback" not in result.stderr.str()
+    assert_clean(result)
 
 
 # -- the lowest pydantic declared ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from pytest_chatexp import ChatResponse, ModelConfig
 from pytest_chatexp.testing import ReferenceServer
+from tests._suite import REPORT, Suite, assert_clean
 
 CONFIGS = """
 from pytest_chatexp import ModelConfig
@@ -204,28 +205,29 @@ def test_every_config_field_reaches_the_wire(
 
 
 def test_api_key_is_sent_but_never_kept(
-    pytester: pytest.Pytester, server: ReferenceServer, monkeypatch: pytest.MonkeyPatch
+    suite: Suite, server: ReferenceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     canary = "sk-canary-0123456789abcdef"
     monkeypatch.setenv("MY_KEY", canary)
-    pytester.makepyfile(
+    suite.write(
         """
-        import json, pathlib, pytest
+        import pytest
         from pytest_chatexp import ModelConfig
 
         @pytest.mark.chatexp(model_configs=ModelConfig(model="m", api_key_env="MY_KEY",
                              chat_template=[{"role": "user", "content": "hi"}]))
         def test_key(chatexp):
-            pathlib.Path("out.json").write_text(json.dumps(
-                {k: v.to_json_dict() for k, v in chatexp.to_chat_responses().items()}))
+            pass
         """
     )
-    result = pytester.runpytest("-v")
-    result.assert_outcomes(passed=1)
+    run = suite.run("-v", report=True).assert_outcomes(passed=1)
     (request,) = server.requests
     assert request.headers["authorization"] == f"Bearer {canary}"
-    assert canary not in (pytester.path / "out.json").read_text()
-    assert canary not in result.stdout.str()
+    # The JSON report holds every case's chat response, as the experiment's result gave it.
+    (case,) = run.cases()
+    assert case["chat_response"]["data"]
+    assert canary not in (run.path / REPORT).read_text()
+    assert canary not in run.text
 
 
 def test_missing_api_key_env_is_a_clear_error(
@@ -249,7 +251,7 @@ def test_missing_api_key_env_is_a_clear_error(
             "*test_key*model config 'm': the environment variable NOT_SET_ANYWHERE (api_key_env) is not set*"
         ]
     )
-    assert "Traceback" not in result.stdout.str()
+    assert_clean(result)
     assert not server.requests
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from pytest_chatexp.testing import Fault, ReferenceServer
 from pytest_chatexp.testing._faults import BAD_TOOL_ARGUMENTS, parse_directive
+from tests._suite import assert_clean, glob
 
 FAST = "--chatexp-backoff=0.01"
 API_KEY = "sk-test-Zq81secretKEYthatMustNotLeak"
@@ -57,11 +58,6 @@ def suite(
     return SUITE.replace("OTHER", repr(other)).replace("PROMPT", repr(prompt)).replace("BODY", body)
 
 
-def glob(message: str) -> str:
-    """``message`` as an fnmatch pattern, '*' still a wildcard: '[' is written '[[]'."""
-    return message.replace("[", "[[]")
-
-
 @pytest.fixture
 def server(server: ReferenceServer) -> Iterator[ReferenceServer]:
     """The conftest's server, with no faults left over from another test."""
@@ -75,12 +71,6 @@ def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, float]
     started = time.perf_counter()
     result = pytester.runpytest(FAST, *args)
     return result, time.perf_counter() - started
-
-
-def assert_clean(result: pytest.RunResult) -> None:
-    output = result.stdout.str() + result.stderr.str()
-    assert "Traceback" not in output
-    assert "pytest_chatexp/_" not in output
 
 
 # --- status codes -----------------------------------------------------------------------
@@ -264,7 +254,7 @@ def test_bad_tool_arguments_fail_the_check_not_the_run(
         ]
     )
     assert len(server.requests) == 1
-    assert "Traceback" not in result.stdout.str()
+    assert_clean(result)
 
 
 # --- streams and timing -----------------------------------------------------------------

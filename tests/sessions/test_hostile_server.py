@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sessions.test_faults import assert_clean, glob
+from tests._suite import assert_clean, glob
 
 # One script per connection: (the server, to count what is sent, and the connection).
 Script = Callable[["Hostile", socket.socket], None]

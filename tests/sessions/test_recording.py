@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from pytest_chatexp.testing import ReferenceServer
+from tests._suite import assert_clean
 
 SUPPORT = '''
 import pytest
@@ -58,13 +59,6 @@ def _write_suite(
 
 def _recording(pytester: pytest.Pytester, name: str) -> Path:
     return pytester.path / "__recordings__" / "test_support" / f"{name}.yaml"
-
-
-@pytest.fixture
-def recording_session(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> ReferenceServer:
-    # These tests choose the record mode themselves.
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-    return server
 
 
 def test_record_then_replay_with_the_server_gone(
@@ -115,7 +109,7 @@ def test_a_changed_prompt_fails_with_a_field_level_diff(
     assert "+Answer in two short paragraphs." in output
     assert "temperature: 0.2 -> 0.7" in output
     assert "To record, run: pytest --chatexp-record=new 'test_support.py::test_support'" in output
-    assert "Traceback" not in output
+    assert_clean(result)
 
 
 def test_a_new_input_is_named(
@@ -255,7 +249,7 @@ def test_a_corrupt_recording_names_the_file(
     result.stdout.fnmatch_lines(
         ["chatexp: test_support.py::test_other: *__recordings__/test_support/test_other.yaml*"]
     )
-    assert "Traceback" not in result.stdout.str()
+    assert_clean(result)
 
 
 def test_a_canary_key_never_reaches_a_file(

@@ -29,6 +29,7 @@ from pytest_chatexp._recording import (
     update,
 )
 from pytest_chatexp.testing import ReferenceServer
+from tests._suite import assert_clean
 from tests.unit.recording.test_store import KILLED_WRITER, run_and_kill
 
 SUITE = """
@@ -68,8 +69,8 @@ def suite(pytester: pytest.Pytester, server: ReferenceServer) -> Path:
 
 
 def _error(result: pytest.RunResult) -> str:
+    assert_clean(result)
     output = result.stdout.str()
-    assert "Traceback" not in output
     return " ".join(output.split())  # messages wrap across lines in the terminal
 
 

@@ -29,11 +29,11 @@ def test_case(chatexp):
 
 
 @pytest.fixture
-def live(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> ReferenceServer:
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+def live(recording_session: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> ReferenceServer:
+    """Not an xdist worker either: the inner sessions start workers of their own."""
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
-    return server
+    return recording_session
 
 
 def test_200_cases_give_the_same_results_with_4_workers_as_with_none(

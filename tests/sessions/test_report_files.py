@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_chatexp.testing import ReferenceServer
-from tests.sessions._report_run import REPORTS, read_reports
+from tests._suite import REPORTS, assert_clean, read_reports
 
 CHATEXP = """
 import pytest
@@ -124,7 +124,7 @@ def test_a_full_disk_fails_one_report_with_one_line_and_the_run_stays_green(
         ]
     )
     result.stdout.fnmatch_lines(["total: 1 experiment, 2 calls*"])  # the summary still prints
-    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert_clean(result)
     assert sorted(path.name for path in pytester.path.iterdir() if "r." in path.name) == [
         "r.html",
         "r.json",

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_chatexp._reports._format import percent
 from pytest_chatexp.testing import ReferenceServer
-from tests.sessions._report_run import REPORTS, read_reports
+from tests._suite import REPORTS, read_reports
 
 # Sample 0 of every case fails; the rest pass: 3 of 4 samples, 75% per case.
 TOLERANT = """

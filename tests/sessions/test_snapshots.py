@@ -38,14 +38,8 @@ def _snapshot(pytester: pytest.Pytester, name: str = "test_support") -> Path:
     return pytester.path / "__snapshots__" / "test_snap" / f"{name}[experiment].chatexp"
 
 
-@pytest.fixture
-def live(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> ReferenceServer:
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-    return server
-
-
 def test_snapshot_is_a_readable_view_without_volatile_fields(
-    pytester: pytest.Pytester, live: ReferenceServer
+    pytester: pytest.Pytester, recording_session: ReferenceServer
 ) -> None:
     _suite(pytester)
     pytester.runpytest("--chatexp-record=all", "--snapshot-update").assert_outcomes(passed=2)
@@ -70,7 +64,7 @@ def test_snapshot_is_a_readable_view_without_volatile_fields(
 
 
 def test_a_changed_prompt_shows_which_case_changed(
-    pytester: pytest.Pytester, live: ReferenceServer
+    pytester: pytest.Pytester, recording_session: ReferenceServer
 ) -> None:
     _suite(pytester)
     pytester.runpytest("--chatexp-record=all", "--snapshot-update").assert_outcomes(passed=2)
@@ -94,7 +88,7 @@ def test_a_changed_prompt_shows_which_case_changed(
 
 
 def test_an_experiment_that_fails_keeps_its_reviewed_snapshot(
-    pytester: pytest.Pytester, live: ReferenceServer
+    pytester: pytest.Pytester, recording_session: ReferenceServer
 ) -> None:
     _suite(pytester)
     pytester.runpytest("--chatexp-record=all", "--snapshot-update").assert_outcomes(passed=2)
@@ -108,7 +102,9 @@ def test_an_experiment_that_fails_keeps_its_reviewed_snapshot(
     result.stdout.no_fnmatch_line("*deleted*")
 
 
-def test_snapshots_under_xdist(pytester: pytest.Pytester, live: ReferenceServer) -> None:
+def test_snapshots_under_xdist(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     pytest.importorskip("xdist")
     _suite(pytester)
     args = ("-n", "4", "-p", "no:cacheprovider")
@@ -121,7 +117,9 @@ def test_snapshots_under_xdist(pytester: pytest.Pytester, live: ReferenceServer)
     result.stdout.no_fnmatch_line("*unused*")
 
 
-def test_snapshot_rejects_other_values(pytester: pytest.Pytester, live: ReferenceServer) -> None:
+def test_snapshot_rejects_other_values(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     pytester.makepyfile(
         """
         def test_wrong(chatexp_snapshot):

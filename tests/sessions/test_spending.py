@@ -27,23 +27,17 @@ def test_third(chatexp):
 """
 
 
-@pytest.fixture
-def live(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> ReferenceServer:
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-    return server
-
-
 def test_plan_spends_nothing_and_counts_replays_and_live_calls(
-    pytester: pytest.Pytester, live: ReferenceServer
+    pytester: pytest.Pytester, recording_session: ReferenceServer
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
     pytester.runpytest("--chatexp-record=all", "-k", "first").assert_outcomes(
         passed=1, deselected=2
     )
-    live.requests.clear()
+    recording_session.requests.clear()
     result = pytester.runpytest("--chatexp-plan", "--chatexp-record=new", "-rs")
     result.assert_outcomes(skipped=3)
-    assert not live.requests
+    assert not recording_session.requests
     result.stdout.fnmatch_lines(
         [
             "*- chatexp plan (nothing was called) -*",
@@ -59,14 +53,14 @@ def test_plan_spends_nothing_and_counts_replays_and_live_calls(
     # In the default mode, calls without a recording would fail, not spend: the plan says so.
     default = pytester.runpytest("--chatexp-plan")
     default.assert_outcomes(skipped=3)
-    assert not live.requests
+    assert not recording_session.requests
     default.stdout.fnmatch_lines(
         ["plan: 6 calls, 4 replayed, 0 live, 2 without a recording (they would fail)*"]
     )
 
 
 def test_plan_estimates_live_tokens_from_prompt_and_max_tokens(
-    pytester: pytest.Pytester, live: ReferenceServer
+    pytester: pytest.Pytester, recording_session: ReferenceServer
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
     result = pytester.runpytest("--chatexp-plan", "--chatexp-record=off", "-k", "second")
@@ -77,7 +71,7 @@ def test_plan_estimates_live_tokens_from_prompt_and_max_tokens(
 
 
 def test_token_budget_stops_live_calls_and_fails_the_rest(
-    pytester: pytest.Pytester, live: ReferenceServer
+    pytester: pytest.Pytester, recording_session: ReferenceServer
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
     # Each call reserves ~63 tokens (13 prompt + max_tokens 50) of the 100: one fits, and the
@@ -86,7 +80,7 @@ def test_token_budget_stops_live_calls_and_fails_the_rest(
         "--chatexp-record=off", "--chatexp-max-tokens=100", "-p", "no:randomly"
     )
     result.assert_outcomes(errors=3)
-    assert len(live.requests) == 1
+    assert len(recording_session.requests) == 1
     result.stdout.fnmatch_lines(
         [
             "*chatexp: test_suite.py::test_first: the session's token budget would be exceeded: "
@@ -100,7 +94,7 @@ def test_token_budget_stops_live_calls_and_fails_the_rest(
 
 
 def test_cost_budget_from_the_ini_file_is_shared_by_xdist_workers(
-    pytester: pytest.Pytester, live: ReferenceServer
+    pytester: pytest.Pytester, recording_session: ReferenceServer
 ) -> None:
     pytest.importorskip("xdist")
     pytester.makeini(
@@ -115,7 +109,7 @@ def test_cost_budget_from_the_ini_file_is_shared_by_xdist_workers(
     # tests run in (pytest-randomly shuffles it): a one-call test passes with it; four-call
     # test_first fails with it; every other test fails.
     outcomes = result.parseoutcomes()
-    assert len(live.requests) == 1
+    assert len(recording_session.requests) == 1
     assert outcomes.get("errors", 0) >= 2
     assert outcomes.get("errors", 0) + outcomes.get("passed", 0) == 3
     result.stdout.fnmatch_lines(
@@ -123,7 +117,9 @@ def test_cost_budget_from_the_ini_file_is_shared_by_xdist_workers(
     )
 
 
-def test_replays_are_never_charged(pytester: pytest.Pytester, live: ReferenceServer) -> None:
+def test_replays_are_never_charged(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     pytester.makepyfile(test_suite=SUITE)
     pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=3)
     result = pytester.runpytest("--chatexp-max-tokens=1")

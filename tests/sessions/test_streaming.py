@@ -40,24 +40,18 @@ def test_stream(chatexp):
 """
 
 
-@pytest.fixture
-def live(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> ReferenceServer:
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-    return server
-
-
 def test_streams_assemble_to_the_same_result(
-    pytester: pytest.Pytester, live: ReferenceServer
+    pytester: pytest.Pytester, recording_session: ReferenceServer
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
     pytester.runpytest("--chatexp-record=off").assert_outcomes(passed=1)
-    streamed = [r.json for r in live.requests if r.json and r.json.get("stream")]
+    streamed = [r.json for r in recording_session.requests if r.json and r.json.get("stream")]
     assert len(streamed) == 4
     assert all(body["stream_options"] == {"include_usage": True} for body in streamed)
 
 
 def test_stream_chunks_are_recorded_and_replayed(
-    pytester: pytest.Pytester, live: ReferenceServer, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, recording_session: ReferenceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
     pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=1)
@@ -74,14 +68,16 @@ def test_stream_chunks_are_recorded_and_replayed(
         assert "first_token_s" in interaction["response"]
 
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    live.requests.clear()
+    recording_session.requests.clear()
     pytester.runpytest().assert_outcomes(passed=1)
-    assert not live.requests
+    assert not recording_session.requests
     replayed_first_tokens = json.loads((pytester.path / "first_tokens.json").read_text())
     assert replayed_first_tokens == [round(value, 3) for value in recorded_first_tokens]
 
 
-def test_a_stream_event_that_is_not_json(pytester: pytest.Pytester, live: ReferenceServer) -> None:
+def test_a_stream_event_that_is_not_json(
+    pytester: pytest.Pytester, recording_session: ReferenceServer
+) -> None:
     from pytest_chatexp.testing._http import RecordedRequest, Response
 
     async def broken(request: RecordedRequest) -> Response:
@@ -91,13 +87,13 @@ def test_a_stream_event_that_is_not_json(pytester: pytest.Pytester, live: Refere
 
         return Response(200, body(), "text/event-stream")
 
-    live.routes[("POST", "/broken/chat/completions")] = broken
+    recording_session.routes[("POST", "/broken/chat/completions")] = broken
     pytester.makepyfile(
         f"""
         import pytest
         from pytest_chatexp import ModelConfig
 
-        @pytest.mark.chatexp(model_configs=ModelConfig(model="m", base_url="{live.url}/broken",
+        @pytest.mark.chatexp(model_configs=ModelConfig(model="m", base_url="{recording_session.url}/broken",
                              other={{"stream": True}}, chat_template=[{{"role": "user", "content": "hi"}}]))
         def test_it(chatexp):
             pass
@@ -106,7 +102,7 @@ def test_a_stream_event_that_is_not_json(pytester: pytest.Pytester, live: Refere
     try:
         result = pytester.runpytest("--chatexp-record=off", "--chatexp-backoff=0.01")
     finally:
-        del live.routes[("POST", "/broken/chat/completions")]
+        del recording_session.routes[("POST", "/broken/chat/completions")]
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [

@@ -25,6 +25,7 @@ from pytest_chatexp.checks._judge import (
     similar_to,
 )
 from pytest_chatexp.testing import ReferenceServer
+from tests._suite import assert_clean
 
 Request = dict[str, Any]
 
@@ -87,13 +88,6 @@ def _verdict_by_topic(request: Request) -> str:
     if "refund" in _graded_response(request):
         return "**PASS**\nIt addresses the refund."
     return "FAIL\nThe reply never apologises for the delay."
-
-
-@pytest.fixture
-def recording_session(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> ReferenceServer:
-    # These tests choose the record mode themselves.
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-    return server
 
 
 # --- judge ------------------------------------------------------------------------------------
@@ -380,7 +374,7 @@ def test_a_changed_rubric_misses_the_replay_naming_the_grader(
             "To record, run: pytest --chatexp-record=new 'test_suite.py::test_graded'",
         ]
     )
-    assert "Traceback" not in result.stdout.str()
+    assert_clean(result)
     assert not recording_session.requests
 
 

@@ -420,7 +420,7 @@ def test_valid_tool_arguments_reads_each_declared_schema() -> None:
                 "required": ["q"],
             },
         ),
-        # Refused when declared (test_bad_input_catalogue.py); a constructed one still is named.
+        # Refused when declared (tests/sessions/test_bad_input.py); a constructed one still is named.
         Tool.model_construct(name="broken", parameters={"type": "objekt"}),
     )
     check = valid_tool_arguments()

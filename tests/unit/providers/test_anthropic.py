@@ -18,6 +18,7 @@ from pytest_chatexp._providers import get_provider
 from pytest_chatexp._providers._anthropic import AnthropicMessagesProvider, assemble_stream
 from pytest_chatexp.testing import ReferenceServer, Reply, ToolCallReply
 from pytest_chatexp.testing._anthropic import stream_events
+from tests._suite import assert_clean
 
 PROVIDER = AnthropicMessagesProvider()
 KEY = "sk-ant-api03-" + "Zq9Xw8Vu7Ts6" * 3
@@ -738,9 +739,8 @@ def test_an_anthropic_error_names_the_case(
     result.stdout.fnmatch_lines(
         ["*model config 'penalised': 'presence_penalty' is not supported by the Anthropic*"]
     )
-    output = result.stdout.str()
-    assert "Traceback" not in output
-    assert KEY not in output
+    assert_clean(result)
+    assert KEY not in result.stdout.str()
     assert len(anthropic_server.requests) == 1
 
 

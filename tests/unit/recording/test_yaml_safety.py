@@ -19,6 +19,7 @@ from pytest_chatexp._errors import DatasetError
 from pytest_chatexp._reading import MAX_FILE_BYTES, YamlProblem, load_yaml
 from pytest_chatexp._recording import RecordingFile
 from pytest_chatexp.testing import ReferenceServer
+from tests._suite import assert_clean
 
 PACKAGE = Path(__file__).parents[3] / "pytest_chatexp"
 
@@ -60,7 +61,7 @@ def test_an_alias_bomb_in_a_prompt_file_is_refused_at_once(
     result, seconds = _run(pytester)
     assert result.ret != 0
     assert "prompts.yaml:4: invalid YAML: the anchor &a is not allowed" in result.stdout.str()
-    assert "Traceback" not in result.stdout.str()
+    assert_clean(result)
     assert seconds < 30
     assert len(server.requests) == 0
 

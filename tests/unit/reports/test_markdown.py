@@ -568,13 +568,6 @@ def test_other(chatexp):
 '''
 
 
-@pytest.fixture
-def recording_session(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> ReferenceServer:
-    # These tests choose the record mode themselves.
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-    return server
-
-
 def test_the_ci_gate_story(pytester: pytest.Pytester, recording_session: ReferenceServer) -> None:
     pytester.makeini("[pytest]\nchatexp_prices =\n    ref-model 1.0 2.0\n")
     pytester.makepyfile(test_support=SUPPORT_SUITE)
