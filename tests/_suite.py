@@ -25,7 +25,17 @@ from typing import Any
 import pytest
 import yaml
 
-__all__ = ["REPORT", "REPORTS", "Run", "Suite", "assert_clean", "glob", "read_reports"]
+__all__ = [
+    "REPORT",
+    "REPORTS",
+    "Run",
+    "Suite",
+    "assert_clean",
+    "glob",
+    "read_reports",
+    "recording_files",
+    "recording_path",
+]
 
 # Where ``run(report=True)`` asks for the JSON report, relative to the suite's folder.
 REPORT = "chatexp-report.json"
@@ -51,6 +61,16 @@ def read_reports(path: Path) -> tuple[dict[str, Any], str, str]:
     """The JSON report, the Markdown summary and the HTML page that ``REPORTS`` wrote in ``path``."""
     report: dict[str, Any] = json.loads((path / "r.json").read_text())
     return report, (path / "r.md").read_text(), (path / "r.html").read_text()
+
+
+def recording_path(folder: Path, module: str, test: str) -> Path:
+    """Where the recording of ``module``'s test ``test`` lives, for a suite in ``folder``."""
+    return folder / "__recordings__" / module / f"{test}.yaml"
+
+
+def recording_files(folder: Path) -> list[Path]:
+    """Every recording file under ``folder``, sorted (none when nothing was recorded)."""
+    return sorted(folder.glob("**/__recordings__/**/*.yaml"))
 
 
 @dataclass(frozen=True)
@@ -125,7 +145,7 @@ class Run:
         """Every recording file under the suite, parsed, by its path relative to the suite."""
         return {
             path.relative_to(self.path).as_posix(): yaml.safe_load(path.read_text())
-            for path in sorted(self.path.glob("**/__recordings__/**/*.yaml"))
+            for path in recording_files(self.path)
         }
 
 
@@ -163,4 +183,4 @@ class Suite:
 
     def recording(self, module: str, test: str) -> Path:
         """Where the recording of ``module``'s test ``test`` lives."""
-        return self.path / "__recordings__" / module / f"{test}.yaml"
+        return recording_path(self.path, module, test)

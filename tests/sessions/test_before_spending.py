@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from pytest_chatexp import InvalidExperimentError, ModelConfig
+from tests._suite import recording_files
 
 KEY_VARIABLE = "CHATEXP_TEST_KEY_NOT_SET"
 
@@ -196,7 +197,7 @@ def test_replaying_needs_no_key(
 
 
 def _recording_of(pytester: pytest.Pytester) -> Path:
-    (path,) = (pytester.path / "__recordings__").rglob("*.yaml")
+    (path,) = recording_files(pytester.path)
     return path
 
 

@@ -19,11 +19,10 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from tests._suite import assert_clean, glob
+from tests._suite import assert_clean, glob, recording_files
 
 # One script per connection: (the server, to count what is sent, and the connection).
 Script = Callable[["Hostile", socket.socket], None]
@@ -159,11 +158,6 @@ def run(
     )
 
 
-def recordings(pytester: pytest.Pytester) -> list[Path]:
-    folder = pytester.path / "__recordings__"
-    return sorted(folder.rglob("*.yaml")) if folder.exists() else []
-
-
 CALL = "model config 'hostile', input 'only', sample 0"
 
 
@@ -207,7 +201,7 @@ def test_an_answer_past_the_limit_stops_the_read_and_names_the_call(
         ]
     )
     assert_clean(result)
-    assert recordings(pytester) == []
+    assert recording_files(pytester.path) == []
     assert hostile.requests == 1  # not retried: the same answer would come back
     assert time.perf_counter() - started < 15
     assert hostile.finished.wait(10)
@@ -269,7 +263,7 @@ def test_a_compressed_answer_under_the_limit_is_read_and_recorded(
     hostile.script = script
     result = run(pytester, hostile, "--chatexp-max-response-bytes=1000")
     result.assert_outcomes(passed=1)
-    assert len(recordings(pytester)) == 1
+    assert len(recording_files(pytester.path)) == 1
     # Only the encodings inflated within the bound are asked for (never br or zstd).
     assert b"\r\naccept-encoding: gzip, deflate\r\n" in hostile.heads[0]
 
@@ -292,7 +286,7 @@ def test_an_encoding_that_was_not_asked_for_is_refused(
             "deflate was asked for"
         ]
     )
-    assert recordings(pytester) == []
+    assert recording_files(pytester.path) == []
     assert hostile.requests == 1  # the server's choice, not a fault: a retry gets it again
 
 
@@ -334,7 +328,7 @@ def test_a_malformed_200_fails_naming_the_call_and_is_not_recorded(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"chatexp: *::test_it: {CALL}: {problem}"])
     assert_clean(result)
-    assert recordings(pytester) == []
+    assert recording_files(pytester.path) == []
     assert hostile.requests == 1  # not transient: no retry
 
 
@@ -357,7 +351,7 @@ def test_a_redirect_fails_at_once_naming_its_location_without_secrets(
     )
     output = result.stdout.str() + result.stderr.str()
     assert SECRET not in output and "user:pass" not in output
-    assert recordings(pytester) == []
+    assert recording_files(pytester.path) == []
     assert hostile.requests == 1
 
 
@@ -464,7 +458,7 @@ def test_an_app_targets_http_answer_is_bounded_too(
             "chatexp_max_response_bytes"
         ]
     )
-    assert recordings(pytester) == []
+    assert recording_files(pytester.path) == []
     assert b"\r\naccept-encoding: gzip, deflate\r\n" in hostile.heads[0]
 
 
@@ -481,5 +475,5 @@ def test_a_base_url_query_stays_after_the_path_and_out_of_the_recording(
     result = run(pytester, hostile)
     result.assert_outcomes(passed=1)
     assert hostile.heads[0].startswith(b"post /v1/chat/completions?api-version=2025-01-01 http/1.1")
-    [recording] = recordings(pytester)
+    [recording] = recording_files(pytester.path)
     assert "api-version" not in recording.read_text()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from pytest_chatexp.testing import ReferenceServer
-from tests._suite import assert_clean
+from tests._suite import assert_clean, recording_path
 
 SUPPORT = '''
 import pytest
@@ -58,7 +58,7 @@ def _write_suite(
 
 
 def _recording(pytester: pytest.Pytester, name: str) -> Path:
-    return pytester.path / "__recordings__" / "test_support" / f"{name}.yaml"
+    return recording_path(pytester.path, "test_support", name)
 
 
 def test_record_then_replay_with_the_server_gone(

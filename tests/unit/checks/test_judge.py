@@ -25,7 +25,7 @@ from pytest_chatexp.checks._judge import (
     similar_to,
 )
 from pytest_chatexp.testing import ReferenceServer
-from tests._suite import assert_clean
+from tests._suite import assert_clean, recording_path
 
 Request = dict[str, Any]
 
@@ -302,7 +302,7 @@ def test_scores_are_read_strictly(answer: str, score: float | str) -> None:
 
 
 def _recording(pytester: pytest.Pytester, module: str, test: str) -> Path:
-    return pytester.path / "__recordings__" / module / f"{test}.yaml"
+    return recording_path(pytester.path, module, test)
 
 
 def test_grader_calls_are_recorded_and_replay_with_the_server_gone(
