@@ -35,8 +35,8 @@ def test_a_run_reads_outcomes_lines_the_report_and_recordings(
 
 
 def test_assert_clean_catches_a_traceback_and_a_report_not_asked_for(suite: Suite) -> None:
-    run = suite.conftest("def pytest_configure(config):\n    raise RuntimeError('boom')\n").run()
-    assert run.ret != 0
+    run = suite.write("def test_boom():\n    raise RuntimeError('boom')\n").run("--tb=native")
+    run.assert_outcomes(failed=1).fnmatch("Traceback (most recent call last):")
     with pytest.raises(AssertionError):
         run.assert_clean()
     with pytest.raises(AssertionError, match="report=True"):
