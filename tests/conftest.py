@@ -1,4 +1,4 @@
-"""Shared fixtures: the reference server, and pytester sessions pointed at it.
+"""Shared fixtures: the reference server, and pytester sessions pointed at it (``suite``).
 
 Plugin behaviour is tested the way users meet it: whole pytest sessions run by ``pytester``
 against the loopback reference server, over real HTTP.
@@ -16,6 +16,7 @@ import yaml  # noqa: F401  (its C extension cannot be re-imported, so its except
 
 import pytest_chatexp._session._session  # noqa: F401
 from pytest_chatexp.testing import ReferenceServer
+from tests._suite import Suite
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,3 +52,18 @@ def server(
     yield chatexp_server
     chatexp_server.clear_rules()
     chatexp_server.latency = 0.0
+
+
+@pytest.fixture
+def recording_session(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> ReferenceServer:
+    """``server``, with inner sessions in their default record mode: for the tests that choose
+    the record mode themselves."""
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    return server
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> Suite:
+    """A folder for an inner pytest session: write test files, run them, read the run
+    (outcomes, output lines, the JSON report, recordings). See tests/_suite.py."""
+    return Suite(pytester)

@@ -127,7 +127,7 @@ class ModelConfig(BaseModel):
     if TYPE_CHECKING:
         # What type checkers see: every field by name, typed as test modules write them (plain
         # dicts for messages and tools), so a misspelt field is flagged where it is written.
-        # tests/test_public_api.py holds these parameters to the fields.
+        # tests/docs/test_public_api.py holds these parameters to the fields.
         def __init__(
             self,
             /,

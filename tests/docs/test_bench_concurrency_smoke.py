@@ -1,0 +1,37 @@
+"""The concurrency benchmark still runs end to end: ``--quick`` (tiny sizes, one repeat) and
+``--quick --profile``. Timings are not asserted: they depend on the machine and its load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_concurrency.py"
+
+
+def run_bench(*args: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout.splitlines()
+
+
+def test_quick_run_prints_both_tables() -> None:
+    lines = run_bench()
+    latency_header = ["row", "calls", "limit", "s", "best", "s", "median", "s", "best/limit"]
+    assert any(line.split()[:9] == latency_header for line in lines), lines
+    assert any(line.startswith("row") and "best calls/s" in line for line in lines), lines
+    # Latency and throughput: the plugin at 16 and 64, and the plain httpx baseline, each.
+    assert sum(line.startswith(("chatexp @", "httpx @")) for line in lines) == 6, lines
+    assert any(line.startswith("load average at end") for line in lines), lines
+
+
+def test_profile_breaks_the_cpu_down_by_phase() -> None:
+    lines = run_bench("--profile")
+    assert any(line.startswith("httpx/httpcore send and read") for line in lines), lines
+    assert any(line.startswith("total charged") for line in lines), lines
