@@ -12,14 +12,15 @@ import pytest
 from pytest_chatexp import InvalidExperimentError, ModelConfig
 from pytest_chatexp._experiment._spec import ExperimentSpec
 from pytest_chatexp._reports._format import percent as report_percent
-from pytest_chatexp._reports._run import write_reports
+from pytest_chatexp._reports._run import experiment_records, write_reports
 from pytest_chatexp._session._collection import SpecCache, fail_for
-from pytest_chatexp._session._runlog import as_records, recording_name
+from pytest_chatexp._session._runlog import recording_name
 from pytest_chatexp._session._session import OUTCOMES_KEY, VERDICTS_KEY, RunningItem
 from pytest_chatexp._session._settings import Settings
 from pytest_chatexp._util import percent
 from pytest_chatexp.checks import _running
 from pytest_chatexp.checks._running import (
+    AssertionVerdict,
     RunningTest,
     activate,
     active_test,
@@ -85,10 +86,11 @@ def test_verdicts_go_to_the_item() -> None:
     test.record_outcome("c", "input-0", 0, None)
     test.record_outcome("c", "input-0", 0, "too long")
     test.record_outcome("c", "input-0", 0, None)  # a failed sample stays failed
-    test.record_verdict("c", "input-0", {"checks": "ok", "held": True})
+    verdict = AssertionVerdict(checks="ok", min_pass_rate=1.0, passed=1, samples=1, ok=True)
+    test.record_verdict("c", "input-0", verdict)
     stash = test.item.stash
     assert stash[OUTCOMES_KEY] == {("c", "input-0", 0): "too long"}
-    assert stash[VERDICTS_KEY] == {("c", "input-0"): [{"checks": "ok", "held": True}]}
+    assert stash[VERDICTS_KEY] == {("c", "input-0"): [verdict]}
 
 
 def test_a_running_test_fails_a_plugin_error_with_its_message_alone() -> None:
@@ -118,8 +120,8 @@ def test_the_spec_cache_gives_each_item_its_spec(tmp_path: Path) -> None:
 def test_run_log_helpers() -> None:
     assert recording_name("tests/test_a.py::TestB::test_c[x]") == "TestB::test_c[x]"
     assert recording_name("test_a.py") == "test_a.py"
-    assert as_records([{"a": 1}]) == [{"a": 1}]
-    assert as_records(None) == [] and as_records("x") == []
+    assert experiment_records([{"a": 1}, "x"]) == [{"a": 1}]
+    assert experiment_records(None) == [] and experiment_records("x") == []
 
 
 def test_percent_is_one_for_checks_and_reports() -> None:
