@@ -4,6 +4,8 @@ cache, the run log's helpers and the report files' writer."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +122,9 @@ def test_the_spec_cache_gives_each_item_its_spec(tmp_path: Path) -> None:
 def test_run_log_helpers() -> None:
     assert recording_name("tests/test_a.py::TestB::test_c[x]") == "TestB::test_c[x]"
     assert recording_name("test_a.py") == "test_a.py"
-    assert experiment_records([{"a": 1}, "x"]) == [{"a": 1}]
+    record = {"test": "t.py::t", "wall_time_s": 0.0, "configs": []}
+    [read] = experiment_records([record, "x"])  # the builtins are the (TypedDict) record
+    assert read is record
     assert experiment_records(None) == [] and experiment_records("x") == []
 
 
@@ -148,3 +152,13 @@ def test_write_reports_writes_the_paths_it_is_given(tmp_path: Path) -> None:
         [], record_mode="none", markdown_path=str(tmp_path / "dir.md")
     )
     assert not written and line.startswith("chatexp: could not write the Markdown report")
+
+
+def test_the_run_log_loads_no_yaml_pydantic_or_httpx() -> None:
+    # The xdist controller loads it: reports and summaries need none of them.
+    code = (
+        "import sys, pytest_chatexp._session._runlog\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('yaml', 'pydantic', 'httpx')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from .._calls._changes import ChangeRecord
-from .._calls._misses import MissedCalls
 from .._redaction import redact_data
 
 if TYPE_CHECKING:
+    from .._calls._misses import MissedCalls
     from ._entries import RunEntry
     from ._records import ExperimentRecord
 

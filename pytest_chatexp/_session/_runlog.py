@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._calls._changes import ChangeRecord
-from .._calls._misses import MissedCalls
 from .._reports._run import TestRecord, experiment_records
 
 if TYPE_CHECKING:
@@ -83,7 +82,13 @@ class RunLog:
         if report.failed and test.failure is None:
             test.outcome = "failed" if report.when == "call" else "error"
             test.failure = "\n".join(report.longreprtext.splitlines()[-40:])
-            test.miss = MissedCalls.from_json(getattr(report, "chatexp_miss", None))
+            miss = getattr(report, "chatexp_miss", None)
+            if miss is not None:
+                # Here, not at the top: it loads the recordings' modules (and YAML), which an
+                # xdist controller needs only for a test that failed for a missing recording.
+                from .._calls._misses import MissedCalls
+
+                test.miss = MissedCalls.from_json(miss)
         elif report.skipped and test.outcome == "passed":
             test.outcome = "skipped"
 
