@@ -201,11 +201,11 @@ class _ReportAttributes:
                 report.__dict__["chatexp_miss"] = missed.to_json()
         if call.when == "teardown" and _per_test_junit_properties(item.config):
             from ._reports._junit import junit_properties
-            from ._session._runlog import as_records
+            from ._reports._run import experiment_records
 
             # On this attempt's report, not on the item: pytest-rerunfailures runs the same item
             # again, and properties added to it would pile up, one set per attempt.
-            records = as_records(getattr(report, "chatexp_experiments", None))
+            records = experiment_records(getattr(report, "chatexp_experiments", None))
             report.user_properties = [*report.user_properties, *junit_properties(records)]
         # Here, in the process that knows the session's keys, before anything shows the report.
         from ._redaction import redact_report

@@ -25,9 +25,14 @@ from typing import Any
 import pytest
 import yaml
 
+from pytest_chatexp._calls._changes import ChangeRecord
+from pytest_chatexp._calls._misses import MissedCalls
+from pytest_chatexp._reports._run import TestRecord, experiment_records
+
 __all__ = [
     "REPORT",
     "REPORTS",
+    "record_of",
     "Run",
     "Suite",
     "assert_clean",
@@ -61,6 +66,19 @@ def read_reports(path: Path) -> tuple[dict[str, Any], str, str]:
     """The JSON report, the Markdown summary and the HTML page that ``REPORTS`` wrote in ``path``."""
     report: dict[str, Any] = json.loads((path / "r.json").read_text())
     return report, (path / "r.md").read_text(), (path / "r.html").read_text()
+
+
+def record_of(test: dict[str, Any]) -> TestRecord:
+    """A test as the run log records it, from the JSON the report holds for it."""
+    changes = map(ChangeRecord.from_json, test.get("changes") or [])
+    return TestRecord(
+        test=test["test"],
+        outcome=test["outcome"],
+        failure=test.get("failure"),
+        experiments=experiment_records(test.get("experiments")),
+        changes=[change for change in changes if change is not None],
+        miss=MissedCalls.from_json(test.get("recording_miss")),
+    )
 
 
 def recording_path(folder: Path, module: str, test: str) -> Path:

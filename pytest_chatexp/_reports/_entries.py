@@ -20,10 +20,12 @@ __all__ = [
     "CaseEntry",
     "ConfigEntry",
     "ExperimentEntry",
+    "MessageEntry",
     "OutputEntry",
     "RunEntry",
     "SampleEntry",
     "TestEntry",
+    "ToolCallEntry",
     "Totals",
     "VerdictEntry",
     "read_run",
@@ -78,15 +80,30 @@ class SampleEntry:
 
 
 @dataclass(slots=True)
+class ToolCallEntry:
+    """A tool call the model made: the function's name and its arguments, as the chat response
+    holds them (a JSON string, normally; None when missing)."""
+
+    name: object
+    arguments: object
+
+
+@dataclass(slots=True)
+class MessageEntry:
+    """A message of the prompt sent: its role, and its content (text, or a list of parts)."""
+
+    role: str
+    content: object
+
+
+@dataclass(slots=True)
 class OutputEntry:
     """What the model answered in one sample (an item of the case's chat response)."""
 
     index: int
-    output: Any
-    tool_calls: tuple[Mapping[str, Any], ...]
+    output: object  # text, or a JSON value
+    tool_calls: tuple[ToolCallEntry, ...]
     finish_reason: str | None
-    inputs: Mapping[str, Any] | None  # the input's variables
-    messages: tuple[Mapping[str, Any], ...]  # the prompt sent
 
 
 @dataclass(slots=True)
@@ -100,12 +117,16 @@ class VerdictEntry:
 @dataclass(slots=True)
 class CaseEntry:
     """One input under one model config. ``verdicts`` is None in reports from before case
-    verdicts were recorded; ``usage`` holds the chat response's token counts when it has any."""
+    verdicts were recorded; ``usage`` holds the chat response's token counts when it has any.
+    Every sample of a case had the same prompt: ``inputs`` and ``prompt`` are read once, from
+    its first output (``inputs``) and its lowest-numbered sample's (``prompt``)."""
 
     config: str
     input: str
     samples: tuple[SampleEntry, ...]
     outputs: tuple[OutputEntry, ...]
+    inputs: dict[str, object] | None  # the input's variables
+    prompt: tuple[MessageEntry, ...]  # the messages sent
     verdicts: tuple[VerdictEntry, ...] | None
     usage: tuple[int | None, int | None, int | None] | None  # prompt, generation, total
 
@@ -217,11 +238,27 @@ def _case(case: Mapping[str, Any]) -> CaseEntry:
     response = _map(case.get("chat_response"))
     usage = response.get("usage")
     verdicts = case.get("verdicts")
+    items = [_map(item) for item in _list(response.get("data"))]
+    outputs = tuple([_output(item) for item in items])
+    inputs = items[0].get("inputs") if items else None
+    prompted: Mapping[str, Any] = {}
+    lowest = None
+    for item, output in zip(items, outputs, strict=True):
+        if lowest is None or output.index <= lowest:  # the last of equals, as a dict by index
+            prompted, lowest = item, output.index
     return CaseEntry(
         config=_str(case.get("config")),
         input=_str(case.get("input")),
-        samples=tuple(_sample(_map(sample)) for sample in _list(case.get("samples"))),
-        outputs=tuple(_output(_map(item)) for item in _list(response.get("data"))),
+        samples=tuple([_sample(_map(sample)) for sample in _list(case.get("samples"))]),
+        outputs=outputs,
+        inputs=inputs if isinstance(inputs, dict) else None,
+        prompt=tuple(
+            [
+                MessageEntry(str(message.get("role")), message.get("content"))
+                for message in _list(prompted.get("messages"))
+                if isinstance(message, dict)
+            ]
+        ),
         verdicts=None
         if "verdicts" not in case
         else tuple(_verdict(item) for item in _list(verdicts) if isinstance(item, dict)),
@@ -249,18 +286,23 @@ def _sample(sample: Mapping[str, Any]) -> SampleEntry:
 
 
 def _output(item: Mapping[str, Any]) -> OutputEntry:
-    inputs = item.get("inputs")
     finish = item.get("finish_reason")
+    calls = item.get("tool_calls")
     return OutputEntry(
         index=_int(item.get("index")) or 0,
         output=item.get("output"),
-        tool_calls=tuple(call for call in _list(item.get("tool_calls")) if isinstance(call, dict)),
+        tool_calls=tuple([_tool_call(call) for call in calls if isinstance(call, dict)])
+        if calls
+        else (),
         finish_reason=_str(finish) if finish else None,
-        inputs=inputs if isinstance(inputs, dict) else None,
-        messages=tuple(
-            message for message in _list(item.get("messages")) if isinstance(message, dict)
-        ),
     )
+
+
+def _tool_call(call: Mapping[str, Any]) -> ToolCallEntry:
+    # OpenAI's shape ({"function": {"name", "arguments"}}), else one with them at the top.
+    function = call.get("function")
+    function = function if isinstance(function, dict) and function else call
+    return ToolCallEntry(name=function.get("name"), arguments=function.get("arguments"))
 
 
 def _verdict(verdict: Mapping[str, Any]) -> VerdictEntry:

@@ -21,10 +21,12 @@ from ._entries import (
     CaseEntry,
     ConfigEntry,
     ExperimentEntry,
+    MessageEntry,
     OutputEntry,
     RunEntry,
     SampleEntry,
     TestEntry,
+    ToolCallEntry,
 )
 from ._format import money, percent
 from ._format import seconds as _seconds
@@ -298,7 +300,7 @@ def _matrix(
 
 
 def _input_header(input_id: str, case: CaseEntry | None) -> str:
-    variables = case.outputs[0].inputs if case is not None and case.outputs else None
+    variables = case.inputs if case is not None else None
     shown = ""
     if variables is not None:
         items = [
@@ -330,7 +332,7 @@ def _cell(case: CaseEntry, status: Status, config: str, input_id: str) -> str:
         else "cost unknown"
     )
     verdict = _cell_verdict(case, samples, status)
-    prompt = _prompt(data)
+    prompt = _prompt(case.prompt)
     return (
         f'<td class="cell {status}" data-status="{status}" '
         f'aria-label="{_e(config)} &times; {_e(input_id)}: {_e(verdict)}">'
@@ -388,11 +390,9 @@ def _sample(sample: SampleEntry, data: OutputEntry | None) -> str:
     )
 
 
-def _tool_call(call: Mapping[str, Any]) -> str:
-    function = call.get("function")
-    function = function if isinstance(function, Mapping) else call
-    name = str(function.get("name") or "?")
-    arguments = function.get("arguments")
+def _tool_call(call: ToolCallEntry) -> str:
+    name = str(call.name or "?")
+    arguments = call.arguments
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments)
@@ -409,15 +409,13 @@ def _tool_call(call: Mapping[str, Any]) -> str:
     )
 
 
-def _prompt(data: Mapping[int, OutputEntry]) -> str:
-    messages = data[min(data)].messages if data else ()
+def _prompt(messages: Sequence[MessageEntry]) -> str:
     if not messages:
         return ""
     items = "".join(
-        f'<li><span class="role">{_e(str(message.get("role")))}</span>'
-        f'<pre class="message">{_e(_text(message.get("content")))}</pre></li>'
+        f'<li><span class="role">{_e(message.role)}</span>'
+        f'<pre class="message">{_e(_text(message.content))}</pre></li>'
         for message in messages
-        if isinstance(message, Mapping)
     )
     return f'<details class="prompt"><summary>Prompt</summary><ol>{items}</ol></details>'
 

@@ -12,7 +12,7 @@ same report in, same text out. Stdlib only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 from ._entries import CaseEntry, RunEntry, TestEntry
@@ -173,9 +173,7 @@ def _output(case: CaseEntry, index: int) -> str:
         return item.output
     calls = []
     for call in item.tool_calls:
-        function = call.get("function")
-        function = function if isinstance(function, Mapping) and function else call
-        calls.append(f"{_str(function.get('name'))}({_str(function.get('arguments'))})")
+        calls.append(f"{_str(call.name)}({_str(call.arguments)})")
     return ("tool calls: " + ", ".join(calls)) if calls else ""
 
 

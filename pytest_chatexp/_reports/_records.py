@@ -17,6 +17,7 @@ from .._experiment._humanloop import Usage
 from .._experiment._result import Case, ExperimentResult, Sample
 from .._pricing import PriceTable
 from .._util import percentile
+from ..checks._running import AssertionVerdict
 
 __all__ = [
     "CaseRecord",
@@ -25,15 +26,16 @@ __all__ = [
     "ExperimentRun",
     "Outcomes",
     "SampleRecord",
+    "VerdictRecord",
     "Verdicts",
     "experiment_record",
 ]
 
 # (config name, input id, sample index) -> None when every check passed, else the first failure.
 Outcomes = dict[tuple[str, str, int], str | None]
-# (config name, input id) -> the verdicts assertions gave the case: checks, min_pass_rate, passed,
-# samples, ok. A case's verdict is its assertions', held to the bar each set.
-Verdicts = dict[tuple[str, str], list[dict[str, Any]]]
+# (config name, input id) -> the verdicts assertions gave the case. A case's verdict is its
+# assertions', held to the bar each set.
+Verdicts = dict[tuple[str, str], list[AssertionVerdict]]
 
 
 class ConfigRow(TypedDict):
@@ -66,12 +68,22 @@ class SampleRecord(TypedDict):
     failure: str | None  # the first failed check; None when all passed or none judged
 
 
+class VerdictRecord(TypedDict):
+    """An ``AssertionVerdict`` as builtins."""
+
+    checks: str
+    min_pass_rate: float
+    passed: int
+    samples: int
+    ok: bool
+
+
 class CaseRecord(TypedDict):
     config: str
     input: str | None
     chat_response: dict[str, Any]  # the case as a Humanloop chat response (outputs, prompt)
     samples: list[SampleRecord]
-    verdicts: list[dict[str, Any]]  # as the assertions recorded them (``Verdicts``)
+    verdicts: list[VerdictRecord]  # as the assertions recorded them (``Verdicts``)
 
 
 class ExperimentRecord(TypedDict):
@@ -126,8 +138,18 @@ def experiment_record(
     return record
 
 
-def _verdicts(case: Case, verdicts: Verdicts) -> list[dict[str, Any]]:
+def _verdicts(case: Case, verdicts: Verdicts) -> list[AssertionVerdict]:
     return verdicts.get((case.config.display_name, str(case.input.id)), [])
+
+
+def _verdict_record(verdict: AssertionVerdict) -> VerdictRecord:
+    return VerdictRecord(
+        checks=verdict.checks,
+        min_pass_rate=verdict.min_pass_rate,
+        passed=verdict.passed,
+        samples=verdict.samples,
+        ok=verdict.ok,
+    )
 
 
 def _config_row(
@@ -159,9 +181,7 @@ def _config_row(
         latency_p50_s=round(percentile(latencies, 50), 4),
         latency_p95_s=round(percentile(latencies, 95), 4),
         cases_judged=sum(1 for case in cases if _verdicts(case, verdicts)),
-        cases_failed=sum(
-            1 for case in cases if any(not v["ok"] for v in _verdicts(case, verdicts))
-        ),
+        cases_failed=sum(1 for case in cases if any(not v.ok for v in _verdicts(case, verdicts))),
         **_counts(tally),
     )
 
@@ -220,7 +240,7 @@ def _case(case: Case, outcomes: Outcomes, prices: PriceTable, verdicts: Verdicts
         input=case.input.id,
         chat_response=case.to_chat_response().to_json_dict(),
         samples=[_sample(sample, outcomes, prices) for sample in case.samples],
-        verdicts=_verdicts(case, verdicts),
+        verdicts=[_verdict_record(verdict) for verdict in _verdicts(case, verdicts)],
     )
 
 

@@ -1,7 +1,8 @@
 """The run report: every chatexp test of a run with its experiments, as one JSON document.
 
 It is what the JSON report file holds, what the Markdown and HTML reports render, and what
-``python -m pytest_chatexp.report merge`` combines across CI shards. Stdlib only.
+``python -m pytest_chatexp.report merge`` combines across CI shards. ``TestRecord`` is a test
+as the run log holds it; the report's JSON is TypedDicts of builtins, as written.
 """
 
 from __future__ import annotations
@@ -9,16 +10,26 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from .._calls._changes import ChangeRecord
 from .._redaction import redact_data
+
+if TYPE_CHECKING:
+    from .._calls._misses import MissedCalls
+    from ._entries import RunEntry
+    from ._records import ExperimentRecord
 
 __all__ = [
     "FORMAT",
+    "ReportedTest",
     "RunReport",
+    "TestRecord",
     "build_run_report",
+    "experiment_records",
     "merge_reports",
     "read_report",
     "render",
@@ -29,66 +40,129 @@ __all__ = [
 FORMAT = "pytest-chatexp-report"
 VERSION = 1
 
-RunReport = dict[str, Any]
+
+@dataclass(slots=True)
+class TestRecord:
+    """A chatexp test's last attempt: its outcome, experiments, recording changes, and the
+    first lines of its failure with, when calls had no recording, the miss."""
+
+    __test__ = False  # not a test class, whatever pytest's name-based discovery thinks
+
+    test: str
+    outcome: str = "passed"  # passed, failed, error or skipped
+    failure: str | None = None
+    experiments: list[ExperimentRecord] = field(default_factory=list)
+    changes: list[ChangeRecord] = field(default_factory=list)
+    miss: MissedCalls | None = None
+
+    def to_json(self) -> ReportedTest:
+        return ReportedTest(
+            test=self.test,
+            outcome=self.outcome,
+            failure=self.failure,
+            experiments=self.experiments,
+            changes=[change.to_json() for change in self.changes],
+            recording_miss=None if self.miss is None else self.miss.to_json(),
+        )
 
 
-def build_run_report(tests: Iterable[Mapping[str, Any]], *, record_mode: str) -> RunReport:
-    """``tests``: one mapping per test with ``test``, ``outcome``, ``experiments``, ``changes``
-    and ``failure`` (the first lines of its failure, or None)."""
-    ordered = sorted((dict(test) for test in tests), key=lambda test: str(test["test"]))
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "record_modes": [record_mode],
-        "tests": ordered,
-        "totals": _totals(ordered),
-    }
+def experiment_records(value: object) -> list[ExperimentRecord]:
+    """The experiment records a report carries: builtins (they cross xdist as such), and the
+    records are TypedDicts of builtins, so reading them is keeping what is a list of dicts."""
+    if not isinstance(value, list):
+        return []
+    return [cast("ExperimentRecord", item) for item in value if isinstance(item, dict)]
+
+
+class ReportedTest(TypedDict):
+    test: str
+    outcome: str
+    failure: str | None
+    experiments: list[ExperimentRecord]
+    changes: list[dict[str, Any]]  # ``ChangeRecord.to_json``
+    recording_miss: dict[str, Any] | None  # ``MissedCalls.to_json``
+
+
+class TotalsJson(TypedDict):
+    tests: int
+    failed: int
+    experiments: int
+    calls: int
+    replayed: int
+    live: int
+    prompt_tokens: int | None
+    generation_tokens: int | None
+    total_tokens: int | None
+    cost_usd: float | None
+
+
+class RunReport(TypedDict):
+    format: str
+    version: int
+    record_modes: list[str]
+    tests: list[ReportedTest]
+    totals: TotalsJson
+
+
+def build_run_report(tests: Iterable[TestRecord], *, record_mode: str) -> RunReport:
+    return _report([test.to_json() for test in tests], [record_mode])
+
+
+def _report(tests: Iterable[ReportedTest], record_modes: list[str]) -> RunReport:
+    ordered = sorted(tests, key=lambda test: str(test["test"]))
+    return RunReport(
+        format=FORMAT,
+        version=VERSION,
+        record_modes=record_modes,
+        tests=ordered,
+        totals=_totals(ordered),
+    )
 
 
 def merge_reports(reports: Sequence[RunReport]) -> RunReport:
     """One report from several (CI shards, or runs of parts of a suite). A test present in more
-    than one keeps its last entry, so re-running a shard replaces its results."""
-    tests: dict[str, dict[str, Any]] = {}
+    than one keeps its last entry, so re-running a shard replaces its results. Tests stay as
+    their files hold them: a report of another version keeps its fields."""
+    tests: dict[str, ReportedTest] = {}
     modes: list[str] = []
     for report in reports:
         for test in report["tests"]:
             tests[str(test["test"])] = test
         modes += [mode for mode in report.get("record_modes", []) if mode not in modes]
-    merged = build_run_report(tests.values(), record_mode="")
-    merged["record_modes"] = modes
-    return merged
+    return _report(tests.values(), modes)
 
 
-_TOKEN_KEYS = ("prompt_tokens", "generation_tokens", "total_tokens")
-
-
-def known_sum(values: Iterable[Any]) -> int | None:
+def known_sum(values: Iterable[int | None]) -> int | None:
     """The sum of token counts, or None (unknown) when one of them is unknown."""
     counts = list(values)
-    return None if None in counts else sum(int(count) for count in counts)
+    known = [count for count in counts if count is not None]
+    return None if len(known) < len(counts) else sum(int(count) for count in known)
 
 
-def known_cost(values: Iterable[Any]) -> float | None:
+def known_cost(values: Iterable[float | None]) -> float | None:
     """The sum of costs in USD, to 8 places, or None (unknown) when one of them is unknown."""
     costs = list(values)
-    return None if None in costs else round(sum(costs), 8)
+    known = [cost for cost in costs if cost is not None]
+    return None if len(known) < len(costs) else round(sum(known), 8)
 
 
-def _totals(tests: list[dict[str, Any]]) -> dict[str, Any]:
+def _totals(tests: list[ReportedTest]) -> TotalsJson:
     rows = [
         row for test in tests for experiment in test["experiments"] for row in experiment["configs"]
     ]
     outcomes = [str(test["outcome"]) for test in tests]
-    return {
-        "tests": len(tests),
-        "failed": sum(1 for outcome in outcomes if outcome in ("failed", "error")),
-        "experiments": sum(len(test["experiments"]) for test in tests),
-        "calls": sum(int(row["samples"]) for row in rows),
-        "replayed": sum(int(row["replayed"]) for row in rows),
-        "live": sum(int(row["live"]) for row in rows),
-        **{key: known_sum(row[key] for row in rows) for key in _TOKEN_KEYS},
-        "cost_usd": known_cost(row["cost_usd"] for row in rows),
-    }
+    return TotalsJson(
+        tests=len(tests),
+        failed=sum(1 for outcome in outcomes if outcome in ("failed", "error")),
+        experiments=sum(len(test["experiments"]) for test in tests),
+        calls=sum(int(row["samples"]) for row in rows),
+        replayed=sum(int(row["replayed"]) for row in rows),
+        live=sum(int(row["live"]) for row in rows),
+        prompt_tokens=known_sum(row["prompt_tokens"] for row in rows),
+        generation_tokens=known_sum(row["generation_tokens"] for row in rows),
+        total_tokens=known_sum(row["total_tokens"] for row in rows),
+        cost_usd=known_cost(row["cost_usd"] for row in rows),
+    )
 
 
 def read_report(path: Path) -> RunReport:
@@ -101,7 +175,8 @@ def read_report(path: Path) -> RunReport:
         raise ValueError(f'{path}: not a pytest-chatexp report (no "format": "{FORMAT}")')
     if data.get("version") != VERSION:
         raise ValueError(f"{path}: report version {data.get('version')!r}, expected {VERSION}")
-    return data
+    # Its tests are as the file holds them (the renderers read them leniently: ``_entries``).
+    return cast(RunReport, data)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -129,7 +204,7 @@ _KINDS = {"json": "JSON", "markdown": "Markdown", "html": "HTML"}
 
 
 def write_reports(
-    tests: list[dict[str, Any]],
+    tests: Sequence[TestRecord],
     *,
     record_mode: str,
     json_path: str | None = None,
@@ -143,13 +218,15 @@ def write_reports(
     A file that cannot be written (a full disk, a directory in its place) is told in one line
     and does not stop the other reports or the summary; the run's exit status stays its tests'.
     """
-    report = redact_data(build_run_report(tests, record_mode=record_mode))
+    report: RunReport = redact_data(build_run_report(tests, record_mode=record_mode))
+    # Read into entries once, for both renderers: reading is a good part of rendering's time.
+    run = _entries_of(report) if markdown_path or html_path else None
     lines: list[tuple[str, bool]] = []
     for kind, path in (("json", json_path), ("markdown", markdown_path), ("html", html_path)):
         if not path:
             continue
         try:
-            write_atomic(Path(path), render(kind, report))
+            write_atomic(Path(path), render(kind, report, run))
         except OSError as exc:
             why = exc.strerror or str(exc)
             lines.append(
@@ -160,16 +237,24 @@ def write_reports(
     return lines
 
 
-def render(kind: str, report: RunReport) -> str:
-    """The report as the text of a ``json``, ``markdown`` or ``html`` file."""
+def _entries_of(report: RunReport) -> RunEntry:
+    # Here, not at the top: a run writing only the JSON report never loads the renderers.
+    from ._entries import read_run
+
+    return read_run(report)
+
+
+def render(kind: str, report: RunReport, run: RunEntry | None = None) -> str:
+    """The report as the text of a ``json``, ``markdown`` or ``html`` file; ``run``: the report
+    already read into entries (else it is read here)."""
+    if kind == "json":
+        return json.dumps(report, indent=1, sort_keys=True) + "\n"
+    if run is None:
+        run = _entries_of(report)
     if kind == "markdown":
-        from ._entries import read_run
         from ._markdown import render_markdown
 
-        return render_markdown(read_run(report))
-    if kind == "html":
-        from ._entries import read_run
-        from ._html import render_html
+        return render_markdown(run)
+    from ._html import render_html
 
-        return render_html(read_run(report))
-    return json.dumps(report, indent=1, sort_keys=True) + "\n"
+    return render_html(run)

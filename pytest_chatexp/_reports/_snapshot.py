@@ -20,6 +20,7 @@ from typing import Any
 
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
+from .._experiment._config import ModelConfig
 from .._experiment._result import ExperimentResult, Sample
 from .._redaction import redact
 
@@ -85,7 +86,7 @@ def render_experiment(result: ExperimentResult) -> str:
     for name, cases in result.by_config.items():
         config = cases[0].config
         lines += ["", f"## model config: {name}"]
-        lines += [f"{key}: {_inline(value)}" for key, value in _parameters(config).items()]
+        lines += [f"{key}: {_inline(value)}" for key, value in _parameters(config)]
         for message in config.chat_template:
             lines.append(f"template {message.role}:")
             lines += _indented(message.text)
@@ -101,12 +102,14 @@ def render_experiment(result: ExperimentResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _parameters(config: Any) -> dict[str, Any]:
-    return {
-        name: getattr(config, name)
+def _parameters(config: ModelConfig) -> list[tuple[str, object]]:
+    """The config's parameters that are set, in ``_PARAMETERS`` order (the default provider
+    left out)."""
+    return [
+        (name, getattr(config, name))
         for name in _PARAMETERS
         if getattr(config, name) is not None and (name != "provider" or config.provider != "openai")
-    }
+    ]
 
 
 def _sample(sample: Sample) -> list[str]:

@@ -8,9 +8,9 @@ Stdlib only: the controller may never import the rest of the plugin.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._format import percent
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from .._calls._budget import PlanRecord
     from .._calls._metering import LedgerState
+    from ._records import ConfigRow, ExperimentRecord
 
 __all__ = ["relative_path", "write_budget", "write_plan", "write_summary", "write_unused"]
 
@@ -41,13 +42,13 @@ def relative_path(path: Path, root: Path) -> str:
 
 
 def write_summary(
-    reporter: TerminalReporter, experiments: Sequence[dict[str, Any]], *, record_mode: str
+    reporter: TerminalReporter, experiments: Sequence[ExperimentRecord], *, record_mode: str
 ) -> None:
     """A block per experiment (the 20 most expensive unless -v), a row per model config."""
     reporter.write_sep("-", f"chatexp experiments (record mode: {record_mode})")
     shown = list(experiments)
     if len(shown) > _EXPERIMENTS_SHOWN and reporter.config.getoption("verbose") < 1:
-        shown = sorted(shown, key=lambda e: (-(_total(e, "total_tokens") or 0), e["test"]))
+        shown = sorted(shown, key=lambda e: (-(_total(e, _total_tokens) or 0), e["test"]))
         shown = shown[:_EXPERIMENTS_SHOWN]
     rows: list[tuple[str, ...]] = [_HEADER]
     # Sorted: under xdist, reports arrive in completion order.
@@ -58,20 +59,33 @@ def write_summary(
     _write_table(reporter, rows)
     if len(shown) < len(experiments):
         reporter.write_line(f"... {len(experiments) - len(shown)} more experiments (-v lists all)")
-    counts = {key: sum(_total(e, key) or 0 for e in experiments) for key in _COUNTS}
-    tokens = [_total(e, "total_tokens") for e in experiments]
+    replayed, live, failed, retries = (
+        sum(_total(e, count) or 0 for e in experiments) for count in _COUNTS
+    )
+    tokens = [_total(e, _total_tokens) for e in experiments]
     count = len(experiments)
     errored = sum(1 for e in experiments if e.get("errored"))
     reporter.write_line(
         f"total: {count} experiment{'s' if count != 1 else ''}"
         f"{f' ({errored} raised)' if errored else ''}, "
-        f"{_calls(counts['replayed'] + counts['live'])} ({_calls_cell(counts, every=True)}), "
+        f"{_calls(replayed + live)} "
+        f"({_calls_cell(replayed, live, failed, retries, every=True)}), "
         + _tokens_total(tokens)
         + f", {_money(_session_cost(experiments))}"
     )
 
 
-_COUNTS = ("replayed", "live", "failed", "retries")
+# What a row counts, for the totals; a row of an older record may lack the last two.
+_COUNTS: tuple[Callable[[ConfigRow], int | None], ...] = (
+    lambda row: row["replayed"],
+    lambda row: row["live"],
+    lambda row: row.get("failed", 0),
+    lambda row: row.get("retries", 0),
+)
+
+
+def _total_tokens(row: ConfigRow) -> int | None:
+    return row["total_tokens"]
 
 
 def _tokens_total(tokens: list[int | None]) -> str:
@@ -81,7 +95,7 @@ def _tokens_total(tokens: list[int | None]) -> str:
     return "tokens unknown" if not known else f"{known:,} tokens + unknown usage"
 
 
-def _config_cells(row: dict[str, Any]) -> tuple[str, ...]:
+def _config_cells(row: ConfigRow) -> tuple[str, ...]:
     checked = row["checked"]
     tokens = row["total_tokens"]
     return (
@@ -92,7 +106,7 @@ def _config_cells(row: dict[str, Any]) -> tuple[str, ...]:
         _money(row["cost_usd"]),
         _seconds(row["latency_p50_s"]),
         _seconds(row["latency_p95_s"]),
-        _calls_cell(row),
+        _calls_cell(*(int(count(row) or 0) for count in _COUNTS)),
     )
 
 
@@ -100,10 +114,9 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}s"
 
 
-def _calls_cell(row: dict[str, Any], *, every: bool = False) -> str:
+def _calls_cell(replayed: int, live: int, failed: int, retries: int, *, every: bool = False) -> str:
     """'2 replayed, 3 live (1 failed), 1 retry': each part that is not zero (``every``: the
     replayed and live counts always)."""
-    replayed, live, failed, retries = (int(row.get(key, 0)) for key in _COUNTS)
     parts = [f"{replayed} replayed"] if replayed or every else []
     if live or every:
         parts.append(f"{live} live" + (f" ({failed} failed)" if failed else ""))
@@ -124,15 +137,17 @@ def _write_table(reporter: TerminalReporter, rows: list[tuple[str, ...]]) -> Non
         reporter.write_line("  ".join(cells).rstrip())
 
 
-def _total(experiment: dict[str, Any], key: str) -> int | None:
-    """The sum of ``key`` over the experiment's rows; None when a row's value is unknown."""
-    values = [row.get(key, 0) for row in experiment["configs"]]
-    return None if None in values else sum(int(value) for value in values)
+def _total(experiment: ExperimentRecord, count: Callable[[ConfigRow], int | None]) -> int | None:
+    """The sum of ``count`` over the experiment's rows; None when a row's value is unknown."""
+    values = [count(row) for row in experiment["configs"]]
+    known = [value for value in values if value is not None]
+    return None if len(known) < len(values) else sum(int(value) for value in known)
 
 
-def _session_cost(experiments: Sequence[dict[str, Any]]) -> float | None:
+def _session_cost(experiments: Sequence[ExperimentRecord]) -> float | None:
     costs = [row["cost_usd"] for e in experiments for row in e["configs"]]
-    return None if not costs or None in costs else sum(costs)
+    known = [cost for cost in costs if cost is not None]
+    return None if not costs or len(known) < len(costs) else sum(known)
 
 
 def _money(value: float | None) -> str:

@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .._calls._changes import ChangeRecord
+from .._reports._run import TestRecord, experiment_records
+
 if TYPE_CHECKING:
     from .._calls._budget import SessionBudget
     from .._calls._metering import LedgerState
+    from .._reports._records import ExperimentRecord
     from ._settings import Settings
 
-__all__ = ["RunLog", "as_records", "recording_name", "unused_recording_files"]
+__all__ = ["RunLog", "recording_name", "unused_recording_files"]
 
 
 class RunLog:
@@ -28,12 +32,11 @@ class RunLog:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.experiments: list[dict[str, Any]] = []
+        self.experiments: list[ExperimentRecord] = []
         self.unused_entries: dict[str, int] = {}
         self.unused_files: set[str] = set()
-        # Per chatexp test, its last attempt, for the report files and the JUnit XML totals:
-        # outcome, experiments, changes, failure.
-        self.tests: dict[str, dict[str, Any]] = {}
+        # Per chatexp test, its last attempt, for the report files and the JUnit XML totals.
+        self.tests: dict[str, TestRecord] = {}
         self.plans: list[dict[str, Any]] = []
         self.ledger_dir: str | None = None
         self.budget_stopped: list[str] = []  # tests the session budget stopped
@@ -53,7 +56,8 @@ class RunLog:
             # A new attempt (pytest-rerunfailures runs the same item again): the test is what
             # its last attempt did, once.
             self.tests.pop(report.nodeid, None)
-        experiments = as_records(getattr(report, "chatexp_experiments", None))
+        # What a report carries crossed xdist as builtins: read into records here, once.
+        experiments = experiment_records(getattr(report, "chatexp_experiments", None))
         self.experiments.extend(experiments)
         self.plans.extend(getattr(report, "chatexp_plan", None) or [])
         self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
@@ -65,26 +69,28 @@ class RunLog:
             keep_snapshots_of(report.nodeid)
         self._note(report, experiments)
 
-    def _note(self, report: pytest.TestReport, experiments: list[dict[str, Any]]) -> None:
-        test = self.tests.setdefault(
-            report.nodeid,
-            {
-                "test": report.nodeid,
-                "outcome": "passed",
-                "experiments": [],
-                "changes": [],
-                "failure": None,
-                "recording_miss": None,
-            },
-        )
-        test["experiments"] += experiments
-        test["changes"] += list(getattr(report, "chatexp_changes", None) or [])
-        if report.failed and test["failure"] is None:
-            test["outcome"] = "failed" if report.when == "call" else "error"
-            test["failure"] = "\n".join(report.longreprtext.splitlines()[-40:])
-            test["recording_miss"] = getattr(report, "chatexp_miss", None)
-        elif report.skipped and test["outcome"] == "passed":
-            test["outcome"] = "skipped"
+    def _note(self, report: pytest.TestReport, experiments: list[ExperimentRecord]) -> None:
+        test = self.tests.setdefault(report.nodeid, TestRecord(report.nodeid))
+        test.experiments += experiments
+        test.changes += [
+            change
+            for change in map(
+                ChangeRecord.from_json, getattr(report, "chatexp_changes", None) or []
+            )
+            if change is not None
+        ]
+        if report.failed and test.failure is None:
+            test.outcome = "failed" if report.when == "call" else "error"
+            test.failure = "\n".join(report.longreprtext.splitlines()[-40:])
+            miss = getattr(report, "chatexp_miss", None)
+            if miss is not None:
+                # Here, not at the top: it loads the recordings' modules (and YAML), which an
+                # xdist controller needs only for a test that failed for a missing recording.
+                from .._calls._misses import MissedCalls
+
+                test.miss = MissedCalls.from_json(miss)
+        elif report.skipped and test.outcome == "passed":
+            test.outcome = "skipped"
 
     def finish(
         self, collected: list[pytest.Item], *, ran: bool, budget: SessionBudget | None
@@ -122,7 +128,7 @@ class RunLog:
             return
         from .._reports._junit import junit_properties
 
-        records = [record for test in self.tests.values() for record in test["experiments"]]
+        records = [record for test in self.tests.values() for record in test.experiments]
         for name, value in junit_properties(records):
             xml.add_global_property(name, value)
 
@@ -176,11 +182,6 @@ class RunLog:
                 max_cost=settings.max_cost,
                 stopped_tests=self.budget_stopped,
             )
-
-
-def as_records(value: Any) -> list[dict[str, Any]]:
-    """The experiment records a (possibly deserialised) report carries."""
-    return list(value) if isinstance(value, list) else []
 
 
 def _is_full_run(config: pytest.Config) -> bool:

@@ -39,7 +39,7 @@ from .._recording import recording_path
 from .._redaction import remember_secrets, url_secrets
 from .._reports._records import ExperimentRecord, ExperimentRun, experiment_record
 from .._reports._summary import relative_path
-from ..checks._running import activate, deactivate
+from ..checks._running import AssertionVerdict, activate, deactivate
 from ._collection import SpecCache, fail_for
 from ._options import CaseSelection, merge_marker_kwargs, parse_options
 from ._runlog import recording_name
@@ -61,7 +61,7 @@ RECORDER_KEY = pytest.StashKey[TestRecorder]()
 # (config name, input id, sample index) -> None when every check passed, else the first failure.
 OUTCOMES_KEY = pytest.StashKey[dict[tuple[str, str, int], str | None]]()
 # (config name, input id) -> the verdicts assertions gave the case, each with the bar it set.
-VERDICTS_KEY = pytest.StashKey[dict[tuple[str, str], list[dict[str, Any]]]]()
+VERDICTS_KEY = pytest.StashKey[dict[tuple[str, str], list[AssertionVerdict]]]()
 
 
 class ChatexpSession:
@@ -353,7 +353,7 @@ class RunningItem:
         if outcomes.get(key) is None:
             outcomes[key] = failure
 
-    def record_verdict(self, config: str, case: str, verdict: dict[str, Any]) -> None:
+    def record_verdict(self, config: str, case: str, verdict: AssertionVerdict) -> None:
         self.item.stash.setdefault(VERDICTS_KEY, {}).setdefault((config, case), []).append(verdict)
 
 

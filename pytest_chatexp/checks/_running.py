@@ -8,7 +8,8 @@ time per process (xdist uses processes), so one slot is enough.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from .._errors import InvalidExperimentError
 
@@ -17,7 +18,26 @@ if TYPE_CHECKING:
     from .._experiment._spec import ExperimentSpec
     from .._pricing import PriceTable
 
-__all__ = ["RunningTest", "activate", "active_test", "current_test", "deactivate"]
+__all__ = [
+    "AssertionVerdict",
+    "RunningTest",
+    "activate",
+    "active_test",
+    "current_test",
+    "deactivate",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AssertionVerdict:
+    """An assertion's verdict on one case: its checks, the bar it set, how many samples passed
+    of how many, and whether the case met the bar. Reports judge the case by it."""
+
+    checks: str  # the checks' names, comma-separated
+    min_pass_rate: float
+    passed: int
+    samples: int
+    ok: bool
 
 
 class RunningTest(Protocol):
@@ -43,7 +63,7 @@ class RunningTest(Protocol):
         reports. A sample that failed any check stays failed."""
         ...
 
-    def record_verdict(self, config: str, case: str, verdict: dict[str, Any]) -> None:
+    def record_verdict(self, config: str, case: str, verdict: AssertionVerdict) -> None:
         """Remember an assertion's verdict on a case (its checks, bar, count and whether it
         held), so that reports judge the case as the test did."""
         ...

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .._experiment._result import Case, ExperimentResult, Sample
 from .._util import percent
-from ._running import current_test
+from ._running import AssertionVerdict, current_test
 
 __all__ = ["CaseVerdict", "SampleCheck", "assert_samples", "cases_of", "excerpt", "verdicts"]
 
@@ -108,13 +108,13 @@ def _record_verdicts(results: list[CaseVerdict], *, names: str, min_pass_rate: f
         test.record_verdict(
             verdict.case.config.display_name,
             str(verdict.case.input.id),
-            {
-                "checks": names,
-                "min_pass_rate": min_pass_rate,
-                "passed": total - len(verdict.failures),
-                "samples": total,
-                "ok": _meets(verdict, min_pass_rate),
-            },
+            AssertionVerdict(
+                checks=names,
+                min_pass_rate=min_pass_rate,
+                passed=total - len(verdict.failures),
+                samples=total,
+                ok=_meets(verdict, min_pass_rate),
+            ),
         )
 
 

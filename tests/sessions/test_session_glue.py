@@ -4,6 +4,8 @@ cache, the run log's helpers and the report files' writer."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +14,15 @@ import pytest
 from pytest_chatexp import InvalidExperimentError, ModelConfig
 from pytest_chatexp._experiment._spec import ExperimentSpec
 from pytest_chatexp._reports._format import percent as report_percent
-from pytest_chatexp._reports._run import write_reports
+from pytest_chatexp._reports._run import experiment_records, write_reports
 from pytest_chatexp._session._collection import SpecCache, fail_for
-from pytest_chatexp._session._runlog import as_records, recording_name
+from pytest_chatexp._session._runlog import recording_name
 from pytest_chatexp._session._session import OUTCOMES_KEY, VERDICTS_KEY, RunningItem
 from pytest_chatexp._session._settings import Settings
 from pytest_chatexp._util import percent
 from pytest_chatexp.checks import _running
 from pytest_chatexp.checks._running import (
+    AssertionVerdict,
     RunningTest,
     activate,
     active_test,
@@ -85,10 +88,11 @@ def test_verdicts_go_to_the_item() -> None:
     test.record_outcome("c", "input-0", 0, None)
     test.record_outcome("c", "input-0", 0, "too long")
     test.record_outcome("c", "input-0", 0, None)  # a failed sample stays failed
-    test.record_verdict("c", "input-0", {"checks": "ok", "held": True})
+    verdict = AssertionVerdict(checks="ok", min_pass_rate=1.0, passed=1, samples=1, ok=True)
+    test.record_verdict("c", "input-0", verdict)
     stash = test.item.stash
     assert stash[OUTCOMES_KEY] == {("c", "input-0", 0): "too long"}
-    assert stash[VERDICTS_KEY] == {("c", "input-0"): [{"checks": "ok", "held": True}]}
+    assert stash[VERDICTS_KEY] == {("c", "input-0"): [verdict]}
 
 
 def test_a_running_test_fails_a_plugin_error_with_its_message_alone() -> None:
@@ -118,8 +122,10 @@ def test_the_spec_cache_gives_each_item_its_spec(tmp_path: Path) -> None:
 def test_run_log_helpers() -> None:
     assert recording_name("tests/test_a.py::TestB::test_c[x]") == "TestB::test_c[x]"
     assert recording_name("test_a.py") == "test_a.py"
-    assert as_records([{"a": 1}]) == [{"a": 1}]
-    assert as_records(None) == [] and as_records("x") == []
+    record = {"test": "t.py::t", "wall_time_s": 0.0, "configs": []}
+    [read] = experiment_records([record, "x"])  # the builtins are the (TypedDict) record
+    assert read is record
+    assert experiment_records(None) == [] and experiment_records("x") == []
 
 
 def test_percent_is_one_for_checks_and_reports() -> None:
@@ -146,3 +152,13 @@ def test_write_reports_writes_the_paths_it_is_given(tmp_path: Path) -> None:
         [], record_mode="none", markdown_path=str(tmp_path / "dir.md")
     )
     assert not written and line.startswith("chatexp: could not write the Markdown report")
+
+
+def test_the_run_log_loads_no_yaml_pydantic_or_httpx() -> None:
+    # The xdist controller loads it: reports and summaries need none of them.
+    code = (
+        "import sys, pytest_chatexp._session._runlog\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('yaml', 'pydantic', 'httpx')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -7,6 +7,7 @@ to ``server`` here (inline pytester sessions run in this process).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -15,7 +16,8 @@ import pytest
 
 from pytest_chatexp import Input, ModelConfig
 from pytest_chatexp._experiment._humanloop import ChatDataResponse, ChatMessage, Usage
-from pytest_chatexp._experiment._result import Sample
+from pytest_chatexp._experiment._result import Case, Sample
+from pytest_chatexp.checks import _running
 from pytest_chatexp.checks._outputs import (
     contains,
     equals,
@@ -30,9 +32,12 @@ from pytest_chatexp.checks._outputs import (
     satisfies,
     startswith,
 )
+from pytest_chatexp.checks._running import AssertionVerdict
+from pytest_chatexp.checks._verdict import assert_samples
 from pytest_chatexp.testing import ReferenceServer
 
 SUITE = """
+import dataclasses
 import re
 import pydantic
 import pytest
@@ -526,3 +531,36 @@ def test_finish_reason_none_and_empty_outputs() -> None:
     assert startswith("Dear", strip=False)(sample(" Dear")) == "starts with ' Dea', not 'Dear'"
     assert length(min=1)(sample("")) == "is 0 characters, fewer than the minimum 1"
     assert length(max=0)(sample("a")) == "is 1 character, more than the maximum 0"
+
+
+def test_assert_samples_records_typed_verdicts() -> None:
+    class Recorder:
+        node_id = "t.py::t"
+
+        def __init__(self) -> None:
+            self.verdicts: list[tuple[str, str, AssertionVerdict]] = []
+
+        def record_outcome(self, *args: object) -> None:
+            pass
+
+        def record_verdict(self, config: str, case: str, verdict: AssertionVerdict) -> None:
+            self.verdicts.append((config, case, verdict))
+
+    first, second = sample("please"), sample("no")
+    second = dataclasses.replace(second, data=second.data.model_copy(update={"index": 1}))
+    case = Case(config=first.config, input=first.input, samples=(first, second))
+    recorder = Recorder()
+    _running.activate(recorder)  # type: ignore[arg-type]
+    try:
+        assert_samples(case, contains("please"), min_pass_rate=0.5)
+    finally:
+        _running.deactivate(recorder)  # type: ignore[arg-type]
+    assert recorder.verdicts == [
+        (
+            "m",
+            "x",
+            AssertionVerdict(
+                checks="contains('please')", min_pass_rate=0.5, passed=1, samples=2, ok=True
+            ),
+        )
+    ]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._suite import record_of
 
 from pytest_chatexp._reports._entries import read_run
 from pytest_chatexp._reports._html import render_html as render_run
@@ -172,7 +173,7 @@ def make_report() -> dict[str, Any]:
             }
         ],
     }
-    return build_run_report([failing, passing], record_mode="once")
+    return build_run_report([record_of(failing), record_of(passing)], record_mode="once")
 
 
 class _Page(HTMLParser):
@@ -285,13 +286,15 @@ def test_empty_and_sparse_reports_render() -> None:
     assert "0 tests, all passed" in render_html(build_run_report([], record_mode="none"))
     sparse = build_run_report(
         [
-            {
-                "test": "t.py::x",
-                "outcome": "error",
-                "failure": None,
-                "changes": [],
-                "experiments": [{"test": "t.py::x", "wall_time_s": 0.0, "configs": []}],
-            }
+            record_of(
+                {
+                    "test": "t.py::x",
+                    "outcome": "error",
+                    "failure": None,
+                    "changes": [],
+                    "experiments": [{"test": "t.py::x", "wall_time_s": 0.0, "configs": []}],
+                }
+            )
         ],
         record_mode="off",
     )

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import pytest
+from tests._suite import record_of
 
 from pytest_chatexp._calls._misses import MissedCalls
 from pytest_chatexp._recording import Label
@@ -140,7 +141,7 @@ def render_markdown(report: Any) -> str:
 
 
 def _render(*tests: dict[str, Any], mode: str = "none") -> str:
-    return render_markdown(build_run_report(tests, record_mode=mode))
+    return render_markdown(build_run_report(map(record_of, tests), record_mode=mode))
 
 
 def _outside_code_blocks(text: str) -> str:
