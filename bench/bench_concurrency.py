@@ -51,11 +51,11 @@ from typing import Any
 import httpcore
 import httpx
 
-from pytest_chatexp._experiment._config import ModelConfig
-from pytest_chatexp._experiment._spec import ExperimentSpec
-from pytest_chatexp._experiment._inputs import Input
-from pytest_chatexp._experiment._humanloop import ChatMessage
 from pytest_chatexp._calls._runner import ExperimentRunner
+from pytest_chatexp._experiment._config import ModelConfig
+from pytest_chatexp._experiment._humanloop import ChatMessage
+from pytest_chatexp._experiment._inputs import Input
+from pytest_chatexp._experiment._spec import ExperimentSpec
 
 try:
     from pytest_chatexp._calls._exchange import base_url_for, provider_for

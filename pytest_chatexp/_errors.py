@@ -11,7 +11,7 @@
     │   ├── CorruptRecordingError    -- the file is not a valid recording
     │   ├── SecretInRecordingError   -- writing it was refused: it would contain a credential
     │   └── RecordingMissError       -- no recorded answer, and the record mode forbids calling
-    │                                   (defined with its message logic in ``_recorder``)
+    │                                   (defined with its Miss records in ``_calls/_misses``)
     └── BudgetExhausted              -- the session's token or cost budget is spent
 
 Every message is written for the person running pytest: it names the test, the file or the field,

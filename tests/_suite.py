@@ -32,12 +32,12 @@ from pytest_chatexp._reports._run import TestRecord, experiment_records
 __all__ = [
     "REPORT",
     "REPORTS",
-    "record_of",
     "Run",
     "Suite",
     "assert_clean",
     "glob",
     "read_reports",
+    "record_of",
     "recording_files",
     "recording_path",
 ]

@@ -87,7 +87,9 @@ def test_a_misspelt_model_config_field_is_a_type_error(tmp_path: Path) -> None:
 def checker_parameters() -> dict[str, object]:
     """The keyword parameters of the ``__init__`` type checkers see on ModelConfig, with their
     defaults (``...``: one the model computes)."""
-    source = ast.parse((ROOT / "pytest_chatexp" / "_experiment" / "_config.py").read_text(encoding="utf-8"))
+    source = ast.parse(
+        (ROOT / "pytest_chatexp" / "_experiment" / "_config.py").read_text(encoding="utf-8")
+    )
     model = next(
         node
         for node in source.body

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests._suite import record_of
 
 from pytest_chatexp._reports._entries import read_run
 from pytest_chatexp._reports._html import render_html as render_run
 from pytest_chatexp._reports._run import build_run_report
 from pytest_chatexp.report import main as report_main
 from pytest_chatexp.testing import ReferenceServer
+from tests._suite import record_of
 
 
 def render_html(report: Any) -> str:

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.reports.test_html import make_report
-from tests.unit.reports.test_markdown import MISSED
 
 from pytest_chatexp._calls._changes import ChangeRecord
 from pytest_chatexp._experiment._humanloop import Usage
 from pytest_chatexp._pricing import PriceTable
 from pytest_chatexp._reports._run import write_reports
 from pytest_chatexp._session._runlog import RunLog
+from tests.unit.reports.test_html import make_report
+from tests.unit.reports.test_markdown import MISSED
 
 GOLDEN = Path(__file__).parents[2] / "data" / "report_golden.json"
 

@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 import pytest
-from tests._suite import record_of
 
 from pytest_chatexp._calls._misses import MissedCalls
 from pytest_chatexp._recording import Label
@@ -23,6 +22,7 @@ from pytest_chatexp._reports._markdown import MAX_BYTES
 from pytest_chatexp._reports._markdown import render_markdown as render_run
 from pytest_chatexp._reports._run import build_run_report
 from pytest_chatexp.testing import ReferenceServer
+from tests._suite import record_of
 
 # -- crafting reports ---------------------------------------------------------------------------
 
