@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._reports._run import merge_reports, read_report, render, write_atomic
+from ._reports._run import merge_reports, read_report, render
+from ._util import write_atomic
 
 __all__ = ["main"]
 

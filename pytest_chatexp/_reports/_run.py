@@ -8,8 +8,6 @@ as the run log holds it; the report's JSON is TypedDicts of builtins, as written
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from .._calls._changes import ChangeRecord
 from .._redaction import redact_data
+from .._util import write_atomic
 
 if TYPE_CHECKING:
     from .._calls._misses import MissedCalls
@@ -33,7 +32,6 @@ __all__ = [
     "merge_reports",
     "read_report",
     "render",
-    "write_atomic",
     "write_reports",
 ]
 
@@ -177,27 +175,6 @@ def read_report(path: Path) -> RunReport:
         raise ValueError(f"{path}: report version {data.get('version')!r}, expected {VERSION}")
     # Its tests are as the file holds them (the renderers read them leniently: ``_entries``).
     return cast(RunReport, data)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written.
-
-    The file gets the mode a new file of ``open(path, "w")`` would (0666 less the umask: 0644
-    under umask 022), as pytest's JUnit XML does: the temporary file is created with it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    # O_EXCL: never another file's; mode 0666, which the kernel narrows by the umask.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 _KINDS = {"json": "JSON", "markdown": "Markdown", "html": "HTML"}

@@ -145,7 +145,7 @@ def test_a_report_path_that_is_a_directory_is_named_in_one_line(
         ]
     )
     assert list((pytester.path / "out.json").iterdir()) == []
-    assert [path.name for path in pytester.path.iterdir() if path.name.endswith(".tmp")] == []
+    assert [path.name for path in pytester.path.iterdir() if ".tmp" in path.name] == []
 
     merged = _merge(pytester.path, "merge", "-o", "out.json", "out.json")
     assert merged.returncode == 2
