@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import BudgetExhausted, ChatexpError, PricingError
 from .._pricing import PriceTable
+from ._exchange import CallOutcome, Exchange, base_url_for, provider_for
 from ._metering import CallTally, Ledger, LedgerState, counting_attempts
+from ._recorder import TestRecorder, recorded_call_of
 
 if TYPE_CHECKING:
     from .._experiment._humanloop import Usage
     from .._experiment._spec import ExperimentSpec, PlannedCall
     from .._providers import Provider, WireRequest
-    from ._exchange import CallOutcome, Exchange
-    from ._recorder import TestRecorder
 
 __all__ = [
     "BudgetExhausted",
@@ -284,9 +284,6 @@ def plan_experiment(
 ) -> PlanRecord:
     """What running ``spec`` would do, without calling anyone: replays, live calls, and the
     estimated tokens and cost of the live ones (see ``estimate_call``)."""
-    from ._exchange import base_url_for, provider_for
-    from ._recorder import recorded_call_of
-
     replayed = live = missing = tokens = 0
     cost = 0.0
     unpriced: set[str] = set()

@@ -19,6 +19,7 @@ from .._experiment._humanloop import Usage
 from .._experiment._result import Case, ExperimentResult, Sample
 from .._pricing import PriceTable, PricingError
 from .._util import percentile
+from ._running import active_test
 from ._verdict import Checkable, cases_of
 
 __all__ = [
@@ -173,8 +174,6 @@ def price_table(prices: PriceTable | None = None) -> PriceTable:
     """
     if prices is not None:
         return prices
-    from ._running import active_test
-
     try:
         return active_test("pricing").prices
     except InvalidExperimentError:

@@ -81,3 +81,39 @@ def test_run_without_chatexp_tests_prints_nothing(pytester: pytest.Pytester) -> 
     assert strip(with_plugin.outlines) == strip(without_plugin.outlines)
     with_plugin.stdout.fnmatch_lines(["plugins:*chatexp-*"])
     without_plugin.stdout.no_fnmatch_line("plugins:*chatexp-*")
+
+
+REPLAYED = """
+import sys
+
+import pytest
+from pytest_chatexp import ModelConfig
+
+CONFIG = ModelConfig(model="gpt-4o-mini", chat_template=[{"role": "user", "content": "{{q}}"}])
+
+
+@pytest.mark.chatexp(model_configs=CONFIG, inputs=[{"q": "hi"}, {"q": "bye"}], num_samples=2)
+def test_replayed(chatexp):
+    assert len(chatexp.samples) == 4
+
+
+def test_zz_loaded():
+    heavy = ["asyncio", "httpx", "httpcore", "ssl"]
+    print("LOADED:", ",".join(name for name in heavy if name in sys.modules) or "none")
+"""
+
+
+def test_a_replay_only_session_imports_no_asyncio_httpx_or_ssl(
+    pytester: pytest.Pytester, recording_session: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay is synchronous: the runner, its event loop and the HTTP stack wait for a call
+    that has to go out."""
+    pytester.makepyfile(test_replayed=REPLAYED)
+    pytester.runpytest("--chatexp-record=once").assert_outcomes(passed=2)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing may go live
+    # A fresh interpreter, without the plugins that import asyncio themselves.
+    result = pytester.runpytest_subprocess(
+        "-s", "-p", "no:anyio", "-p", "no:xdist", "-p", "no:hypothesispytest", "-p", "no:randomly"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*LOADED: none", "*(4 replayed, 0 live)*"])
