@@ -62,6 +62,7 @@ class ConfigRow(TypedDict):
 class SampleRecord(TypedDict):
     index: int
     latency_s: float
+    first_token_s: float | None  # streamed answers only: when the first token arrived
     replayed: bool
     cost_usd: float | None  # None: unknown (no price, no usage)
     checked: bool  # a check judged it
@@ -249,6 +250,7 @@ def _sample(sample: Sample, outcomes: Outcomes, prices: PriceTable) -> SampleRec
     return SampleRecord(
         index=sample.index,
         latency_s=round(sample.latency_s, 4),
+        first_token_s=None if sample.first_token_s is None else round(sample.first_token_s, 4),
         replayed=sample.replayed,
         cost_usd=_cost(sample, prices),
         checked=outcome is not _UNCHECKED,

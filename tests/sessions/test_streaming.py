@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -10,7 +11,7 @@ import yaml
 from pytest_chatexp.testing import ReferenceServer
 
 SUITE = """
-import json, pathlib, pytest
+import pytest
 from pytest_chatexp import ModelConfig, Tool
 
 PLAIN = ModelConfig(
@@ -35,8 +36,6 @@ def test_stream(chatexp):
             assert b.usage == a.usage
             assert a.first_token_s is None
             assert b.first_token_s is not None and 0 <= b.first_token_s <= b.latency_s
-    pathlib.Path("first_tokens.json").write_text(json.dumps(
-        [s.first_token_s for s in chatexp.samples if s.config.name == "streamed"]))
 """
 
 
@@ -54,8 +53,8 @@ def test_stream_chunks_are_recorded_and_replayed(
     pytester: pytest.Pytester, recording_session: ReferenceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=1)
-    recorded_first_tokens = json.loads((pytester.path / "first_tokens.json").read_text())
+    pytester.runpytest("--chatexp-record=all", "--chatexp-json=r.json").assert_outcomes(passed=1)
+    recorded_first_tokens = _first_tokens(pytester.path / "r.json")
     recording = yaml.safe_load(
         (pytester.path / "__recordings__" / "test_suite" / "test_stream.yaml").read_text()
     )
@@ -66,13 +65,25 @@ def test_stream_chunks_are_recorded_and_replayed(
         assert isinstance(chunks, list) and len(chunks) >= 3
         assert chunks[0]["object"] == "chat.completion.chunk"
         assert "first_token_s" in interaction["response"]
+    kept = [interaction["response"]["first_token_s"] for interaction in streamed]
+    assert recorded_first_tokens == pytest.approx(kept, abs=6e-4)  # the file keeps 3 decimals
 
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     recording_session.requests.clear()
-    pytester.runpytest().assert_outcomes(passed=1)
+    pytester.runpytest("--chatexp-json=r.json").assert_outcomes(passed=1)
     assert not recording_session.requests
-    replayed_first_tokens = json.loads((pytester.path / "first_tokens.json").read_text())
-    assert replayed_first_tokens == [round(value, 3) for value in recorded_first_tokens]
+    assert _first_tokens(pytester.path / "r.json") == kept
+
+
+def _first_tokens(report: Path) -> list[float]:
+    """The streamed config's first-token times, from the JSON report, in recording order."""
+    [experiment] = json.loads(report.read_text())["tests"][0]["experiments"]
+    return [
+        sample["first_token_s"]
+        for case in experiment["cases"]
+        if case["config"] == "streamed"
+        for sample in case["samples"]
+    ]
 
 
 def test_a_stream_event_that_is_not_json(
