@@ -40,6 +40,7 @@ __all__ = [
     "record_of",
     "recording_files",
     "recording_path",
+    "samples_of",
 ]
 
 # Where ``run(report=True)`` asks for the JSON report, relative to the suite's folder.
@@ -79,6 +80,28 @@ def record_of(test: dict[str, Any]) -> TestRecord:
         changes=[change for change in changes if change is not None],
         miss=MissedCalls.from_json(test.get("recording_miss")),
     )
+
+
+def samples_of(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every sample in a JSON report, keyed ``config/input`` (``/index`` past the first): what
+    the answer was (from the case's ``ChatResponse``) and what the run measured of it."""
+    samples: dict[str, dict[str, Any]] = {}
+    for test in report["tests"]:
+        for experiment in test["experiments"]:
+            for case in experiment["cases"]:
+                for sample in case["samples"]:
+                    data = case["chat_response"]["data"][sample["index"]]
+                    key = f"{case['config']}/{case['input']}"
+                    key += f"/{sample['index']}" if sample["index"] else ""
+                    samples[key] = {
+                        "output": data["output"],
+                        "finish_reason": data.get("finish_reason"),
+                        "tool_calls": data.get("tool_calls") or [],
+                        "usage": sample["usage"],
+                        "first_token_s": sample["first_token_s"],
+                        "replayed": sample["replayed"],
+                    }
+    return samples
 
 
 def recording_path(folder: Path, module: str, test: str) -> Path:

@@ -59,10 +59,20 @@ class ConfigRow(TypedDict):
     cases_failed: int  # of those, how many missed the bar it set
 
 
+class UsageRecord(TypedDict):
+    """A sample's token counts; None: unknown (the provider did not say)."""
+
+    prompt_tokens: int | None
+    generation_tokens: int | None
+    total_tokens: int | None
+    reasoning_tokens: int | None
+
+
 class SampleRecord(TypedDict):
     index: int
     latency_s: float
     first_token_s: float | None  # streamed answers only: when the first token arrived
+    usage: UsageRecord
     replayed: bool
     cost_usd: float | None  # None: unknown (no price, no usage)
     checked: bool  # a check judged it
@@ -251,6 +261,12 @@ def _sample(sample: Sample, outcomes: Outcomes, prices: PriceTable) -> SampleRec
         index=sample.index,
         latency_s=round(sample.latency_s, 4),
         first_token_s=None if sample.first_token_s is None else round(sample.first_token_s, 4),
+        usage=UsageRecord(
+            prompt_tokens=sample.usage.prompt_tokens,
+            generation_tokens=sample.usage.generation_tokens,
+            total_tokens=sample.usage.total_tokens,
+            reasoning_tokens=sample.usage.reasoning_tokens,
+        ),
         replayed=sample.replayed,
         cost_usd=_cost(sample, prices),
         checked=outcome is not _UNCHECKED,

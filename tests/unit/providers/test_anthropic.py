@@ -18,7 +18,7 @@ from pytest_chatexp._providers import get_provider
 from pytest_chatexp._providers._anthropic import AnthropicMessagesProvider, assemble_stream
 from pytest_chatexp.testing import ReferenceServer, Reply, ToolCallReply
 from pytest_chatexp.testing._anthropic import stream_events
-from tests._suite import assert_clean
+from tests._suite import assert_clean, samples_of
 
 PROVIDER = AnthropicMessagesProvider()
 KEY = "sk-ant-api03-" + "Zq9Xw8Vu7Ts6" * 3
@@ -563,7 +563,7 @@ def test_server_streams_server_sent_events(server: ReferenceServer) -> None:
 # --- whole sessions over loopback HTTP --------------------------------------------------
 
 SUITE = """
-import json, pathlib
+import json
 import pytest
 from pytest_chatexp import ModelConfig
 
@@ -591,19 +591,6 @@ INPUTS = [
     {"id": "text", "question": "How are you today"},
 ]
 
-def dump(chatexp, name):
-    data = {}
-    for sample in chatexp.samples:
-        data[f"{sample.config.display_name}/{sample.input.id}"] = {
-            "output": sample.output,
-            "finish_reason": sample.finish_reason,
-            "tool_calls": [c.to_json_dict() for c in sample.tool_calls],
-            "usage": sample.usage.to_json_dict(),
-            "first_token_s": sample.first_token_s,
-            "replayed": sample.replayed,
-        }
-    pathlib.Path(name).write_text(json.dumps(data, indent=1, sort_keys=True))
-
 @pytest.mark.chatexp(model_configs=[CLAUDE, STREAMED], inputs=INPUTS)
 def test_weather(chatexp):
     tool = chatexp.case("claude", "tool").samples[0]
@@ -626,13 +613,15 @@ def test_weather(chatexp):
         assert streamed.finish_reason == plain.finish_reason
         assert streamed.first_token_s is not None and streamed.first_token_s >= 0
         assert plain.first_token_s is None
-    dump(chatexp, "result.json")
 """
 
 
+REPORT = "r.json"
+
+
 def _results(pytester: pytest.Pytester) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((pytester.path / "result.json").read_text())
-    return data
+    """The samples of the last run, from its JSON report."""
+    return samples_of(json.loads((pytester.path / REPORT).read_text()))
 
 
 @pytest.fixture
@@ -646,7 +635,7 @@ def test_an_experiment_against_anthropic(
     pytester: pytest.Pytester, anthropic_server: ReferenceServer
 ) -> None:
     pytester.makepyfile(test_weather=SUITE)
-    result = pytester.runpytest("--junitxml=report.xml", "-v")
+    result = pytester.runpytest("--junitxml=report.xml", "-v", f"--chatexp-json={REPORT}")
     result.assert_outcomes(passed=1)
     requests = list(anthropic_server.requests)
     assert len(requests) == 4
@@ -672,7 +661,7 @@ def test_recorded_then_replayed_without_the_server(
 ) -> None:
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
     pytester.makepyfile(test_weather=SUITE)
-    pytester.runpytest("--chatexp-record=all").assert_outcomes(passed=1)
+    pytester.runpytest("--chatexp-record=all", f"--chatexp-json={REPORT}").assert_outcomes(passed=1)
     assert len(anthropic_server.requests) == 4
     recorded = _results(pytester)
     recording = pytester.path / "__recordings__" / "test_weather" / "test_weather.yaml"
@@ -690,7 +679,7 @@ def test_recorded_then_replayed_without_the_server(
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     anthropic_server.requests.clear()
-    replayed = pytester.runpytest()
+    replayed = pytester.runpytest(f"--chatexp-json={REPORT}")
     replayed.assert_outcomes(passed=1)
     replayed.stdout.fnmatch_lines(["*4 calls (4 replayed, 0 live)*"])
     assert not anthropic_server.requests
