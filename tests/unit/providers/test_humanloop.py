@@ -38,29 +38,6 @@ OPENAPI: Json = json.loads((DATA / "v4-chat.openapi.json").read_text())
 API_KEY = "hlkey-Secret-7f3a9c2e5b1d4f60A"
 PROVIDER = HumanloopProvider()
 
-# Every inner session gets a `dump` fixture that writes its samples as JSON for the outer test.
-CONFTEST = """
-import json, pathlib, pytest
-
-@pytest.fixture
-def dump():
-    def write(chatexp, name):
-        rows = [
-            {
-                "config": s.config.display_name,
-                "input": s.input.id,
-                "index": s.index,
-                "data": s.data.to_json_dict(),
-                "usage": s.usage.to_json_dict(),
-                "streamed": s.first_token_s is not None,
-                "replayed": s.replayed,
-            }
-            for s in chatexp.samples
-        ]
-        pathlib.Path(name + ".json").write_text(json.dumps(rows, indent=1, sort_keys=True))
-    return write
-"""
-
 
 @pytest.fixture
 def humanloop(
@@ -74,15 +51,33 @@ def humanloop(
     server.humanloop.clear()
 
 
+REPORT = "report.json"
+
+
 def _run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
-    pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_hl=source)
-    return pytester.runpytest(*args)
+    return pytester.runpytest(f"--chatexp-json={REPORT}", *args)
 
 
-def _rows(pytester: pytest.Pytester, name: str) -> list[Json]:
-    rows: list[Json] = json.loads((pytester.path / f"{name}.json").read_text())
-    return rows
+def _rows(pytester: pytest.Pytester) -> list[Json]:
+    """The last run's samples, from its JSON report: each with its config, input and index, its
+    ``ChatDataResponse`` as Humanloop's JSON, its usage, whether it streamed and was replayed."""
+    report = json.loads((pytester.path / REPORT).read_text())
+    return [
+        {
+            "config": case["config"],
+            "input": case["input"],
+            "index": sample["index"],
+            "data": case["chat_response"]["data"][sample["index"]],
+            "usage": Usage.model_validate(sample["usage"]).to_json_dict(),
+            "streamed": sample["first_token_s"] is not None,
+            "replayed": sample["replayed"],
+        }
+        for test in report["tests"]
+        for experiment in test["experiments"]
+        for case in experiment["cases"]
+        for sample in case["samples"]
+    ]
 
 
 def _schema_errors(body: Json, schema_name: str) -> list[str]:
@@ -123,8 +118,7 @@ CONFIG = ModelConfig(
     inputs=[{"id": "late", "company": "Acme", "question": "Where is order A1?"}],
     messages=[{"role": "user", "content": "{{question}}"}],
 )
-def test_support(chatexp, dump):
-    dump(chatexp, "support")
+def test_support(chatexp):
     assert chatexp.samples[0].finish_reason == "tool_call"
 """
 
@@ -178,7 +172,7 @@ def test_chat_with_an_inline_config_maps_tool_calls_and_usage(
     )
     assert "stream" not in body and "provider_api_keys" not in body
 
-    [row] = _rows(pytester, "support")
+    [row] = _rows(pytester)
     data = row["data"]
     assert data["model_config_id"] == HumanloopBackend.config_id(body["model_config"])
     assert data["finish_reason"] == "tool_call"
@@ -223,8 +217,8 @@ INPUTS = [{"id": f"q{n}", "question": f"question number {n}?"} for n in range(6)
 
 @pytest.mark.chatexp(model_configs=[CONFIG], inputs=INPUTS, num_samples=2,
                      messages=[{"role": "user", "content": "{{question}}"}])
-def test_experiment(chatexp, dump):
-    dump(chatexp, "experiment")
+def test_experiment(chatexp):
+    assert chatexp.samples  # the outer test reads them from the JSON report
 """
 
 EXPERIMENT_CONFIGS: list[Json] = [
@@ -254,7 +248,7 @@ def test_chat_experiment_samples_carry_the_config_the_server_chose(
         )
         for body in bodies
     }
-    rows = _rows(pytester, "experiment")
+    rows = _rows(pytester)
     assert len(rows) == 12
     chosen = [row["data"]["model_config_id"] for row in rows]
     for row in rows:
@@ -284,8 +278,8 @@ STAGING = ModelConfig(name="staging", provider="humanloop", model="deployed",
 
 @pytest.mark.chatexp(model_configs=[STORED, DEFAULT, STAGING], inputs=[{"company": "Acme"}],
                      messages=[{"role": "user", "content": "hours?"}])
-def test_stored(chatexp, dump):
-    dump(chatexp, "stored")
+def test_stored(chatexp):
+    assert chatexp.samples  # the outer test reads them from the JSON report
 """
 
 
@@ -323,7 +317,7 @@ def test_chat_model_config_and_chat_deployed(
     }
     assert {"type": "json_object"} in [b.get("response_format") for b in deployed]
 
-    rows = {row["config"]: row["data"] for row in _rows(pytester, "stored")}
+    rows = {row["config"]: row["data"] for row in _rows(pytester)}
     assert rows["stored"]["model_config_id"] == config_id
     assert rows["stored"]["output"] == "[system: For Acme.] echo: hours?"  # rendered server-side
     assert rows["deployed"]["model_config_id"] == "config_prod"  # the deployed experiment's
@@ -468,8 +462,8 @@ INPUTS = [{"id": "text", "city": "Oslo", "q": "tell me a long story about the ti
 
 @pytest.mark.chatexp(model_configs=[PLAIN, STREAMED, EXP, EXP_STREAMED], inputs=INPUTS,
                      messages=[{"role": "user", "content": "{{q}}"}])
-def test_stream(chatexp, dump):
-    dump(chatexp, "stream")
+def test_stream(chatexp):
+    assert chatexp.samples  # the outer test reads them from the JSON report
 """
 
 
@@ -494,7 +488,7 @@ def test_streamed_calls_assemble_to_the_plain_result(
         for body in streamed
     )
 
-    rows = {(row["config"], row["input"]): row for row in _rows(pytester, "stream")}
+    rows = {(row["config"], row["input"]): row for row in _rows(pytester)}
     for plain, stream in (("plain", "streamed"), ("exp", "exp-streamed")):
         for case in ("text", "tool"):
             a, b = rows[(plain, case)], rows[(stream, case)]
@@ -677,8 +671,8 @@ EXP_STREAMED = EXP.variant(name="exp-streamed", other={"experiment_id": "exp_r",
                      inputs=[{"id": "a", "company": "Acme", "q": "refund?"},
                              {"id": "b", "company": "Initech", "q": "late order?"}],
                      messages=[{"role": "user", "content": "{{q}}"}], num_samples=2)
-def test_recorded(chatexp, dump):
-    dump(chatexp, "replayed" if chatexp.samples[0].replayed else "recorded")
+def test_recorded(chatexp):
+    assert chatexp.samples  # the outer test reads them from the JSON report
 """
 
 
@@ -696,6 +690,7 @@ def test_recorded_then_replayed_without_the_server(
     )
     _run(pytester, RECORDED, "--chatexp-record=all").assert_outcomes(passed=1)
     assert len(humanloop.requests) == 16
+    recorded_rows = _rows(pytester)
     recording = pytester.path / "__recordings__" / "test_hl" / "test_recorded.yaml"
     data = yaml.safe_load(recording.read_text())
     assert len(data["interactions"]) == 16
@@ -709,11 +704,11 @@ def test_recorded_then_replayed_without_the_server(
     # Humanloop is gone: replay needs nothing but the recording.
     monkeypatch.setenv("HUMANLOOP_BASE_URL", "http://127.0.0.1:9/v4")
     humanloop.requests.clear()
-    replayed = pytester.runpytest()
+    replayed = pytester.runpytest(f"--chatexp-json={REPORT}")
     replayed.assert_outcomes(passed=1)
     replayed.stdout.fnmatch_lines(["*16 calls (16 replayed, 0 live)*"])
     assert not humanloop.requests
-    recorded_rows, replayed_rows = _rows(pytester, "recorded"), _rows(pytester, "replayed")
+    replayed_rows = _rows(pytester)
     assert all(row["replayed"] for row in replayed_rows)
     assert _without_replay_flags(replayed_rows) == _without_replay_flags(recorded_rows)
     assert {row["config"] for row in recorded_rows if row["streamed"]} == {
