@@ -31,29 +31,26 @@ INPUTS = [
 ]
 """
 
-DUMP = """
-import json, pathlib
 
-def dump(result, name):
-    data = {key: r.to_json_dict() for key, r in result.to_chat_responses().items()}
-    pathlib.Path(name).write_text(json.dumps(data, indent=1, sort_keys=True))
-"""
-
-
-def _dumped(pytester: pytest.Pytester, name: str) -> dict[str, ChatResponse]:
-    data = json.loads((pytester.path / name).read_text())
-    return {key: ChatResponse.model_validate(value) for key, value in data.items()}
+def _responses(pytester: pytest.Pytester, report: str) -> dict[str, ChatResponse]:
+    """Each case's ``ChatResponse`` in a JSON report, keyed ``config/input``."""
+    data = json.loads((pytester.path / report).read_text())
+    return {
+        f"{case['config']}/{case['input']}": ChatResponse.model_validate(case["chat_response"])
+        for test in data["tests"]
+        for experiment in test["experiments"]
+        for case in experiment["cases"]
+    }
 
 
 def test_two_configs_three_inputs_two_samples(
     pytester: pytest.Pytester, server: ReferenceServer
 ) -> None:
-    pytester.makepyfile(configs=CONFIGS, dumping=DUMP)
+    pytester.makepyfile(configs=CONFIGS)
     pytester.makepyfile(
         """
         import pytest
         from configs import CONFIGS, INPUTS
-        from dumping import dump
 
         @pytest.mark.chatexp(model_configs=CONFIGS, inputs=INPUTS, num_samples=2)
         def test_matrix(chatexp):
@@ -61,14 +58,13 @@ def test_two_configs_three_inputs_two_samples(
             assert list(chatexp.by_config) == ["terse", "warm"]
             assert list(chatexp.by_input) == ["capital", "colour", "input-2"]
             assert sorted(chatexp.by_sample) == [0, 1]
-            dump(chatexp, "result.json")
         """
     )
-    result = pytester.runpytest("-m", "chatexp")
+    result = pytester.runpytest("-m", "chatexp", "--chatexp-json=r.json")
     result.assert_outcomes(passed=1)
     assert len(server.requests) == 12
 
-    responses = _dumped(pytester, "result.json")
+    responses = _responses(pytester, "r.json")
     assert list(responses) == [
         f"{config}/{case}"
         for config in ("terse", "warm")
@@ -506,33 +502,31 @@ def test_results_are_identical_under_xdist(
     pytester: pytest.Pytester, server: ReferenceServer
 ) -> None:
     pytest.importorskip("xdist")
-    pytester.makepyfile(configs=CONFIGS, dumping=DUMP)
+    pytester.makepyfile(configs=CONFIGS)
     pytester.makepyfile(
         """
-        import os, pytest
+        import pytest
         from configs import CONFIGS, INPUTS
-        from dumping import dump
 
         @pytest.mark.chatexp(model_configs=CONFIGS, inputs=INPUTS, num_samples=2, split="configs")
         def test_matrix(chatexp):
-            dump(chatexp, f"out-{chatexp.model_configs[0].name}-{os.environ.get('RUN')}.json")
+            assert len(chatexp.samples) == 6
         """
     )
-    serial = pytester.runpytest_subprocess("-n", "0", "-p", "no:cacheprovider")
+    serial = pytester.runpytest_subprocess(
+        "-n", "0", "-p", "no:cacheprovider", "--chatexp-json=serial.json"
+    )
     serial.assert_outcomes(passed=2)
-    # The subprocess inherits RUN only through the environment.
-    import os
-
-    os.environ["RUN"] = "x"
-    try:
-        parallel = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
-    finally:
-        del os.environ["RUN"]
+    parallel = pytester.runpytest_subprocess(
+        "-n", "2", "-p", "no:cacheprovider", "--chatexp-json=parallel.json"
+    )
     parallel.assert_outcomes(passed=2)
-    for name in ("terse", "warm"):
-        assert (pytester.path / f"out-{name}-None.json").read_text() == (
-            pytester.path / f"out-{name}-x.json"
-        ).read_text()
+    serial_responses = _responses(pytester, "serial.json")
+    assert len(serial_responses) == 6
+    assert {key: response.to_json_dict() for key, response in serial_responses.items()} == {
+        key: response.to_json_dict()
+        for key, response in _responses(pytester, "parallel.json").items()
+    }
     parallel.stdout.fnmatch_lines(["total: 2 experiments, 12 calls (0 replayed, 12 live), *"])
 
 
