@@ -87,7 +87,10 @@ def _recorder(path: Path, mode: str) -> TestRecorder:
 def _exchange(
     exchange: Exchange, call: PlannedCall, via: Via, wire: WireRequest, body: Any
 ) -> CallOutcome:
-    return asyncio.run(exchange(call, via, wire, _answering(body)))
+    async def run() -> CallOutcome:
+        return await exchange(call, via, wire, _answering(body))
+
+    return asyncio.run(run())
 
 
 def test_app_http_answers_are_rerecorded_as_sent_and_report_no_token_change(
