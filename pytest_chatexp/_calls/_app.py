@@ -31,7 +31,7 @@ from .._util import exception_text
 from .._validation import describe_validation_error
 from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
 from ._metering import note_attempt
-from ._target import CallOutcome, Exchange, Target, TargetCall, start_next
+from ._target import APP_HTTP, CallOutcome, Exchange, Target, TargetCall, start_next
 
 __all__ = ["APP_FORMAT", "APP_TARGET", "AppCall", "AppReply", "AppTarget"]
 
@@ -93,30 +93,6 @@ class AppCall:
         return httpx.Client(transport=self.transport(), **kwargs)
 
 
-class _HttpCalls(Provider):
-    """The pseudo-provider an app's own HTTP requests are recorded under."""
-
-    kind: ClassVar[str] = "http"
-    default_base_url: ClassVar[str] = ""
-    default_api_key_env: ClassVar[str | None] = None
-    base_url_env: ClassVar[str | None] = None
-
-    def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
-        raise NotImplementedError  # built by the transport, which sees the real request
-
-    def auth_headers(self, api_key: str) -> dict[str, str]:
-        return {}
-
-    def parse_response(self, body: Any) -> ProviderReply:
-        raise ProviderError("an app's HTTP answer is not a model reply")
-
-    def error_message(self, body: Any) -> str | None:
-        return None
-
-
-_HTTP = _HttpCalls()
-
-
 class _Recording:
     """Sends an app's requests through the test's exchange: replayed when recorded, recorded
     when the record mode allows a live call. Requests are keyed by method, URL (host and path,
@@ -169,7 +145,7 @@ class _Recording:
                 body = {"status": response.status_code, "text": raw.decode("utf-8", "replace")}
             return CallOutcome(body=body, latency_s=time.perf_counter() - started)
 
-        outcome = await app._exchange(app._call, _HTTP, wire, send)
+        outcome = await app._exchange(app._call, APP_HTTP, wire, send)
         app._exchanged += 1
         app._replayed += outcome.replayed
         answer = outcome.body

@@ -24,11 +24,12 @@ from .._pricing import PriceTable
 from ._exchange import CallOutcome, Exchange, base_url_for, provider_for
 from ._metering import CallTally, Ledger, LedgerState, counting_attempts
 from ._recorder import TestRecorder, recorded_call_of
+from ._target import AppHttp, Via
 
 if TYPE_CHECKING:
     from .._experiment._humanloop import Usage
     from .._experiment._spec import ExperimentSpec, PlannedCall
-    from .._providers import Provider, WireRequest
+    from .._providers import WireRequest
 
 __all__ = [
     "BudgetExhausted",
@@ -186,7 +187,7 @@ class Meter:
     def guard(self, inner: Exchange) -> Exchange:
         async def exchange(
             call: PlannedCall,
-            provider: Provider,
+            via: Via,
             wire: WireRequest,
             send: Callable[[], Awaitable[CallOutcome]],
         ) -> CallOutcome:
@@ -209,30 +210,33 @@ class Meter:
                 counts.live += 1
                 counts.retries += max(0, attempts.count - 1)
                 if budget is not None and reservation is not None:
-                    budget.settle(reservation, call, _usage_of(provider, outcome))
+                    budget.settle(reservation, call, _usage_of(via, outcome))
                 return outcome
 
-            outcome = await inner(call, provider, wire, metered_send)
+            outcome = await inner(call, via, wire, metered_send)
             counts.replayed += outcome.replayed
-            counts.answers.append(functools.partial(_tokens_of, provider, outcome))
+            counts.answers.append(functools.partial(_tokens_of, via, outcome))
             return outcome
 
         return exchange
 
 
-def _usage_of(provider: Provider, outcome: CallOutcome) -> Usage | None:
+def _usage_of(via: Via, outcome: CallOutcome) -> Usage | None:
     """The usage an answer reports, from the runner's reading of it when it made one; None
-    when it cannot be read (the runner says why)."""
+    when it cannot be read (the runner says why) or is no model reply (an app's own HTTP
+    request: its sample's tokens are what the app reports)."""
     if outcome.reply is not None:
         return outcome.reply.usage
+    if isinstance(via, AppHttp):
+        return None
     try:
-        return provider.parse_response(outcome.body).usage
+        return via.parse_response(outcome.body).usage
     except ChatexpError:
         return None
 
 
-def _tokens_of(provider: Provider, outcome: CallOutcome) -> tuple[int | None, int | None]:
-    usage = _usage_of(provider, outcome)
+def _tokens_of(via: Via, outcome: CallOutcome) -> tuple[int | None, int | None]:
+    usage = _usage_of(via, outcome)
     return (None, None) if usage is None else (usage.prompt_tokens, usage.generation_tokens)
 
 

@@ -117,7 +117,7 @@ def endpoint_fix(
 ) -> str | None:
     """What to set so ``call`` reaches the endpoint it was recorded at (``recorded``, an
     ``endpoint_identity``), when nothing but the endpoint differs from its recording; None
-    when no setting decides it (an app's own HTTP calls)."""
+    when no setting decides it (a provider without a base-URL variable)."""
     if provider.base_url_env is None:
         return None
     suffix = wire.url.removeprefix(base_url_for(call, provider))  # e.g. /chat/completions

@@ -40,18 +40,19 @@ from .._util import endpoint_identity
 from ._changes import ChangeRecord
 from ._exchange import CallOutcome, endpoint_fix, keep_recorded_ids
 from ._misses import MissedCalls, RecordingMissError
+from ._target import AppHttp, Via
 
 __all__ = ["ChangeRecord", "RecordingMissError", "TestRecorder", "recorded_call_of"]
 
 
-def recorded_call_of(call: PlannedCall, provider: Provider, wire: WireRequest) -> Call:
+def recorded_call_of(call: PlannedCall, via: Via, wire: WireRequest) -> Call:
     """A planned call as the recording knows it: label and credential-free request."""
     return Call(
         label=Label(
             config=call.config.display_name, input=str(call.input.id), sample=call.sample_index
         ),
         request=RecordedRequest(
-            provider=provider.kind, endpoint=endpoint_identity(wire.url), body=wire.body
+            provider=via.kind, endpoint=endpoint_identity(wire.url), body=wire.body
         ),
     )
 
@@ -108,23 +109,21 @@ class TestRecorder:
     async def exchange(
         self,
         call: PlannedCall,
-        provider: Provider,
+        via: Via,
         wire: WireRequest,
         send: Callable[[], Awaitable[CallOutcome]],
     ) -> CallOutcome:
-        recorded_call = recorded_call_of(call, provider, wire)
+        recorded_call = recorded_call_of(call, via, wire)
         replayed = self._replay(recorded_call)
         if replayed is not None:
             return replayed
         if not self.may_record():
-            moved = moved_endpoint(recorded_call, self.file.interactions)
-            fix = endpoint_fix(call, provider, wire, moved) if moved else None
-            raise self._miss(recorded_call, fix=fix)
+            raise self._miss(recorded_call, fix=self._endpoint_fix(call, via, wire, recorded_call))
         self._check_writable()
         outcome = await send()
         previous = self.file.get(recorded_call.fingerprint)
         # Not for an app's own HTTP calls: an app may send an answer's ids back in its next one.
-        if previous is not None and provider.kind != "http":
+        if previous is not None and not isinstance(via, AppHttp):
             body = keep_recorded_ids(previous.response["body"], outcome.body)
             outcome = dataclasses.replace(outcome, body=body)
         extra = (
@@ -136,8 +135,19 @@ class TestRecorder:
             recorded_call, body=outcome.body, latency_s=outcome.latency_s, **extra
         )
         self.recorded[interaction.fingerprint] = interaction
-        self._note_change(recorded_call, call.config.model, provider, outcome)
+        if not isinstance(via, AppHttp):  # no model reply: no tokens to compare
+            self._note_change(recorded_call, call.config.model, via, outcome)
         return outcome
+
+    def _endpoint_fix(
+        self, call: PlannedCall, via: Via, wire: WireRequest, recorded_call: Call
+    ) -> str | None:
+        """What would make a missing call replay, when only its endpoint moved and a setting
+        decides it: never for an app's own HTTP requests, which go where the app sends them."""
+        if isinstance(via, AppHttp):
+            return None
+        moved = moved_endpoint(recorded_call, self.file.interactions)
+        return endpoint_fix(call, via, wire, moved) if moved else None
 
     def _check_writable(self) -> None:
         """Fail before the first live call, not after paying for it, when its answer could not

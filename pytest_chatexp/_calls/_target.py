@@ -3,7 +3,8 @@ httpx transport implements one ``handle_request``. The runner neither knows nor 
 is talking to: a model endpoint over HTTP (``_http.HttpTarget``) or your own code in-process
 (``_app.AppTarget``).
 
-Also the seam recording plugs into (``Exchange``) and the record of one answer
+Also the seam recording plugs into (``Exchange``: a call goes through it with its provider,
+or as ``APP_HTTP`` for an app's own HTTP request) and the record of one answer
 (``CallOutcome``). Which target serves a config is ``_exchange.target_for``. Replay runs
 through here too, so this module imports no event loop and no HTTP client.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .._experiment._spec import PlannedCall
 from .._providers import Provider, ProviderReply, WireRequest
@@ -22,11 +23,14 @@ if TYPE_CHECKING:
     import asyncio
 
 __all__ = [
+    "APP_HTTP",
+    "AppHttp",
     "CallOutcome",
     "Exchange",
     "Replay",
     "Target",
     "TargetCall",
+    "Via",
     "send_directly",
     "start_next",
 ]
@@ -49,9 +53,27 @@ class CallOutcome:
     reply: ProviderReply | None = None
 
 
-# The seam recording plugs into: (call, provider, wire request, send) -> outcome.
+@dataclass(frozen=True, slots=True)
+class AppHttp:
+    """What an app's own HTTP request (``_app``) goes through the exchange as, where a model
+    call names its provider. Its answer is the app's to read, not a model reply: it reports no
+    usage (the meter charges a live one at its estimate), a re-recorded one is kept as it came,
+    new ids and all (the app may send them back in its next request, which must then match its
+    recording), and no setting decides its endpoint (a moved one has no fix to suggest)."""
+
+    # What the recording names as the request's provider.
+    kind: ClassVar[str] = "http"
+
+
+APP_HTTP: Final = AppHttp()
+
+# Whom a call going through the exchange is answered by: a model, in its provider's wire
+# format, or whatever an app's own HTTP request reaches.
+Via = Provider | AppHttp
+
+# The seam recording plugs into: (call, via, wire request, send) -> outcome.
 Exchange = Callable[
-    [PlannedCall, Provider, WireRequest, Callable[[], Awaitable[CallOutcome]]],
+    [PlannedCall, Via, WireRequest, Callable[[], Awaitable[CallOutcome]]],
     Awaitable[CallOutcome],
 ]
 
@@ -62,7 +84,7 @@ Replay = Callable[[PlannedCall, Provider, WireRequest], CallOutcome | None]
 
 async def send_directly(
     call: PlannedCall,
-    provider: Provider,
+    via: Via,
     wire: WireRequest,
     send: Callable[[], Awaitable[CallOutcome]],
 ) -> CallOutcome:
