@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import BudgetExhausted, ChatexpError, PricingError
 from .._pricing import PriceTable
-from ._exchange import CallOutcome, Exchange, base_url_for, provider_for
+from ._exchange import base_url_for, provider_for
 from ._metering import CallTally, Ledger, LedgerState, counting_attempts
 from ._recorder import TestRecorder, recorded_call_of
-from ._target import AppHttp, Via
+from ._target import AppHttp, CallOutcome, Exchange, Via
 
 if TYPE_CHECKING:
     from .._experiment._humanloop import Usage

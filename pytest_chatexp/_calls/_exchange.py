@@ -23,17 +23,15 @@ from .._experiment._spec import ExperimentSpec, PlannedCall, sample_id
 from .._providers import Provider, ProviderReply, WireRequest
 from .._providers import _base as _providers
 from .._providers._base import api_key_env
-from .._util import endpoint_identity, exception_text
+from .._util import endpoint_identity
 from ._target import CallOutcome, Exchange, Replay, Target, send_directly
 
+# Exchange, send_directly and api_key_env are re-exported for _session._session only.
 __all__ = [
-    "CallOutcome",
     "Exchange",
-    "Replay",
     "api_key_env",
     "base_url_for",
     "endpoint_fix",
-    "exception_text",
     "format_for",
     "keep_recorded_ids",
     "missing_key",

@@ -38,9 +38,9 @@ from .._recording._diff import Miss, explain_miss
 from .._redaction import known_secrets
 from .._util import endpoint_identity
 from ._changes import ChangeRecord
-from ._exchange import CallOutcome, endpoint_fix, keep_recorded_ids
+from ._exchange import endpoint_fix, keep_recorded_ids
 from ._misses import MissedCalls, RecordingMissError
-from ._target import AppHttp, Via
+from ._target import AppHttp, CallOutcome, Via
 
 __all__ = ["ChangeRecord", "RecordingMissError", "TestRecorder", "recorded_call_of"]
 

@@ -22,9 +22,9 @@ from .._errors import DEFAULT_MAX_RESPONSE_BYTES, ChatexpError, ProviderError
 from .._experiment._result import ExperimentResult, Sample, assemble
 from .._experiment._spec import ExperimentSpec, PlannedCall
 from .._util import exception_text
-from ._exchange import base_url_for, format_for, sample_from, send_directly, target_for
+from ._exchange import base_url_for, format_for, sample_from, target_for
 from ._http import HttpTarget
-from ._target import Exchange, TargetCall, start_next
+from ._target import Exchange, TargetCall, send_directly, start_next
 
 __all__ = ["ExperimentRunner"]
 

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from pytest_chatexp import Input, ModelConfig, Tool
-from pytest_chatexp._calls._exchange import CallOutcome, sample_from
+from pytest_chatexp._calls._exchange import sample_from
+from pytest_chatexp._calls._target import CallOutcome
 from pytest_chatexp._errors import InvalidExperimentError, ProviderError
 from pytest_chatexp._experiment._humanloop import (
     ChatMessage,
