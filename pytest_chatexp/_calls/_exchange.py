@@ -9,7 +9,6 @@ runner (``_runner``), which does, is imported only when a call has to go out.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -23,7 +22,7 @@ from .._experiment._spec import ExperimentSpec, PlannedCall, sample_id
 from .._providers import Provider, ProviderReply, WireRequest
 from .._providers import _base as _providers
 from .._providers._base import api_key_env
-from .._util import endpoint_identity
+from .._util import canonical_json, endpoint_identity
 from ._target import CallOutcome, Exchange, Replay, Target, send_directly
 
 # Exchange, send_directly and api_key_env are re-exported for _session._session only.
@@ -107,7 +106,7 @@ def _canonical_answer(body: Any) -> str:
             return [strip(item) for item in value]
         return value
 
-    return json.dumps(strip(body), sort_keys=True)
+    return canonical_json(strip(body))
 
 
 def endpoint_fix(
