@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Final
 from urllib.parse import unquote_plus, urlsplit
 
 from ._scan import CREDENTIAL_PARAMETER, MIN_KNOWN_LENGTH, looks_random
@@ -48,13 +49,20 @@ def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     encoded = getattr(os.environ, "_data", None)  # CPython's encoded store; else read afresh
     if not isinstance(encoded, dict):
         return _scan_environment(os.environ)
-    if _LAST_READ[0] != encoded:
-        _LAST_READ[:] = [dict(encoded), _scan_environment(os.environ)]
-    return list(_LAST_READ[1])
+    if _LAST_READ.encoded != encoded:
+        _LAST_READ.encoded, _LAST_READ.secrets = dict(encoded), _scan_environment(os.environ)
+    return list(_LAST_READ.secrets)
 
 
-# The environment's encoded entries when last read, and the secrets found in them then.
-_LAST_READ: Final[list[Any]] = [None, []]
+@dataclass
+class _Read:
+    """The environment's encoded entries when last read, and the secrets found in them then."""
+
+    encoded: object = None
+    secrets: list[str] = field(default_factory=list)
+
+
+_LAST_READ: Final = _Read()
 
 
 def _scan_environment(environ: Mapping[str, str]) -> list[str]:

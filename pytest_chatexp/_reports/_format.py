@@ -1,14 +1,15 @@
 """Number formats shared by the terminal summary and the Markdown and HTML reports (``percent``,
-which the checks show too, lives in ``_util``)."""
+which the checks show too, lives in ``_util``), and the sums with unknowns they all total by."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from .._util import percent
 
-__all__ = ["money", "number", "percent", "seconds"]
+__all__ = ["known_cost", "known_sum", "money", "number", "percent", "seconds"]
 
 
 def number(value: Any) -> float | None:
@@ -38,3 +39,17 @@ def seconds(value: Any) -> str:
     if amount < 1:
         return f"{amount * 1000:.0f} ms"
     return f"{amount:.2f} s"
+
+
+def known_sum(values: Iterable[int | None]) -> int | None:
+    """The sum of token counts, or None (unknown) when one of them is unknown."""
+    counts = list(values)
+    known = [count for count in counts if count is not None]
+    return None if len(known) < len(counts) else sum(int(count) for count in known)
+
+
+def known_cost(values: Iterable[float | None]) -> float | None:
+    """The sum of costs in USD, to 8 places, or None (unknown) when one of them is unknown."""
+    costs = list(values)
+    known = [cost for cost in costs if cost is not None]
+    return None if len(known) < len(costs) else round(sum(known), 8)

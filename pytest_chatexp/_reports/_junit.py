@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ._run import known_cost, known_sum
+from ._format import known_cost, known_sum
 
 if TYPE_CHECKING:
     from ._records import ExperimentRecord

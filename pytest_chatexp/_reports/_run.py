@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 from .._calls._changes import ChangeRecord
 from .._redaction import redact_data
 from .._util import write_atomic
+from ._format import known_cost, known_sum
 
 if TYPE_CHECKING:
     from .._calls._misses import MissedCalls
@@ -128,20 +129,6 @@ def merge_reports(reports: Sequence[RunReport]) -> RunReport:
             tests[str(test["test"])] = test
         modes += [mode for mode in report.get("record_modes", []) if mode not in modes]
     return _report(tests.values(), modes)
-
-
-def known_sum(values: Iterable[int | None]) -> int | None:
-    """The sum of token counts, or None (unknown) when one of them is unknown."""
-    counts = list(values)
-    known = [count for count in counts if count is not None]
-    return None if len(known) < len(counts) else sum(int(count) for count in known)
-
-
-def known_cost(values: Iterable[float | None]) -> float | None:
-    """The sum of costs in USD, to 8 places, or None (unknown) when one of them is unknown."""
-    costs = list(values)
-    known = [cost for cost in costs if cost is not None]
-    return None if len(known) < len(costs) else round(sum(known), 8)
 
 
 def _totals(tests: list[ReportedTest]) -> TotalsJson:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._format import percent
+from ._format import known_sum, percent
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -139,9 +139,7 @@ def _write_table(reporter: TerminalReporter, rows: list[tuple[str, ...]]) -> Non
 
 def _total(experiment: ExperimentRecord, count: Callable[[ConfigRow], int | None]) -> int | None:
     """The sum of ``count`` over the experiment's rows; None when a row's value is unknown."""
-    values = [count(row) for row in experiment["configs"]]
-    known = [value for value in values if value is not None]
-    return None if len(known) < len(values) else sum(int(value) for value in known)
+    return known_sum(count(row) for row in experiment["configs"])
 
 
 def _session_cost(experiments: Sequence[ExperimentRecord]) -> float | None:
