@@ -40,6 +40,7 @@ __all__ = [
     "record_of",
     "recording_files",
     "recording_path",
+    "report_cases",
     "samples_of",
 ]
 
@@ -82,25 +83,33 @@ def record_of(test: dict[str, Any]) -> TestRecord:
     )
 
 
+def report_cases(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every case of every experiment in a JSON report, in report order."""
+    return [
+        case
+        for test in report["tests"]
+        for experiment in test["experiments"]
+        for case in experiment.get("cases", [])
+    ]
+
+
 def samples_of(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every sample in a JSON report, keyed ``config/input`` (``/index`` past the first): what
     the answer was (from the case's ``ChatResponse``) and what the run measured of it."""
     samples: dict[str, dict[str, Any]] = {}
-    for test in report["tests"]:
-        for experiment in test["experiments"]:
-            for case in experiment["cases"]:
-                for sample in case["samples"]:
-                    data = case["chat_response"]["data"][sample["index"]]
-                    key = f"{case['config']}/{case['input']}"
-                    key += f"/{sample['index']}" if sample["index"] else ""
-                    samples[key] = {
-                        "output": data["output"],
-                        "finish_reason": data.get("finish_reason"),
-                        "tool_calls": data.get("tool_calls") or [],
-                        "usage": sample["usage"],
-                        "first_token_s": sample["first_token_s"],
-                        "replayed": sample["replayed"],
-                    }
+    for case in report_cases(report):
+        for sample in case["samples"]:
+            data = case["chat_response"]["data"][sample["index"]]
+            key = f"{case['config']}/{case['input']}"
+            key += f"/{sample['index']}" if sample["index"] else ""
+            samples[key] = {
+                "output": data["output"],
+                "finish_reason": data.get("finish_reason"),
+                "tool_calls": data.get("tool_calls") or [],
+                "usage": sample["usage"],
+                "first_token_s": sample["first_token_s"],
+                "replayed": sample["replayed"],
+            }
     return samples
 
 
@@ -171,12 +180,7 @@ class Run:
 
     def cases(self) -> list[dict[str, Any]]:
         """Every case of every experiment in the JSON report, in report order."""
-        return [
-            case
-            for test in self.report["tests"]
-            for experiment in test["experiments"]
-            for case in experiment.get("cases", [])
-        ]
+        return report_cases(self.report)
 
     def reports(self) -> tuple[dict[str, Any], str, str]:
         """The three reports a run given ``*REPORTS`` wrote: JSON, Markdown, HTML."""

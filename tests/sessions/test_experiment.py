@@ -9,7 +9,7 @@ import pytest
 
 from pytest_chatexp import ChatResponse, ModelConfig
 from pytest_chatexp.testing import ReferenceServer
-from tests._suite import REPORT, Suite, assert_clean
+from tests._suite import REPORT, Suite, assert_clean, report_cases
 
 CONFIGS = """
 from pytest_chatexp import ModelConfig
@@ -37,9 +37,7 @@ def _responses(pytester: pytest.Pytester, report: str) -> dict[str, ChatResponse
     data = json.loads((pytester.path / report).read_text())
     return {
         f"{case['config']}/{case['input']}": ChatResponse.model_validate(case["chat_response"])
-        for test in data["tests"]
-        for experiment in test["experiments"]
-        for case in experiment["cases"]
+        for case in report_cases(data)
     }
 
 

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from pytest_chatexp.testing import ReferenceServer
+from tests._suite import report_cases
 
 SUITE = """
 import pytest
@@ -77,10 +78,9 @@ def test_stream_chunks_are_recorded_and_replayed(
 
 def _first_tokens(report: Path) -> list[float]:
     """The streamed config's first-token times, from the JSON report, in recording order."""
-    [experiment] = json.loads(report.read_text())["tests"][0]["experiments"]
     return [
         sample["first_token_s"]
-        for case in experiment["cases"]
+        for case in report_cases(json.loads(report.read_text()))
         if case["config"] == "streamed"
         for sample in case["samples"]
     ]

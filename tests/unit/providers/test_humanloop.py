@@ -29,7 +29,7 @@ from pytest_chatexp._providers import get_provider
 from pytest_chatexp._providers._humanloop import HumanloopProvider, assemble_stream
 from pytest_chatexp.testing import ReferenceServer, Reply, ToolCallReply
 from pytest_chatexp.testing._humanloop import HumanloopBackend
-from tests._suite import assert_clean
+from tests._suite import assert_clean, report_cases
 
 Json = dict[str, Any]
 
@@ -74,9 +74,7 @@ def _rows(pytester: pytest.Pytester) -> list[Json]:
             "streamed": sample["first_token_s"] is not None,
             "replayed": sample["replayed"],
         }
-        for test in report["tests"]
-        for experiment in test["experiments"]
-        for case in experiment["cases"]
+        for case in report_cases(report)
         for sample in case["samples"]
     ]
 
