@@ -23,12 +23,9 @@ from .._providers import Provider, ProviderReply, WireRequest
 from .._providers import _base as _providers
 from .._providers._base import api_key_env
 from .._util import canonical_json, endpoint_identity
-from ._target import CallOutcome, Exchange, Replay, Target, send_directly
+from ._target import CallOutcome, Replay, Target
 
-# Exchange, send_directly and api_key_env are re-exported for _session._session only.
 __all__ = [
-    "Exchange",
-    "api_key_env",
     "base_url_for",
     "endpoint_fix",
     "format_for",
@@ -38,7 +35,6 @@ __all__ = [
     "read_reply",
     "replay",
     "sample_from",
-    "send_directly",
     "target_for",
 ]
 

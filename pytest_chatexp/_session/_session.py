@@ -19,22 +19,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._calls._budget import Meter, PlanRecord, SessionBudget, plan_experiment
-from .._calls._exchange import (
-    Exchange,
-    api_key_env,
-    base_url_for,
-    missing_key,
-    provider_for,
-    replay,
-    send_directly,
-)
+from .._calls._exchange import base_url_for, missing_key, provider_for, replay
 from .._calls._metering import CallTally, Ledger
 from .._calls._recorder import TestRecorder, recorded_call_of
+from .._calls._target import Exchange, send_directly
 from .._errors import BudgetExhausted, ChatexpError, InvalidExperimentError, ProviderError
 from .._experiment._config import ModelConfig
 from .._experiment._result import ExperimentResult
 from .._experiment._spec import ExperimentSpec
 from .._providers import get_provider
+from .._providers._base import api_key_env
 from .._recording import recording_path
 from .._redaction import remember_secrets, url_secrets
 from .._reports._records import ExperimentRecord, ExperimentRun, experiment_record
