@@ -1,5 +1,5 @@
 """Number formats shared by the terminal summary and the Markdown and HTML reports (``percent``,
-which the checks show too, lives in ``_util``), and the sums with unknowns they all total by."""
+which the checks show too, is ``_util.percent``), and the sums with unknowns they all total by."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from .._util import percent
-
-__all__ = ["known_cost", "known_sum", "money", "number", "percent", "seconds"]
+__all__ = ["known_cost", "known_sum", "money", "number", "seconds"]
 
 
 def number(value: Any) -> float | None:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from .._util import percent
 from ._entries import (
     CaseEntry,
     ConfigEntry,
@@ -28,7 +29,7 @@ from ._entries import (
     TestEntry,
     ToolCallEntry,
 )
-from ._format import money, percent
+from ._format import money
 from ._format import seconds as _seconds
 from ._html_assets import CSS, JS
 from ._html_changes import changes_table

@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from ._format import money, percent
+from .._util import percent
+from ._format import money
 
 __all__ = ["cell", "code", "fenced", "pass_rate", "row", "signed_money", "text", "tokens"]
 

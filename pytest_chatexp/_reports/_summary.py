@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._format import known_sum, percent
+from .._util import percent
+from ._format import known_sum
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter

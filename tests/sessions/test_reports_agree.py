@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from pytest_chatexp._reports._format import percent
+from pytest_chatexp._util import percent
 from pytest_chatexp.testing import ReferenceServer
 from tests._suite import REPORTS, read_reports
 

@@ -13,7 +13,6 @@ import pytest
 
 from pytest_chatexp import InvalidExperimentError, ModelConfig
 from pytest_chatexp._experiment._spec import ExperimentSpec
-from pytest_chatexp._reports._format import percent as report_percent
 from pytest_chatexp._reports._run import experiment_records, write_reports
 from pytest_chatexp._session._collection import SpecCache, fail_for
 from pytest_chatexp._session._runlog import recording_name
@@ -128,8 +127,7 @@ def test_run_log_helpers() -> None:
     assert experiment_records(None) == [] and experiment_records("x") == []
 
 
-def test_percent_is_one_for_checks_and_reports() -> None:
-    assert report_percent is percent
+def test_percent_never_reads_all_or_none_unless_it_is() -> None:
     assert [percent(199, 200), percent(1, 200), percent(1, 2), percent(0, 0)] == [
         "99%",
         "1%",
