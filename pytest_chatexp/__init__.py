@@ -43,6 +43,10 @@ if TYPE_CHECKING:
     from ._errors import (
         TemplateError as TemplateError,
     )
+    from ._errors import (
+        ToolError as ToolError,
+    )
+    from ._experiment._agents import SimulatedUser as SimulatedUser
     from ._experiment._config import ModelConfig as ModelConfig
     from ._experiment._config import Tool as Tool
     from ._experiment._files import load_dataset as load_dataset
@@ -72,6 +76,8 @@ if TYPE_CHECKING:
     from ._experiment._result import Case as Case
     from ._experiment._result import ExperimentResult as ExperimentResult
     from ._experiment._result import Sample as Sample
+    from ._experiment._result import ToolResult as ToolResult
+    from ._experiment._result import Turn as Turn
     from ._experiment._spec import ExperimentSpec as ExperimentSpec
     from ._session._options import ExperimentOptions as ExperimentOptions
     from ._session._session import ChatexpRunner as ChatexpRunner
@@ -89,6 +95,9 @@ _EXPORTS: dict[str, str] = {
     "ExperimentResult": "._experiment._result",
     "Case": "._experiment._result",
     "Sample": "._experiment._result",
+    "Turn": "._experiment._result",
+    "ToolResult": "._experiment._result",
+    "SimulatedUser": "._experiment._agents",
     "ExperimentRunner": "._calls._runner",
     "ChatexpRunner": "._session._session",
     "AppCall": "._calls._app",
@@ -110,6 +119,7 @@ _EXPORTS: dict[str, str] = {
     "CorruptRecordingError": "._errors",
     "SecretInRecordingError": "._errors",
     "BudgetExhausted": "._errors",
+    "ToolError": "._errors",
     "RecordingMissError": "._calls._recorder",
 }
 

@@ -12,6 +12,7 @@
     │   ├── SecretInRecordingError   -- writing it was refused: it would contain a credential
     │   └── RecordingMissError       -- no recorded answer, and the record mode forbids calling
     │                                   (defined with its Miss records in ``_calls/_misses``)
+    ├── ToolError                    -- a tool handler's result cannot be sent to the model
     └── BudgetExhausted              -- the session's token or cost budget is spent
 
 Every message is written for the person running pytest: it names the test, the file or the field,
@@ -33,6 +34,7 @@ __all__ = [
     "RecordingError",
     "SecretInRecordingError",
     "TemplateError",
+    "ToolError",
 ]
 
 # The most an answer may decode to before reading stops with a ProviderError. Here, not with the
@@ -85,6 +87,14 @@ class CorruptRecordingError(RecordingError):
 
 class SecretInRecordingError(RecordingError):
     """Writing a recording was refused because its text would contain a credential."""
+
+
+class ToolError(ChatexpError):
+    """A tool handler returned what cannot be sent back to the model (not text, not JSON).
+
+    A handler that raises is not this: its exception becomes the tool's error result, which
+    the model reads, as an agent framework would send it.
+    """
 
 
 class BudgetExhausted(ChatexpError):

@@ -191,7 +191,7 @@ class Meter:
             wire: WireRequest,
             send: Callable[[], Awaitable[CallOutcome]],
         ) -> CallOutcome:
-            counts = self.tally.of(call.config.display_name)
+            counts = self.tally.of(call.case_config.display_name)
 
             async def metered_send() -> CallOutcome:
                 budget = self.budget

@@ -1,6 +1,6 @@
 """Calls and their answers without the network: samples from answers however they came, what
 a live call would lack (a key, the recorded endpoint), and the synchronous replay of an
-experiment answered wholly from recordings. The seams themselves are in ``_target``.
+experiment's samples as far as recordings answer them. The seams themselves are in ``_target``.
 
 Replay is what CI runs for every test whose prompts did not change, so this module imports no
 event loop and no HTTP client: a replay-only session never loads asyncio, httpx or ssl. The
@@ -10,22 +10,22 @@ runner (``_runner``), which does, is imported only when a call has to go out.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from .._errors import ProviderError
 from .._experiment._apps import APP_PROVIDER
 from .._experiment._config import ModelConfig
-from .._experiment._humanloop import ChatDataResponse
 from .._experiment._result import ExperimentResult, Sample, assemble
-from .._experiment._spec import ExperimentSpec, PlannedCall, sample_id
+from .._experiment._spec import ExperimentSpec, PlannedCall
 from .._providers import Provider, ProviderReply, WireRequest
 from .._providers import _base as _providers
 from .._providers._base import api_key_env
 from .._util import canonical_json, endpoint_identity
+from ._loop import SampleRun
 from ._target import CallOutcome, Replay, Target
 
 __all__ = [
+    "assemble_runs",
     "base_url_for",
     "endpoint_fix",
     "format_for",
@@ -34,25 +34,42 @@ __all__ = [
     "provider_for",
     "read_reply",
     "replay",
+    "reply_of",
     "sample_from",
     "target_for",
 ]
 
 
-def replay(spec: ExperimentSpec, lookup: Replay) -> ExperimentResult | None:
-    """The experiment answered from recordings alone, synchronously, or None as soon as
-    one call has no recording. Replaying needs no event loop, thread or client: this is
-    the path CI takes for every test whose prompts did not change."""
-    started = time.perf_counter()
-    samples: list[Sample] = []
-    for call in spec.calls:
+def replay(spec: ExperimentSpec, lookup: Replay) -> list[SampleRun]:
+    """Every sample of the experiment advanced as far as recordings answer it, synchronously,
+    tool handlers run: replaying needs no event loop, thread or client, and this is the path CI
+    takes for every test whose prompts did not change. A sample left unfinished (a call without
+    a recording, an async handler) is the runner's to carry on, from where it stopped."""
+    runs = [SampleRun(call) for call in spec.calls]
+    for run in runs:
+        _advance(run, lookup)
+    return runs
+
+
+def _advance(run: SampleRun, lookup: Replay) -> None:
+    while not run.done:
+        if run.pending:
+            if any(tool.awaits for tool in run.pending):
+                return  # an async handler needs the runner's event loop
+            run.ran([tool.run(run.where) for tool in run.pending])
+            continue
+        call = run.next
+        assert call is not None
         provider = provider_for(call)
         wire = provider.build_request(call, base_url=base_url_for(call, provider))
         outcome = lookup(call, provider, wire)
         if outcome is None:
-            return None
-        samples.append(sample_from(call, provider, wire, outcome))
-    return assemble(spec, samples, time.perf_counter() - started)
+            return
+        run.take(call, wire, reply_of(call, provider, wire, outcome), outcome)
+
+
+def assemble_runs(spec: ExperimentSpec, runs: list[SampleRun], wall_time: float) -> ExperimentResult:
+    return assemble(spec, [run.sample() for run in runs], wall_time)
 
 
 def provider_for(call: PlannedCall) -> Provider:
@@ -138,9 +155,20 @@ def base_url_for(call: PlannedCall, provider: Provider) -> str:
 def sample_from(
     call: PlannedCall, provider: Provider, wire: WireRequest, outcome: CallOutcome
 ) -> Sample:
-    """The sample for a call's answer, however it was obtained (live or replayed)."""
-    reply = outcome.reply or read_reply(call, provider, wire, outcome.body, outcome.source)
-    return _sample(call, wire, reply, outcome)
+    """The sample of a single call's answer, however it was obtained (live or replayed)."""
+    run = SampleRun(call)
+    run.take(call, wire, reply_of(call, provider, wire, outcome), outcome)
+    return run.sample()
+
+
+def reply_of(
+    call: PlannedCall, provider: Provider, wire: WireRequest, outcome: CallOutcome
+) -> ProviderReply:
+    """The provider's reading of an outcome: the runner's, when it read a live answer to check
+    it before anything recorded it, else read now (``read_reply``)."""
+    if outcome.reply is not None:
+        return outcome.reply
+    return read_reply(call, provider, wire, outcome.body, outcome.source)
 
 
 def read_reply(
@@ -153,37 +181,6 @@ def read_reply(
     except ProviderError as exc:
         source = f"; {source}" if source else ""
         raise ProviderError(f"{call.label}: {exc}{source}") from None
-
-
-def _sample(
-    call: PlannedCall, wire: WireRequest, reply: ProviderReply, outcome: CallOutcome
-) -> Sample:
-    data = ChatDataResponse(
-        id=reply.log_id or sample_id(call),
-        index=call.sample_index,
-        output=reply.output if reply.output is not None else reply.raw_output.strip(),
-        raw_output=reply.raw_output,
-        model_config_id=reply.model_config_id or call.config.model_config_id,
-        output_message=reply.message,
-        inputs=call.input.inputs,
-        finish_reason=reply.finish_reason,
-        tool_results=reply.tool_results or [],
-        messages=list(call.messages),
-        tool_calls=reply.message.tool_calls,
-        tool_call=reply.message.tool_calls[0].function if reply.message.tool_calls else None,
-    )
-    return Sample(
-        data=data,
-        usage=reply.usage,
-        config=call.config,
-        input=call.input,
-        provider_request=wire.body,
-        provider_response=outcome.body,
-        latency_s=outcome.latency_s,
-        first_token_s=outcome.first_token_s,
-        retries=outcome.retries,
-        replayed=outcome.replayed,
-    )
 
 
 def format_for(config: ModelConfig) -> Provider:

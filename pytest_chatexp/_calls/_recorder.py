@@ -49,7 +49,10 @@ def recorded_call_of(call: PlannedCall, via: Via, wire: WireRequest) -> Call:
     """A planned call as the recording knows it: label and credential-free request."""
     return Call(
         label=Label(
-            config=call.config.display_name, input=str(call.input.id), sample=call.sample_index
+            config=call.case_config.display_name,
+            input=str(call.input.id),
+            sample=call.sample_index,
+            turn=call.turn,
         ),
         request=RecordedRequest(
             provider=via.kind, endpoint=endpoint_identity(wire.url), body=wire.body

@@ -19,11 +19,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from .._errors import DEFAULT_MAX_RESPONSE_BYTES, ChatexpError, ProviderError
-from .._experiment._result import ExperimentResult, Sample, assemble
+from .._experiment._result import ExperimentResult
 from .._experiment._spec import ExperimentSpec, PlannedCall
 from .._util import exception_text
-from ._exchange import base_url_for, format_for, sample_from, target_for
+from ._exchange import assemble_runs, base_url_for, format_for, reply_of, target_for
 from ._http import HttpTarget
+from ._loop import SampleRun
 from ._target import Exchange, TargetCall, send_directly, start_next
 
 __all__ = ["ExperimentRunner"]
@@ -104,19 +105,30 @@ class ExperimentRunner:
         )
         self._semaphore: asyncio.Semaphore | None = None
 
-    def run(self, spec: ExperimentSpec, *, exchange: Exchange | None = None) -> ExperimentResult:
+    def run(
+        self,
+        spec: ExperimentSpec,
+        *,
+        exchange: Exchange | None = None,
+        runs: list[SampleRun] | None = None,
+    ) -> ExperimentResult:
         """Run ``spec`` and wait for its result (for synchronous test bodies).
 
         ``exchange`` sits between each built request and the HTTP call: recording and replay
-        plug in there.
+        plug in there. ``runs`` are its samples as far as a replay took them (``replay``): the
+        runner carries on from there.
         """
-        return self._loop_thread.run(self._run(spec, exchange or send_directly))
+        return self._loop_thread.run(self._run(spec, exchange or send_directly, runs))
 
     async def arun(
-        self, spec: ExperimentSpec, *, exchange: Exchange | None = None
+        self,
+        spec: ExperimentSpec,
+        *,
+        exchange: Exchange | None = None,
+        runs: list[SampleRun] | None = None,
     ) -> ExperimentResult:
         """Run ``spec`` from a coroutine on any event loop."""
-        coro = self._run(spec, exchange or send_directly)
+        coro = self._run(spec, exchange or send_directly, runs)
         return await asyncio.wrap_future(self._loop_thread.submit(coro))
 
     def close(self) -> None:
@@ -125,89 +137,94 @@ class ExperimentRunner:
             self._loop_thread.run(self._http.aclose())
         self._loop_thread.stop()
 
-    async def _run(self, spec: ExperimentSpec, exchange: Exchange) -> ExperimentResult:
-        calls = spec.calls
+    async def _run(
+        self, spec: ExperimentSpec, exchange: Exchange, runs: list[SampleRun] | None
+    ) -> ExperimentResult:
+        all_runs = runs if runs is not None else [SampleRun(call) for call in spec.calls]
+        todo = [run for run in all_runs if not run.done]
         started = time.perf_counter()
         timeout = spec.timeout or self.timeout
         ends_at = None if self.deadline is None else started + self.deadline
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         session = self._semaphore
-        results: list[Sample | BaseException | None] = [None] * len(calls)
-        planned = iter(enumerate(calls))
+        failures: list[tuple[int, PlannedCall, BaseException]] = []
+        planned = iter(enumerate(todo))
 
         async def worker(first_out: asyncio.Future[None] | None) -> None:
             try:
-                # Workers share one iterator, so calls start in plan order, each exactly once.
-                for index, call in planned:
+                # Workers share one iterator, so samples start in plan order, each exactly once.
+                for index, run in planned:
                     try:
-                        if first_out is not None and session.locked():
-                            start_next(first_out)  # it will wait for a slot: start the next one
-                        async with session:  # shared with the session's other experiments
-                            results[index] = await self._call(
-                                call, timeout, ends_at, exchange, first_out
-                            )
-                    except Exception as exc:
-                        results[index] = exc
+                        await self._drive(run, session, timeout, ends_at, exchange, first_out)
+                    except Exception as exc:  # the call in flight, or the sample's first
+                        failures.append((index, run.next or run.first, exc))
                     if first_out is not None:
                         start_next(first_out)
                         first_out = None
             finally:
-                if first_out is not None:  # no call was left for it, or it was interrupted
+                if first_out is not None:  # no sample was left for it, or it was interrupted
                     start_next(first_out)
 
         # As many workers as the experiment may have calls in flight, rather than a task per
         # call all queueing on a semaphore: hundreds of waiting tasks cost CPU to wake.
-        count = min(spec.concurrency or self.concurrency, self.concurrency, len(calls))
+        count = min(spec.concurrency or self.concurrency, self.concurrency, len(todo))
         try:
             stopped = await asyncio.wait_for(_start_one_by_one(worker, count), self.deadline)
         except TimeoutError:
+            calls = len(spec.calls)
             raise ProviderError(
                 f"the experiment did not finish within {self.deadline:g} s "
-                f"(--chatexp-deadline); {len(calls)} "
-                f"{'call was' if len(calls) == 1 else 'calls were'} planned, and retries wait for "
+                f"(--chatexp-deadline); {calls} "
+                f"{'call was' if calls == 1 else 'calls were'} planned, and retries wait for "
                 "Retry-After and backoff"
             ) from None
         wall_time = time.perf_counter() - started
         for interrupted in stopped:
             if interrupted is not None:
                 raise interrupted  # cancellation and interrupts are not call failures
-        failures = [
-            (call, exc)
-            for call, exc in zip(calls, results, strict=True)
-            if isinstance(exc, BaseException)
-        ]
         if failures:
-            raise _failure_summary(failures, total=len(calls))
-        samples = [result for result in results if isinstance(result, Sample)]
-        return assemble(spec, samples, wall_time)
+            failures.sort(key=lambda failure: failure[0])
+            shown = [(call, exc) for _, call, exc in failures]
+            raise _failure_summary(shown, total=len(all_runs))
+        return assemble_runs(spec, all_runs, wall_time)
 
-    async def _call(
+    async def _drive(
         self,
-        call: PlannedCall,
+        run: SampleRun,
+        session: asyncio.Semaphore,
         timeout: float,
         ends_at: float | None,
         exchange: Exchange,
         first_out: asyncio.Future[None] | None = None,
-    ) -> Sample:
-        """One call, by whichever target serves its config; ``first_out``, for a worker's first
-        call, is resolved once its request is on the wire or it has to wait for anything else
-        (see ``_start_one_by_one``)."""
-        provider = format_for(call.config)
-        wire = provider.build_request(call, base_url=base_url_for(call, provider))
-        target = target_for(call.config, self._http)
-        request = TargetCall(
-            call=call,
-            provider=provider,
-            wire=wire,
-            exchange=exchange,
-            timeout=timeout,
-            max_response_bytes=self.max_response_bytes,
-            ends_at=ends_at,
-            first_out=first_out,
-        )
-        outcome = await target.handle(request)
-        return sample_from(call, provider, wire, outcome)
+    ) -> None:
+        """A sample's calls, each by whichever target serves its config, and the tools run
+        between them. ``first_out``, for a worker's first call, is resolved once its request is
+        on the wire or it has to wait for anything else (see ``_start_one_by_one``)."""
+        while not run.done:
+            if run.pending:
+                run.ran([await tool.arun(run.where) for tool in run.pending])
+                continue
+            call = run.next
+            assert call is not None
+            provider = format_for(call.config)
+            wire = provider.build_request(call, base_url=base_url_for(call, provider))
+            request = TargetCall(
+                call=call,
+                provider=provider,
+                wire=wire,
+                exchange=exchange,
+                timeout=timeout,
+                max_response_bytes=self.max_response_bytes,
+                ends_at=ends_at,
+                first_out=first_out,
+            )
+            if first_out is not None and session.locked():
+                start_next(first_out)  # it will wait for a slot: start the next one
+            async with session:  # shared with the session's other experiments
+                outcome = await target_for(call.config, self._http).handle(request)
+            first_out = None
+            run.take(call, wire, reply_of(call, provider, wire, outcome), outcome)
 
 
 async def _start_one_by_one(

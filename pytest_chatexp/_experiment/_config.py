@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from .._errors import InvalidExperimentError
@@ -75,14 +76,53 @@ def check_json_value(value: Any, where: str) -> None:
 
 
 class Tool(BaseModel):
-    """A function the model may call, with its arguments described by a JSON Schema."""
+    """A function the model may call, with its arguments described by a JSON Schema.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    ``handler`` (a function, sync or async, called with the arguments as keywords), or a canned
+    ``returns=`` value, or ``raises=`` (an exception or its message) makes the tool run: the
+    plugin sends its result back to the model and calls it again, up to ``max_turns``. None of
+    the three is sent to the model, so none is part of ``model_config_id``: what a handler
+    returns is, through the next request.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     name: str = Field(min_length=1)
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+    handler: Callable[..., Any] | None = Field(default=None, exclude=True, repr=False)
+    returns: Any = Field(default=None, exclude=True, repr=False)
+    raises: BaseException | type[BaseException] | str | None = Field(
+        default=None, exclude=True, repr=False
+    )
+
+    @property
+    def runs(self) -> bool:
+        """Whether the plugin runs this tool: it has a handler, a ``returns`` or a ``raises``."""
+        return bool(self._behaviours())
+
+    def _behaviours(self) -> list[str]:
+        # ``returns=None`` is a canned result (JSON null), so ``returns`` counts once given.
+        return [
+            name
+            for name in ("handler", "returns", "raises")
+            if name in self.model_fields_set and (name == "returns" or getattr(self, name))
+        ]
+
+    @field_validator("handler")
+    @classmethod
+    def _handler(cls, value: Any) -> Any:
+        if value is not None and not callable(value):
+            raise ValueError(f"must be a function, got {type(value).__name__}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_behaviour(self) -> Tool:
+        given = self._behaviours()
+        if len(given) > 1:
+            raise ValueError(f"tool '{self.name}' sets {' and '.join(given)}: give one of them")
+        return self
 
     @field_validator("parameters")
     @classmethod
@@ -256,7 +296,8 @@ class ModelConfig(BaseModel):
         if "name" not in changes:
             summary = ",".join(f"{key}={_short(value)}" for key, value in changes.items())
             changes["name"] = f"{self.display_name}[{summary}]"
-        data = self.model_dump(exclude_unset=True)
+        # Field values, not a dump: a dump would drop the tools' handlers (never sent).
+        data = {name: getattr(self, name) for name in self.model_fields_set}
         data.update(changes)
         return ModelConfig(**data)
 

@@ -9,22 +9,87 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ._config import ModelConfig
-from ._humanloop import ChatDataResponse, ChatMessage, ChatResponse, ToolCall, Usage
+from ._humanloop import (
+    ChatDataResponse,
+    ChatMessage,
+    ChatResponse,
+    ToolCall,
+    ToolResultResponse,
+    Usage,
+)
 from ._inputs import Input
 from ._spec import ExperimentSpec
 
-__all__ = ["Case", "ExperimentResult", "Sample", "assemble", "group"]
+__all__ = ["Case", "ExperimentResult", "Sample", "ToolResult", "Turn", "assemble", "group"]
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
+class ToolResult:
+    """A tool the plugin ran for a tool call: what it returned as sent to the model, and whether
+    that was an error (the handler raised, or the arguments were invalid)."""
+
+    call: ToolCall
+    signature: str
+    result: str
+    error: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.call.function.name
+
+    def to_humanloop(self) -> ToolResultResponse:
+        return ToolResultResponse(
+            id=self.call.id, name=self.name, signature=self.signature, result=self.result
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One model call of a sample: the request, the answer, and the tools run on it.
+
+    A sample without tool handlers or a conversation has one turn. ``speaker`` is ``"user"``
+    for a simulated user's call, whose answer is the next user message. ``user_turn`` counts the
+    user messages before it: the turns answering one user message share it.
+    """
+
+    index: int
+    message: ChatMessage
+    finish_reason: str | None
+    usage: Usage
+    request: dict[str, Any]
+    response: Any
+    latency_s: float
+    first_token_s: float | None = None
+    retries: int = 0
+    replayed: bool = False
+    tool_results: tuple[ToolResult, ...] = ()
+    speaker: Literal["assistant", "user"] = "assistant"
+    user_turn: int = 0
+
+    @property
+    def output(self) -> str:
+        return self.message.text
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return self.message.tool_calls or []
+
+
+@dataclass(frozen=True, slots=True)
 class Sample:
-    """One generation, as Humanloop's ``ChatDataResponse`` plus what a tester needs beside it."""
+    """One generation, as Humanloop's ``ChatDataResponse`` plus what a tester needs beside it.
+
+    A sample of a tool loop or a conversation is the whole run: ``data`` holds its final answer
+    and every tool result, ``usage`` and ``latency_s`` add up the model's turns, ``turns`` holds
+    each model call and ``transcript`` the conversation as the model saw it, final answer
+    included.
+    """
 
     data: ChatDataResponse
     usage: Usage
@@ -38,6 +103,8 @@ class Sample:
     first_token_s: float | None = None
     # Attempts beyond the first that the call needed (429s, 5xx, timeouts...).
     retries: int = 0
+    turns: tuple[Turn, ...] = ()
+    transcript: tuple[ChatMessage, ...] = ()
 
     @property
     def index(self) -> int:
@@ -62,8 +129,25 @@ class Sample:
 
     @property
     def messages(self) -> list[ChatMessage]:
-        """The messages sent to the provider."""
+        """The messages sent to the provider (in the last call, for a loop)."""
         return self.data.messages or []
+
+    @property
+    def model_turns(self) -> list[Turn]:
+        """The turns the model under test answered (a simulated user's left out)."""
+        return [turn for turn in self.turns if turn.speaker == "assistant"]
+
+    @property
+    def trajectory(self) -> list[ToolCall]:
+        """Every tool call of every turn, in order: what the tool checks look at."""
+        if len(self.turns) <= 1:
+            return self.tool_calls
+        return [call for turn in self.model_turns for call in turn.tool_calls]
+
+    @property
+    def tool_results(self) -> list[ToolResult]:
+        """The tools the plugin ran, in order, with what they returned."""
+        return [result for turn in self.turns for result in turn.tool_results]
 
 
 @dataclass(frozen=True)

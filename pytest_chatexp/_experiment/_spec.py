@@ -8,12 +8,14 @@ then the sample index.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from .._errors import InvalidExperimentError
-from ._config import ModelConfig
+from ._agents import DEFAULT_MAX_TURNS, SimulatedUser, check_tool_handlers, running_tools
+from ._config import ModelConfig, Tool
 from ._humanloop import (
     ChatMessage,
     TextChatContent,
@@ -21,7 +23,7 @@ from ._humanloop import (
 from ._inputs import Input
 from ._templates import render
 
-__all__ = ["ExperimentSpec", "PlannedCall", "sample_id"]
+__all__ = ["ExperimentSpec", "Loop", "PlannedCall", "sample_id"]
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,20 @@ class ExperimentSpec:
     num_samples: int = 1
     concurrency: int | None = None
     timeout: float | None = None
+    # Tools run by name, for configs that declare tools without their handlers (prompt files).
+    tool_handlers: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    # Model calls one sample may make (a tool loop, a conversation) before it is cut short.
+    max_turns: int = DEFAULT_MAX_TURNS
+    simulated_user: SimulatedUser | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.max_turns, bool) or not isinstance(self.max_turns, int):
+            raise InvalidExperimentError(f"max_turns must be an integer, got {self.max_turns!r}")
+        if self.max_turns < 1:
+            raise InvalidExperimentError(
+                f"max_turns is {self.max_turns}: a sample needs at least one model call"
+            )
+        check_tool_handlers(self.model_configs, self.tool_handlers)
         if not self.model_configs:
             raise InvalidExperimentError(
                 "no model configs: pass model_configs= to the chatexp marker, or return them "
@@ -68,13 +82,38 @@ class ExperimentSpec:
         """Render every config x input, strictly, and expand to one call per sample."""
         calls: list[PlannedCall] = []
         for config in self.model_configs:
+            tools = running_tools(config, self.tool_handlers)
             for case_input in self.inputs:
                 messages = self.render_messages(config, case_input)
+                script = self.render_turns(config, case_input)
+                if script:  # the first scripted turn opens the conversation
+                    messages, script = (*messages, script[0]), script[1:]
+                loop = Loop(
+                    tools=tools,
+                    script=script,
+                    max_turns=self.max_turns,
+                    user=self.simulated_user,
+                    goal=self._goal(config, case_input),
+                )
                 calls.extend(
-                    PlannedCall(config, case_input, messages, index)
+                    PlannedCall(config, case_input, messages, index, loop=loop)
                     for index in range(self.num_samples)
                 )
         return calls
+
+    def render_turns(self, config: ModelConfig, case_input: Input) -> tuple[ChatMessage, ...]:
+        """The input's scripted user turns, rendered."""
+        where = f"model config '{config.display_name}', input '{case_input.id}': turns"
+        return tuple(
+            _render_message(message, case_input.inputs, where=f"{where}[{position}].content")
+            for position, message in enumerate(case_input.turns)
+        )
+
+    def _goal(self, config: ModelConfig, case_input: Input) -> str:
+        if self.simulated_user is None:
+            return ""
+        where = f"model config '{config.display_name}', input '{case_input.id}': simulated_user.goal"
+        return render(self.simulated_user.goal, case_input.inputs, where=where)
 
     def render_messages(self, config: ModelConfig, case_input: Input) -> tuple[ChatMessage, ...]:
         """The chat template, then the experiment's messages, then the input's, all rendered."""
@@ -119,19 +158,54 @@ def _render_message(message: ChatMessage, variables: dict[str, Any], *, where: s
 
 
 @dataclass(frozen=True, slots=True)
+class Loop:
+    """What may make a sample more than one call; shared by the samples of a case."""
+
+    tools: Mapping[str, Tool] = field(default_factory=dict)
+    # Scripted user messages still to send, each after the model answered the one before.
+    script: tuple[ChatMessage, ...] = ()
+    max_turns: int = DEFAULT_MAX_TURNS
+    user: SimulatedUser | None = None
+    goal: str = ""  # the simulated user's, rendered for the case
+
+    @property
+    def active(self) -> bool:
+        return bool(self.tools or self.script or self.user)
+
+
+_SINGLE_CALL = Loop()
+
+
+@dataclass(frozen=True, slots=True)
 class PlannedCall:
-    """One provider call: a config, an input, its rendered messages and the sample index."""
+    """One provider call: a config, an input, its rendered messages and the sample index.
+
+    A sample of a tool loop or a conversation makes one call per turn: ``turn`` numbers them,
+    and ``agent`` is set on a simulated user's call (whose ``config`` is the user's) to the
+    config of the case it belongs to.
+    """
 
     config: ModelConfig
     input: Input
     messages: tuple[ChatMessage, ...]
     sample_index: int
+    turn: int = 0
+    agent: ModelConfig | None = None
+    loop: Loop = _SINGLE_CALL
+
+    @property
+    def case_config(self) -> ModelConfig:
+        """The config of the case this call belongs to."""
+        return self.agent or self.config
 
     @property
     def label(self) -> str:
         """How messages name this call."""
-        config, case = self.config.display_name, self.input.id
-        return f"model config '{config}', input '{case}', sample {self.sample_index}"
+        config, case = self.case_config.display_name, self.input.id
+        label = f"model config '{config}', input '{case}', sample {self.sample_index}"
+        if self.turn:
+            label += f", turn {self.turn}"
+        return label + (" (simulated user)" if self.agent is not None else "")
 
 
 def sample_id(call: PlannedCall) -> str:

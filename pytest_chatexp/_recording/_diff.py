@@ -188,17 +188,18 @@ class Miss:
 
 
 def _label_json(label: Label) -> dict[str, Any]:
-    return {"config": label.config, "input": label.input, "sample": label.sample}
+    return label.to_data()
 
 
 def label_of_json(data: Any) -> Label | None:
     if not isinstance(data, Mapping):
         return None
-    sample = data.get("sample")
+    sample, turn = data.get("sample"), data.get("turn")
     return Label(
         config=str(data.get("config") or ""),
         input=str(data.get("input") or ""),
         sample=sample if isinstance(sample, int) and not isinstance(sample, bool) else 0,
+        turn=turn if isinstance(turn, int) and not isinstance(turn, bool) else 0,
     )
 
 
@@ -222,7 +223,7 @@ class Wanted(Protocol):
 
 def describe_request(label: Label) -> str:
     """``model config 'support-v2', input 'refund', sample 0``, as in experiment errors."""
-    return f"model config '{label.config}', input '{label.input}', sample {label.sample}"
+    return label.describe()
 
 
 def explain_miss(wanted: Wanted, recorded: Sequence[Interaction]) -> Miss:
@@ -237,9 +238,11 @@ def explain_miss(wanted: Wanted, recorded: Sequence[Interaction]) -> Miss:
     if not changes and closest.label.sample != label.sample:
         samples = tuple(
             sorted(
-                item.label.sample
-                for item in recorded
-                if (item.label.config, item.label.input) == (label.config, label.input)
+                {
+                    item.label.sample
+                    for item in recorded
+                    if (item.label.config, item.label.input) == (label.config, label.input)
+                }
             )
         )
     return Miss(

@@ -2,7 +2,7 @@
 
 A fingerprint hashes exactly what decides the provider's answer and nothing else: the provider
 kind, the credential-free endpoint (host and path), the JSON body and the sample index (samples
-of one request are separate recordings). Headers never take part, so no key can leak into it and
+of one request are separate recordings), and a later turn's number. Headers never take part, so no key can leak into it and
 rotating a key does not invalidate recordings. Hashing canonical JSON makes key order and
 whitespace irrelevant, so only real request changes cause a replay miss.
 """
@@ -22,10 +22,21 @@ __all__ = ["canonical_json", "fingerprint"]
 _LENGTH: Final = 24
 
 
-def fingerprint(*, provider: str, endpoint: str, body: Mapping[str, Any], sample_index: int) -> str:
+def fingerprint(
+    *, provider: str, endpoint: str, body: Mapping[str, Any], sample_index: int, turn: int = 0
+) -> str:
     """The replay key of one call, as ``_LENGTH`` hex digits of a SHA-256.
 
     ``endpoint`` must already be credential-free (``endpoint_identity`` of the base URL).
+    ``turn`` (a later model call of the same sample) takes part only when it is not 0, so the
+    keys of single calls are those recorded before turns existed.
     """
-    document = {"provider": provider, "endpoint": endpoint, "body": body, "sample": sample_index}
+    document: dict[str, Any] = {
+        "provider": provider,
+        "endpoint": endpoint,
+        "body": body,
+        "sample": sample_index,
+    }
+    if turn:
+        document["turn"] = turn
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()[:_LENGTH]

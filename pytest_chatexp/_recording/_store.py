@@ -76,11 +76,27 @@ _REQUEST_KEYS: Final = ("provider", "endpoint", "body")
 
 @dataclass(frozen=True, slots=True)
 class Label:
-    """Which call of the experiment an interaction answers, for people and for miss reports."""
+    """Which call of the experiment an interaction answers, for people and for miss reports.
+
+    ``turn`` numbers the model calls of one sample (a tool loop, a conversation); a sample's
+    first call is turn 0, which the file leaves unwritten, as files before turns did.
+    """
 
     config: str
     input: str
     sample: int
+    turn: int = 0
+
+    def describe(self) -> str:
+        """``model config 'support-v2', input 'refund', sample 0`` (``, turn 2``)."""
+        text = f"model config '{self.config}', input '{self.input}', sample {self.sample}"
+        return f"{text}, turn {self.turn}" if self.turn else text
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"config": self.config, "input": self.input, "sample": self.sample}
+        if self.turn:
+            data["turn"] = self.turn
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +122,7 @@ class Call:
             endpoint=self.request.endpoint,
             body=self.request.body,
             sample_index=self.label.sample,
+            turn=self.label.turn,
         )
 
 
@@ -192,7 +209,7 @@ class RecordingFile:
         for item in self.interactions:
             field = field_holding(_interaction_data(item), char, [])
             if field is not None:
-                return RecordingError(f"cannot record {_call_name(item.label)}: {field} {problem}")
+                return RecordingError(f"cannot record {item.label.describe()}: {field} {problem}")
         return RecordingError(f"cannot record test {self.test}: its name {problem}")
 
     def save(self, path: Path, *, known_secrets: Iterable[str] | None = None) -> None:
@@ -262,9 +279,9 @@ def _safe_name(name: str) -> str:
     return safe
 
 
-def _order(interaction: Interaction) -> tuple[str, str, int, str]:
+def _order(interaction: Interaction) -> tuple[str, str, int, int, str]:
     label = interaction.label
-    return (label.config, label.input, label.sample, interaction.fingerprint)
+    return (label.config, label.input, label.sample, label.turn, interaction.fingerprint)
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -283,16 +300,12 @@ def _interaction_data(interaction: Interaction) -> dict[str, Any]:
     try:
         return {
             "fingerprint": interaction.fingerprint,
-            "label": {"config": label.config, "input": label.input, "sample": label.sample},
+            "label": label.to_data(),
             "request": json_data(request_data, ["request"]),
             "response": json_data(response, ["response"]),
         }
     except Invalid as exc:
-        raise RecordingError(f"cannot record {_call_name(label)}: {exc}") from None
-
-
-def _call_name(label: Label) -> str:
-    return f"model config '{label.config}', input '{label.input}', sample {label.sample}"
+        raise RecordingError(f"cannot record {label.describe()}: {exc}") from None
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -346,14 +359,19 @@ def _recording_from_data(data: Any, *, json_only: bool) -> RecordingFile:
 def _interaction_from_data(item: Any, index: int, *, json_only: bool) -> Interaction:
     where = f"interactions[{index}]"
     fields = _mapping(item, where, required=_INTERACTION_KEYS, closed=True)
-    label_data = _mapping(fields["label"], f"{where}.label", required=_LABEL_KEYS, closed=True)
+    label_data = _mapping(
+        fields["label"], f"{where}.label", required=_LABEL_KEYS, closed=True, optional=("turn",)
+    )
     request_data = _mapping(
         fields["request"], f"{where}.request", required=_REQUEST_KEYS, closed=True
     )
     response = _mapping(fields["response"], f"{where}.response", required=("body", "latency_s"))
-    sample = label_data["sample"]
-    if type(sample) is not int:
-        raise Invalid(f"{where}.label.sample must be an integer, not {json_kind(sample)}")
+    sample, turn = label_data["sample"], label_data.get("turn", 0)
+    for name, number in (("sample", sample), ("turn", turn)):
+        if type(number) is not int or number < 0:
+            raise Invalid(
+                f"{where}.label.{name} must be an integer of at least 0, not {json_kind(number)}"
+            )
     for name in ("latency_s", "first_token_s"):
         if name in response:
             _seconds(response[name], f"{where}.response.{name}")
@@ -367,6 +385,7 @@ def _interaction_from_data(item: Any, index: int, *, json_only: bool) -> Interac
             config=typed(label_data["config"], str, f"{where}.label.config"),
             input=typed(label_data["input"], str, f"{where}.label.input"),
             sample=sample,
+            turn=turn,
         ),
         request=RecordedRequest(
             provider=typed(request_data["provider"], str, f"{where}.request.provider"),
@@ -391,7 +410,12 @@ def _seconds(value: Any, where: str) -> None:
 
 
 def _mapping(
-    value: Any, where: str, *, required: Sequence[str], closed: bool = False
+    value: Any,
+    where: str,
+    *,
+    required: Sequence[str],
+    closed: bool = False,
+    optional: Sequence[str] = (),
 ) -> dict[str, Any]:
     mapping: dict[str, Any] = typed(value, dict, where)
     for key in required:
@@ -399,6 +423,6 @@ def _mapping(
             raise Invalid(f"{where} is missing the field '{key}'")
     if closed:
         for key in mapping:
-            if key not in required:
+            if key not in required and key not in optional:
                 raise Invalid(f"{where} has an unknown field {key!r}")
     return mapping

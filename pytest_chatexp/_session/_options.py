@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Valid
 
 from .._calls._exchange import format_for
 from .._errors import InvalidExperimentError
+from .._experiment._agents import DEFAULT_MAX_TURNS, SimulatedUser
 from .._experiment._config import OPAQUE_PROVIDERS, ModelConfig, TemplateMessage
 from .._experiment._files import resolve_inputs, resolve_model_configs
 from .._experiment._humanloop import ChatMessage
@@ -47,6 +48,11 @@ class ExperimentOptions(BaseModel):
     - ``timeout``: seconds each call may take.
     - ``split``: ``"configs"``, ``"inputs"`` or ``"cases"`` makes one pytest item per model config,
       per input, or per both, so ``-k``, ``--lf`` and xdist work per case.
+    - ``tool_handlers``: functions (sync or async) running the configs' tools, by tool name, for
+      tools declared without one (in prompt files); the model is called again with their
+      results until it answers without a tool call.
+    - ``max_turns``: model calls one sample may make in a tool loop or conversation (default 10).
+    - ``simulated_user``: a ``SimulatedUser`` writing the next user message after each answer.
     """
 
     # ``model_configs`` is a marker argument: pydantic < 2.10 warns on the ``model_`` prefix.
@@ -61,6 +67,9 @@ class ExperimentOptions(BaseModel):
     concurrency: StrictInt | None = Field(default=None, ge=1, le=4096)
     timeout: StrictFloat | StrictInt | None = Field(default=None, gt=0, allow_inf_nan=False)
     split: Literal["configs", "inputs", "cases"] | None = None
+    tool_handlers: dict[str, Any] = Field(default_factory=dict)
+    max_turns: StrictInt = Field(default=DEFAULT_MAX_TURNS, ge=1, le=1000)
+    simulated_user: SimulatedUser | None = None
 
     def to_spec(self, *, name: str, base_dir: Path, render: bool = True) -> ExperimentSpec:
         """Resolve files and build the validated spec.
@@ -88,6 +97,9 @@ class ExperimentOptions(BaseModel):
             num_samples=self.num_samples,
             concurrency=self.concurrency,
             timeout=float(self.timeout) if self.timeout is not None else None,
+            tool_handlers=self.tool_handlers,
+            max_turns=self.max_turns,
+            simulated_user=self.simulated_user,
         )
         _check_variables_used(spec)
         if render:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._calls._budget import Meter, PlanRecord, SessionBudget, plan_experiment
-from .._calls._exchange import base_url_for, missing_key, provider_for, replay
+from .._calls._exchange import assemble_runs, base_url_for, missing_key, provider_for, replay
+from .._calls._loop import SampleRun
 from .._calls._metering import CallTally, Ledger
 from .._calls._recorder import TestRecorder, recorded_call_of
 from .._calls._target import Exchange, send_directly
@@ -198,13 +199,13 @@ class ChatexpSession:
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
         with self._running(item, spec) as run:
             if run.result is None:
-                run.result = self.runner.run(spec, exchange=run.exchange)
+                run.result = self.runner.run(spec, exchange=run.exchange, runs=run.samples)
         return run.result
 
     async def arun(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
         with self._running(item, spec) as run:
             if run.result is None:
-                run.result = await self.runner.arun(spec, exchange=run.exchange)
+                run.result = await self.runner.arun(spec, exchange=run.exchange, runs=run.samples)
         return run.result
 
     @contextmanager
@@ -218,9 +219,12 @@ class ChatexpSession:
         tally = CallTally()
         run = _Run(result=None, exchange=send_directly)
         try:
-            run.result = replay(spec, recorder.replay) if recorder is not None else None
-            for sample in run.result.samples if run.result is not None else ():
-                tally.of(sample.config.display_name).replayed += 1
+            if recorder is not None:
+                run.samples = replay(spec, recorder.replay)
+                for sample in run.samples:
+                    tally.of(sample.first.config.display_name).replayed += len(sample.turns)
+                if all(sample.done for sample in run.samples):
+                    run.result = assemble_runs(spec, run.samples, time.perf_counter() - started)
             if run.result is None:
                 check_keys(spec, recorder)
             inner = recorder.exchange if recorder is not None else send_directly
@@ -357,6 +361,8 @@ class _Run:
 
     result: ExperimentResult | None
     exchange: Exchange
+    # Its samples as far as the recording answered them, for the runner to carry on.
+    samples: list[SampleRun] | None = None
 
 
 class ChatexpRunner:

@@ -147,7 +147,7 @@ def called(name: str, arguments: Mapping[str, Any] | None = None) -> SampleCheck
         raise TypeError(f"called(): arguments must be a mapping, got {arguments!r}")
 
     def check(sample: Sample) -> str | None:
-        calls = [call for call in sample.tool_calls if call.function.name == name]
+        calls = [call for call in sample.trajectory if call.function.name == name]
         if not calls:
             return f"{_called(sample)}, not {name}"
         if arguments is None:
@@ -169,7 +169,7 @@ def not_called(name: str) -> SampleCheck:
     _require_names("not_called", (name,))
 
     def check(sample: Sample) -> str | None:
-        calls = [call for call in sample.tool_calls if call.function.name == name]
+        calls = [call for call in sample.trajectory if call.function.name == name]
         return f"called {_calls_text(calls)}" if calls else None
 
     return SampleCheck(f"not_called({name!r})", check)
@@ -185,7 +185,7 @@ def called_times(name: str, n: int) -> SampleCheck:
         raise ValueError(f"called_times(): n must be an int of at least 0, got {n!r}")
 
     def check(sample: Sample) -> str | None:
-        count = sum(call.function.name == name for call in sample.tool_calls)
+        count = sum(call.function.name == name for call in sample.trajectory)
         if count == n:
             return None
         return f"{_called(sample)}: {name} {_times(count)}, not {n}"
@@ -202,7 +202,7 @@ def called_in_order(*names: str) -> SampleCheck:
 
     def check(sample: Sample) -> str | None:
         found = 0
-        for call in sample.tool_calls:
+        for call in sample.trajectory:
             if found < len(names) and call.function.name == names[found]:
                 found += 1
         if found == len(names):
@@ -222,7 +222,7 @@ def called_in_any_order(*names: str) -> SampleCheck:
     needed = Counter(names)
 
     def check(sample: Sample) -> str | None:
-        made = Counter(call.function.name for call in sample.tool_calls)
+        made = Counter(call.function.name for call in sample.trajectory)
         missing = [
             name if made[name] == 0 else f"{name} (called {made[name]} of {count} times)"
             for name, count in needed.items()
@@ -240,7 +240,7 @@ def no_tool_calls() -> SampleCheck:
     """
 
     def check(sample: Sample) -> str | None:
-        return _called(sample) if sample.tool_calls else None
+        return _called(sample) if sample.trajectory else None
 
     return SampleCheck("no_tool_calls()", check)
 
@@ -266,7 +266,7 @@ def valid_tool_arguments() -> SampleCheck:
     def check(sample: Sample) -> str | None:
         tools = {tool.name: tool for tool in sample.config.tools}
         problems = []
-        for call in sample.tool_calls:
+        for call in sample.trajectory:
             tool = tools.get(call.function.name)
             if tool is None:
                 declared = ", ".join(tools) or "none"
@@ -313,7 +313,7 @@ def _arguments_problem(call: ToolCall, expected: Mapping[str, Any]) -> str | Non
 
 def _called(sample: Sample) -> str:
     """``called a(...), b(...)``, or ``made no tool calls``."""
-    return f"called {_calls_text(sample.tool_calls)}" if sample.tool_calls else "made no tool calls"
+    return f"called {_calls_text(sample.trajectory)}" if sample.trajectory else "made no tool calls"
 
 
 def _calls_text(calls: list[ToolCall]) -> str:

@@ -420,7 +420,7 @@ CORRUPTIONS: list[tuple[str, Any, str]] = [
     (
         "sample-type",
         lambda text: text.replace("sample: 0", "sample: zero", 1),
-        r"interactions\[0\].label.sample must be an integer, not a string",
+        r"interactions\[0\].label.sample must be an integer of at least 0, not a string",
     ),
     (
         "latency-type",
