@@ -68,7 +68,9 @@ def _advance(run: SampleRun, lookup: Replay) -> None:
         run.take(call, wire, reply_of(call, provider, wire, outcome), outcome)
 
 
-def assemble_runs(spec: ExperimentSpec, runs: list[SampleRun], wall_time: float) -> ExperimentResult:
+def assemble_runs(
+    spec: ExperimentSpec, runs: list[SampleRun], wall_time: float
+) -> ExperimentResult:
     return assemble(spec, [run.sample() for run in runs], wall_time)
 
 

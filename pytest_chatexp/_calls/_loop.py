@@ -16,18 +16,20 @@ that reaches it with work left ends with ``finish_reason="max_turns"``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
-from .._experiment._humanloop import ChatDataResponse, ChatMessage, ToolCall, Usage
+from .._experiment._humanloop import ChatDataResponse, ChatMessage, ChatRole, ToolCall, Usage
 from .._experiment._result import Sample, ToolResult, Turn
 from .._experiment._spec import PlannedCall, sample_id
-from .._providers import Provider, ProviderReply, WireRequest
+from .._providers import ProviderReply, WireRequest
 from ._target import CallOutcome
 from ._tools import ToolRun, prepare, tool_messages
 
 __all__ = ["MAX_TURNS_REACHED", "SampleRun"]
 
 MAX_TURNS_REACHED = "max_turns"
+# The simulated user sees the conversation from the other side.
+_SWAPPED: Final[dict[str, ChatRole]] = {"user": "assistant", "assistant": "user"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +170,8 @@ class SampleRun:
         assert loop.user is not None
         messages = [ChatMessage(role="system", content=loop.user.system_prompt(loop.goal))]
         for message in self.history:
-            if message.role in ("user", "assistant") and message.text:
-                role = "assistant" if message.role == "user" else "user"
-                messages.append(ChatMessage(role=role, content=message.text))
+            if message.role in _SWAPPED and message.text:
+                messages.append(ChatMessage(role=_SWAPPED[message.role], content=message.text))
         if len(messages) == 1 or messages[1].role != "user":
             # Providers want the user (here: the model under test) to speak first.
             messages.insert(1, ChatMessage(role="user", content="(The conversation starts.)"))

@@ -130,9 +130,9 @@ def prepare(call: ToolCall, tools: Mapping[str, Tool]) -> ToolRun:
         if checker is None:
             where = f"the parameters of tool '{name}'"
             checker = _SCHEMAS[key] = schema_checker(tool.parameters, where=where)
-        problem = checker(arguments)
-        if problem is not None:
-            return ToolRun(call, signature, tool, error=_invalid(name, problem))
+        mismatch = checker(arguments)
+        if mismatch is not None:
+            return ToolRun(call, signature, tool, error=_invalid(name, mismatch))
     return ToolRun(call, signature, tool, arguments=arguments)
 
 
@@ -146,7 +146,7 @@ def signature_of(tool: Tool) -> str:
     properties = schema.get("properties")
     required = set(schema.get("required") or ())
     parts = []
-    for key, value in (properties.items() if isinstance(properties, dict) else ()):
+    for key, value in properties.items() if isinstance(properties, dict) else ():
         kind = value.get("type") if isinstance(value, dict) else None
         kind = "|".join(kind) if isinstance(kind, list) else kind or "any"
         parts.append(f"{key}{'' if key in required else '?'}: {kind}")

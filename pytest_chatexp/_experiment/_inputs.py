@@ -1,8 +1,8 @@
 """Inputs: the cases an experiment runs, inline or from dataset files (read in ``_files``).
 
 A row is either *flat* -- every key is a template variable -- or *structured* -- the keys are
-among ``id``, ``inputs``, ``messages``, ``turns`` and ``metadata``. A flat row's ``id`` key, if any, is both
-a variable and the case id, so ``{{id}}`` keeps working in templates.
+among ``id``, ``inputs``, ``messages``, ``turns`` and ``metadata``. A flat row's ``id`` key, if
+any, is both a variable and the case id, so ``{{id}}`` keeps working in templates.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ _STRUCTURED_KEYS = frozenset({"id", "inputs", "messages", "turns", "metadata"})
 def _user_messages(value: Any) -> Any:
     # A scripted turn written as text is the user's message.
     if isinstance(value, list | tuple):
-        return [{"role": "user", "content": item} if isinstance(item, str) else item for item in value]
+        return [
+            {"role": "user", "content": item} if isinstance(item, str) else item for item in value
+        ]
     return value
 
 
@@ -52,9 +54,9 @@ def input_from_row(row: Any, *, where: str) -> Input:
         raise InvalidExperimentError(
             f"{where}: expected a mapping of template variables, got {type(row).__name__}"
         )
-    is_structured = (
-        "inputs" in row or "messages" in row or "turns" in row
-    ) and set(row) <= _STRUCTURED_KEYS
+    is_structured = ("inputs" in row or "messages" in row or "turns" in row) and set(
+        row
+    ) <= _STRUCTURED_KEYS
     data: dict[str, Any] = dict(row) if is_structured else {"inputs": dict(row)}
     if not is_structured and "id" in row:
         data["id"] = row["id"]

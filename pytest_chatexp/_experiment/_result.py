@@ -149,6 +149,48 @@ class Sample:
         """The tools the plugin ran, in order, with what they returned."""
         return [result for turn in self.turns for result in turn.tool_results]
 
+    @property
+    def replies(self) -> list[Sample]:
+        """The model's answer to each user message of a conversation, as a sample of the turns
+        that answered it (a tool loop's included): ``replies[0]`` answers the first message."""
+        by_user: dict[int, list[Turn]] = {}
+        for turn in self.model_turns:
+            by_user.setdefault(turn.user_turn, []).append(turn)
+        return [self.part(turns) for turns in by_user.values()]
+
+    def part(self, turns: Sequence[Turn]) -> Sample:
+        """This sample as if it ended after ``turns`` (model turns of it): their last answer is
+        the output, their tool calls and results the trajectory, their usage summed."""
+        if not turns:
+            raise ValueError("a part of a sample needs at least one turn")
+        last = turns[-1]
+        message = last.message
+        data = self.data.model_copy(
+            update={
+                "output": message.text.strip(),
+                "raw_output": message.text,
+                "output_message": message,
+                "finish_reason": last.finish_reason,
+                "tool_calls": message.tool_calls,
+                "tool_call": message.tool_calls[0].function if message.tool_calls else None,
+                "tool_results": [r.to_humanloop() for turn in turns for r in turn.tool_results],
+            }
+        )
+        return Sample(
+            data=data,
+            usage=Usage.combined(turn.usage for turn in turns),
+            config=self.config,
+            input=self.input,
+            provider_request=last.request,
+            provider_response=last.response,
+            latency_s=sum(turn.latency_s for turn in turns),
+            replayed=all(turn.replayed for turn in turns),
+            first_token_s=turns[0].first_token_s,
+            retries=sum(turn.retries for turn in turns),
+            turns=tuple(turns),
+            transcript=self.transcript,
+        )
+
 
 @dataclass(frozen=True)
 class Case:

@@ -112,7 +112,9 @@ class ExperimentSpec:
     def _goal(self, config: ModelConfig, case_input: Input) -> str:
         if self.simulated_user is None:
             return ""
-        where = f"model config '{config.display_name}', input '{case_input.id}': simulated_user.goal"
+        where = (
+            f"model config '{config.display_name}', input '{case_input.id}': simulated_user.goal"
+        )
         return render(self.simulated_user.goal, case_input.inputs, where=where)
 
     def render_messages(self, config: ModelConfig, case_input: Input) -> tuple[ChatMessage, ...]:

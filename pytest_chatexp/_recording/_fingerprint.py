@@ -1,10 +1,10 @@
 """Request fingerprints: the key a recorded response is found by when a test replays.
 
 A fingerprint hashes exactly what decides the provider's answer and nothing else: the provider
-kind, the credential-free endpoint (host and path), the JSON body and the sample index (samples
-of one request are separate recordings), and a later turn's number. Headers never take part, so no key can leak into it and
-rotating a key does not invalidate recordings. Hashing canonical JSON makes key order and
-whitespace irrelevant, so only real request changes cause a replay miss.
+kind, the credential-free endpoint (host and path), the JSON body, the sample index (samples of
+one request are separate recordings) and a later turn's number. Headers never take part, so no
+key can leak into it and rotating a key does not invalidate recordings. Hashing canonical JSON
+makes key order and whitespace irrelevant, so only real request changes cause a replay miss.
 """
 
 from __future__ import annotations

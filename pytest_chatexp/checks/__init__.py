@@ -46,6 +46,15 @@ from ._tools import (
     not_called,
     valid_tool_arguments,
 )
+from ._turns import (
+    each_reply,
+    each_turn,
+    final_answer,
+    no_tool_errors,
+    reply,
+    tool_result,
+    turn_count,
+)
 from ._verdict import CaseVerdict, SampleCheck, assert_samples, verdicts
 
 __all__ = [
@@ -65,7 +74,10 @@ __all__ = [
     "called_times",
     "contains",
     "cost_of",
+    "each_reply",
+    "each_turn",
     "equals",
+    "final_answer",
     "finish_reason",
     "icontains",
     "is_json",
@@ -76,12 +88,16 @@ __all__ = [
     "length",
     "matches",
     "no_tool_calls",
+    "no_tool_errors",
     "not_called",
     "not_contains",
     "not_truncated",
+    "reply",
     "satisfies",
     "similar_to",
     "startswith",
+    "tool_result",
+    "turn_count",
     "valid_tool_arguments",
     "verdicts",
 ]
