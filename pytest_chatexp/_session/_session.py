@@ -23,12 +23,12 @@ from .._calls._exchange import assemble_runs, base_url_for, missing_key, provide
 from .._calls._loop import SampleRun
 from .._calls._metering import CallTally, Ledger
 from .._calls._recorder import TestRecorder, recorded_call_of
-from .._calls._target import Exchange, send_directly
+from .._calls._target import CallOutcome, Exchange, Replay, send_directly
 from .._errors import BudgetExhausted, ChatexpError, InvalidExperimentError, ProviderError
 from .._experiment._config import ModelConfig
 from .._experiment._result import ExperimentResult
-from .._experiment._spec import ExperimentSpec
-from .._providers import get_provider
+from .._experiment._spec import ExperimentSpec, PlannedCall
+from .._providers import Provider, WireRequest, get_provider
 from .._providers._base import api_key_env
 from .._recording import recording_path
 from .._redaction import remember_secrets, url_secrets
@@ -220,9 +220,7 @@ class ChatexpSession:
         run = _Run(result=None, exchange=send_directly)
         try:
             if recorder is not None:
-                run.samples = replay(spec, recorder.replay)
-                for sample in run.samples:
-                    tally.of(sample.first.config.display_name).replayed += len(sample.turns)
+                run.samples = replay(spec, _counting(recorder.replay, tally))
                 if all(sample.done for sample in run.samples):
                     run.result = assemble_runs(spec, run.samples, time.perf_counter() - started)
             if run.result is None:
@@ -399,6 +397,18 @@ def _secrets_of(configs: Iterable[ModelConfig]) -> Iterator[str | None]:
         name = api_key_env(config, provider) if provider is not None else config.api_key_env
         yield os.environ.get(name) if name else None
         yield from url_secrets(config.base_url) if config.base_url else ()
+
+
+def _counting(lookup: Replay, tally: CallTally) -> Replay:
+    """``lookup``, counting each call it answers as replayed."""
+
+    def counted(call: PlannedCall, provider: Provider, wire: WireRequest) -> CallOutcome | None:
+        outcome = lookup(call, provider, wire)
+        if outcome is not None:
+            tally.of(call.case_config.display_name).replayed += 1
+        return outcome
+
+    return counted
 
 
 def check_keys(spec: ExperimentSpec, recorder: TestRecorder | None) -> None:

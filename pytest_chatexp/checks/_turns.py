@@ -24,7 +24,7 @@ __all__ = [
     "turn_count",
 ]
 
-_RESULT_SHOWN = 80
+_RESULT_SHOWN = 120
 
 
 def turn_count(*, min: int | None = None, max: int | None = None) -> SampleCheck:
