@@ -904,3 +904,38 @@ def test_long_explanations_are_capped() -> None:
     assert lines[-1].startswith("  ... ") and lines[-1].endswith(" more differences")
     shown = sum(1 for line in lines if line.startswith("  param_"))
     assert lines[-1] == f"  ... {60 - shown} more differences"
+
+
+def test_a_later_turn_is_its_own_labelled_entry_and_turn_0_keeps_the_old_key(
+    tmp_path: Path,
+) -> None:
+    request = RecordedRequest("openai", "api.openai.com/v1/chat/completions", {"model": "m"})
+    first = Call(Label("c", "i", 0), request)
+    later = Call(Label("c", "i", 0, turn=2), request)
+    # Recordings made before turns existed keep their fingerprints.
+    assert first.fingerprint == fingerprint(
+        provider="openai", endpoint=request.endpoint, body=request.body, sample_index=0
+    )
+    assert later.fingerprint != first.fingerprint
+    path = tmp_path / "r.yaml"
+    recording = RecordingFile("t::x")
+    for call in (later, first):
+        recording.add(Interaction.record(call, body={"n": call.label.turn}, latency_s=0.1))
+    recording.save(path)
+    text = path.read_text()
+    assert text.count("turn:") == 1 and "    turn: 2\n" in text
+    loaded = RecordingFile.load(path)
+    assert [item.label.turn for item in loaded.interactions] == [0, 2]
+    assert loaded.get(later.fingerprint) is not None
+    assert Label("c", "i", 0, turn=2).describe() == "model config 'c', input 'i', sample 0, turn 2"
+
+
+def test_a_turn_must_be_a_whole_number(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    recording = RecordingFile("t::x")
+    call = Call(Label("c", "i", 0, turn=1), RecordedRequest("openai", "e", {"model": "m"}))
+    recording.add(Interaction.record(call, body={}, latency_s=0.1))
+    recording.save(path)
+    path.write_text(path.read_text().replace("turn: 1", "turn: -1"))
+    with pytest.raises(CorruptRecordingError, match=r"label.turn must be an integer of at least 0"):
+        RecordingFile.load(path)
