@@ -254,14 +254,26 @@ class PlanRecord:
     estimated_tokens: int
     estimated_cost_usd: float | None
     unpriced_models: tuple[str, ...] = ()
+    # Samples of tool loops and conversations: what their later turns send depends on the
+    # answers and the tools, so only their first call is planned; each may make up to
+    # ``max_turns`` model calls.
+    multi_turn_samples: int = 0
+    max_turns: int = 0
 
     def describe(self) -> str:
         cost = self.estimated_cost_usd
         money = f"~${cost:.4f}" if cost is not None else "cost unknown"
         missing = f", {self.missing} without a recording" if self.missing else ""
+        later = (
+            f"; {self.multi_turn_samples} sample{'s are' if self.multi_turn_samples != 1 else ' is'}"
+            f" a tool loop or conversation: only first calls are counted, each may make up to "
+            f"{self.max_turns} model calls"
+            if self.multi_turn_samples
+            else ""
+        )
         return (
             f"{self.calls} call{'s' if self.calls != 1 else ''}: {self.replayed} replayed, "
-            f"{self.live} live{missing}; ~{self.estimated_tokens:,} tokens live, {money}"
+            f"{self.live} live{missing}; ~{self.estimated_tokens:,} tokens live, {money}{later}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -280,6 +292,8 @@ class PlanRecord:
             estimated_tokens=int(data.get("estimated_tokens") or 0),
             estimated_cost_usd=None if cost is None else float(cost),
             unpriced_models=tuple(str(model) for model in data.get("unpriced_models") or ()),
+            multi_turn_samples=int(data.get("multi_turn_samples") or 0),
+            max_turns=int(data.get("max_turns") or 0),
         )
 
 
@@ -316,4 +330,6 @@ def plan_experiment(
         estimated_tokens=tokens,
         estimated_cost_usd=None if unpriced else round(cost, 6),
         unpriced_models=tuple(sorted(unpriced)),
+        multi_turn_samples=sum(call.loop.active for call in spec.calls),
+        max_turns=spec.max_turns,
     )

@@ -115,8 +115,10 @@ def _check_variables_used(spec: ExperimentSpec) -> None:
     shared = _placeholders_of(
         [*(m for c in spec.model_configs for m in c.chat_template), *spec.messages]
     )
+    if spec.simulated_user is not None:
+        shared |= set(referenced(spec.simulated_user.goal))
     for case_input in spec.inputs:
-        used = shared | _placeholders_of(case_input.messages)
+        used = shared | _placeholders_of([*case_input.messages, *case_input.turns])
         if used <= case_input.inputs.keys():  # else rendering names what is missing, better
             check_all_used(case_input.inputs, used, where=f"input '{case_input.id}'")
 

@@ -296,3 +296,27 @@ def test_bad_tools_and_limits_get_clear_errors_naming_the_sample(
         "*sample 0: no_tool_errors(): lookup_order: *Error: invalid arguments for tool "
         "'lookup_order': $: 'order_id' is a required property*",
     )
+
+
+def test_the_session_budget_counts_every_turn(suite: Suite, agent_server: ReferenceServer) -> None:
+    # Each call is estimated at ~250 tokens (its messages, and max_tokens 200): 700 tokens let
+    # some turns of the two samples out, not all six.
+    suite.write(_module("openai", LOOP_TEST))
+    run = suite.run("--chatexp-record=off", "--chatexp-max-tokens=700")
+    run.assert_outcomes(errors=1)
+    sent = len(agent_server.requests)
+    assert 1 <= sent < 6
+    run.fnmatch(f"chatexp budget: 700 tokens; spent * tokens on {sent} calls*", "*STOPPED*")
+
+
+def test_the_plan_says_later_turns_are_not_counted(
+    suite: Suite, agent_server: ReferenceServer
+) -> None:
+    suite.write(_module("openai", LOOP_TEST))
+    run = suite.run("--chatexp-plan", "--chatexp-record=off", "-rs")
+    run.assert_outcomes(skipped=1)
+    run.fnmatch(
+        "*2 calls: 0 replayed, 2 live; ~* tokens live, *; 2 samples are a tool loop or "
+        "conversation: only first calls are counted, each may make up to 10 model calls*"
+    )
+    assert len(agent_server.requests) == 0
