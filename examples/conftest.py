@@ -3,8 +3,8 @@
 By default the examples replay their recordings (``__recordings__/``): no server, no key, no
 network. Their answers were recorded from pytest-chatexp's loopback reference server, a real HTTP
 server speaking the OpenAI and Anthropic formats, whose rules in ``stand_in.py`` play the models
-the examples need (a support agent, an invoice extractor, a ticket summariser; anything else it
-echoes). Recording again starts it:
+the examples need (a support agent, an invoice extractor, a ticket summariser, an order agent
+and its simulated customer; anything else it echoes). Recording again starts it:
 
     pytest -m chatexp examples --chatexp-record=all --deselect examples/test_local_model.py
 

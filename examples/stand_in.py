@@ -10,7 +10,11 @@ the recorded answers read like a model's and the examples' checks have something
   thousands separator as text (``"1,330.00"``) instead of a number; given a JSON schema it
   writes numbers, as structured outputs would;
 - a ticket summariser that answers ``Summary: ...`` on two lines, the way models often do,
-  which the helpdesk app must clean into one line.
+  which the helpdesk app must clean into one line;
+- an order agent working a tool loop: it reads the tool results sent since the customer's last
+  message to choose its next step (look the order up, refund it, or answer quoting them);
+- a customer, for simulated-user conversations, who opens with their goal and gives their
+  order number when asked.
 
 To record from a real provider instead, see conftest.py.
 """
@@ -29,6 +33,9 @@ Request = dict[str, Any]
 
 def install(server: ReferenceServer) -> None:
     """Register the rules; a request no rule claims gets the server's default echo."""
+    # First: a simulated user's goal may mention anything the rules below look for.
+    server.add_rule(_customer, when=lambda request: _system(request).startswith(_ROLE_PLAY))
+    server.add_rule(_order_agent, when=lambda request: "order assistant" in _system(request))
     server.add_rule(_support_agent, when=lambda request: "support agent" in _system(request))
     server.add_rule(
         _invoice_extractor, when=lambda request: "Extract the invoice" in _system(request)
@@ -43,7 +50,11 @@ def _system(request: Request) -> str:
 
 def _last_user_text(request: Request) -> str:
     user = [m for m in request["messages"] if m["role"] == "user"]
-    content = user[-1]["content"] if user else ""
+    return _text(user[-1]) if user else ""
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content") or ""
     return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
 
 
@@ -143,3 +154,90 @@ def _ticket_summariser(request: Request) -> Reply:
         "Customer needs help.",
     )
     return Reply(text=f"Summary: {headline}.\n{wants}")
+
+
+# --- the order agent --------------------------------------------------------------------
+
+
+def _order_agent(request: Request) -> Reply:
+    messages = request["messages"]
+    said = [_text(m) for m in messages if m["role"] == "user"]
+    last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    results = _tool_results(messages[last_user + 1 :])
+    orders = re.findall(r"#(\d+)", " ".join(said))
+    wants_refund = any("refund" in text.lower() for text in said)
+    if not results:  # a new message from the customer: check the order first
+        if not orders:
+            return Reply(text="Happy to help! What's your order number? It starts with #.")
+        return Reply(tool_calls=[ToolCallReply("lookup_order", {"order_id": orders[-1]})])
+    tool, result = results[-1]
+    if result.startswith("Error:"):
+        wanted = f"order #{orders[-1]}" if orders else "that order"
+        return Reply(
+            text=f"Sorry, I couldn't find {wanted} ({result.removeprefix('Error: ')}). "
+            "Could you check the order number on your confirmation email?"
+        )
+    found = json.loads(result)
+    if tool == "issue_refund":
+        return Reply(
+            text=f"Done: I've refunded ${found['amount']:.2f} for order #{found['order_id']} "
+            f"(refund {found['refund_id']}, {found['status']}). It should reach your card "
+            "within 5 business days."
+        )
+    order = f"Order #{found['order_id']} ({found['item']}, ${found['total']:.2f})"
+    if wants_refund and found["status"] == "delivered":
+        damaged = any("damaged" in text.lower() for text in said)
+        refund = {
+            "order_id": found["order_id"],
+            "amount": found["total"],
+            "reason": "arrived damaged" if damaged else "customer request",
+        }
+        return Reply(tool_calls=[ToolCallReply("issue_refund", refund)])
+    if found["status"] == "delivered":
+        return Reply(text=f"{order} was delivered on {found['date']}.")
+    status = f"{order} is {found['status']} and should arrive on {found['date']}."
+    if wants_refund:
+        return Reply(
+            text=f"{status} I can only refund it once it has been delivered: if you still "
+            "want to return it then, just ask."
+        )
+    return Reply(text=status)
+
+
+def _tool_results(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(tool name, result text) of the ``tool`` messages, named from the calls they answer."""
+    names = {
+        call["id"]: call["function"]["name"]
+        for message in messages
+        for call in message.get("tool_calls") or ()
+    }
+    return [
+        (names.get(m.get("tool_call_id", ""), ""), _text(m))
+        for m in messages
+        if m["role"] == "tool"
+    ]
+
+
+# --- the simulated customer -------------------------------------------------------------
+
+# How pytest-chatexp's SimulatedUser prompt starts; its goal follows "Your goal: ".
+_ROLE_PLAY = "You are role-playing a user"
+
+
+def _customer(request: Request) -> Reply:
+    system = _system(request)
+    goal = system.split("Your goal: ", 1)[-1].split("\n", 1)[0]
+    stop = re.search(r"reply with exactly (\S+?)\.?$", system)
+    done = Reply(text=stop.group(1) if stop else "Thanks, bye.")
+    wanted = re.search(r"waiting for your (?P<item>.+?) \(order #(?P<order>\d+)\)", goal)
+    mine = [m for m in request["messages"] if m["role"] == "assistant"]  # roles are swapped
+    agent = _last_user_text(request)
+    if wanted is None:
+        return done
+    if not mine:  # the opening message: the goal, in the customer's words
+        if "refund" in goal:
+            return Reply(text=f"Hi, my {wanted['item']} arrived damaged. I'd like a refund.")
+        return Reply(text=f"Hi, I'm still waiting for my {wanted['item']}. When will it arrive?")
+    if "order number" in agent.lower():
+        return Reply(text=f"Sure, it's #{wanted['order']}.")
+    return done  # answered: the goal is met

@@ -27,7 +27,7 @@ def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
 
 def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> None:
     result = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    result.assert_outcomes(passed=12)
+    result.assert_outcomes(passed=16)
     result.stdout.fnmatch_lines(
         [
             # JSON mode writes one invoice's total as text: the pass rate the comparison saw.
@@ -44,8 +44,8 @@ def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> N
             # it makes replay, so its samples count as replayed; the examples' base URLs point
             # at a closed port, so a call that went out would fail its test.
             "  summarise-ticket *6 *100% *6 replayed",
-            "total: 12 experiments, 74 calls (74 replayed, 0 live)*",
-            "7 snapshots passed.",
+            "total: 16 experiments, 107 calls (107 replayed, 0 live)*",
+            "8 snapshots passed.",
         ]
     )
 
@@ -59,7 +59,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     )
 
     gate = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    gate.assert_outcomes(passed=11, errors=1)
+    gate.assert_outcomes(passed=15, errors=1)
     gate.stdout.fnmatch_lines(
         [
             "chatexp: examples/test_support_agent.py::test_support_agent: 12 of 12 calls have no matching recording*",
@@ -73,7 +73,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     rerecorded = pytester.runpytest_subprocess(
         "-m", "chatexp", "examples", "--chatexp-record=new", "-vv"
     )
-    rerecorded.assert_outcomes(passed=11, failed=1)
+    rerecorded.assert_outcomes(passed=15, failed=1)
     rerecorded.stdout.fnmatch_lines(
         [
             "*@@ model config 'support-v1' @@*",
@@ -83,12 +83,12 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
         ]
     )
     accepted = pytester.runpytest_subprocess("-m", "chatexp", "examples", "--snapshot-update")
-    accepted.assert_outcomes(passed=12)
+    accepted.assert_outcomes(passed=16)
     snapshot = (
         examples / "__snapshots__" / "test_support_agent" / "test_support_agent[experiment].chatexp"
     )
     assert "Never guess order numbers." in snapshot.read_text()
-    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=12)
+    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=16)
 
 
 def test_an_ab_template_edit_shows_what_each_question_now_gets(
