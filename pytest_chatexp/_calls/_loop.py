@@ -79,6 +79,12 @@ class SampleRun:
         return self.next is None and not self.pending
 
     @property
+    def calls(self) -> int:
+        """Calls this sample made or is making: those answered, and the one in flight (or that
+        failed)."""
+        return len(self.turns) + (self._draft is not None) + (self.next is not None)
+
+    @property
     def where(self) -> str:
         """The call whose answer the pending tools answer, for their errors."""
         return self._last.call.label if self._last is not None else self.first.label

@@ -186,7 +186,7 @@ class ExperimentRunner:
         if failures:
             failures.sort(key=lambda failure: failure[0])
             shown = [(call, exc) for _, call, exc in failures]
-            raise _failure_summary(shown, total=len(all_runs))
+            raise _failure_summary(shown, total=sum(run.calls for run in all_runs))
         return assemble_runs(spec, all_runs, wall_time)
 
     async def _drive(

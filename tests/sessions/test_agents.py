@@ -138,6 +138,7 @@ def test_a_changed_handler_fails_replay_naming_the_turn_and_the_change(
     run = suite.run("--chatexp-record=none")
     run.assert_outcomes(errors=1).assert_clean()
     run.fnmatch(
+        "*2 of 4 calls have no matching recording*",  # each sample's turns 0 (replayed) and 1
         glob("*no recorded response for model config 'agent', input 'input-0', sample 0, turn 1.*"),
         glob(
             "*Closest recording: model config 'agent', input 'input-0', sample 0, turn 1 (same label).*"
