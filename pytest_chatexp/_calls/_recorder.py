@@ -53,6 +53,7 @@ def recorded_call_of(call: PlannedCall, via: Via, wire: WireRequest) -> Call:
             input=str(call.input.id),
             sample=call.sample_index,
             turn=call.turn,
+            simulated_user=call.agent is not None,
         ),
         request=RecordedRequest(
             provider=via.kind, endpoint=endpoint_identity(wire.url), body=wire.body

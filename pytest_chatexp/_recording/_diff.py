@@ -200,6 +200,7 @@ def label_of_json(data: Any) -> Label | None:
         input=str(data.get("input") or ""),
         sample=sample if isinstance(sample, int) and not isinstance(sample, bool) else 0,
         turn=turn if isinstance(turn, int) and not isinstance(turn, bool) else 0,
+        simulated_user=data.get("simulated_user") is True,
     )
 
 

@@ -80,22 +80,27 @@ class Label:
 
     ``turn`` numbers the model calls of one sample (a tool loop, a conversation); a sample's
     first call is turn 0, which the file leaves unwritten, as files before turns did.
+    ``simulated_user`` marks the calls of a simulated user (written only when true).
     """
 
     config: str
     input: str
     sample: int
     turn: int = 0
+    simulated_user: bool = False
 
     def describe(self) -> str:
         """``model config 'support-v2', input 'refund', sample 0`` (``, turn 2``)."""
         text = f"model config '{self.config}', input '{self.input}', sample {self.sample}"
-        return f"{text}, turn {self.turn}" if self.turn else text
+        text = f"{text}, turn {self.turn}" if self.turn else text
+        return f"{text} (simulated user)" if self.simulated_user else text
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"config": self.config, "input": self.input, "sample": self.sample}
         if self.turn:
             data["turn"] = self.turn
+        if self.simulated_user:
+            data["simulated_user"] = True
         return data
 
 
@@ -360,7 +365,11 @@ def _interaction_from_data(item: Any, index: int, *, json_only: bool) -> Interac
     where = f"interactions[{index}]"
     fields = _mapping(item, where, required=_INTERACTION_KEYS, closed=True)
     label_data = _mapping(
-        fields["label"], f"{where}.label", required=_LABEL_KEYS, closed=True, optional=("turn",)
+        fields["label"],
+        f"{where}.label",
+        required=_LABEL_KEYS,
+        closed=True,
+        optional=("turn", "simulated_user"),
     )
     request_data = _mapping(
         fields["request"], f"{where}.request", required=_REQUEST_KEYS, closed=True
@@ -386,6 +395,7 @@ def _interaction_from_data(item: Any, index: int, *, json_only: bool) -> Interac
             input=typed(label_data["input"], str, f"{where}.label.input"),
             sample=sample,
             turn=turn,
+            simulated_user=label_data.get("simulated_user") is True,
         ),
         request=RecordedRequest(
             provider=typed(request_data["provider"], str, f"{where}.request.provider"),
