@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from pytest_chatexp.testing import ReferenceServer, Reply, ToolCallReply
-from tests._suite import Suite, glob, report_cases
+from tests._suite import Suite, glob, report_cases, samples_of
 
-PROVIDERS = ("openai", "anthropic", "humanloop")
+PROVIDERS = ("openai", "anthropic", "humanloop", "anthropic-streamed")
 DEAD = "http://127.0.0.1:9"  # nothing listens: a call that went live would fail at once
 
 MODULE = """
@@ -102,7 +102,10 @@ def _point_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
 
 
 def _module(provider: str, *tests: str) -> str:
-    return MODULE.replace("PROVIDER", provider) + "".join(tests)
+    """The module for ``provider``; ``<provider>-streamed`` streams every turn."""
+    name, _, streamed = provider.partition("-")
+    wire = f'"{name}", other={{"stream": True}}' if streamed else f'"{name}"'
+    return MODULE.replace('"PROVIDER"', wire) + "".join(tests)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -117,6 +120,11 @@ def test_a_tool_loop_records_turn_by_turn_and_replays_with_no_server(
     assert sorted((e["label"]["sample"], e["label"].get("turn", 0)) for e in entries) == [
         (sample, turn) for sample in (0, 1) for turn in (0, 1, 2)
     ]
+
+    streamed = [
+        sample["first_token_s"] is not None for sample in samples_of(recorded.report).values()
+    ]
+    assert streamed == [provider.endswith("-streamed")] * 2
 
     _point_at(monkeypatch, DEAD)
     replayed = suite.run("--chatexp-record=none", report=True)
