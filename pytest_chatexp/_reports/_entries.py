@@ -26,7 +26,9 @@ __all__ = [
     "SampleEntry",
     "TestEntry",
     "ToolCallEntry",
+    "ToolResultEntry",
     "Totals",
+    "TurnEntry",
     "VerdictEntry",
     "read_run",
 ]
@@ -70,22 +72,55 @@ class ConfigEntry:
 
 
 @dataclass(slots=True)
-class SampleEntry:
-    index: int
-    checked: bool
-    failure: str | None  # the first failed check, None when all passed or none judged
-    latency_s: float | None
-    replayed: bool | None  # None: not recorded
-    cost_usd: float | None
-
-
-@dataclass(slots=True)
 class ToolCallEntry:
     """A tool call the model made: the function's name and its arguments, as the chat response
     holds them (a JSON string, normally; None when missing)."""
 
     name: object
     arguments: object
+
+
+@dataclass(slots=True)
+class ToolResultEntry:
+    """What a tool the plugin ran returned to the model, and whether it was an error."""
+
+    name: str
+    result: str
+    error: bool
+
+
+@dataclass(slots=True)
+class TurnEntry:
+    """One model call of a tool loop's or a conversation's sample (``_records.TurnRecord``)."""
+
+    speaker: str  # "assistant", or "user" for a simulated user's call
+    user: tuple[str, ...]  # the user messages it answers that no turn wrote
+    output: str
+    tool_calls: tuple[ToolCallEntry, ...]
+    tool_results: tuple[ToolResultEntry, ...]  # in the order of the calls
+    finish_reason: str | None
+    latency_s: float | None
+    total_tokens: int | None
+
+
+@dataclass(slots=True)
+class SampleEntry:
+    """A sample's record. ``turns`` is empty for a single call, and in reports from before
+    turns were recorded."""
+
+    index: int
+    checked: bool
+    failure: str | None  # the first failed check, None when all passed or none judged
+    latency_s: float | None
+    replayed: bool | None  # None: not recorded
+    cost_usd: float | None
+    turns: tuple[TurnEntry, ...] = ()
+
+    @property
+    def final_turn(self) -> int | None:
+        """The place in ``turns`` of the model's last call: the sample's answer."""
+        places = [place for place, turn in enumerate(self.turns) if turn.speaker != "user"]
+        return places[-1] if places else None
 
 
 @dataclass(slots=True)
@@ -282,6 +317,33 @@ def _sample(sample: Mapping[str, Any]) -> SampleEntry:
         latency_s=_float(sample.get("latency_s")),
         replayed=replayed if isinstance(replayed, bool) else None,
         cost_usd=_float(sample.get("cost_usd")),
+        turns=tuple([_turn(_map(turn)) for turn in _list(sample.get("turns"))]),
+    )
+
+
+def _turn(turn: Mapping[str, Any]) -> TurnEntry:
+    finish = turn.get("finish_reason")
+    return TurnEntry(
+        speaker="user" if turn.get("speaker") == "user" else "assistant",
+        user=tuple([_str(text) for text in _list(turn.get("user"))]),
+        output=_str(turn.get("output")),
+        tool_calls=tuple(
+            [_tool_call(call) for call in _list(turn.get("tool_calls")) if isinstance(call, dict)]
+        ),
+        tool_results=tuple(
+            [
+                ToolResultEntry(
+                    name=_str(result.get("name")),
+                    result=_str(result.get("result")),
+                    error=result.get("error") is True,
+                )
+                for result in _list(turn.get("tool_results"))
+                if isinstance(result, dict)
+            ]
+        ),
+        finish_reason=_str(finish) if finish else None,
+        latency_s=_float(turn.get("latency_s")),
+        total_tokens=_int(_map(turn.get("usage")).get("total_tokens")),
     )
 
 

@@ -1,5 +1,6 @@
 """Number formats shared by the terminal summary and the Markdown and HTML reports (``percent``,
-which the checks show too, is ``_util.percent``), and the sums with unknowns they all total by."""
+which the checks show too, is ``_util.percent``), the sums with unknowns they all total by, and
+the label of a sample's turn, which the snapshot and both reports show alike."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["known_cost", "known_sum", "money", "number", "seconds"]
+__all__ = ["known_cost", "known_sum", "money", "number", "plural", "seconds", "turn_label"]
 
 
 def number(value: Any) -> float | None:
@@ -51,3 +52,15 @@ def known_cost(values: Iterable[float | None]) -> float | None:
     costs = list(values)
     known = [cost for cost in costs if cost is not None]
     return None if len(known) < len(costs) else round(sum(known), 8)
+
+
+def turn_label(number: int, speaker: str, *, final: bool = False) -> str:
+    """``turn 3, assistant (final answer)``: a turn by its 1-based place among the sample's
+    model calls; ``speaker`` "user" is a simulated user's call."""
+    who = "simulated user" if speaker == "user" else "assistant"
+    return f"turn {number}, {who}" + (" (final answer)" if final else "")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 turn``, ``3 turns``: a count of a regular noun."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

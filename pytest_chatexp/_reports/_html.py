@@ -12,10 +12,7 @@ gave it a ``failure``. A row and an experiment fail when a cell or model config 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from html import escape
-from typing import Any
 
 from .._util import percent
 from ._entries import (
@@ -27,12 +24,15 @@ from ._entries import (
     RunEntry,
     SampleEntry,
     TestEntry,
-    ToolCallEntry,
 )
-from ._format import money
+from ._format import money, plural
 from ._format import seconds as _seconds
 from ._html_assets import CSS, JS
 from ._html_changes import changes_table
+from ._html_parts import escaped as _e
+from ._html_parts import text as _text
+from ._html_parts import tool_call as _tool_call
+from ._html_turns import transcript
 from ._status import Status, case_status, config_status, outcome_status, sample_status, worst
 
 __all__ = ["render_html"]
@@ -362,6 +362,8 @@ def _cell_verdict(case: CaseEntry, samples: Sequence[SampleEntry], status: Statu
 def _sample(sample: SampleEntry, data: OutputEntry | None) -> str:
     status = sample_status(sample)
     meta = [f"#{_int(sample.index)}"]
+    if sample.turns:
+        meta.append(plural(len(sample.turns), "turn"))
     if data is not None and data.finish_reason:
         meta.append(f"finish: {data.finish_reason}")
     if sample.latency_s is not None:
@@ -381,6 +383,8 @@ def _sample(sample: SampleEntry, data: OutputEntry | None) -> str:
         elif not tool_calls:
             body.append('<p class="muted small">(empty output)</p>')
         body.extend(_tool_call(call) for call in tool_calls)
+    if sample.turns:
+        body.append(transcript(sample))
     if sample.failure:
         body.append(f'<p class="sample-failure">{_e(sample.failure)}</p>')
     return (
@@ -388,25 +392,6 @@ def _sample(sample: SampleEntry, data: OutputEntry | None) -> str:
         f'<div class="sample-head"><span class="mark {status}">{_e(_STATUS_LABEL[status])}</span>'
         f'<span class="muted small">{_e(" · ".join(meta))}</span></div>'
         f"{''.join(body)}</li>"
-    )
-
-
-def _tool_call(call: ToolCallEntry) -> str:
-    name = str(call.name or "?")
-    arguments = call.arguments
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments)
-        except ValueError:
-            pretty = arguments
-        else:
-            pretty = json.dumps(arguments, indent=2, ensure_ascii=False)
-    else:
-        pretty = json.dumps(arguments, indent=2, ensure_ascii=False)
-    return (
-        '<div class="tool-call"><span class="tool-label">tool call</span> '
-        f'<code class="tool-name">{_e(name)}</code>'
-        f'<pre class="tool-args">{_e(pretty)}</pre></div>'
     )
 
 
@@ -422,18 +407,6 @@ def _prompt(messages: Sequence[MessageEntry]) -> str:
 
 
 # -- formatting ---------------------------------------------------------------------------------
-
-
-def _e(text: str) -> str:
-    return escape(text, quote=True)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
 def _clip(text: str, limit: int) -> str:

@@ -95,6 +95,16 @@ details.prompt{margin-top:.4rem;font-size:.8rem}
 details.prompt summary{cursor:pointer;color:var(--muted)}
 details.prompt ol{margin:.25rem 0 0;padding-left:1.2rem}
 .role{font-weight:600;color:var(--muted);font-size:.75rem;text-transform:uppercase}
+details.transcript{margin-top:.4rem;font-size:.85rem}
+details.transcript summary{cursor:pointer;color:var(--muted)}
+ol.turns{list-style:none;margin:.3rem 0 0;padding:0;display:grid;gap:.3rem}
+li.turn{border-left:3px solid var(--line);padding:.1rem 0 .1rem .5rem}
+li.turn.user{border-left-color:var(--accent)}li.turn.final{border-left-color:var(--fg)}
+.turn-head{display:flex;gap:.5rem;align-items:baseline;flex-wrap:wrap}
+.tool-result{margin-top:.25rem;border:1px solid var(--line);border-radius:4px;
+padding:.25rem .4rem;background:var(--panel)}
+.tool-result.error{border-color:var(--fail-line);background:var(--fail-bg)}
+.tool-out{margin-top:.15rem;max-height:16rem;overflow:auto}
 .only-failing [data-status=pass],.only-failing [data-status=unchecked]{display:none}
 .only-failing td.cell[data-status=pass],.only-failing td.cell[data-status=unchecked]{
 display:table-cell;visibility:hidden}

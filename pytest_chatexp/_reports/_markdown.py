@@ -3,7 +3,8 @@
 GitHub-flavoured Markdown, in order of what a reviewer needs first: the verdict and totals; what
 changed in prompts and configs (calls that missed their recordings, with the changed fields as a
 ``diff`` block, and calls re-recorded, with their token and cost deltas: ``_md_changes``); the
-failing tests and cases; and every experiment's numbers.
+failing tests and cases; every experiment's numbers; and the transcripts of tool loops and
+conversations (``_md_turns``), last, as the first left out when the report is cut.
 
 Everything taken from the report is escaped (``_md``). The output is bounded (about
 ``MAX_BYTES``; GitHub allows 1 MiB per step summary and 64 KiB per comment) and deterministic:
@@ -20,6 +21,7 @@ from ._format import money
 from ._format import seconds as _seconds
 from ._md import cell, code, fenced, pass_rate, row, text, tokens
 from ._md_changes import Block, changed_section
+from ._md_turns import transcripts_section
 from ._status import case_status, outcome_status
 
 __all__ = ["MAX_BYTES", "render_markdown"]
@@ -41,6 +43,7 @@ def render_markdown(run: RunEntry) -> str:
     blocks += changed_section(tests)
     blocks += _failing_section(tests, {test.test for test in tests if test.miss is not None})
     blocks += _experiments_section(tests)
+    blocks += transcripts_section(tests)
     return _bounded(blocks, MAX_BYTES)
 
 

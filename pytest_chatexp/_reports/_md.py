@@ -14,7 +14,18 @@ from typing import Final
 from .._util import percent
 from ._format import money
 
-__all__ = ["cell", "code", "fenced", "pass_rate", "row", "signed_money", "text", "tokens"]
+__all__ = [
+    "cell",
+    "clip",
+    "code",
+    "fenced",
+    "html_text",
+    "pass_rate",
+    "row",
+    "signed_money",
+    "text",
+    "tokens",
+]
 
 # Markdown's own syntax and control characters, in any text from the report.
 _ESCAPED: Final = re.compile(r"([\\`*_\[\]~|#!])")
@@ -31,10 +42,22 @@ def text(value: str) -> str:
     return value.replace("@", "@\u200b").replace("\n", " ")
 
 
+def html_text(value: str) -> str:
+    """``value`` for raw HTML in the report (a ``<summary>``, where Markdown is not read, so
+    backslashes would show): entities for ``<``, ``>``, ``&`` and quotes, one line, no
+    @-mentions or control characters."""
+    value = _CONTROL.sub("", " ".join(value.splitlines()))
+    return html.escape(value, quote=True).replace("@", "@\u200b")
+
+
+def clip(value: str, limit: int) -> str:
+    """``value``, or its first ``limit - 1`` characters and an ellipsis."""
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
 def cell(value: str, limit: int) -> str:
     """``value`` clipped to ``limit`` characters, for a table cell: lines become ``<br>``."""
-    clipped = value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
-    lines = clipped.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = clip(value, limit).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "<br>".join(text(line) for line in lines)
 
 

@@ -3,7 +3,9 @@
 ``ExperimentRecord`` and ``ConfigRow`` are TypedDicts of builtins: they cross process boundaries
 under xdist and are written as JSON as they are. An experiment that raised has a record too,
 from the calls its run counted (``CallTally``): what went out was spent, whatever came of it.
-Token counts are None when unknown (a provider reported no usage), never 0.
+Token counts are None when unknown (a provider reported no usage), never 0. A sample of a tool
+loop or a conversation also has its ``turns`` (``TurnRecord``, from ``_turns``); a single call's
+record is as it always was, its answer in the case's chat response.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .._experiment._result import Case, ExperimentResult, Sample
 from .._pricing import PriceTable
 from .._util import percentile
 from ..checks._running import AssertionVerdict
+from ._turns import TurnView, shows_turns, turn_views
 
 __all__ = [
     "CaseRecord",
@@ -26,6 +29,9 @@ __all__ = [
     "ExperimentRun",
     "Outcomes",
     "SampleRecord",
+    "ToolCallRecord",
+    "ToolResultRecord",
+    "TurnRecord",
     "VerdictRecord",
     "Verdicts",
     "experiment_record",
@@ -68,6 +74,30 @@ class UsageRecord(TypedDict):
     reasoning_tokens: int | None
 
 
+class ToolCallRecord(TypedDict):
+    name: str
+    arguments: str | None  # as the model wrote them: JSON text, normally
+
+
+class ToolResultRecord(TypedDict):
+    name: str
+    result: str  # as sent to the model
+    error: bool  # the tool raised, or its call was invalid
+
+
+class TurnRecord(TypedDict):
+    """One model call of a sample (``_turns.TurnView``)."""
+
+    speaker: str  # "assistant", or "user" for a simulated user's call
+    user: list[str]  # the user messages it answers that no turn wrote (the first, scripted)
+    output: str  # the text of the answer (a simulated user's: its next message)
+    tool_calls: list[ToolCallRecord]
+    tool_results: list[ToolResultRecord]  # in the order of the calls, when the tools ran
+    finish_reason: str | None
+    usage: UsageRecord
+    latency_s: float
+
+
 class SampleRecord(TypedDict):
     index: int
     latency_s: float
@@ -77,6 +107,7 @@ class SampleRecord(TypedDict):
     cost_usd: float | None  # None: unknown (no price, no usage)
     checked: bool  # a check judged it
     failure: str | None  # the first failed check; None when all passed or none judged
+    turns: NotRequired[list[TurnRecord]]  # a tool loop's or a conversation's only
 
 
 class VerdictRecord(TypedDict):
@@ -257,18 +288,45 @@ def _case(case: Case, outcomes: Outcomes, prices: PriceTable, verdicts: Verdicts
 
 def _sample(sample: Sample, outcomes: Outcomes, prices: PriceTable) -> SampleRecord:
     outcome = _outcome(sample, outcomes)
-    return SampleRecord(
+    record = SampleRecord(
         index=sample.index,
         latency_s=round(sample.latency_s, 4),
         first_token_s=None if sample.first_token_s is None else round(sample.first_token_s, 4),
-        usage=UsageRecord(
-            prompt_tokens=sample.usage.prompt_tokens,
-            generation_tokens=sample.usage.generation_tokens,
-            total_tokens=sample.usage.total_tokens,
-            reasoning_tokens=sample.usage.reasoning_tokens,
-        ),
+        usage=_usage(sample.usage),
         replayed=sample.replayed,
         cost_usd=_cost(sample, prices),
         checked=outcome is not _UNCHECKED,
         failure=outcome if isinstance(outcome, str) else None,
+    )
+    if shows_turns(sample):
+        record["turns"] = [_turn(view) for view in turn_views(sample)]
+    return record
+
+
+def _turn(view: TurnView) -> TurnRecord:
+    turn = view.turn
+    return TurnRecord(
+        speaker=turn.speaker,
+        user=list(view.user),
+        output=turn.output,
+        tool_calls=[
+            ToolCallRecord(name=call.function.name, arguments=call.function.arguments)
+            for call in turn.tool_calls
+        ],
+        tool_results=[
+            ToolResultRecord(name=result.name, result=result.result, error=result.error)
+            for result in turn.tool_results
+        ],
+        finish_reason=turn.finish_reason,
+        usage=_usage(turn.usage),
+        latency_s=round(turn.latency_s, 4),
+    )
+
+
+def _usage(usage: Usage) -> UsageRecord:
+    return UsageRecord(
+        prompt_tokens=usage.prompt_tokens,
+        generation_tokens=usage.generation_tokens,
+        total_tokens=usage.total_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
     )

@@ -3,8 +3,11 @@
 ``assert chatexp == chatexp_snapshot`` writes one text file per test,
 ``__snapshots__/<test module>/<test name>[experiment].chatexp``: per model config (name and the
 parameters that shape answers), per input (its variables), per sample: the output as multi-line
-text, tool calls as name and pretty arguments, finish reason and token usage. Ids, timings and raw
-provider payloads never enter it, so a snapshot changes only when what the model says changes.
+text, tool calls as name and pretty arguments, finish reason and token usage. A sample of a tool
+loop or a conversation is its turns instead (``_turns``): the user messages, each model call's
+text and tool calls (compact JSON), the tools' results (errors marked), the final answer last.
+Ids, timings and raw provider payloads never enter it, so a snapshot changes only when what the
+model says (or a tool returns) changes.
 
 A failing comparison names the case of every changed line, so the diff says which config and
 input now answer differently.
@@ -16,6 +19,7 @@ import difflib
 import json
 import sys
 from collections.abc import Iterator
+from itertools import zip_longest
 from typing import Any
 
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
@@ -23,6 +27,9 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 from .._experiment._config import ModelConfig
 from .._experiment._result import ExperimentResult, Sample
 from .._redaction import redact
+from .._util import canonical_json
+from ._format import plural, turn_label
+from ._turns import TurnView, shows_turns, turn_views
 
 __all__ = ["SNAPSHOT_NAME", "ExperimentSnapshotExtension", "keep_snapshots_of", "render_experiment"]
 
@@ -122,7 +129,11 @@ def _sample(sample: Sample) -> list[str]:
     tokens = f"{prompt} prompt + {generation} generation tokens"
     if usage.reasoning_tokens:
         tokens += f" ({usage.reasoning_tokens} reasoning)"
-    lines = [f"#### sample {sample.index}: finish_reason {sample.finish_reason}, {tokens}"]
+    head = f"#### sample {sample.index}: finish_reason {sample.finish_reason}, {tokens}"
+    if shows_turns(sample):
+        views = turn_views(sample)
+        return [f"{head}, {plural(len(views), 'turn')}", *_turns(views)]
+    lines = [head]
     if sample.output:
         lines.append("output:")
         lines += _indented(sample.output)
@@ -132,6 +143,37 @@ def _sample(sample: Sample) -> list[str]:
     if not sample.output and not sample.tool_calls:
         lines.append("output: (empty)")
     return lines
+
+
+def _turns(views: list[TurnView]) -> list[str]:
+    """Each turn under its label, after the user messages it answers: its text, then each
+    tool call on one line, followed by what the tool returned."""
+    lines: list[str] = []
+    for view in views:
+        for text in view.user:
+            lines += ["user:", *_indented(text)]
+        turn = view.turn
+        body = turn.output.splitlines() if turn.output.strip() else []
+        for call, result in zip_longest(turn.tool_calls, turn.tool_results):
+            if call is not None:
+                arguments = _compact_arguments(call.function.arguments)
+                body.append(f"tool call: {call.function.name} {arguments}")
+            if result is not None:
+                body.append(f"tool result{' (error)' if result.error else ''}: {result.name}")
+                body += _indented(result.result) if result.result.strip() else ["  (empty)"]
+        lines.append(turn_label(view.number, turn.speaker, final=view.final) + ":")
+        lines += ["  " + line if line else "" for line in body or ["(empty)"]]
+    return lines
+
+
+def _compact_arguments(arguments: str | None) -> str:
+    """A tool call's arguments on one line: canonical JSON, or the text itself, quoted."""
+    if not arguments:
+        return "{}"
+    try:
+        return canonical_json(json.loads(arguments))
+    except json.JSONDecodeError:
+        return json.dumps(arguments, ensure_ascii=False) + " (not valid JSON)"
 
 
 def _pretty_arguments(arguments: str | None) -> str:
