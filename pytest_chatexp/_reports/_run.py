@@ -140,7 +140,7 @@ def _totals(tests: list[ReportedTest]) -> TotalsJson:
         tests=len(tests),
         failed=sum(1 for outcome in outcomes if outcome in ("failed", "error")),
         experiments=sum(len(test["experiments"]) for test in tests),
-        calls=sum(int(row["samples"]) for row in rows),
+        calls=sum(int(row["replayed"]) + int(row["live"]) for row in rows),
         replayed=sum(int(row["replayed"]) for row in rows),
         live=sum(int(row["live"]) for row in rows),
         prompt_tokens=known_sum(row["prompt_tokens"] for row in rows),
