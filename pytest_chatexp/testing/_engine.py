@@ -7,11 +7,13 @@ scripted replies behave identically whichever API a test talks to. The first sou
 applies wins:
 
 1. rules registered from Python with :meth:`ReplyEngine.add_rule`;
-2. directives in the last user message (``[[reply: ...]]``, ``[[tool: ...]]``,
+2. an agent plan: ``[[step: ...]]`` directives in the last user message, played one step per
+   model call, then a final reply quoting the tool results (see :mod:`._plans`);
+3. other directives in the last user message (``[[reply: ...]]``, ``[[tool: ...]]``,
    ``[[tokens: N]]``), for tests in another process that cannot reach the server object;
-3. a ``tool_choice`` that forces a function call;
-4. ``response_format: {"type": "json_object"}``;
-5. an echo of the last user message.
+4. a ``tool_choice`` that forces a function call;
+5. ``response_format: {"type": "json_object"}``;
+6. an echo of the last user message.
 
 Everything is a pure function of the request, so the same request always gets the
 same answer, whatever its ``temperature``.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from pytest_chatexp.testing._plans import directive_plan
 from pytest_chatexp.testing._replies import (
     Answer,
     Condition,
@@ -75,13 +78,19 @@ class ReplyEngine:
             self._rules = ()
 
     def answer(self, request: JsonObject) -> Answer:
-        """Answer a validated chat request (``messages`` is a list of message objects)."""
+        """Answer a validated chat request (``messages`` is a list of message objects).
+
+        Raises :class:`~._plans.DirectiveError` for a plan directive it cannot read.
+        """
         return finish(request, self._choose(request, last_user_text(request["messages"])))
 
     def _choose(self, request: JsonObject, user_text: str) -> Reply:
         for rule in self._rules:
             if rule.applies(request, user_text):
                 return rule.produce(request)
+        plan = directive_plan(user_text)
+        if plan is not None:
+            return plan(request)
         return (
             directive_reply(user_text)
             or forced_tool_reply(request)

@@ -3,7 +3,8 @@
 The types a reply is scripted with (:class:`Reply`, :class:`ToolCallReply`), the sources the
 :class:`~._engine.ReplyEngine` picks from when no rule applies (directives in the last user
 message, a forced ``tool_choice``, JSON mode, the echo) and the finishing every answer goes
-through (``stop``, ``max_tokens``, token counts, tool call ids) into an :class:`Answer`.
+through (``stop``, ``max_tokens``, token counts, tool call ids) into an :class:`Answer`. Agent
+plans (``[[step: ...]]``) are in :mod:`._plans`.
 
 Everything is a pure function of the request, so the same request always gets the
 same answer, whatever its ``temperature``.
