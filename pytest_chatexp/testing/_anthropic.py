@@ -20,11 +20,11 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._http import RecordedRequest, Response, json_response, sse_event
 from pytest_chatexp.testing._replies import (
     Answer,
     JsonObject,
-    ReplyEngine,
     count_words,
     short_digest,
     stream_pieces,

@@ -19,12 +19,9 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Literal
 
+from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
-from pytest_chatexp.testing._replies import (
-    Reply,
-    ReplyEngine,
-    ToolCallReply,
-)
+from pytest_chatexp.testing._replies import Reply, ToolCallReply
 
 __all__ = ["Fault", "FaultKind"]
 

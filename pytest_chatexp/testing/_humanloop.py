@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
 from pytest_chatexp.testing._humanloop_answers import (
     Config,
@@ -42,7 +43,7 @@ from pytest_chatexp.testing._humanloop_requests import (
     usable,
     validated,
 )
-from pytest_chatexp.testing._replies import JsonObject, ReplyEngine, short_digest
+from pytest_chatexp.testing._replies import JsonObject, short_digest
 
 __all__ = ["HumanloopBackend", "humanloop_error"]
 

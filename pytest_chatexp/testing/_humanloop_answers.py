@@ -15,15 +15,10 @@ import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final
 
+from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._http import sse_event
 from pytest_chatexp.testing._humanloop_requests import MESSAGE_FIELDS, invalid, problem
-from pytest_chatexp.testing._replies import (
-    Answer,
-    JsonObject,
-    ReplyEngine,
-    short_digest,
-    stream_pieces,
-)
+from pytest_chatexp.testing._replies import Answer, JsonObject, short_digest, stream_pieces
 
 #: Fixed, so that whole provider responses are reproducible.
 CREATED: Final = 1700000000

@@ -10,14 +10,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._http import RecordedRequest, Response, json_response, sse_event
-from pytest_chatexp.testing._replies import (
-    Answer,
-    JsonObject,
-    ReplyEngine,
-    short_digest,
-    stream_pieces,
-)
+from pytest_chatexp.testing._replies import Answer, JsonObject, short_digest, stream_pieces
 
 #: Fixed so that whole responses, not just their text, are reproducible.
 CREATED = 1700000000

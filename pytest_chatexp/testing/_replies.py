@@ -1,15 +1,10 @@
-"""The reply engine: decides *what* the reference model answers, in no wire format.
+"""What the reference model can answer, in no wire format: replies and how they are finished.
 
-Every wire-format handler (OpenAI today; Anthropic and Humanloop later) asks the same
-:class:`ReplyEngine` for an :class:`Answer` and only renders it, so scripted replies
-behave identically whichever API a test talks to. The first source that applies wins:
-
-1. rules registered from Python with :meth:`ReplyEngine.add_rule`;
-2. directives in the last user message (``[[reply: ...]]``, ``[[tool: ...]]``,
-   ``[[tokens: N]]``), for tests in another process that cannot reach the server object;
-3. a ``tool_choice`` that forces a function call;
-4. ``response_format: {"type": "json_object"}``;
-5. an echo of the last user message.
+The types a reply is scripted with (:class:`Reply`, :class:`ToolCallReply`), the sources the
+:class:`~._engine.ReplyEngine` picks from when no rule applies (directives in the last user
+message, a forced ``tool_choice``, JSON mode, the echo) and the finishing every answer goes
+through (``stop``, ``max_tokens``, token counts, tool call ids) into an :class:`Answer`. Agent
+plans (``[[step: ...]]``) are in :mod:`._plans`.
 
 Everything is a pure function of the request, so the same request always gets the
 same answer, whatever its ``temperature``.
@@ -20,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -40,6 +34,8 @@ class ToolCallReply:
 
     name: str
     arguments: str | dict[str, Any] = "{}"
+    #: The call's id; ``None`` derives one from the call (see :func:`resolve_tool_calls`).
+    id: str | None = None
 
     def arguments_text(self) -> str:
         """The arguments exactly as they go over the wire."""
@@ -88,60 +84,6 @@ class Answer:
     prompt_tokens: int
     completion_tokens: int
     usage_overrides: Mapping[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    reply: ReplySource
-    when: Condition
-
-    def applies(self, request: JsonObject, user_text: str) -> bool:
-        if self.when is None:
-            return True
-        if isinstance(self.when, str):
-            return self.when in user_text
-        return bool(self.when(request))
-
-    def produce(self, request: JsonObject) -> Reply:
-        reply = self.reply(request) if callable(self.reply) else self.reply
-        return Reply(text=reply) if isinstance(reply, str) else reply
-
-
-class ReplyEngine:
-    """Chooses and finalises replies; rules may be changed from any thread at any time."""
-
-    def __init__(self) -> None:
-        # Copy-on-write tuple: the event loop reads it without taking the lock.
-        self._rules: tuple[_Rule, ...] = ()
-        self._lock = threading.Lock()
-
-    def add_rule(self, reply: ReplySource, *, when: Condition = None) -> None:
-        """Register a rule; rules are tried in registration order, first match wins."""
-        with self._lock:
-            self._rules = (*self._rules, _Rule(reply, when))
-
-    def clear_rules(self) -> None:
-        """Forget every registered rule."""
-        with self._lock:
-            self._rules = ()
-
-    def answer(self, request: JsonObject) -> Answer:
-        """Answer a validated chat request (``messages`` is a list of message objects)."""
-        messages: list[JsonObject] = request["messages"]
-        user_text = last_user_text(messages)
-        reply = self._choose(request, user_text)
-        return _finish(request, reply, prompt_tokens(messages))
-
-    def _choose(self, request: JsonObject, user_text: str) -> Reply:
-        for rule in self._rules:
-            if rule.applies(request, user_text):
-                return rule.produce(request)
-        return (
-            directive_reply(user_text)
-            or forced_tool_reply(request)
-            or json_object_reply(request, user_text)
-            or echo_reply(request, user_text)
-        )
 
 
 # --- reading messages -------------------------------------------------------------------
@@ -199,11 +141,17 @@ def stream_pieces(text: str) -> list[str]:
 
 # --- reply sources ----------------------------------------------------------------------
 
-_REPLY_DIRECTIVE = re.compile(r"\[\[reply:(.*?)\]\]", re.DOTALL)
 _TOKENS_DIRECTIVE = re.compile(r"\[\[tokens:\s*(\d+)\s*\]\]")
 _TOOL_DIRECTIVE = re.compile(r"\[\[tool:\s*([^\s\]]+)\s*")
 _DIRECTIVE_END = re.compile(r"\s*\]\]")
 _JSON_DECODER = json.JSONDecoder()
+
+
+def directive_text(name: str, text: str) -> str | None:
+    """The text of the first ``[[name: ...]]`` directive in ``text`` (stripped, ``\\n`` read as
+    a line break), or ``None`` when there is none."""
+    match = re.search(rf"\[\[{re.escape(name)}:(.*?)\]\]", text, re.DOTALL)
+    return match.group(1).strip().replace("\\n", "\n") if match else None
 
 
 def directive_reply(text: str) -> Reply | None:
@@ -214,8 +162,7 @@ def directive_reply(text: str) -> Reply | None:
     """
     if "[[" not in text:
         return None
-    reply = _REPLY_DIRECTIVE.search(text)
-    reply_text = reply.group(1).strip().replace("\\n", "\n") if reply else None
+    reply_text = directive_text("reply", text)
     tool_calls = _tool_directives(text)
     if tool_calls or reply_text is not None:
         return Reply(text=reply_text, tool_calls=tool_calls)
@@ -351,10 +298,11 @@ def _system_text(messages: Sequence[Mapping[str, Any]]) -> str | None:
 _WORD = re.compile(r"\S+")
 
 
-def _finish(request: JsonObject, reply: Reply, prompt: int) -> Answer:
+def finish(request: JsonObject, reply: Reply) -> Answer:
     """Apply ``stop``/``max_tokens``, settle the finish reason, count completion tokens."""
     text, truncated_by = (None, None) if reply.text is None else truncate(reply.text, request)
     calls = resolve_tool_calls(reply.tool_calls)
+    prompt = prompt_tokens(request["messages"])
     finish_reason = reply.finish_reason or truncated_by or ("tool_calls" if calls else "stop")
     completion = count_words(text or "") + sum(
         count_words(call.name) + count_words(call.arguments) for call in calls
@@ -363,11 +311,12 @@ def _finish(request: JsonObject, reply: Reply, prompt: int) -> Answer:
 
 
 def resolve_tool_calls(calls: Sequence[ToolCallReply]) -> tuple[ToolCall, ...]:
-    """Give each call its wire arguments and a deterministic id (``call_`` + 8 hex)."""
+    """Give each call its wire arguments and, unless it has one, a deterministic id
+    (``call_`` + 8 hex of its name, arguments and position)."""
     resolved = []
     for position, call in enumerate(calls):
         arguments = call.arguments_text()
-        call_id = "call_" + short_digest(f"{call.name}{arguments}{position}", 8)
+        call_id = call.id or "call_" + short_digest(f"{call.name}{arguments}{position}", 8)
         resolved.append(ToolCall(call_id, call.name, arguments))
     return tuple(resolved)
 

@@ -18,7 +18,9 @@ from types import TracebackType
 from typing import overload
 
 from pytest_chatexp.testing._anthropic import messages
+from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._fault_plan import FaultPlan
+from pytest_chatexp.testing._faults import Fault
 from pytest_chatexp.testing._http import (
     Handler,
     HttpConnections,
@@ -28,7 +30,8 @@ from pytest_chatexp.testing._http import (
 )
 from pytest_chatexp.testing._humanloop import HumanloopBackend
 from pytest_chatexp.testing._openai import chat_completion, openai_error
-from pytest_chatexp.testing._replies import Condition, ReplyEngine, ReplySource
+from pytest_chatexp.testing._plans import DirectiveError
+from pytest_chatexp.testing._replies import Condition, ReplySource
 
 WireFormat = Callable[[RecordedRequest, ReplyEngine], Response]
 """Translates one model request into a response, asking the engine what to say."""
@@ -86,7 +89,7 @@ class ReferenceServer:
 
     Use it as a context manager (``with ReferenceServer() as server:``) and point an
     OpenAI-compatible client at :attr:`base_url`. Replies are scripted with
-    :meth:`add_rule` or with directives in the prompt; see ``_replies``.
+    :meth:`add_rule` or with directives in the prompt; see ``_engine`` and ``_plans``.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
@@ -273,6 +276,10 @@ class ReferenceServer:
                 if fault is not None:
                     return await fault.respond(request, wire_format, self._engine)
                 return wire_format(request, self._engine)
+            except DirectiveError as exc:  # the prompt scripts a plan the server cannot read
+                message = f"cannot read the plan in the last user message: {exc}"
+                refusal = Fault.status(400, message=message)
+                return await refusal.respond(request, wire_format, self._engine)
             finally:
                 self._in_flight -= 1
 
