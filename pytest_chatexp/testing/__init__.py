@@ -1,8 +1,9 @@
 """Offline stand-ins for LLM provider APIs, for tests, examples and benchmarks.
 
 :class:`ReferenceServer` is a real HTTP server on a loopback port that speaks the
-OpenAI chat-completions wire format and answers deterministically, so experiments
-run end to end through real HTTP clients without network access or API keys::
+OpenAI chat-completions, Anthropic Messages and Humanloop v4 wire formats and answers
+deterministically, so experiments run end to end through real HTTP clients without
+network access or API keys::
 
     with ReferenceServer() as server:
         server.add_rule("Paris", when="capital of France")
