@@ -264,11 +264,11 @@ class PlanRecord:
         cost = self.estimated_cost_usd
         money = f"~${cost:.4f}" if cost is not None else "cost unknown"
         missing = f", {self.missing} without a recording" if self.missing else ""
+        loops = self.multi_turn_samples
         later = (
-            f"; {self.multi_turn_samples} sample{'s are' if self.multi_turn_samples != 1 else ' is'}"
-            f" a tool loop or conversation: only first calls are counted, each may make up to "
-            f"{self.max_turns} model calls"
-            if self.multi_turn_samples
+            f"; {loops} sample{'s are' if loops != 1 else ' is'} a tool loop or conversation: "
+            f"only first calls are counted, each may make up to {self.max_turns} model calls"
+            if loops
             else ""
         )
         return (

@@ -108,6 +108,7 @@ class SampleRun:
             replayed=outcome.replayed,
             speaker="user" if call.agent is not None else "assistant",
             user_turn=self._user_turn,
+            model=call.config.model,
         )
         self.next = None
         if call.agent is not None:

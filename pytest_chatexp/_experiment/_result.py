@@ -71,6 +71,8 @@ class Turn:
     tool_results: tuple[ToolResult, ...] = ()
     speaker: Literal["assistant", "user"] = "assistant"
     user_turn: int = 0
+    # The model that answered: the config's, or for a simulated user's turn that user's.
+    model: str = ""
 
     @property
     def output(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any, NotRequired, TypedDict
 from .._calls._metering import CallTally, ConfigTally
 from .._experiment._config import ModelConfig
 from .._experiment._humanloop import Usage
-from .._experiment._result import Case, ExperimentResult, Sample
+from .._experiment._result import Case, ExperimentResult, Sample, Turn
 from .._pricing import PriceTable
 from .._util import percentile
 from ..checks._running import AssertionVerdict
@@ -208,7 +208,7 @@ def _config_row(
     costs = [_cost(sample, prices) for sample in samples]
     latencies = [sample.latency_s for sample in samples]
     config = cases[0].config
-    usage = Usage.combined(sample.usage for sample in samples)
+    usage = Usage.combined(_spent(sample) for sample in samples)
     return ConfigRow(
         name=name,
         model=config.model,
@@ -271,9 +271,21 @@ def _outcome(sample: Sample, outcomes: Outcomes) -> object:
     return outcomes[key] if key in outcomes else _UNCHECKED
 
 
+def _spent(sample: Sample) -> Usage:
+    """What the sample's calls used: the model's turns, and a simulated user's (the test's
+    spending, not the product's, but spent: the row's tokens and cost count them)."""
+    return Usage.combined([sample.usage, *(turn.usage for turn in _simulated_user(sample))])
+
+
 def _cost(sample: Sample, prices: PriceTable) -> float | None:
-    usage = sample.usage
-    return prices.cost(sample.config.model, usage.prompt_tokens, usage.generation_tokens)
+    parts = [(sample.config.model, sample.usage)]
+    parts += [(turn.model, turn.usage) for turn in _simulated_user(sample)]
+    costs = [prices.cost(model, u.prompt_tokens, u.generation_tokens) for model, u in parts]
+    return None if None in costs else sum(cost for cost in costs if cost is not None)
+
+
+def _simulated_user(sample: Sample) -> list[Turn]:
+    return [turn for turn in sample.turns if turn.speaker == "user"]
 
 
 def _case(case: Case, outcomes: Outcomes, prices: PriceTable, verdicts: Verdicts) -> CaseRecord:
@@ -292,7 +304,7 @@ def _sample(sample: Sample, outcomes: Outcomes, prices: PriceTable) -> SampleRec
         index=sample.index,
         latency_s=round(sample.latency_s, 4),
         first_token_s=None if sample.first_token_s is None else round(sample.first_token_s, 4),
-        usage=_usage(sample.usage),
+        usage=_usage(_spent(sample)),
         replayed=sample.replayed,
         cost_usd=_cost(sample, prices),
         checked=outcome is not _UNCHECKED,

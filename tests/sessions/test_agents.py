@@ -231,6 +231,17 @@ def test_conversations_replay_the_same_under_xdist_as_in_one_process(
         assert [case["chat_response"] for case in report_cases(run.report)] == [
             case["chat_response"] for case in report_cases(recorded.report)
         ]
+    # The simulated user's calls are spent too: its turns' tokens are in the row's total.
+    [row] = recorded.tests()["test_x.py::test_simulated"]["experiments"][0]["configs"]
+    turns = [
+        turn
+        for case in report_cases(recorded.report)
+        if case["config"] == "chat" and case["input"] == "input-0"
+        for sample in case["samples"]
+        for turn in sample["turns"]
+    ]
+    assert {turn["speaker"] for turn in turns} == {"assistant", "user"}
+    assert row["total_tokens"] == sum(turn["usage"]["total_tokens"] for turn in turns)
 
 
 BAD_TOOLS = """
