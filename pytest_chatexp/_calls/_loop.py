@@ -48,6 +48,7 @@ class SampleRun:
     __slots__ = (
         "_draft",
         "_last",
+        "_said",
         "_script",
         "_user_messages",
         "_user_turn",
@@ -67,6 +68,9 @@ class SampleRun:
         self.finish_reason: str | None = None  # set when the loop, not the model, ended it
         self._script = list(call.loop.script)
         self._user_turn = 0
+        # User messages the next model call reads for the first time: the prompt's closing
+        # ones, then each scripted or simulated message.
+        self._said = _closing_user_messages(call.messages)
         self._user_messages = 0  # written by the simulated user
         self._draft: Turn | None = None  # the last turn, until its tools have run
         self._last: _Answered | None = None
@@ -109,7 +113,10 @@ class SampleRun:
             speaker="user" if call.agent is not None else "assistant",
             user_turn=self._user_turn,
             model=call.config.model,
+            user_messages=() if call.agent is not None else tuple(self._said),
         )
+        if call.agent is None:
+            self._said = []
         self.next = None
         if call.agent is not None:
             self.turns.append(turn)
@@ -169,6 +176,7 @@ class SampleRun:
             if self._last is not None:  # else it is the first message: the simulated user opened
                 self._user_turn += 1
             self.history.append(user)
+            self._said.append(user)
         self.next = replace(self.first, messages=tuple(self.history), turn=len(self.turns))
 
     def _user_call(self) -> PlannedCall:
@@ -230,6 +238,14 @@ class SampleRun:
             turns=turns,
             transcript=tuple(self.history),
         )
+
+
+def _closing_user_messages(messages: tuple[ChatMessage, ...]) -> list[ChatMessage]:
+    """The run of user messages the prompt ends with: what the conversation starts from."""
+    start = len(messages)
+    while start > 0 and messages[start - 1].role == "user":
+        start -= 1
+    return list(messages[start:])
 
 
 def _sum(values: Any) -> float:

@@ -73,6 +73,9 @@ class Turn:
     user_turn: int = 0
     # The model that answered: the config's, or for a simulated user's turn that user's.
     model: str = ""
+    # The user messages this call read for the first time (the prompt's closing ones, a
+    # scripted or simulated user's next message); none after tool results.
+    user_messages: tuple[ChatMessage, ...] = ()
 
     @property
     def output(self) -> str:

@@ -87,15 +87,25 @@ def conversation(
 ) -> Sample:
     history = list(prompt)
     turns: list[Turn] = []
+    # As the loop carries them: the prompt's closing user messages, then each one appended,
+    # are what the next model call reads first.
+    closing = len(history)
+    while closing and history[closing - 1].role == "user":
+        closing -= 1
+    said = history[closing:]
     for step in steps:
         if isinstance(step, ChatMessage):
             history.append(step)
+            said.append(step)
             continue
-        step = replace(step, index=len(turns))
-        turns.append(step)
         if step.speaker == "assistant":
+            step = replace(step, index=len(turns), user_messages=tuple(said))
+            said = []
             history.append(step.message)
             history += tool_messages(list(step.tool_results))
+        else:
+            step = replace(step, index=len(turns))
+        turns.append(step)
     model = [step for step in turns if step.speaker == "assistant"]
     last = model[-1].message
     data = ChatDataResponse(

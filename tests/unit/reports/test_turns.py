@@ -110,7 +110,7 @@ def test_a_simulated_users_messages_are_its_own_turns() -> None:
     ]
 
 
-def test_a_model_answer_equal_to_a_prompt_message_is_found_where_it_was_appended() -> None:
+def test_a_few_shot_answer_in_the_prompt_does_not_move_the_user_messages() -> None:
     answer = turn("Sure.")
     few_shot = (PROMPT[0], user("q"), ChatMessage(role="assistant", content="Sure."), user("help"))
     views = turn_views(conversation([answer, user("more"), turn("Done.")], prompt=few_shot))
