@@ -133,7 +133,7 @@ class ExperimentSpec:
                     f"{label}[{position}].content"
                 )
                 rendered.append(_render_message(message, variables, where=where))
-        if not rendered:
+        if not rendered and not case_input.turns:  # a scripted first turn is a message
             raise InvalidExperimentError(
                 f"model config '{config.display_name}', input '{case_input.id}': no messages to "
                 "send; give the config a chat_template or the experiment messages="

@@ -340,3 +340,36 @@ def test_the_plan_says_later_turns_are_not_counted(
         "conversation: only first calls are counted, each may make up to 10 model calls*"
     )
     assert len(agent_server.requests) == 0
+
+
+APP_CONVERSATION = '''
+import os
+
+async def support_app(call):
+    """Your own agent: it calls a model over HTTP itself, once per user message."""
+    async with call.http_client(base_url=os.environ["APP_MODEL_URL"]) as client:
+        answer = await client.post("/chat/completions", json={
+            "model": "app-model",
+            "messages": [m.model_dump(exclude_none=True) for m in call.messages]})
+    return answer.json()["choices"][0]["message"]["content"]
+
+APP = ModelConfig.for_app(support_app)
+
+@pytest.mark.chatexp(model_configs=[APP], inputs=[{"id": "chat", "turns": ["Hi.", "Order 7.", "Bye."]}])
+def test_app_conversation(chatexp):
+    sample = chatexp.samples[0]
+    assert [reply.output for reply in sample.replies] == [
+        "echo: Hi.", "echo: Order 7.", "echo: Bye."]
+    assert [len(turn.request.get("messages", [])) for turn in sample.turns] == [1, 3, 5]
+'''
+
+
+def test_a_conversation_with_your_own_app_records_its_calls_per_turn(
+    suite: Suite, agent_server: ReferenceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APP_MODEL_URL", agent_server.base_url)
+    suite.write(_module("openai", APP_CONVERSATION))
+    suite.run("--chatexp-record=all").assert_outcomes(passed=1)
+    assert len(agent_server.requests) == 3
+    monkeypatch.setenv("APP_MODEL_URL", DEAD + "/v1")
+    suite.run("--chatexp-record=none").assert_outcomes(passed=1).assert_clean()
