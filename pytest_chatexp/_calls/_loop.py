@@ -99,6 +99,7 @@ class SampleRun:
         self, call: PlannedCall, wire: WireRequest, reply: ProviderReply, outcome: CallOutcome
     ) -> None:
         """The answer to ``self.next``: decide what follows it."""
+        simulated = call.agent is not None
         turn = Turn(
             index=call.turn,
             message=reply.message,
@@ -110,18 +111,17 @@ class SampleRun:
             first_token_s=outcome.first_token_s,
             retries=outcome.retries,
             replayed=outcome.replayed,
-            speaker="user" if call.agent is not None else "assistant",
+            speaker="user" if simulated else "assistant",
             user_turn=self._user_turn,
             model=call.config.model,
-            user_messages=() if call.agent is not None else tuple(self._said),
+            user_messages=() if simulated else tuple(self._said),
         )
-        if call.agent is None:
-            self._said = []
         self.next = None
-        if call.agent is not None:
+        if simulated:
             self.turns.append(turn)
             self._heard_user(reply.message.text)
             return
+        self._said = []
         self._last = _Answered(call, wire, reply, outcome)
         self.history.append(reply.message)
         loop = call.loop
