@@ -43,6 +43,8 @@ class ChangeRecord:
     new_cost_usd: float | None = None
     prompt_price_usd: float | None = None
     generation_price_usd: float | None = None
+    # A later model call of the sample (a tool loop, a conversation); 0 for its first.
+    turn: int = 0
 
     @classmethod
     def of(
@@ -55,6 +57,7 @@ class ChangeRecord:
         old: Usage | None,
         new: Usage,
         prices: PriceTable,
+        turn: int = 0,
     ) -> ChangeRecord:
         price = prices.price_of(model)
 
@@ -80,7 +83,13 @@ class ChangeRecord:
             new_cost_usd=cost(new),
             prompt_price_usd=price.input if price else None,
             generation_price_usd=price.output if price else None,
+            turn=turn,
         )
+
+    @property
+    def call(self) -> str:
+        """The sample, and the turn past its first: ``2`` or ``2, turn 1``."""
+        return f"{self.sample:,}, turn {self.turn}" if self.turn else f"{self.sample:,}"
 
     def tokens(self, which: str, kind: str) -> int | None:
         """``old`` or ``new`` tokens of ``kind`` (prompt, generation, total)."""
@@ -95,7 +104,10 @@ class ChangeRecord:
         return self.new_cost_usd - self.old_cost_usd
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        if not self.turn:  # a first call: as reports before turns wrote it
+            del data["turn"]
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> ChangeRecord | None:
@@ -121,6 +133,7 @@ class ChangeRecord:
             new_cost_usd=_float(data.get("new_cost_usd")),
             prompt_price_usd=_float(data.get("prompt_price_usd")),
             generation_price_usd=_float(data.get("generation_price_usd")),
+            turn=_int(data.get("turn")) or 0,
         )
 
 

@@ -183,6 +183,7 @@ class TestRecorder:
                 config=label.config,
                 input=label.input,
                 sample=label.sample,
+                turn=label.turn,
                 model=call_model,
                 old=old,
                 new=new,

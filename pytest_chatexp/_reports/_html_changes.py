@@ -16,7 +16,7 @@ def changes_table(changes: Sequence[ChangeRecord]) -> str:
         "<tr>"
         f"<td>{_e(change.config)}</td>"
         f"<td>{_e(change.input)}</td>"
-        f'<td class="num">{change.sample:,}</td>'
+        f'<td class="num">{_e(change.call)}</td>'
         f"<td>{'new' if change.new else 'changed'}</td>"
         f'<td class="num">{_e(_delta(change))}</td>'
         f'<td class="num">{_e(_cost(change))}</td>'

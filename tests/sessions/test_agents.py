@@ -121,6 +121,10 @@ def test_a_tool_loop_records_turn_by_turn_and_replays_with_no_server(
         (sample, turn) for sample in (0, 1) for turn in (0, 1, 2)
     ]
 
+    changes = recorded.tests()["test_x.py::test_refund"]["changes"]  # each call answered anew
+    assert sorted((change["sample"], change.get("turn", 0)) for change in changes) == [
+        (sample, turn) for sample in (0, 1) for turn in (0, 1, 2)
+    ]
     streamed = [
         sample["first_token_s"] is not None for sample in samples_of(recorded.report).values()
     ]
