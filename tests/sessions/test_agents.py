@@ -10,6 +10,7 @@ the final answer, and the next request: a changed handler is a replay miss.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -323,14 +324,23 @@ def test_bad_tools_and_limits_get_clear_errors_naming_the_sample(
 
 
 def test_the_session_budget_counts_every_turn(suite: Suite, agent_server: ReferenceServer) -> None:
-    # Each call is estimated at ~250 tokens (its messages, and max_tokens 200): 700 tokens let
-    # some turns of the two samples out, not all six.
-    suite.write(_module("openai", LOOP_TEST))
-    run = suite.run("--chatexp-record=off", "--chatexp-max-tokens=700")
+    # Every answer uses 200 tokens; a call is estimated at ~250-350 (its messages, and max_tokens
+    # 200) and reserved before it goes out. One call at a time: turns 0, 1 and 2 of sample 0
+    # spend 600 of 800 tokens, and sample 1's first call (600 + ~250 > 800) is refused.
+    agent_server.clear_rules()
+    usage = {"prompt_tokens": 150, "completion_tokens": 50, "total_tokens": 200}
+    agent_server.add_rule(lambda request: dataclasses.replace(_agent(request), usage=usage))
+    suite.write(
+        _module("openai", LOOP_TEST.replace("num_samples=2", "num_samples=2, concurrency=1"))
+    )
+    run = suite.run("--chatexp-record=off", "--chatexp-max-tokens=800")
     run.assert_outcomes(errors=1)
-    sent = len(agent_server.requests)
-    assert 1 <= sent < 6
-    run.fnmatch(f"chatexp budget: 700 tokens; spent * tokens on {sent} calls*", "*STOPPED*")
+    assert len(agent_server.requests) == 3
+    run.fnmatch(
+        glob("*model config 'agent', input 'input-0', sample 1 needs ~* tokens (600 spent*"),
+        "chatexp budget: 800 tokens; spent 600 tokens on 3 calls*",
+        "*STOPPED*",
+    )
 
 
 def test_the_plan_says_later_turns_are_not_counted(
