@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 __all__ = ["ACCEPT_ENCODING", "AnswerTooLarge", "UndecodableAnswer", "read_body", "read_lines"]
@@ -93,13 +94,16 @@ async def _decoded(response: Any, limit: int) -> AsyncIterator[bytes]:
     """The body's bytes as they arrive, decoded; AnswerTooLarge past ``limit`` of them."""
     inflater = _inflater(response.headers.get("content-encoding", ""))
     size = 0
-    async for raw in response.aiter_raw():
-        chunk = raw if inflater is None else inflater.feed(raw, limit - size)
-        size += len(chunk)
-        if size > limit:
-            raise AnswerTooLarge(limit)
-        if chunk:
-            yield chunk
+    # Closed here, not left to the garbage collector: an answer read only in part would leave
+    # httpx's and httpcore's generators suspended, to be finalized on a loop that may be closing.
+    async with aclosing(response.aiter_raw()) as raws:
+        async for raw in raws:
+            chunk = raw if inflater is None else inflater.feed(raw, limit - size)
+            size += len(chunk)
+            if size > limit:
+                raise AnswerTooLarge(limit)
+            if chunk:
+                yield chunk
 
 
 async def read_body(response: Any, limit: int) -> bytes:
@@ -110,15 +114,16 @@ async def read_lines(response: Any, limit: int) -> AsyncIterator[str]:
     """The body's lines (a server-sent-event stream's), the whole stream bounded by ``limit``,
     so no line, however endless, holds more."""
     pending: list[bytes] = []  # a line's parts, joined once it ends: no quadratic copying
-    async for chunk in _decoded(response, limit):
-        start = 0
-        while (end := chunk.find(b"\n", start)) != -1:
-            pending.append(chunk[start:end])
-            yield _line(pending)
-            pending.clear()
-            start = end + 1
-        if start < len(chunk):
-            pending.append(chunk[start:])
+    async with aclosing(_decoded(response, limit)) as chunks:
+        async for chunk in chunks:
+            start = 0
+            while (end := chunk.find(b"\n", start)) != -1:
+                pending.append(chunk[start:end])
+                yield _line(pending)
+                pending.clear()
+                start = end + 1
+            if start < len(chunk):
+                pending.append(chunk[start:])
     if pending:
         yield _line(pending)
 

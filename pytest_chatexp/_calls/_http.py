@@ -417,18 +417,19 @@ async def _read_events(
     """
     events: list[Any] = []
     first: float | None = None
-    async for line in read_lines(response, limit):
-        if not line.startswith("data:"):
-            continue
-        data = line[5:].strip()
-        if first is None:
-            first = time.perf_counter() - started
-        if data == "[DONE]":
-            break
-        try:
-            events.append(json.loads(data))
-        except json.JSONDecodeError:
-            raise Transient(f"a stream event is not JSON: {_excerpt(data)}") from None
+    async with contextlib.aclosing(read_lines(response, limit)) as lines:
+        async for line in lines:
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if first is None:
+                first = time.perf_counter() - started
+            if data == "[DONE]":
+                break
+            try:
+                events.append(json.loads(data))
+            except json.JSONDecodeError:
+                raise Transient(f"a stream event is not JSON: {_excerpt(data)}") from None
     return events, first
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -71,6 +72,10 @@ class _LoopThread:
             self._loop = self._thread = None
         if loop is None or thread is None:
             return
+        # Generators suspended mid-stream (a stream given up on) are closed while the loop
+        # still runs; left to close(), their finalizers would warn that aclose was never awaited.
+        with contextlib.suppress(Exception):  # a stop must not fail; close() below still runs
+            asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(timeout=5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
         loop.close()
