@@ -13,7 +13,7 @@ transport reads through it too.
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
@@ -90,7 +90,7 @@ def _inflater(content_encoding: str) -> _Inflater | None:
     )
 
 
-async def _decoded(response: Any, limit: int) -> AsyncIterator[bytes]:
+async def _decoded(response: Any, limit: int) -> AsyncGenerator[bytes, None]:
     """The body's bytes as they arrive, decoded; AnswerTooLarge past ``limit`` of them."""
     inflater = _inflater(response.headers.get("content-encoding", ""))
     size = 0
@@ -110,7 +110,7 @@ async def read_body(response: Any, limit: int) -> bytes:
     return b"".join([chunk async for chunk in _decoded(response, limit)])
 
 
-async def read_lines(response: Any, limit: int) -> AsyncIterator[str]:
+async def read_lines(response: Any, limit: int) -> AsyncGenerator[str, None]:
     """The body's lines (a server-sent-event stream's), the whole stream bounded by ``limit``,
     so no line, however endless, holds more."""
     pending: list[bytes] = []  # a line's parts, joined once it ends: no quadratic copying
