@@ -210,7 +210,9 @@ def test_the_policies_are_the_settings_policies() -> None:
 
 def _draws(passed: int, total: int, k: int) -> Iterator[tuple[bool, ...]]:
     outcomes = [True] * passed + [False] * (total - passed)
-    return (tuple(outcomes[i] for i in chosen) for chosen in itertools.combinations(range(total), k))
+    return (
+        tuple(outcomes[i] for i in chosen) for chosen in itertools.combinations(range(total), k)
+    )
 
 
 @pytest.mark.parametrize(("total", "k"), [(1, 1), (5, 1), (5, 3), (6, 6), (10, 4)])
