@@ -253,6 +253,7 @@ def _bar(
     reducer: Reducer | None,
 ) -> _Bar:
     """The arguments checked together: a clear error for each combination that makes no sense."""
+    __tracebackhide__ = True
     if reducer is not None:
         if not isinstance(reducer, Reducer):
             raise TypeError(
@@ -289,6 +290,7 @@ def _bar(
 
 
 def _policy(inconclusive: str | None) -> str:
+    __tracebackhide__ = True
     if inconclusive is None:
         test = current_test()
         return test.inconclusive_policy if test is not None else "fail"
@@ -301,6 +303,7 @@ def _policy(inconclusive: str | None) -> str:
 
 
 def _check_enough_samples(cases: Sequence[Case], reducer: Reducer) -> None:
+    __tracebackhide__ = True
     for case in cases:
         if len(case.samples) < reducer.needs:
             raise ValueError(
