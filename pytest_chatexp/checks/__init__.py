@@ -36,6 +36,7 @@ from ._outputs import (
     startswith,
 )
 from ._reducers import Reducer, at_least, majority, pass_at_k, pass_hat_k
+from ._stats import Decision, Interval
 from ._tools import (
     ANY,
     OneOf,
@@ -62,6 +63,8 @@ from ._verdict import CaseVerdict, SampleCheck, assert_samples, verdicts
 __all__ = [
     "ANY",
     "CaseVerdict",
+    "Decision",
+    "Interval",
     "OneOf",
     "Reducer",
     "Regex",

@@ -254,13 +254,18 @@ def _bar(
 ) -> _Bar:
     """The arguments checked together: a clear error for each combination that makes no sense."""
     __tracebackhide__ = True
+    if inconclusive is not None and confidence is None:
+        raise TypeError(
+            "assert_samples(inconclusive=...) applies only with confidence=...: without "
+            "an interval no case is inconclusive"
+        )
     if reducer is not None:
         if not isinstance(reducer, Reducer):
             raise TypeError(
                 "assert_samples(reducer=...) takes c.pass_at_k(k), c.pass_hat_k(k), "
                 f"c.at_least(k) or c.majority(), got {reducer!r}"
             )
-        if confidence is not None or inconclusive is not None:
+        if confidence is not None:
             raise TypeError(
                 f"assert_samples() takes reducer= or confidence=, not both: {reducer.label} "
                 "decides each case by itself, without an interval"
@@ -272,11 +277,6 @@ def _bar(
             )
         return _Bar(min_pass_rate, reducer=reducer)
     if confidence is None:
-        if inconclusive is not None:
-            raise TypeError(
-                "assert_samples(inconclusive=...) applies only with confidence=...: without "
-                "an interval no case is inconclusive"
-            )
         return _Bar(min_pass_rate)
     confidence = check_confidence(confidence)
     if min_pass_rate >= 1.0:
