@@ -21,9 +21,11 @@ __all__ = [
     "canonical_json",
     "endpoint_identity",
     "exception_text",
+    "interval_text",
     "json_path",
     "percent",
     "percentile",
+    "rate_text",
     "write_atomic",
 ]
 
@@ -103,6 +105,23 @@ def percent(passed: int, checked: int) -> str:
     if passed > 0:
         value = max(value, 1)
     return f"{value}%"
+
+
+def rate_text(value: float) -> str:
+    """A rate as a whole percentage that, like ``percent``, never reads 100% unless it is 1
+    nor 0% unless it is 0 (an interval's upper bound of 0.996 is 99%)."""
+    shown = round(value * 100)
+    if value < 1.0:
+        shown = min(shown, 99)
+    if value > 0.0:
+        shown = max(shown, 1)
+    return f"{shown}%"
+
+
+def interval_text(low: float, high: float, confidence: float) -> str:
+    """A pass rate's interval as the failures and the reports show it:
+    ``95% interval [44%, 97%]``."""
+    return f"{confidence * 100:g}% interval [{rate_text(low)}, {rate_text(high)}]"
 
 
 # --- identities: what config ids and recording keys hash ------------------------------------

@@ -69,6 +69,7 @@ class ConfigEntry:
     live: int
     cases_judged: int | None
     cases_failed: int | None
+    cases_inconclusive: int | None = None  # None: no assertion set a confidence
 
 
 @dataclass(slots=True)
@@ -143,10 +144,24 @@ class OutputEntry:
 
 @dataclass(slots=True)
 class VerdictEntry:
+    """An assertion's verdict on a case; the fields after ``min_pass_rate`` are None when the
+    assertion set no confidence or reducer (and in reports from before they existed)."""
+
     ok: bool
     passed: int | None
     samples: int | None
     min_pass_rate: float | None
+    confidence: float | None = None
+    interval: tuple[float, float] | None = None
+    outcome: str | None = None  # "pass", "fail" or "inconclusive"
+    policy: str | None = None
+    reducer: str | None = None
+    estimate: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        """The case missed this verdict's bar (an inconclusive one did not: see ``policy``)."""
+        return self.outcome == "fail" or (self.outcome != "inconclusive" and not self.ok)
 
 
 @dataclass(slots=True)
@@ -266,6 +281,7 @@ def _config(row: Mapping[str, Any]) -> ConfigEntry:
         live=_int(row.get("live")) or 0,
         cases_judged=_int(row.get("cases_judged")) if "cases_failed" in row else None,
         cases_failed=_int(row.get("cases_failed")) or 0 if "cases_failed" in row else None,
+        cases_inconclusive=_int(row.get("cases_inconclusive")),
     )
 
 
@@ -368,11 +384,20 @@ def _tool_call(call: Mapping[str, Any]) -> ToolCallEntry:
 
 
 def _verdict(verdict: Mapping[str, Any]) -> VerdictEntry:
+    bounds = [_float(bound) for bound in _list(verdict.get("interval"))]
+    low, high = bounds if len(bounds) == 2 else (None, None)
+    outcome = verdict.get("outcome")
     return VerdictEntry(
         ok=bool(verdict.get("ok")),
         passed=_int(verdict.get("passed")),
         samples=_int(verdict.get("samples")),
         min_pass_rate=_float(verdict.get("min_pass_rate")),
+        confidence=_float(verdict.get("confidence")),
+        interval=(low, high) if low is not None and high is not None else None,
+        outcome=outcome if outcome in ("pass", "fail", "inconclusive") else None,
+        policy=_str(verdict.get("policy")) or None,
+        reducer=_str(verdict.get("reducer")) or None,
+        estimate=_float(verdict.get("estimate")),
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from .._util import percent
+from .._util import interval_text, percent
 from ._entries import (
     CaseEntry,
     ConfigEntry,
@@ -39,6 +39,7 @@ __all__ = ["render_html"]
 
 _STATUS_LABEL: dict[Status, str] = {
     "fail": "✗ fail",
+    "inconclusive": "? inconclusive",
     "pass": "✓ pass",
     "unchecked": "\u2013 unchecked",
 }
@@ -344,12 +345,28 @@ def _cell(case: CaseEntry, status: Status, config: str, input_id: str) -> str:
 
 
 def _cell_verdict(case: CaseEntry, samples: Sequence[SampleEntry], status: Status) -> str:
-    """The cell's badge: the samples that passed and, when the case failed, the bar it missed."""
-    missed = [verdict for verdict in case.verdicts or () if not verdict.ok]
-    if missed:
-        bar = missed[0].min_pass_rate
-        need = f", needs {bar:.0%}" if bar is not None else ""
-        return f"{_int(missed[0].passed)}/{_int(missed[0].samples)} passed{need}"
+    """The cell's badge: the samples that passed and, when the case failed, the bar it missed;
+    a verdict with an interval or a reducer says so."""
+    verdicts = case.verdicts or ()
+    missed = [verdict for verdict in verdicts if verdict.failed]
+    undecided = [verdict for verdict in verdicts if verdict.outcome == "inconclusive"]
+    shown = (missed or undecided or [v for v in verdicts if v.interval or v.reducer])[:1]
+    if shown:
+        verdict = shown[0]
+        text = f"{_int(verdict.passed)}/{_int(verdict.samples)} passed"
+        if verdict.interval is not None and verdict.confidence is not None:
+            text += f", {interval_text(*verdict.interval, verdict.confidence)}"
+        if verdict.reducer is not None:
+            estimate = "" if verdict.estimate is None else f" = {verdict.estimate:.0%}"
+            text += f", {verdict.reducer}{estimate}"
+        bar = verdict.min_pass_rate
+        # A counting reducer (at_least, majority) holds the case to no rate.
+        held_to_bar = verdict.reducer is None or verdict.estimate is not None
+        if verdict.failed and bar is not None and held_to_bar:
+            text += f", needs {bar:.0%}"
+        if verdict.outcome == "inconclusive":
+            text += ", inconclusive"
+        return text
     failing = sum(1 for sample in samples if sample_status(sample) == "fail")
     if not failing:
         return _STATUS_LABEL[status].split(" ", 1)[1]

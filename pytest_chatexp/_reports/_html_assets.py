@@ -8,6 +8,7 @@ CSS = """
 :root{--fg:#1d2330;--muted:#5d6675;--line:#d9dee6;--bg:#fff;--panel:#f6f7f9;
 --pass:#1f7a3a;--pass-bg:#eaf6ee;--pass-line:#9fd3ae;--fail:#b3261e;--fail-bg:#fdeceb;
 --fail-line:#f0a8a3;--neutral-bg:#f3f4f6;--accent:#2456c5;
+--warn:#8a5a00;--warn-bg:#fff4df;--warn-line:#f0c36d;
 font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
 font-size:15px;line-height:1.45;color:var(--fg);background:var(--bg)}
 *{box-sizing:border-box}
@@ -49,6 +50,7 @@ border-radius:999px;border:1px solid;white-space:nowrap;font-family:system-ui,sa
 .badge.pass{color:var(--pass);background:var(--pass-bg);border-color:var(--pass-line)}
 .badge.fail{color:var(--fail);background:var(--fail-bg);border-color:var(--fail-line)}
 .badge.unchecked{color:var(--muted);background:var(--neutral-bg);border-color:var(--line)}
+.badge.inconclusive{color:var(--warn);background:var(--warn-bg);border-color:var(--warn-line)}
 .muted{color:var(--muted)}.small{font-size:.8rem;font-weight:400}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}
 .scroll{overflow-x:auto;max-width:100%;margin:.25rem 0 .75rem}
@@ -58,10 +60,12 @@ th,td{border:1px solid var(--line);padding:.35rem .55rem;text-align:left;vertica
 thead th{background:var(--panel);font-size:.85rem}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.configs td.pass{color:var(--pass)}table.configs td.fail{color:var(--fail);font-weight:600}
+table.configs td.inconclusive{color:var(--warn);font-weight:600}
 .rate{display:inline-flex;align-items:center;gap:.4rem;white-space:nowrap}
 .bar{display:inline-block;width:3.5rem;height:.5rem;background:var(--neutral-bg);
 border:1px solid var(--line);border-radius:3px;overflow:hidden}
 .fill{display:block;height:100%}.fill.pass{background:var(--pass)}.fill.fail{background:var(--fail)}
+.fill.inconclusive{background:var(--warn)}
 table.matrix{table-layout:auto}
 table.matrix .corner{color:var(--muted);font-weight:400}
 .config-head{min-width:18rem}
@@ -71,6 +75,7 @@ table.matrix .corner{color:var(--muted);font-weight:400}
 .vars dt{color:var(--muted)}.vars dd{margin:0 0 .2rem;white-space:pre-wrap;word-break:break-word}
 td.cell{min-width:18rem;max-width:42rem;background:var(--neutral-bg)}
 td.cell.pass{background:var(--pass-bg)}td.cell.fail{background:var(--fail-bg)}
+td.cell.inconclusive{background:var(--warn-bg)}
 .cell-head{display:flex;justify-content:space-between;gap:.5rem;align-items:center;
 margin-bottom:.35rem;flex-wrap:wrap}
 ol.samples{list-style:none;margin:0;padding:0;display:grid;gap:.4rem}

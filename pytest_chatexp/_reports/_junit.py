@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ._format import known_cost, known_sum
 
 if TYPE_CHECKING:
-    from ._records import ExperimentRecord
+    from ._records import ConfigRow, ExperimentRecord
 
 __all__ = ["junit_properties"]
 
@@ -31,5 +31,12 @@ def junit_properties(records: Sequence[ExperimentRecord]) -> list[tuple[str, obj
         ("chatexp_total_tokens", known_sum(row["total_tokens"] for row in rows)),
         ("chatexp_cost_usd", known_cost(row["cost_usd"] for row in rows)),
         ("chatexp_replayed", known_sum(row["replayed"] for row in rows)),
+        # Only when an assertion set a confidence: other runs' XML is as it was.
+        ("chatexp_inconclusive_cases", _inconclusive(rows)),
     ]
     return [(name, value) for name, value in properties if value is not None]
+
+
+def _inconclusive(rows: Sequence[ConfigRow]) -> int | None:
+    counts = [row["cases_inconclusive"] for row in rows if "cases_inconclusive" in row]
+    return sum(counts) if counts else None

@@ -3,8 +3,9 @@
 GitHub-flavoured Markdown, in order of what a reviewer needs first: the verdict and totals; what
 changed in prompts and configs (calls that missed their recordings, with the changed fields as a
 ``diff`` block, and calls re-recorded, with their token and cost deltas: ``_md_changes``); the
-failing tests and cases; every experiment's numbers; and the transcripts of tool loops and
-conversations (``_md_turns``), last, as the first left out when the report is cut.
+failing tests and cases; the cases an interval left inconclusive; every experiment's numbers;
+and the transcripts of tool loops and conversations (``_md_turns``), last, as the first left
+out when the report is cut.
 
 Everything taken from the report is escaped (``_md``). The output is bounded (about
 ``MAX_BYTES``; GitHub allows 1 MiB per step summary and 64 KiB per comment) and deterministic:
@@ -16,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from ._entries import CaseEntry, RunEntry, TestEntry
+from .._util import interval_text
+from ._entries import CaseEntry, RunEntry, TestEntry, VerdictEntry
 from ._format import money
 from ._format import seconds as _seconds
 from ._md import cell, code, fenced, pass_rate, row, text, tokens
@@ -42,6 +44,7 @@ def render_markdown(run: RunEntry) -> str:
     blocks: list[Block] = [Block("title", _title(run))]
     blocks += changed_section(tests)
     blocks += _failing_section(tests, {test.test for test in tests if test.miss is not None})
+    blocks += _inconclusive_section(tests)
     blocks += _experiments_section(tests)
     blocks += transcripts_section(tests)
     return _bounded(blocks, MAX_BYTES)
@@ -75,6 +78,7 @@ def _title(run: RunEntry) -> str:
     if failed is None:
         failed = sum(1 for test in tests if outcome_status(test) == "fail")
     skipped = sum(1 for test in tests if test.outcome == "skipped")
+    xfailed = sum(1 for test in tests if test.outcome == "xfailed")
     noun = "test" if count == 1 else "tests"
     if not count:
         verdict = "no chatexp tests ran"
@@ -82,8 +86,11 @@ def _title(run: RunEntry) -> str:
         verdict = f"{failed} of {count} {noun} failing"
     else:
         verdict = f"all {count} {noun} passed" if count > 1 else "1 test passed"
-        if skipped:
-            verdict = f"{count - skipped} of {count} {noun} passed, {skipped} skipped"
+        others = [f"{skipped} skipped"] if skipped else []
+        others += [f"{xfailed} xfailed"] if xfailed else []
+        if others:
+            passed = count - skipped - xfailed
+            verdict = f"{passed} of {count} {noun} passed, {', '.join(others)}"
     calls, experiments = totals.calls, totals.experiments
     parts = [
         f"{experiments:,} experiment{'s' if experiments != 1 else ''}",
@@ -142,7 +149,7 @@ def _failing_block(test: TestEntry, cases: Sequence[CaseEntry]) -> str:
                     [
                         code(case.config, table=True),
                         code(case.input, table=True),
-                        pass_rate(passed, len(checked)),
+                        pass_rate(passed, len(checked)) + _interval(case, failed=True),
                         f"sample {first.index}: {cell(first.failure or '', _REASON_CHARS)}",
                         cell(_output(case, first.index), _OUTPUT_CHARS),
                     ]
@@ -165,6 +172,60 @@ def _failing_block(test: TestEntry, cases: Sequence[CaseEntry]) -> str:
     elif not cases:
         lines += ["", "No failure text was recorded."]
     return "\n".join(lines)
+
+
+def _interval(case: CaseEntry, *, failed: bool) -> str:
+    """``, 95% interval [44%, 97%]`` of the case's first failed (or inconclusive) verdict that
+    has one, else nothing."""
+    verdict = _judged_by(case, failed=failed)
+    if verdict is None or verdict.interval is None or verdict.confidence is None:
+        return ""
+    return ", " + interval_text(*verdict.interval, verdict.confidence)
+
+
+def _judged_by(case: CaseEntry, *, failed: bool) -> VerdictEntry | None:
+    for verdict in case.verdicts or ():
+        if verdict.failed if failed else verdict.outcome == "inconclusive":
+            return verdict
+    return None
+
+
+def _inconclusive_section(tests: Sequence[TestEntry]) -> list[Block]:
+    """The cases whose pass-rate interval holds the bar: the samples could not tell."""
+    rows = []
+    for test in tests:
+        for case in test.cases():
+            verdict = _judged_by(case, failed=False)
+            if verdict is None or case_status(case) != "inconclusive":
+                continue
+            bar = verdict.min_pass_rate
+            rows.append(
+                row(
+                    [
+                        code(test.test, table=True),
+                        code(case.config, table=True),
+                        code(case.input, table=True),
+                        pass_rate(verdict.passed or 0, verdict.samples or 0)
+                        + _interval(case, failed=False),
+                        "?" if bar is None else f"{bar:.0%}",
+                        text(verdict.policy or "fail"),
+                    ]
+                )
+            )
+    if not rows:
+        return []
+    header = [
+        row(["Test", "Config", "Input", "Passed", "Bar", "Policy"]),
+        row(["---", "---", "---", "---:", "---:", "---"]),
+    ]
+    body = "\n".join(header + rows[:_MAX_EXPERIMENT_ROWS])
+    if len(rows) > _MAX_EXPERIMENT_ROWS:
+        body += f"\n\n_... and {len(rows) - _MAX_EXPERIMENT_ROWS} more inconclusive cases._"
+    what = (
+        f"{len(rows)} case{'s' if len(rows) != 1 else ''} inconclusive: the bar lies inside "
+        "the interval of the pass rate, so the samples cannot tell; more samples would decide."
+    )
+    return [Block("inconclusive cases", f"### Inconclusive cases\n\n{what}\n\n{body}")]
 
 
 def _output(case: CaseEntry, index: int) -> str:

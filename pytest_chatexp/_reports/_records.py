@@ -27,6 +27,7 @@ __all__ = [
     "ConfigRow",
     "ExperimentRecord",
     "ExperimentRun",
+    "InconclusiveRecord",
     "Outcomes",
     "SampleRecord",
     "ToolCallRecord",
@@ -62,7 +63,9 @@ class ConfigRow(TypedDict):
     failed: int  # of the live calls, those that got no answer
     retries: int  # HTTP attempts beyond each live call's first
     cases_judged: int  # cases an assertion gave a verdict
-    cases_failed: int  # of those, how many missed the bar it set
+    cases_failed: int  # of those, how many missed the bar it set (not the inconclusive ones)
+    # Of those, how many an interval left inconclusive; only when an assertion set a confidence.
+    cases_inconclusive: NotRequired[int]
 
 
 class UsageRecord(TypedDict):
@@ -111,13 +114,30 @@ class SampleRecord(TypedDict):
 
 
 class VerdictRecord(TypedDict):
-    """An ``AssertionVerdict`` as builtins."""
+    """An ``AssertionVerdict`` as builtins; what it does not set is left out, so that a run
+    without confidences or reducers writes what it always wrote."""
 
     checks: str
     min_pass_rate: float
     passed: int
     samples: int
     ok: bool
+    confidence: NotRequired[float]
+    interval: NotRequired[list[float]]  # [low, high]
+    outcome: NotRequired[str]  # "pass", "fail" or "inconclusive"
+    policy: NotRequired[str]  # an inconclusive case's: "fail", "pass" or "xfail"
+    reducer: NotRequired[str]  # its label: "pass@3", "majority", ...
+    estimate: NotRequired[float]  # pass@k or pass^k
+
+
+class InconclusiveRecord(TypedDict):
+    """A case an assertion's interval left inconclusive, for the terminal summary (which has
+    no cases when no report file is written)."""
+
+    config: str
+    input: str
+    confidence: float
+    policy: str
 
 
 class CaseRecord(TypedDict):
@@ -134,6 +154,7 @@ class ExperimentRecord(TypedDict):
     configs: list[ConfigRow]
     errored: NotRequired[bool]  # the experiment raised: the rows count its calls only
     cases: NotRequired[list[CaseRecord]]
+    inconclusive: NotRequired[list[InconclusiveRecord]]  # only when there are some
 
 
 @dataclass(frozen=True)
@@ -177,6 +198,21 @@ def experiment_record(
     )
     if with_cases:
         record["cases"] = [_case(case, outcomes, prices, verdicts) for case in result.cases]
+    inconclusive = []
+    for case in result.cases:
+        given = _verdicts(case, verdicts)
+        undecided = [v for v in given if v.outcome == "inconclusive" and v.confidence is not None]
+        if undecided and not _failed(given):
+            inconclusive.append(
+                InconclusiveRecord(
+                    config=case.config.display_name,
+                    input=str(case.input.id),
+                    confidence=undecided[0].confidence or 0.0,
+                    policy=undecided[0].policy or "fail",
+                )
+            )
+    if inconclusive:
+        record["inconclusive"] = inconclusive
     return record
 
 
@@ -184,14 +220,40 @@ def _verdicts(case: Case, verdicts: Verdicts) -> list[AssertionVerdict]:
     return verdicts.get((case.config.display_name, str(case.input.id)), [])
 
 
+def _failed(verdicts: list[AssertionVerdict]) -> bool:
+    """A case failed when one of its verdicts missed its bar; an interval that left it
+    inconclusive is not a failure of the case (its policy may still have failed the test)."""
+    return any(
+        verdict.outcome == "fail" or (verdict.outcome is None and not verdict.ok)
+        for verdict in verdicts
+    )
+
+
+def _inconclusive(verdicts: list[AssertionVerdict]) -> bool:
+    return not _failed(verdicts) and any(v.outcome == "inconclusive" for v in verdicts)
+
+
 def _verdict_record(verdict: AssertionVerdict) -> VerdictRecord:
-    return VerdictRecord(
+    record = VerdictRecord(
         checks=verdict.checks,
         min_pass_rate=verdict.min_pass_rate,
         passed=verdict.passed,
         samples=verdict.samples,
         ok=verdict.ok,
     )
+    if verdict.confidence is not None:
+        record["confidence"] = verdict.confidence
+    if verdict.interval is not None:
+        record["interval"] = [round(bound, 6) for bound in verdict.interval]
+    if verdict.outcome is not None:
+        record["outcome"] = verdict.outcome
+    if verdict.policy is not None:
+        record["policy"] = verdict.policy
+    if verdict.reducer is not None:
+        record["reducer"] = verdict.reducer
+    if verdict.estimate is not None:
+        record["estimate"] = round(verdict.estimate, 6)
+    return record
 
 
 def _config_row(
@@ -209,7 +271,7 @@ def _config_row(
     latencies = [sample.latency_s for sample in samples]
     config = cases[0].config
     usage = Usage.combined(_spent(sample) for sample in samples)
-    return ConfigRow(
+    row = ConfigRow(
         name=name,
         model=config.model,
         model_config_id=config.model_config_id,
@@ -223,9 +285,18 @@ def _config_row(
         latency_p50_s=round(percentile(latencies, 50), 4),
         latency_p95_s=round(percentile(latencies, 95), 4),
         cases_judged=sum(1 for case in cases if _verdicts(case, verdicts)),
-        cases_failed=sum(1 for case in cases if any(not v.ok for v in _verdicts(case, verdicts))),
-        **_counts(tally),
+        cases_failed=sum(1 for case in cases if _failed(_verdicts(case, verdicts))),
+        replayed=tally.replayed,
+        live=tally.live,
+        failed=tally.failed,
+        retries=tally.retries,
     )
+    given = [_verdicts(case, verdicts) for case in cases]
+    if any(v.confidence is not None for case_verdicts in given for v in case_verdicts):
+        row["cases_inconclusive"] = sum(
+            1 for case_verdicts in given if _inconclusive(case_verdicts)
+        )
+    return row
 
 
 def _errored_row(config: ModelConfig, tally: ConfigTally, prices: PriceTable) -> ConfigRow:
@@ -246,20 +317,10 @@ def _errored_row(config: ModelConfig, tally: ConfigTally, prices: PriceTable) ->
         latency_p95_s=None,
         cases_judged=0,
         cases_failed=0,
-        **_counts(tally),
-    )
-
-
-class _Counts(TypedDict):
-    replayed: int
-    live: int
-    failed: int
-    retries: int
-
-
-def _counts(tally: ConfigTally) -> _Counts:
-    return _Counts(
-        replayed=tally.replayed, live=tally.live, failed=tally.failed, retries=tally.retries
+        replayed=tally.replayed,
+        live=tally.live,
+        failed=tally.failed,
+        retries=tally.retries,
     )
 
 

@@ -5,6 +5,10 @@ A test's status is its pytest outcome. A case's is the verdict of the assertions
 ``min_pass_rate=0.75`` passes, though one sample failed. A case whose samples were judged with
 no bar (``verdicts()`` alone) has no verdict of its own. A model config's row fails when one of
 its cases failed. A report written before verdicts were recorded judges against every sample.
+
+A case an interval left *inconclusive* (``assert_samples(confidence=...)``) is neither: it is
+"inconclusive" whatever its policy did to the test (the test's own status says that), unless
+another assertion failed it. Worst first: fail, inconclusive, pass, unchecked.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ __all__ = [
     "worst",
 ]
 
-Status = Literal["fail", "pass", "unchecked"]
+Status = Literal["fail", "inconclusive", "pass", "unchecked"]
 
 
 def sample_status(sample: SampleEntry) -> Status:
@@ -35,7 +39,11 @@ def sample_status(sample: SampleEntry) -> Status:
 
 def case_status(case: CaseEntry) -> Status:
     if case.verdicts:
-        return "fail" if any(not verdict.ok for verdict in case.verdicts) else "pass"
+        if any(verdict.failed for verdict in case.verdicts):
+            return "fail"
+        if any(verdict.outcome == "inconclusive" for verdict in case.verdicts):
+            return "inconclusive"
+        return "pass"
     if case.verdicts is not None:
         return "unchecked"
     return worst(sample_status(sample) for sample in case.samples)
@@ -45,6 +53,8 @@ def config_status(row: ConfigEntry) -> Status:
     if row.cases_failed is not None:
         if row.cases_failed:
             return "fail"
+        if row.cases_inconclusive:
+            return "inconclusive"
         return "pass" if row.cases_judged else "unchecked"
     if not row.checked:
         return "unchecked"
@@ -59,6 +69,7 @@ def outcome_status(test: TestEntry) -> Status:
 
 def worst(statuses: Iterable[Status]) -> Status:
     seen = set(statuses)
-    if "fail" in seen:
-        return "fail"
-    return "pass" if "pass" in seen else "unchecked"
+    for status in ("fail", "inconclusive", "pass"):
+        if status in seen:
+            return status
+    return "unchecked"

@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from .._calls._metering import LedgerState
     from ._records import ConfigRow, ExperimentRecord
 
-__all__ = ["relative_path", "write_budget", "write_plan", "write_summary", "write_unused"]
+__all__ = [
+    "relative_path",
+    "write_budget",
+    "write_inconclusive",
+    "write_plan",
+    "write_summary",
+    "write_unused",
+]
 
 _EXPERIMENTS_SHOWN = 20
 _HEADER = (
@@ -74,6 +81,23 @@ def write_summary(
         + _tokens_total(tokens)
         + f", {_money(_session_cost(experiments))}"
     )
+    write_inconclusive(reporter, experiments)
+
+
+def write_inconclusive(reporter: TerminalReporter, experiments: Sequence[ExperimentRecord]) -> None:
+    """``chatexp: 2 cases inconclusive at 95% confidence (policy: xfail)``, a line per
+    confidence and policy, in yellow: verdicts the samples could not give."""
+    groups: dict[tuple[float, str], int] = {}
+    for experiment in experiments:
+        for case in experiment.get("inconclusive", []):
+            key = (case["confidence"], case["policy"])
+            groups[key] = groups.get(key, 0) + 1
+    for (confidence, policy), count in sorted(groups.items()):
+        reporter.write_line(
+            f"chatexp: {count} case{'s' if count != 1 else ''} inconclusive at "
+            f"{confidence * 100:g}% confidence (policy: {policy})",
+            yellow=True,
+        )
 
 
 # What a row counts, for the totals; a row of an older record may lack the last two.

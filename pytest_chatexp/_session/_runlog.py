@@ -90,7 +90,8 @@ class RunLog:
 
                 test.miss = MissedCalls.from_json(miss)
         elif report.skipped and test.outcome == "passed":
-            test.outcome = "skipped"
+            # An xfail is pytest's own outcome (an inconclusive case under policy "xfail").
+            test.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
 
     def finish(
         self, collected: list[pytest.Item], *, ran: bool, budget: SessionBudget | None

@@ -337,6 +337,10 @@ class RunningItem:
     def prices(self) -> PriceTable:
         return self.session.settings.prices
 
+    @property
+    def inconclusive_policy(self) -> str:
+        return self.session.settings.inconclusive
+
     def run(self, spec: ExperimentSpec) -> ExperimentResult:
         try:
             return self.session.run(self.item, spec)

@@ -21,6 +21,9 @@ _T = TypeVar("_T")
 
 
 RECORD_MODES = ("none", "once", "new", "all", "off")
+# What an inconclusive case does to its test; ``checks._verdict.POLICIES`` (not imported here:
+# a run without chatexp tests imports no checks).
+INCONCLUSIVE_POLICIES = ("fail", "pass", "xfail")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class Settings:
     json_report: str | None = None
     markdown_report: str | None = None
     html_report: str | None = None
+    inconclusive: str = "fail"
 
     @property
     def reports_requested(self) -> bool:
@@ -73,6 +77,13 @@ class Settings:
             json_report=config.getoption("chatexp_json"),
             markdown_report=config.getoption("chatexp_markdown"),
             html_report=config.getoption("chatexp_html"),
+            inconclusive=_read(
+                config,
+                "inconclusive",
+                str,
+                lambda v: v in INCONCLUSIVE_POLICIES,
+                "one of " + ", ".join(INCONCLUSIVE_POLICIES),
+            ),
         )
 
 
@@ -147,6 +158,15 @@ def add_options(parser: pytest.Parser) -> None:
         "chatexp_max_cost", "Default for --chatexp-max-cost.", _ini_type(float), default=""
     )
     parser.addini("chatexp_record", "Default for --chatexp-record.", default="none")
+    group.addoption(
+        "--chatexp-inconclusive",
+        dest="chatexp_inconclusive",
+        metavar="POLICY",
+        help="What a case does to its test when assert_samples(confidence=...) can neither pass "
+        "nor fail it (the bar lies inside its pass rate's interval): fail (default), pass (the "
+        "test passes, the case is reported inconclusive) or xfail.",
+    )
+    parser.addini("chatexp_inconclusive", "Default for --chatexp-inconclusive.", default="fail")
     parser.addini(
         "chatexp_prices",
         "Model prices for cost estimates and budgets, one 'MODEL INPUT_USD OUTPUT_USD' line per "

@@ -9,6 +9,7 @@ a table of the cases below it. Budgets and comparisons look at a whole case or e
 
     def test_refunds(chatexp):
         c.assert_samples(chatexp, c.called("issue_refund", {"order_id": c.ANY}), min_pass_rate=0.8)
+        c.assert_samples(chatexp, c.contains("refund"), min_pass_rate=0.9, confidence=0.95)
         c.assert_tokens(chatexp, total=800, per="sample")
         c.assert_not_worse(chatexp, candidate="v2", baseline="v1", max_token_increase=0.1)
 
@@ -34,6 +35,8 @@ from ._outputs import (
     satisfies,
     startswith,
 )
+from ._reducers import Reducer, at_least, majority, pass_at_k, pass_hat_k
+from ._stats import Decision, Interval
 from ._tools import (
     ANY,
     OneOf,
@@ -60,7 +63,10 @@ from ._verdict import CaseVerdict, SampleCheck, assert_samples, verdicts
 __all__ = [
     "ANY",
     "CaseVerdict",
+    "Decision",
+    "Interval",
     "OneOf",
+    "Reducer",
     "Regex",
     "SampleCheck",
     "assert_cost",
@@ -68,6 +74,7 @@ __all__ = [
     "assert_not_worse",
     "assert_samples",
     "assert_tokens",
+    "at_least",
     "called",
     "called_in_any_order",
     "called_in_order",
@@ -86,12 +93,15 @@ __all__ = [
     "judge",
     "latency_stats",
     "length",
+    "majority",
     "matches",
     "no_tool_calls",
     "no_tool_errors",
     "not_called",
     "not_contains",
     "not_truncated",
+    "pass_at_k",
+    "pass_hat_k",
     "reply",
     "satisfies",
     "similar_to",

@@ -31,13 +31,26 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class AssertionVerdict:
     """An assertion's verdict on one case: its checks, the bar it set, how many samples passed
-    of how many, and whether the case met the bar. Reports judge the case by it."""
+    of how many, and whether the case met the bar. Reports judge the case by it.
+
+    With ``confidence`` the case was judged by its pass rate's interval: ``outcome`` is "pass",
+    "fail" or "inconclusive", and ``policy`` what an inconclusive case did to the test ("fail",
+    "pass", "xfail"); ``ok`` is False for a case that failed the test (an inconclusive one under
+    "fail" or "xfail"). With a ``reducer`` (its label, e.g. "pass@3"), ``outcome`` is "pass" or
+    "fail" and ``estimate`` the reducer's estimate, when it has one. None: not used.
+    """
 
     checks: str  # the checks' names, comma-separated
     min_pass_rate: float
     passed: int
     samples: int
     ok: bool
+    confidence: float | None = None
+    interval: tuple[float, float] | None = None  # (low, high), with ``confidence``
+    outcome: str | None = None  # "pass", "fail" or "inconclusive"
+    policy: str | None = None  # an inconclusive case's policy, with ``confidence``
+    reducer: str | None = None
+    estimate: float | None = None  # the reducer's estimate (pass@k, pass^k)
 
 
 class RunningTest(Protocol):
@@ -51,6 +64,12 @@ class RunningTest(Protocol):
     @property
     def prices(self) -> PriceTable:
         """The session's price table (ini ``chatexp_prices`` over the built-in one)."""
+        ...
+
+    @property
+    def inconclusive_policy(self) -> str:
+        """What an inconclusive case does to the test when its assertion names no policy: ini
+        ``chatexp_inconclusive`` / ``--chatexp-inconclusive`` ("fail", "pass" or "xfail")."""
         ...
 
     def run(self, spec: ExperimentSpec) -> ExperimentResult:
