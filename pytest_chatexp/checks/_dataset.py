@@ -70,6 +70,11 @@ def expected(
     path = _field_path(field)
     if (tool is None) != (argument is None):
         raise TypeError("expected(): give tool= and argument= together, or neither")
+    if ignore_case and compare not in ("equals", "contains"):
+        raise ValueError(
+            "expected(): ignore_case applies to compare='equals' or 'contains'; a JSON or custom "
+            "comparison decides itself what counts as equal"
+        )
     judge = _comparison(compare, strip=strip, ignore_case=ignore_case)
 
     def check(sample: Sample) -> str | None:

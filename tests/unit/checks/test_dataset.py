@@ -173,6 +173,11 @@ def test_a_tool_argument_instead_of_the_output() -> None:
         (lambda: expected("a..b"), ValueError, "expected(): field 'a..b' has an empty part"),
         (lambda: expected("x", compare="equal"), ValueError, "compare must be 'equals'"),  # type: ignore[arg-type]
         (lambda: expected("x", tool="t"), TypeError, "give tool= and argument= together"),
+        (
+            lambda: expected("x", compare="json", ignore_case=True),
+            ValueError,
+            "expected(): ignore_case applies to compare='equals' or 'contains'",
+        ),
     ],
 )
 def test_mistakes_fail_when_the_check_is_made(
