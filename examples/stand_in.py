@@ -14,7 +14,10 @@ the recorded answers read like a model's and the examples' checks have something
 - an order agent working a tool loop: it reads the tool results sent since the customer's last
   message to choose its next step (look the order up, refund it, or answer quoting them);
 - a customer, for simulated-user conversations, who opens with their goal and gives their
-  order number when asked.
+  order number when asked;
+- a sentiment classifier that goes by keywords, answering ``Positive``, ``Negative`` or
+  ``Neutral`` (or calling ``classify`` when given that tool), so it misreads reviews whose
+  words point the other way ("not bad at all").
 
 To record from a real provider instead, see conftest.py.
 """
@@ -41,6 +44,7 @@ def install(server: ReferenceServer) -> None:
         _invoice_extractor, when=lambda request: "Extract the invoice" in _system(request)
     )
     server.add_rule(_ticket_summariser, when=lambda request: "summarise" in _system(request))
+    server.add_rule(_sentiment, when=lambda request: "sentiment" in _system(request))
 
 
 def _system(request: Request) -> str:
@@ -241,3 +245,22 @@ def _customer(request: Request) -> Reply:
     if "order number" in agent.lower():
         return Reply(text=f"Sure, it's #{wanted['order']}.")
     return done  # answered: the goal is met
+
+
+# --- the sentiment classifier -----------------------------------------------------------
+
+_NEGATIVE = ("bad", "break", "broken", "died", "loud", "refund", "stopped", "terrible")
+_POSITIVE = ("adore", "best", "great", "love", "perfect", "recommend")
+
+
+def _sentiment(request: Request) -> Reply:
+    words = re.findall(r"[a-z]+", _last_user_text(request).lower())
+    if any(word in _NEGATIVE for word in words):
+        label = "negative"
+    elif any(word in _POSITIVE for word in words):
+        label = "positive"
+    else:
+        label = "neutral"
+    if request.get("tools"):
+        return Reply(tool_calls=[ToolCallReply("classify", {"sentiment": label})])
+    return Reply(text=label.capitalize())

@@ -19,6 +19,7 @@ the table and the line of the test that asked.
 
 from ._budgets import assert_cost, assert_latency, assert_tokens, cost_of, latency_stats
 from ._compare import assert_not_worse
+from ._dataset import PooledVerdict, assert_pass_rate, expected
 from ._judge import judge, similar_to
 from ._outputs import (
     contains,
@@ -66,12 +67,14 @@ __all__ = [
     "Decision",
     "Interval",
     "OneOf",
+    "PooledVerdict",
     "Reducer",
     "Regex",
     "SampleCheck",
     "assert_cost",
     "assert_latency",
     "assert_not_worse",
+    "assert_pass_rate",
     "assert_samples",
     "assert_tokens",
     "at_least",
@@ -84,6 +87,7 @@ __all__ = [
     "each_reply",
     "each_turn",
     "equals",
+    "expected",
     "final_answer",
     "finish_reason",
     "icontains",
