@@ -17,7 +17,7 @@ the table and the line of the test that asked.
 """
 
 from ._budgets import assert_cost, assert_latency, assert_tokens, cost_of, latency_stats
-from ._compare import assert_not_worse
+from ._compare import assert_better, assert_not_worse
 from ._judge import judge, similar_to
 from ._outputs import (
     contains,
@@ -63,6 +63,7 @@ __all__ = [
     "OneOf",
     "Regex",
     "SampleCheck",
+    "assert_better",
     "assert_cost",
     "assert_latency",
     "assert_not_worse",
