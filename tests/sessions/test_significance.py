@@ -8,14 +8,11 @@ answer, so sample ``i`` of an input pairs with sample ``i`` under the other conf
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 import pytest
 
 from pytest_chatexp.testing import ReferenceServer
 from tests._suite import Suite
+from tests.sessions._scripted import answers, script
 
 CONFIGS = """
 from pytest_chatexp import ModelConfig
@@ -26,26 +23,6 @@ V2 = ModelConfig(name="v2", model="ref-model", chat_template=[{"role": "user", "
 INPUTS = [{"id": "a", "q": "a"}, {"id": "b", "q": "b"}]
 OK = c.contains("ok")
 """
-
-
-def script(server: ReferenceServer, answers: Mapping[str, Sequence[str]]) -> None:
-    """Answer the calls whose prompt holds each key with its answers, in order."""
-    lock = threading.Lock()
-    queues = {key: list(values) for key, values in answers.items()}
-
-    def answer(key: str) -> Any:
-        def reply(request: object) -> str:
-            with lock:
-                return queues[key].pop(0)
-
-        return reply
-
-    for key in answers:
-        server.add_rule(answer(key), when=key)
-
-
-def answers(bad: Sequence[int], total: int = 10) -> list[str]:
-    return ["bad" if index in bad else "ok" for index in range(total)]
 
 
 def test_a_significantly_worse_candidate_fails_with_the_effect_and_p_value(
