@@ -88,6 +88,8 @@ def test_a_significant_regression_fails_the_run_and_a_wobble_does_not(
     )
     run.no_fnmatch("*input c:*")
     run.assert_clean()
+    # Once, in the controller, on every worker's records.
+    assert run.text.count("- chatexp baseline -") == 1
 
     # A wobble alone is listed, and the run passes.
     scripted(server, {"b": [3, 9]})
