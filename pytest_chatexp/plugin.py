@@ -20,6 +20,7 @@ from ._session._settings import Settings, add_options
 
 if TYPE_CHECKING:
     from ._experiment._result import ExperimentResult
+    from ._session._baseline_gate import BaselineGate
     from ._session._runlog import RunLog
     from ._session._session import ChatexpRunner, ChatexpSession
     from .testing import ReferenceServer
@@ -40,8 +41,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER_HELP)
-    config.stash[_SETTINGS] = Settings.from_config(config)
-    config.pluginmanager.register(_RunLogHooks(config), "chatexp-runlog")
+    config.stash[_SETTINGS] = settings = Settings.from_config(config)
+    hooks = _RunLogHooks(config)
+    config.pluginmanager.register(hooks, "chatexp-runlog")
+    if settings.baseline is not None and not hasattr(config, "workerinput"):
+        # Only with a baseline named, and where the summary is written (the xdist controller):
+        # read now, so that a bad file stops the run before anything is spent.
+        from ._session._baseline_gate import BaselineGate
+
+        hooks.baseline = BaselineGate(settings)
+        hooks.baseline.load()
 
 
 def _session(config: pytest.Config) -> ChatexpSession:
@@ -229,6 +238,7 @@ class _RunLogHooks:
         self.config = config
         self.collected: list[pytest.Item] = []
         self.runlog: RunLog | None = None
+        self.baseline: BaselineGate | None = None  # --chatexp-baseline, in the controller
 
     def _log(self) -> RunLog:
         if self.runlog is None:
@@ -261,13 +271,18 @@ class _RunLogHooks:
             self._log().unused_files.update(found)
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
-    def pytest_sessionfinish(self) -> None:
-        session = self.config.stash.get(_SESSION, None)
-        if session is not None:
-            session.close()
-        if self.runlog is not None or session is not None:
-            budget = session.budget if session is not None else None
-            self._log().finish(self.collected, ran=session is not None, budget=budget)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        chatexp = self.config.stash.get(_SESSION, None)
+        if chatexp is not None:
+            chatexp.close()
+        if self.runlog is not None or chatexp is not None:
+            budget = chatexp.budget if chatexp is not None else None
+            self._log().finish(self.collected, ran=chatexp is not None, budget=budget)
+        if self.baseline is not None:
+            # A regression fails the run through the session's exit status, which pytest
+            # returns after this hook (as pytest-cov's --cov-fail-under does).
+            tests = self.runlog.tests.values() if self.runlog is not None else ()
+            self.baseline.finish(tests, session)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
@@ -275,3 +290,5 @@ class _RunLogHooks:
         # A report file is written even when no chatexp test ran, so that CI shards merge.
         if self.runlog is not None or self.config.stash[_SETTINGS].reports_requested:
             self._log().summarise(terminalreporter)
+        if self.baseline is not None:
+            self.baseline.summarise(terminalreporter)

@@ -175,7 +175,7 @@ class ChatexpSession:
         if when != "teardown":
             failed = item.stash.get(EXPERIMENT_FAILED_KEY, False)
             return {"chatexp_experiment_failed": True} if failed else {}
-        with_cases = self.settings.reports_requested
+        with_cases = self.settings.records_cases
         attributes = {
             "chatexp_budget_stopped": item.stash.get(BUDGET_STOPPED_KEY, False),
             "chatexp_experiments": self.records_for(item, with_cases=with_cases),

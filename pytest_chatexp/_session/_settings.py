@@ -44,10 +44,20 @@ class Settings:
     markdown_report: str | None = None
     html_report: str | None = None
     inconclusive: str = "fail"
+    baseline: str | None = None  # the committed baseline report's path
+    baseline_option: str = "--chatexp-baseline"  # how the user named it, for messages
+    baseline_alpha: float = 0.05
+    baseline_max_increase: float = 0.10
+    baseline_update: bool = False
 
     @property
     def reports_requested(self) -> bool:
         return bool(self.json_report or self.markdown_report or self.html_report)
+
+    @property
+    def records_cases(self) -> bool:
+        """Tests' records carry every case: for the reports, and for a baseline comparison."""
+        return self.reports_requested or self.baseline is not None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -84,6 +94,7 @@ class Settings:
                 lambda v: v in INCONCLUSIVE_POLICIES,
                 "one of " + ", ".join(INCONCLUSIVE_POLICIES),
             ),
+            **_baseline(config),
         )
 
 
@@ -200,7 +211,39 @@ def add_options(parser: pytest.Parser) -> None:
         help="Largest answer read from a provider, decoded, in bytes (default 16 MiB); reading "
         "stops past it and the call fails.",
     )
+    group.addoption(
+        "--chatexp-baseline",
+        dest="chatexp_baseline",
+        metavar="PATH",
+        default=None,
+        help="Compare this run's pass rates, tokens and cost per case with a JSON report an "
+        "earlier run wrote (a committed baseline, for live runs): a significant regression "
+        "fails the run.",
+    )
+    group.addoption(
+        "--chatexp-baseline-alpha",
+        dest="chatexp_baseline_alpha",
+        metavar="ALPHA",
+        help="Significance level of the baseline comparison, Holm-corrected across cases "
+        "(default 0.05).",
+    )
+    group.addoption(
+        "--chatexp-baseline-max-increase",
+        dest="chatexp_baseline_max_increase",
+        metavar="FRACTION",
+        help="Largest increase of tokens or cost per sample over the baseline (default 0.1: 10%%).",
+    )
+    group.addoption(
+        "--chatexp-baseline-update",
+        dest="chatexp_baseline_update",
+        action="store_true",
+        default=False,
+        help="Write this run's JSON report to the --chatexp-baseline path instead of comparing.",
+    )
+    parser.addini("chatexp_baseline", "Default for --chatexp-baseline (relative to the ini file).")
     numbers: tuple[tuple[str, type[int] | type[float], str], ...] = (
+        ("baseline_alpha", float, "0.05"),
+        ("baseline_max_increase", float, "0.1"),
         ("retries", int, "3"),
         ("backoff", float, "0.5"),
         ("deadline", float, ""),
@@ -211,6 +254,43 @@ def add_options(parser: pytest.Parser) -> None:
     for setting, number, default in numbers:
         help_text = f"Default for --chatexp-{setting}."
         parser.addini(f"chatexp_{setting}", help_text, _ini_type(number), default)
+
+
+def _baseline(config: pytest.Config) -> dict[str, Any]:
+    """The baseline settings: its path (an ini value is relative to the ini file), level and
+    tolerance, and whether to update it."""
+    path: str | None = config.getoption("chatexp_baseline")
+    option = "--chatexp-baseline"
+    if path is None:
+        ini = str(config.getini("chatexp_baseline") or "").strip()
+        if ini:
+            folder = config.inipath.parent if config.inipath is not None else config.rootpath
+            path, option = str(folder / ini), "ini option chatexp_baseline"
+    update = bool(config.getoption("chatexp_baseline_update"))
+    if update and path is None:
+        raise pytest.UsageError(
+            "chatexp: --chatexp-baseline-update writes this run's report to the baseline: "
+            "name it with --chatexp-baseline PATH (or the ini option chatexp_baseline)"
+        )
+    return {
+        "baseline": path,
+        "baseline_option": option,
+        "baseline_alpha": _read(
+            config,
+            "baseline_alpha",
+            float,
+            lambda v: 0 < v < 1,
+            "a significance level between 0 and 1 (for example 0.05)",
+        ),
+        "baseline_max_increase": _read(
+            config,
+            "baseline_max_increase",
+            float,
+            lambda v: 0 <= v < float("inf"),
+            "a fraction >= 0 (0.1 = 10%)",
+        ),
+        "baseline_update": update,
+    }
 
 
 def _ini_type(kind: type[int] | type[float]) -> Any:

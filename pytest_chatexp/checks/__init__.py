@@ -18,7 +18,7 @@ the table and the line of the test that asked.
 """
 
 from ._budgets import assert_cost, assert_latency, assert_tokens, cost_of, latency_stats
-from ._compare import assert_not_worse
+from ._compare import assert_better, assert_not_worse
 from ._dataset import PooledVerdict, assert_pass_rate, expected
 from ._judge import judge, similar_to
 from ._outputs import (
@@ -71,6 +71,7 @@ __all__ = [
     "Reducer",
     "Regex",
     "SampleCheck",
+    "assert_better",
     "assert_cost",
     "assert_latency",
     "assert_not_worse",

@@ -17,7 +17,7 @@ guaranteed bound.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from statistics import NormalDist
@@ -31,7 +31,9 @@ __all__ = [
     "clopper_pearson",
     "decide",
     "fisher_less",
+    "holm",
     "mcnemar_exact",
+    "mcnemar_less",
     "paired_difference",
     "wilson",
 ]
@@ -228,3 +230,27 @@ def _solve(increasing: Callable[[float], float]) -> float:
 def _check_counts(passed: int, total: int) -> None:
     if total < 0 or not 0 <= passed <= total:
         raise ValueError(f"counts must satisfy 0 <= passed <= total, got {passed} of {total}")
+
+
+def mcnemar_less(only_first: int, only_second: int) -> float:
+    """The one-sided exact McNemar p-value that the first condition's pass rate is the lower.
+
+    The probability, if each discordant pair were a fair coin, of the first condition winning
+    ``only_first`` of them or fewer: small when it won far fewer than the second did.
+    """
+    _check_counts(0, only_first)
+    _check_counts(0, only_second)
+    return binomial_cdf(only_first, only_first + only_second, 0.5)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given: rejecting those at or below
+    alpha keeps the chance of any false rejection among them at most alpha (for any number of
+    tests, whatever their dependence)."""
+    order = sorted(range(len(p_values)), key=lambda place: p_values[place])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, place in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[place]))
+        adjusted[place] = running
+    return adjusted

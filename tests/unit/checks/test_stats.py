@@ -18,7 +18,9 @@ from pytest_chatexp.checks._stats import (
     clopper_pearson,
     decide,
     fisher_less,
+    holm,
     mcnemar_exact,
+    mcnemar_less,
     paired_difference,
     wilson,
 )
@@ -153,3 +155,46 @@ def test_a_confidence_that_is_not_a_number_is_refused() -> None:
 def test_counts_are_checked() -> None:
     with pytest.raises(ValueError, match="0 <= passed <= total"):
         wilson(4, 3, 0.95)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 40))
+def test_mcnemar_less_matches_scipys_one_sided_binomial_test(
+    only_first: int, only_second: int
+) -> None:
+    discordant = only_first + only_second
+    expected = (
+        1.0
+        if discordant == 0
+        else scipy_stats.binomtest(only_first, discordant, alternative="less").pvalue
+    )
+    assert mcnemar_less(only_first, only_second) == pytest.approx(expected, abs=1e-10)
+    # The two one-sided p-values of a table never both fall below a half.
+    assert max(mcnemar_less(only_first, only_second), mcnemar_less(only_second, only_first)) >= 0.5
+
+
+def test_mcnemar_less_known_values() -> None:
+    assert mcnemar_less(0, 5) == pytest.approx(1 / 32)
+    assert mcnemar_less(5, 0) == 1.0
+    assert mcnemar_less(0, 0) == 1.0
+    with pytest.raises(ValueError, match="counts"):
+        mcnemar_less(-1, 3)
+
+
+def test_holm_matches_rs_p_adjust() -> None:
+    # R: p.adjust(c(0.01, 0.04, 0.03, 0.02, 0.05), "holm")
+    assert holm([0.01, 0.04, 0.03, 0.02, 0.05]) == pytest.approx([0.05, 0.09, 0.09, 0.08, 0.09])
+    # R: p.adjust(c(0.5, 0.001, 0.2), "holm"): capped at 1, monotone in the sorted order.
+    assert holm([0.5, 0.001, 0.2]) == pytest.approx([0.5, 0.003, 0.4])
+    assert holm([0.9, 0.8]) == [1.0, 1.0]
+    assert holm([]) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12))
+def test_holm_is_bonferroni_at_the_smallest_and_never_below_the_raw(p_values: list[float]) -> None:
+    adjusted = holm(p_values)
+    assert min(adjusted) == pytest.approx(min(1.0, len(p_values) * min(p_values)))
+    assert all(
+        raw <= fixed + 1e-12 <= 1.0 + 1e-12 for raw, fixed in zip(p_values, adjusted, strict=True)
+    )
