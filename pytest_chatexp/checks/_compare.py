@@ -164,14 +164,8 @@ def assert_not_worse(
     table = price_table(prices) if max_cost_increase is not None else None
 
     def summary(name: str, cases: list[Case]) -> ConfigSummary:
-        samples = [sample for case in cases for sample in case.samples]
-        return ConfigSummary(
-            name=name,
-            samples=len(samples),
-            passed=len(samples) - failed.get(name, 0),
-            total_tokens=Usage.combined(sample.usage for sample in samples).total_tokens,
-            cost_usd=cost_of(cases, prices=table) if table is not None else None,
-        )
+        cost = cost_of(cases, prices=table) if table is not None else None
+        return _pass_summary(name, cases, failed, cost_usd=cost)
 
     base, cand = summary(baseline, base_cases), summary(candidate, cand_cases)
     rows: list[_Row] = []
@@ -294,13 +288,16 @@ def _pairs(
     return paired_counts(outcomes_of(base_cases, failing), outcomes_of(cand_cases, failing))
 
 
-def _pass_summary(name: str, cases: list[Case], failed: dict[str, int]) -> ConfigSummary:
+def _pass_summary(
+    name: str, cases: list[Case], failed: dict[str, int], *, cost_usd: float | None = None
+) -> ConfigSummary:
     samples = [sample for case in cases for sample in case.samples]
     return ConfigSummary(
         name=name,
         samples=len(samples),
         passed=len(samples) - failed.get(name, 0),
         total_tokens=Usage.combined(sample.usage for sample in samples).total_tokens,
+        cost_usd=cost_usd,
     )
 
 
