@@ -30,7 +30,9 @@ _SESSION = pytest.StashKey["ChatexpSession"]()
 _MARKER_HELP = (
     "chatexp(model_configs=..., inputs=..., messages=..., num_samples=1, concurrency=None, "
     "timeout=None, split=None): run an LLM experiment (every model config x every input x "
-    "num_samples) for this test; the 'chatexp' fixture gives its result."
+    "num_samples) for this test; the 'chatexp' fixture gives its result. "
+    "num_samples=(min, max) with checks=[...], min_pass_rate= and confidence= samples "
+    "adaptively and asserts the checks."
 )
 
 
@@ -185,6 +187,14 @@ class _ReportAttributes:
 
     def __init__(self, session: ChatexpSession) -> None:
         self.session = session
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        """After the test body: the checks its marker declared (adaptive sampling) fail it."""
+        yield
+        from ._session._adaptive import raise_declared_failures  # loaded with the session
+
+        raise_declared_failures(item)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

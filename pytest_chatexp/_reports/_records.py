@@ -29,6 +29,7 @@ __all__ = [
     "ExperimentRun",
     "Outcomes",
     "SampleRecord",
+    "SamplingRecord",
     "ToolCallRecord",
     "ToolResultRecord",
     "TurnRecord",
@@ -128,12 +129,26 @@ class CaseRecord(TypedDict):
     verdicts: list[VerdictRecord]  # as the assertions recorded them (``Verdicts``)
 
 
+class SamplingRecord(TypedDict):
+    """Adaptive sampling of one case: samples drawn of the maximum, its verdict, and whether
+    the sequential test settled it (else the raw pass rate did)."""
+
+    config: str
+    input: str
+    drawn: int
+    maximum: int
+    passed: int
+    ok: bool
+    settled: bool
+
+
 class ExperimentRecord(TypedDict):
     test: str
     wall_time_s: float
     configs: list[ConfigRow]
     errored: NotRequired[bool]  # the experiment raised: the rows count its calls only
     cases: NotRequired[list[CaseRecord]]
+    adaptive: NotRequired[list[SamplingRecord]]  # num_samples=(min, max): each case's sampling
 
 
 @dataclass(frozen=True)
@@ -177,6 +192,19 @@ def experiment_record(
     )
     if with_cases:
         record["cases"] = [_case(case, outcomes, prices, verdicts) for case in result.cases]
+    if result.sampling:
+        record["adaptive"] = [
+            SamplingRecord(
+                config=s.config,
+                input=s.input,
+                drawn=s.drawn,
+                maximum=s.maximum,
+                passed=s.passed,
+                ok=s.ok,
+                settled=s.settled,
+            )
+            for s in result.sampling
+        ]
     return record
 
 
