@@ -411,9 +411,8 @@ async def _read_events(
 ) -> tuple[list[Any], float | None]:
     """The ``data:`` events of a server-sent-event stream, decoded, and the time to the first.
 
-    ``[DONE]`` (OpenAI's terminator) ends the list; an event that is not JSON is a provider
-    error naming it. ``event:``/``id:`` fields and comments are not needed by any provider.
-    The whole stream is bounded by ``limit`` decoded bytes, and with it every line.
+    ``[DONE]`` (OpenAI's) ends the list; an event that is not JSON is a provider error naming
+    it. No provider needs ``event:``/``id:`` fields. ``limit`` bounds the whole decoded stream.
     """
     events: list[Any] = []
     first: float | None = None
