@@ -190,11 +190,16 @@ class _ReportAttributes:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        """After the test body: the checks its marker declared (adaptive sampling) fail it."""
-        yield
-        from ._session._adaptive import raise_declared_failures  # loaded with the session
+        """After the test body: the checks its marker declared (adaptive sampling) fail it,
+        with their table alone (no frame of the test or the plugin says more)."""
+        from ._session._adaptive import take_declared_failures  # loaded with the session
 
-        raise_declared_failures(item)
+        try:
+            yield
+        finally:
+            failures = take_declared_failures(item)
+        if failures is not None:
+            pytest.fail(failures, pytrace=False)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

@@ -13,7 +13,7 @@ same points without a server.
 session drives it, synchronously or from a coroutine, and it never touches the network
 itself. At the end the cases' verdicts are recorded to the running test as an assertion's
 are, and the failing ones wait in the item's stash until the test body has run
-(``raise_declared_failures``, called by the plugin's ``pytest_runtest_call`` wrapper): the
+(``take_declared_failures``, called by the plugin's ``pytest_runtest_call`` wrapper): the
 checks are asserted for the test, whose body may be just ``pass``.
 """
 
@@ -40,8 +40,8 @@ __all__ = [
     "Rounds",
     "adrive",
     "drive",
-    "raise_declared_failures",
     "rounds",
+    "take_declared_failures",
 ]
 
 # The declared checks' failure table, raised once the test body has run.
@@ -243,10 +243,10 @@ class MergedRuns:
         self.runs.append(ExperimentRun(self.spec.model_configs, self.result, tally, elapsed))
 
 
-def raise_declared_failures(item: pytest.Item) -> None:
-    """After the test body: fail the test with its declared checks' failing cases, if any
-    (the table alone: no frame of the test or the plugin says more)."""
+def take_declared_failures(item: pytest.Item) -> str | None:
+    """The table of the cases failing the checks the test declared, once (a rerun of the item
+    starts afresh); None when every case passed or the test declared none."""
     failures = item.stash.get(FAILURES_KEY, None)
     if failures is not None:
         del item.stash[FAILURES_KEY]
-        pytest.fail(failures, pytrace=False)
+    return failures

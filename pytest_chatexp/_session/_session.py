@@ -199,7 +199,7 @@ class ChatexpSession:
         return {name: value for name, value in attributes.items() if value}
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
-        if spec.adaptive is not None:  # rounds, each an experiment (``_adaptive``)
+        if spec.adaptive is not None and not self.settings.plan:  # rounds (``_adaptive``)
             with MergedRuns(item, item.stash.setdefault(RESULTS_KEY, []), spec) as merged:
                 return merged.finish(*drive(rounds(spec), partial(self.run, item)))
         with self._running(item, spec) as run:
@@ -208,7 +208,7 @@ class ChatexpSession:
         return run.result
 
     async def arun(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
-        if spec.adaptive is not None:
+        if spec.adaptive is not None and not self.settings.plan:  # a plan counts the maximum
             with MergedRuns(item, item.stash.setdefault(RESULTS_KEY, []), spec) as merged:
                 return merged.finish(*await adrive(rounds(spec), partial(self.arun, item)))
         with self._running(item, spec) as run:

@@ -210,3 +210,11 @@ def test_bad_adaptive_arguments_are_named(
     run.fnmatch(f"*chatexp: test_x.py::test_bad: {message}")
     assert not server.requests
     run.assert_clean()
+
+
+def test_a_plan_counts_the_maximum(suite: Suite, server: ReferenceServer) -> None:
+    """Before spending, the worst case: every case drawing its maximum."""
+    run = suite.write(SUITE).run("--chatexp-plan", "--chatexp-record=off", "-rs")
+    run.assert_outcomes(skipped=1)
+    run.fnmatch("plan: 60 calls, 0 replayed, 60 live*")
+    assert not server.requests
