@@ -10,9 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from .._calls._exchange import format_for
 from .._errors import InvalidExperimentError
@@ -68,7 +77,7 @@ class ExperimentOptions(BaseModel):
     model_configs: Any = None
     inputs: Any = None
     messages: tuple[TemplateMessage, ...] = ()
-    num_samples: Annotated[StrictInt, Field(ge=1, le=10_000)] | tuple[StrictInt, StrictInt] = 1
+    num_samples: int | tuple[int, int] = 1  # checked by _sample_count, one message each
     checks: tuple[Any, ...] | None = None
     min_pass_rate: StrictFloat | StrictInt | None = None
     confidence: StrictFloat | None = None
@@ -78,6 +87,27 @@ class ExperimentOptions(BaseModel):
     tool_handlers: dict[str, Any] = Field(default_factory=dict)
     max_turns: StrictInt = Field(default=DEFAULT_MAX_TURNS, ge=1, le=1000)
     simulated_user: SimulatedUser | None = None
+
+    @field_validator("num_samples", mode="before")
+    @classmethod
+    def _sample_count(cls, value: Any) -> Any:
+        """A count, or a (min, max) range of two integers; each range bound is checked with
+        the other adaptive arguments (``sample_range``), to name them together."""
+        if isinstance(value, list | tuple):
+            if len(value) != 2 or not all(_is_int(bound) for bound in value):
+                raise PydanticCustomError("range_type", "a range must be two integers, (min, max)")
+            return tuple(value)
+        if not _is_int(value):
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        if value < 1:
+            raise PydanticCustomError(
+                "greater_than_equal", "Input should be greater than or equal to 1"
+            )
+        if value > _MAX_SAMPLES:
+            raise PydanticCustomError(
+                "less_than_equal", f"Input should be less than or equal to {_MAX_SAMPLES}"
+            )
+        return value
 
     def to_spec(self, *, name: str, base_dir: Path, render: bool = True) -> ExperimentSpec:
         """Resolve files and build the validated spec.
@@ -171,6 +201,13 @@ class ExperimentOptions(BaseModel):
             )
             raise InvalidExperimentError(f"{argument}: {exc}") from None
         return SampleRange(plan.minimum, plan.maximum, plan.bar, plan.confidence, checks)
+
+
+_MAX_SAMPLES = 10_000
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_variables_used(spec: ExperimentSpec) -> None:

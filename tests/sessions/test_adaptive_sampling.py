@@ -197,6 +197,10 @@ def test_bad(chatexp):
             "checks[[]0] must be a SampleCheck (from pytest_chatexp.checks), got str 'x'",
         ),
         (
+            "num_samples=(3, 'x'), checks=[c.contains('x')], min_pass_rate=0.8, confidence=0.95",
+            "chatexp marker: 'num_samples': a range must be two integers, (min, max) (got (3, 'x'))",
+        ),
+        (
             "num_samples=5, checks=[c.contains('x')]",
             "checks= apply to adaptive sampling, with a range num_samples=(min, max)*",
         ),
