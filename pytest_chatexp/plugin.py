@@ -31,7 +31,9 @@ _SESSION = pytest.StashKey["ChatexpSession"]()
 _MARKER_HELP = (
     "chatexp(model_configs=..., inputs=..., messages=..., num_samples=1, concurrency=None, "
     "timeout=None, split=None): run an LLM experiment (every model config x every input x "
-    "num_samples) for this test; the 'chatexp' fixture gives its result."
+    "num_samples) for this test; the 'chatexp' fixture gives its result. "
+    "num_samples=(min, max) with checks=[...], min_pass_rate= and confidence= samples "
+    "adaptively and asserts the checks."
 )
 
 
@@ -194,6 +196,19 @@ class _ReportAttributes:
 
     def __init__(self, session: ChatexpSession) -> None:
         self.session = session
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        """After the test body: the checks its marker declared (adaptive sampling) fail it,
+        with their table alone (no frame of the test or the plugin says more)."""
+        from ._session._adaptive import take_declared_failures  # loaded with the session
+
+        try:
+            yield
+        finally:
+            failures = take_declared_failures(item)
+        if failures is not None:
+            pytest.fail(failures, pytrace=False)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

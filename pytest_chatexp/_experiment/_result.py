@@ -23,7 +23,16 @@ from ._humanloop import (
 from ._inputs import Input
 from ._spec import ExperimentSpec
 
-__all__ = ["Case", "ExperimentResult", "Sample", "ToolResult", "Turn", "assemble", "group"]
+__all__ = [
+    "Case",
+    "CaseSampling",
+    "ExperimentResult",
+    "Sample",
+    "ToolResult",
+    "Turn",
+    "assemble",
+    "group",
+]
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -231,6 +240,21 @@ class Case:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CaseSampling:
+    """How adaptive sampling ended for one case: samples drawn of the maximum, the verdict,
+    and whether the sequential test settled it (else the raw pass rate decided, at the maximum
+    or once the remaining samples could not change it)."""
+
+    config: str
+    input: str
+    drawn: int
+    maximum: int
+    passed: int
+    ok: bool
+    settled: bool
+
+
 @dataclass(frozen=True)
 class ExperimentResult:
     """Every case of an experiment, with the groupings a test needs.
@@ -243,6 +267,8 @@ class ExperimentResult:
     wall_time_s: float = 0.0
     model_configs: tuple[ModelConfig, ...] = field(default=())
     inputs: tuple[Input, ...] = field(default=())
+    # Adaptive sampling (``num_samples=(min, max)``): each case's samples drawn and verdict.
+    sampling: tuple[CaseSampling, ...] = field(default=())
 
     def __iter__(self) -> Iterator[Case]:
         return iter(self.cases)

@@ -23,7 +23,20 @@ from ._humanloop import (
 from ._inputs import Input
 from ._templates import render
 
-__all__ = ["ExperimentSpec", "Loop", "PlannedCall", "sample_id"]
+__all__ = ["ExperimentSpec", "Loop", "PlannedCall", "SampleRange", "sample_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRange:
+    """Adaptive sampling, as a test declares it: from ``minimum`` to ``maximum`` samples per
+    case, drawn until the declared checks settle whether the case's pass rate reaches
+    ``min_pass_rate`` at ``confidence`` (``checks/_sequential.py``; the session runs it)."""
+
+    minimum: int
+    maximum: int
+    min_pass_rate: float
+    confidence: float
+    checks: tuple[Any, ...]  # SampleChecks: the checks' layer sits above this one
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,12 @@ class ExperimentSpec:
     # Model calls one sample may make (a tool loop, a conversation) before it is cut short.
     max_turns: int = DEFAULT_MAX_TURNS
     simulated_user: SimulatedUser | None = None
+    # Adaptive sampling declared (``num_samples`` is then its maximum); None: a fixed count.
+    adaptive: SampleRange | None = None
+    # One round of adaptive sampling plans only some cases, (config name, input id), and
+    # their next samples: indexes from ``first_sample``, continuing the earlier rounds'.
+    only: frozenset[tuple[str, str]] | None = None
+    first_sample: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.max_turns, bool) or not isinstance(self.max_turns, int):
@@ -84,6 +103,11 @@ class ExperimentSpec:
         for config in self.model_configs:
             tools = running_tools(config, self.tool_handlers)
             for case_input in self.inputs:
+                if (
+                    self.only is not None
+                    and (config.display_name, str(case_input.id)) not in self.only
+                ):
+                    continue
                 messages = self.render_messages(config, case_input)
                 script = self.render_turns(config, case_input)
                 if script:  # the first scripted turn opens the conversation
@@ -97,7 +121,7 @@ class ExperimentSpec:
                 )
                 calls.extend(
                     PlannedCall(config, case_input, messages, index, loop=loop)
-                    for index in range(self.num_samples)
+                    for index in range(self.first_sample, self.first_sample + self.num_samples)
                 )
         return calls
 

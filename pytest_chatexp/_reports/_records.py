@@ -30,6 +30,7 @@ __all__ = [
     "InconclusiveRecord",
     "Outcomes",
     "SampleRecord",
+    "SamplingRecord",
     "ToolCallRecord",
     "ToolResultRecord",
     "TurnRecord",
@@ -148,6 +149,19 @@ class CaseRecord(TypedDict):
     verdicts: list[VerdictRecord]  # as the assertions recorded them (``Verdicts``)
 
 
+class SamplingRecord(TypedDict):
+    """Adaptive sampling of one case: samples drawn of the maximum, its verdict, and whether
+    the sequential test settled it (else the raw pass rate did)."""
+
+    config: str
+    input: str
+    drawn: int
+    maximum: int
+    passed: int
+    ok: bool
+    settled: bool
+
+
 class ExperimentRecord(TypedDict):
     test: str
     wall_time_s: float
@@ -155,6 +169,7 @@ class ExperimentRecord(TypedDict):
     errored: NotRequired[bool]  # the experiment raised: the rows count its calls only
     cases: NotRequired[list[CaseRecord]]
     inconclusive: NotRequired[list[InconclusiveRecord]]  # only when there are some
+    adaptive: NotRequired[list[SamplingRecord]]  # num_samples=(min, max): each case's sampling
 
 
 @dataclass(frozen=True)
@@ -213,6 +228,19 @@ def experiment_record(
             )
     if inconclusive:
         record["inconclusive"] = inconclusive
+    if result.sampling:
+        record["adaptive"] = [
+            SamplingRecord(
+                config=s.config,
+                input=s.input,
+                drawn=s.drawn,
+                maximum=s.maximum,
+                passed=s.passed,
+                ok=s.ok,
+                settled=s.settled,
+            )
+            for s in result.sampling
+        ]
     return record
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from .._calls._budget import PlanRecord
     from .._calls._metering import LedgerState
-    from ._records import ConfigRow, ExperimentRecord
+    from ._records import ConfigRow, ExperimentRecord, SamplingRecord
 
 __all__ = [
     "relative_path",
@@ -64,6 +64,8 @@ def write_summary(
         note = " (raised: no samples; its calls are counted)" if experiment.get("errored") else ""
         rows.append((f"{experiment['test']}{note}",))
         rows += [_config_cells(row) for row in experiment["configs"]]
+        if experiment.get("adaptive"):
+            rows.append((_adaptive_line(experiment.get("adaptive", [])),))
     _write_table(reporter, rows)
     if len(shown) < len(experiments):
         reporter.write_line(f"... {len(experiments) - len(shown)} more experiments (-v lists all)")
@@ -98,6 +100,28 @@ def write_inconclusive(reporter: TerminalReporter, experiments: Sequence[Experim
             f"{confidence * 100:g}% confidence (policy: {policy})",
             yellow=True,
         )
+
+
+def _adaptive_line(cases: Sequence[SamplingRecord]) -> str:
+    """Adaptive sampling: samples drawn of the most it could have, per case (the first few)."""
+    drawn = sum(case["drawn"] for case in cases)
+    most = sum(case["maximum"] for case in cases)
+    shown = ", ".join(
+        f"{case['config']}/{case['input']} {case['drawn']}/{case['maximum']}"
+        for case in cases[:_ADAPTIVE_CASES_SHOWN]
+    )
+    more = (
+        f", ... {len(cases) - _ADAPTIVE_CASES_SHOWN} more"
+        if len(cases) > _ADAPTIVE_CASES_SHOWN
+        else ""
+    )
+    return (
+        f"  adaptive sampling: {drawn} of at most {most} samples drawn, "
+        f"{most - drawn} calls saved ({shown}{more})"
+    )
+
+
+_ADAPTIVE_CASES_SHOWN = 6
 
 
 # What a row counts, for the totals; a row of an older record may lack the last two.

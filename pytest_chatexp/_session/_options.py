@@ -12,7 +12,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from .._calls._exchange import format_for
 from .._errors import InvalidExperimentError
@@ -21,9 +30,11 @@ from .._experiment._config import OPAQUE_PROVIDERS, ModelConfig, TemplateMessage
 from .._experiment._files import resolve_inputs, resolve_model_configs
 from .._experiment._humanloop import ChatMessage
 from .._experiment._inputs import Input
-from .._experiment._spec import ExperimentSpec
+from .._experiment._spec import ExperimentSpec, SampleRange
 from .._experiment._templates import check_all_used, referenced
 from .._validation import describe_validation_error
+from ..checks._sequential import AdaptivePlan
+from ..checks._verdict import SampleCheck
 
 __all__ = [
     "CaseSelection",
@@ -42,7 +53,10 @@ class ExperimentOptions(BaseModel):
     - ``inputs``: a list of mappings (template variables) or ``Input`` objects, or a dataset file
       path (JSONL, JSON, CSV, YAML). Omitted: one case without variables.
     - ``messages``: messages sent after each config's chat template (may use ``{{var}}``).
-    - ``num_samples``: generations per config x input (default 1).
+    - ``num_samples``: generations per config x input (default 1); a range ``(min, max)``
+      samples adaptively: ``min`` per case, then one more at a time for the cases whose
+      verdict on ``checks`` against ``min_pass_rate`` is not settled at ``confidence``, up to
+      ``max`` (``checks/_sequential.py``). The checks are then asserted for the test.
     - ``concurrency``: at most this many calls of this experiment at once (never more than the
       session's ``--chatexp-concurrency``).
     - ``timeout``: seconds each call may take.
@@ -63,13 +77,37 @@ class ExperimentOptions(BaseModel):
     model_configs: Any = None
     inputs: Any = None
     messages: tuple[TemplateMessage, ...] = ()
-    num_samples: StrictInt = Field(default=1, ge=1, le=10_000)
+    num_samples: int | tuple[int, int] = 1  # checked by _sample_count, one message each
+    checks: tuple[Any, ...] | None = None
+    min_pass_rate: StrictFloat | StrictInt | None = None
+    confidence: StrictFloat | None = None
     concurrency: StrictInt | None = Field(default=None, ge=1, le=4096)
     timeout: StrictFloat | StrictInt | None = Field(default=None, gt=0, allow_inf_nan=False)
     split: Literal["configs", "inputs", "cases"] | None = None
     tool_handlers: dict[str, Any] = Field(default_factory=dict)
     max_turns: StrictInt = Field(default=DEFAULT_MAX_TURNS, ge=1, le=1000)
     simulated_user: SimulatedUser | None = None
+
+    @field_validator("num_samples", mode="before")
+    @classmethod
+    def _sample_count(cls, value: Any) -> Any:
+        """A count, or a (min, max) range of two integers; each range bound is checked with
+        the other adaptive arguments (``sample_range``), to name them together."""
+        if isinstance(value, list | tuple):
+            if len(value) != 2 or not all(_is_int(bound) for bound in value):
+                raise PydanticCustomError("range_type", "a range must be two integers, (min, max)")
+            return tuple(value)
+        if not _is_int(value):
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        if value < 1:
+            raise PydanticCustomError(
+                "greater_than_equal", "Input should be greater than or equal to 1"
+            )
+        if value > _MAX_SAMPLES:
+            raise PydanticCustomError(
+                "less_than_equal", f"Input should be less than or equal to {_MAX_SAMPLES}"
+            )
+        return value
 
     def to_spec(self, *, name: str, base_dir: Path, render: bool = True) -> ExperimentSpec:
         """Resolve files and build the validated spec.
@@ -89,22 +127,87 @@ class ExperimentOptions(BaseModel):
         if self.inputs is not None:
             _check_types("inputs", self.inputs, (Input, Mapping, str, Path))
         inputs = resolve_inputs(self.inputs, base_dir=base_dir, where="inputs")
+        adaptive = self.sample_range()
         spec = ExperimentSpec(
             name=name,
             model_configs=tuple(configs),
             inputs=tuple(inputs),
             messages=self.messages,
-            num_samples=self.num_samples,
+            num_samples=self.num_samples
+            if isinstance(self.num_samples, int)
+            else self.num_samples[1],
             concurrency=self.concurrency,
             timeout=float(self.timeout) if self.timeout is not None else None,
             tool_handlers=self.tool_handlers,
             max_turns=self.max_turns,
             simulated_user=self.simulated_user,
+            adaptive=adaptive,
         )
         _check_variables_used(spec)
         if render:
             spec.calls  # noqa: B018  (renders, so a missing variable fails here)
         return spec
+
+    def sample_range(self) -> SampleRange | None:
+        """Adaptive sampling as declared, checked; None for a fixed ``num_samples``."""
+        declared = {
+            name: value
+            for name, value in (
+                ("checks", self.checks),
+                ("min_pass_rate", self.min_pass_rate),
+                ("confidence", self.confidence),
+            )
+            if value is not None
+        }
+        if isinstance(self.num_samples, int):
+            if declared:
+                raise InvalidExperimentError(
+                    f"{', '.join(f'{name}=' for name in declared)} apply to adaptive sampling, "
+                    f"with a range num_samples=(min, max); num_samples={self.num_samples} is a "
+                    "fixed count (assert fixed samples in the test body with assert_samples)"
+                )
+            return None
+        minimum, maximum = self.num_samples
+        shown = f"num_samples=({minimum}, {maximum})"
+        missing = [
+            f"{name}=" for name in ("checks", "min_pass_rate", "confidence") if name not in declared
+        ]
+        if missing:
+            raise InvalidExperimentError(
+                f"{shown} samples adaptively, which needs {', '.join(missing)} too: checks=[...] "
+                "are the SampleChecks judging each sample, min_pass_rate= the bar a case's pass "
+                "rate must reach, confidence= (e.g. 0.95) how sure a verdict must be to stop early"
+            )
+        checks = tuple(self.checks or ())
+        if not checks:
+            raise InvalidExperimentError(f"{shown}: checks= is empty; give at least one check")
+        for position, check in enumerate(checks):
+            if not isinstance(check, SampleCheck):
+                raise InvalidExperimentError(
+                    f"checks[{position}] must be a SampleCheck (from pytest_chatexp.checks), "
+                    f"got {type(check).__name__} {check!r:.60}"
+                )
+        try:
+            plan = AdaptivePlan(
+                minimum, maximum, float(self.min_pass_rate or 0.0), float(self.confidence or 0.0)
+            )
+        except ValueError as exc:
+            argument = (
+                f"confidence={self.confidence}"
+                if "confidence" in str(exc)
+                else f"min_pass_rate={self.min_pass_rate}"
+                if "bar" in str(exc)
+                else shown
+            )
+            raise InvalidExperimentError(f"{argument}: {exc}") from None
+        return SampleRange(plan.minimum, plan.maximum, plan.bar, plan.confidence, checks)
+
+
+_MAX_SAMPLES = 10_000
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_variables_used(spec: ExperimentSpec) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from .._redaction import remember_secrets, url_secrets
 from .._reports._records import ExperimentRecord, ExperimentRun, experiment_record
 from .._reports._summary import relative_path
 from ..checks._running import AssertionVerdict, activate, deactivate
+from ._adaptive import MergedRuns, adrive, drive, rounds
 from ._collection import SpecCache, fail_for
 from ._options import CaseSelection, merge_marker_kwargs, parse_options
 from ._runlog import recording_name
@@ -197,12 +199,18 @@ class ChatexpSession:
         return {name: value for name, value in attributes.items() if value}
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
+        if spec.adaptive is not None and not self.settings.plan:  # rounds (``_adaptive``)
+            with MergedRuns(item, item.stash.setdefault(RESULTS_KEY, []), spec) as merged:
+                return merged.finish(*drive(rounds(spec), partial(self.run, item)))
         with self._running(item, spec) as run:
             if run.result is None:
                 run.result = self.runner.run(spec, exchange=run.exchange, runs=run.samples)
         return run.result
 
     async def arun(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
+        if spec.adaptive is not None and not self.settings.plan:  # a plan counts the maximum
+            with MergedRuns(item, item.stash.setdefault(RESULTS_KEY, []), spec) as merged:
+                return merged.finish(*await adrive(rounds(spec), partial(self.arun, item)))
         with self._running(item, spec) as run:
             if run.result is None:
                 run.result = await self.runner.arun(spec, exchange=run.exchange, runs=run.samples)
