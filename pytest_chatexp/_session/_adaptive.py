@@ -3,8 +3,9 @@
 A test declares ``num_samples=(min, max)`` with ``checks``, ``min_pass_rate`` and
 ``confidence`` (``ExperimentSpec.adaptive``). The first round plans ``min`` samples per case;
 the checks judge them (``checks.verdicts``); ``checks/_sequential.py`` says per case whether its
-verdict is settled; each further round plans one more sample, index after index, for the cases
-that are not, all of them at once, until none is left (or ``max``). The rounds are plain
+verdict is settled; each further round plans, for the cases that are not, all at once, as many
+more samples as the nearest of them needs before it could stop (one at a time would stop at the
+same looks, in more rounds), until none is left (or ``max``). The rounds are plain
 experiments run the usual way (replay first, then the runner), so the recording holds exactly
 the samples drawn and a replay, running the same procedure on the same answers, stops at the
 same points without a server.
@@ -31,7 +32,13 @@ from .._experiment._spec import ExperimentSpec, SampleRange
 from .._reports._records import ExperimentRun
 from .._util import percent
 from ..checks._running import AssertionVerdict, current_test
-from ..checks._sequential import AdaptivePlan, Step, next_step, raw_verdict
+from ..checks._sequential import (
+    AdaptivePlan,
+    Step,
+    next_step,
+    raw_verdict,
+    samples_to_next_stop,
+)
 from ..checks._verdict import SampleCheck, verdicts
 
 __all__ = [
@@ -91,7 +98,10 @@ def rounds(spec: ExperimentSpec) -> Rounds:
         if not undecided:
             break
         drawn = len(states[next(iter(undecided))].case.samples)  # the same for every one
-        part = replace(base, num_samples=1, first_sample=drawn, only=undecided)
+        # As many samples as the nearest case needs before it could stop: no case overshoots
+        # the look it would stop at one sample at a time, and there are far fewer rounds.
+        more = min(samples_to_next_stop(states[key].passed, drawn, plan) for key in undecided)
+        part = replace(base, num_samples=more, first_sample=drawn, only=undecided)
     ordered = [states[key] for key in _plan_order(spec) if key in states]
     final = ExperimentResult(
         name=spec.name,

@@ -54,7 +54,7 @@ class ExperimentOptions(BaseModel):
       path (JSONL, JSON, CSV, YAML). Omitted: one case without variables.
     - ``messages``: messages sent after each config's chat template (may use ``{{var}}``).
     - ``num_samples``: generations per config x input (default 1); a range ``(min, max)``
-      samples adaptively: ``min`` per case, then one more at a time for the cases whose
+      samples adaptively: ``min`` per case, then more for the cases whose
       verdict on ``checks`` against ``min_pass_rate`` is not settled at ``confidence``, up to
       ``max`` (``checks/_sequential.py``). The checks are then asserted for the test.
     - ``concurrency``: at most this many calls of this experiment at once (never more than the

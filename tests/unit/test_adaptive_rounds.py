@@ -43,14 +43,15 @@ def _run(spec: ExperimentSpec, planned: list[tuple[int, int, list[str]]]) -> Exp
     return assemble(spec, samples, 0.0)
 
 
-def test_rounds_plan_one_more_sample_for_each_undecided_case_until_none_is_left() -> None:
+def test_rounds_plan_the_samples_the_nearest_undecided_case_needs_until_none_is_left() -> None:
     planned: list[tuple[int, int, list[str]]] = []
     result, failures = drive(rounds(SPEC), lambda part: _run(part, planned))
     # At a bar of 50% and 90% confidence, 3 of 3 settles nothing (0.5^3 > 10%), 4 of 4
     # settles a PASS and 0 of 4 a FAIL (0.5^4 < 10%).
     assert planned[:2] == [(0, 3, ["bad", "edge", "good"]), (3, 1, ["bad", "edge", "good"])]
-    # The edge case alternates: after 9 samples, 5 passed, so 50% at 10 is certain (curtailed).
-    assert planned[2:] == [(first, 1, ["edge"]) for first in range(4, 9)]
+    # The edge case alternates. At 2 of 4 no stop is possible before sample 7, so 3 are drawn
+    # at once; after 9 samples, 5 passed, so 50% at 10 is certain (curtailed).
+    assert planned[2:] == [(4, 3, ["edge"]), (7, 1, ["edge"]), (8, 1, ["edge"])]
     sampling = {s.input: (s.drawn, s.settled, s.ok) for s in result.sampling}
     assert sampling == {"good": (4, True, True), "bad": (4, True, False), "edge": (9, False, True)}
     # Cases in plan order, each with its samples in index order.

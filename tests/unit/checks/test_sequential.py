@@ -13,6 +13,7 @@ from pytest_chatexp.checks._sequential import (
     _thresholds,
     next_step,
     raw_verdict,
+    samples_to_next_stop,
 )
 from pytest_chatexp.checks._stats import binomial_cdf, binomial_sf
 
@@ -156,3 +157,49 @@ def test_bad_counts() -> None:
         next_step(21, 21, PLAN)
     with pytest.raises(ValueError, match="at least one sample"):
         raw_verdict(0, 0, 0.8)
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        AdaptivePlan(3, 20, 0.8, 0.95),
+        AdaptivePlan(1, 12, 0.5, 0.9),
+        AdaptivePlan(5, 30, 0.95, 0.99),
+    ],
+)
+def test_drawing_to_the_next_possible_stop_stops_where_one_at_a_time_does(
+    plan: AdaptivePlan,
+) -> None:
+    random = Random(7)
+    for _ in range(400):
+        rate = random.random()
+        outcomes = [random.random() < rate for _ in range(plan.maximum)]
+
+        total = 0
+        rounds = 0
+        while True:
+            total += samples_to_next_stop(sum(outcomes[:total]), total, plan)
+            rounds += 1
+            step = next_step(sum(outcomes[:total]), total, plan)
+            if step is not Step.MORE:
+                break
+        assert (total, step) == _one_at_a_time(outcomes, plan)
+        assert rounds <= total - plan.minimum + 1
+
+
+def test_no_more_samples_at_the_maximum() -> None:
+    assert samples_to_next_stop(10, 20, AdaptivePlan(3, 20, 0.8, 0.95)) == 0
+    assert samples_to_next_stop(0, 0, AdaptivePlan(3, 20, 0.8, 0.95)) == 3
+    # 3 of 3 against 0.8 at 95%: the soonest stop is a FAIL after four failures in a row.
+    plan = AdaptivePlan(3, 20, 0.8, 0.95)
+    assert samples_to_next_stop(3, 3, plan) == 4
+    assert next_step(3, 7, plan) is Step.FAIL
+    assert all(next_step(3, total, plan) is Step.MORE for total in (4, 5, 6))
+
+
+def _one_at_a_time(outcomes: list[bool], plan: AdaptivePlan) -> tuple[int, Step]:
+    for total in range(1, plan.maximum + 1):
+        step = next_step(sum(outcomes[:total]), total, plan)
+        if step is not Step.MORE:
+            return total, step
+    raise AssertionError("the maximum always stops")
