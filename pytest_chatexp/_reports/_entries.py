@@ -8,13 +8,14 @@ never 0.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .._calls._changes import ChangeRecord
 from .._calls._misses import MissedCalls
+from ._format import number as _float
+from ._sampling import SamplingEntry
 
 __all__ = [
     "CaseEntry",
@@ -190,6 +191,10 @@ class ExperimentEntry:
     wall_time_s: float | None
     configs: tuple[ConfigEntry, ...]
     cases: tuple[CaseEntry, ...]
+    adaptive: tuple[SamplingEntry, ...] = ()  # num_samples=(min, max); () in reports without
+
+    def sampling(self, config: str, input_id: str) -> SamplingEntry | None:
+        return next((s for s in self.adaptive if (s.config, s.input) == (config, input_id)), None)
 
 
 @dataclass(slots=True)
@@ -260,6 +265,29 @@ def _experiment(experiment: Mapping[str, Any]) -> ExperimentEntry:
         wall_time_s=_float(experiment.get("wall_time_s")),
         configs=tuple(_config(_map(row)) for row in _list(experiment.get("configs"))),
         cases=tuple(_case(_map(case)) for case in _list(experiment.get("cases"))),
+        adaptive=tuple(
+            entry
+            for entry in map(_sampling, _list(experiment.get("adaptive")))
+            if entry is not None
+        ),
+    )
+
+
+def _sampling(case: Any) -> SamplingEntry | None:
+    """A case's adaptive sampling; None without its counts (what else is missing is unknown)."""
+    case = _map(case)
+    drawn, maximum = _int(case.get("drawn")), _int(case.get("maximum"))
+    if drawn is None or maximum is None:
+        return None
+    ok, settled = case.get("ok"), case.get("settled")
+    return SamplingEntry(
+        config=_str(case.get("config")),
+        input=_str(case.get("input")),
+        drawn=drawn,
+        maximum=maximum,
+        passed=_int(case.get("passed")),
+        ok=ok if isinstance(ok, bool) else None,
+        settled=settled if isinstance(settled, bool) else None,
     )
 
 
@@ -418,12 +446,3 @@ def _int(value: Any) -> int | None:
         return value
     number = _float(value)
     return None if number is None else int(number)
-
-
-def _float(value: Any) -> float | None:
-    kind = type(value)  # JSON numbers are exactly int or float (and bool is not a number here)
-    if kind is int or (kind is float and math.isfinite(value)):
-        return float(value)
-    if kind is bool or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)

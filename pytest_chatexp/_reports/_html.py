@@ -19,7 +19,6 @@ from ._entries import (
     CaseEntry,
     ConfigEntry,
     ExperimentEntry,
-    MessageEntry,
     OutputEntry,
     RunEntry,
     SampleEntry,
@@ -30,9 +29,11 @@ from ._format import seconds as _seconds
 from ._html_assets import CSS, JS
 from ._html_changes import changes_table
 from ._html_parts import escaped as _e
+from ._html_parts import prompt as _prompt
 from ._html_parts import text as _text
 from ._html_parts import tool_call as _tool_call
 from ._html_turns import transcript
+from ._sampling import SamplingEntry, case_text, saved_text, totals
 from ._status import Status, case_status, config_status, outcome_status, sample_status, worst
 
 __all__ = ["render_html"]
@@ -199,10 +200,15 @@ def _experiment(test: TestEntry, experiment: ExperimentEntry, anchor: str) -> st
         + "</span></h3>",
         _config_table(configs, anchor),
     ]
+    if experiment.adaptive:  # the terminal line's numbers
+        saved = saved_text(*totals(experiment.adaptive))
+        parts.append(f'<p class="sampling">Adaptive sampling: {_e(saved)}.</p>')
     if not cases:
         parts.append('<p class="muted">No cases in this report (outputs were not recorded).</p>')
     else:
-        parts.append(_matrix(config_names, input_ids, by_key, cell_status, row_status, anchor))
+        parts.append(
+            _matrix(config_names, input_ids, by_key, cell_status, row_status, anchor, experiment)
+        )
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -268,6 +274,7 @@ def _matrix(
     cell_status: Mapping[tuple[str, str], Status],
     row_status: Mapping[str, Status],
     anchor: str,
+    experiment: ExperimentEntry,
 ) -> str:
     head = '<th scope="col" class="corner">Input \\ Config</th>' + "".join(
         f'<th scope="col" class="config-head">{_e(name)}</th>' for name in config_names
@@ -287,7 +294,8 @@ def _matrix(
                     "no case</span></td>"
                 )
                 continue
-            cells.append(_cell(case, cell_status[(name, input_id)], name, input_id))
+            sampling = experiment.sampling(name, input_id)
+            cells.append(_cell(case, cell_status[(name, input_id)], name, input_id, sampling))
         rows.append(
             f'<tr class="case-row" data-status="{row_status[input_id]}">'
             f'<th scope="row" class="input-head">{_input_header(input_id, first)}</th>'
@@ -315,7 +323,9 @@ def _input_header(input_id: str, case: CaseEntry | None) -> str:
     return f'<span class="input-id">{_e(input_id)}</span>{shown}'
 
 
-def _cell(case: CaseEntry, status: Status, config: str, input_id: str) -> str:
+def _cell(
+    case: CaseEntry, status: Status, config: str, input_id: str, sampling: SamplingEntry | None
+) -> str:
     data = {item.index: item for item in case.outputs}
     samples = list(case.samples) or [  # no per-sample record: show the outputs unjudged
         SampleEntry(index, False, None, None, None, None) for index in sorted(data)
@@ -335,11 +345,12 @@ def _cell(case: CaseEntry, status: Status, config: str, input_id: str) -> str:
     )
     verdict = _cell_verdict(case, samples, status)
     prompt = _prompt(case.prompt)
+    facts = [tokens, cost] + ([case_text(sampling)] if sampling is not None else [])
     return (
         f'<td class="cell {status}" data-status="{status}" '
         f'aria-label="{_e(config)} &times; {_e(input_id)}: {_e(verdict)}">'
         f'<div class="cell-head"><span class="badge {status}">{_e(verdict)}</span>'
-        f'<span class="muted small">{_e(tokens)} · {_e(cost)}</span></div>'
+        f'<span class="muted small">{_e(" · ".join(facts))}</span></div>'
         f'<ol class="samples">{"".join(rendered)}</ol>{prompt}</td>'
     )
 
@@ -410,17 +421,6 @@ def _sample(sample: SampleEntry, data: OutputEntry | None) -> str:
         f'<span class="muted small">{_e(" · ".join(meta))}</span></div>'
         f"{''.join(body)}</li>"
     )
-
-
-def _prompt(messages: Sequence[MessageEntry]) -> str:
-    if not messages:
-        return ""
-    items = "".join(
-        f'<li><span class="role">{_e(message.role)}</span>'
-        f'<pre class="message">{_e(_text(message.content))}</pre></li>'
-        for message in messages
-    )
-    return f'<details class="prompt"><summary>Prompt</summary><ol>{items}</ol></details>'
 
 
 # -- formatting ---------------------------------------------------------------------------------

@@ -4,12 +4,13 @@ and a tool call. Everything from a report is escaped here (model outputs are unt
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from ._entries import ToolCallEntry
+from ._entries import MessageEntry, ToolCallEntry
 
-__all__ = ["escaped", "text", "tool_call"]
+__all__ = ["escaped", "prompt", "text", "tool_call"]
 
 
 def escaped(text: str) -> str:
@@ -43,3 +44,15 @@ def tool_call(call: ToolCallEntry) -> str:
         f'<code class="tool-name">{escaped(name)}</code>'
         f'<pre class="tool-args">{escaped(pretty)}</pre></div>'
     )
+
+
+def prompt(messages: Sequence[MessageEntry]) -> str:
+    """The messages a case sent, collapsed."""
+    if not messages:
+        return ""
+    items = "".join(
+        f'<li><span class="role">{escaped(message.role)}</span>'
+        f'<pre class="message">{escaped(text(message.content))}</pre></li>'
+        for message in messages
+    )
+    return f'<details class="prompt"><summary>Prompt</summary><ol>{items}</ol></details>'

@@ -33,8 +33,23 @@ def junit_properties(records: Sequence[ExperimentRecord]) -> list[tuple[str, obj
         ("chatexp_replayed", known_sum(row["replayed"] for row in rows)),
         # Only when an assertion set a confidence: other runs' XML is as it was.
         ("chatexp_inconclusive_cases", _inconclusive(rows)),
+        # Only when adaptive sampling was used, likewise: the counts the terminal line shows.
+        *_adaptive(records),
     ]
     return [(name, value) for name, value in properties if value is not None]
+
+
+def _adaptive(records: Sequence[ExperimentRecord]) -> list[tuple[str, int]]:
+    cases = [case for record in records for case in record.get("adaptive", [])]
+    if not cases:
+        return []
+    drawn = sum(case["drawn"] for case in cases)
+    maximum = sum(case["maximum"] for case in cases)
+    return [
+        ("chatexp_samples_drawn", drawn),
+        ("chatexp_samples_max", maximum),
+        ("chatexp_calls_saved", maximum - drawn),
+    ]
 
 
 def _inconclusive(rows: Sequence[ConfigRow]) -> int | None:

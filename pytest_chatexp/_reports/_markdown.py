@@ -4,7 +4,8 @@ GitHub-flavoured Markdown, in order of what a reviewer needs first: the verdict 
 changed in prompts and configs (calls that missed their recordings, with the changed fields as a
 ``diff`` block, and calls re-recorded, with their token and cost deltas: ``_md_changes``); the
 failing tests and cases; the cases an interval left inconclusive; every experiment's numbers;
-and the transcripts of tool loops and conversations (``_md_turns``), last, as the first left
+the samples adaptive sampling drew per case, of its maximum, and the calls it saved; and the
+transcripts of tool loops and conversations (``_md_turns``), last, as the first left
 out when the report is cut.
 
 Everything taken from the report is escaped (``_md``). The output is bounded (about
@@ -21,9 +22,10 @@ from .._util import interval_text
 from ._entries import CaseEntry, RunEntry, TestEntry, VerdictEntry
 from ._format import money
 from ._format import seconds as _seconds
-from ._md import cell, code, fenced, pass_rate, row, text, tokens
+from ._md import cell, code, fenced, html_text, pass_rate, row, text, tokens
 from ._md_changes import Block, changed_section
 from ._md_turns import transcripts_section
+from ._sampling import decided_by, drawn_text, saved_text, totals
 from ._status import case_status, outcome_status
 
 __all__ = ["MAX_BYTES", "render_markdown"]
@@ -36,6 +38,7 @@ _MAX_TESTS: Final = 25  # tests detailed per section
 _MAX_CASE_ROWS: Final = 10  # failing cases per test
 _MAX_EXPERIMENT_ROWS: Final = 200
 _OPEN_EXPERIMENT_ROWS: Final = 10  # more rows than this: the table is collapsed
+_MAX_SAMPLING_ROWS: Final = 50  # cases per adaptively sampled experiment
 
 
 def render_markdown(run: RunEntry) -> str:
@@ -46,6 +49,7 @@ def render_markdown(run: RunEntry) -> str:
     blocks += _failing_section(tests, {test.test for test in tests if test.miss is not None})
     blocks += _inconclusive_section(tests)
     blocks += _experiments_section(tests)
+    blocks += _sampling_section(tests)
     blocks += transcripts_section(tests)
     return _bounded(blocks, MAX_BYTES)
 
@@ -289,3 +293,45 @@ def _experiments_section(tests: Sequence[TestEntry]) -> list[Block]:
     else:
         table = f"{what}:\n\n{table}"
     return [Block("experiments", f"### Experiments\n\n{table}")]
+
+
+# -- adaptive sampling --------------------------------------------------------------------------
+
+
+def _sampling_section(tests: Sequence[TestEntry]) -> list[Block]:
+    """Per experiment sampled adaptively: its samples drawn, maximum and calls saved (the
+    terminal line's numbers), and per case the samples drawn of its maximum and what decided
+    it: the sequential test settled it, or the raw pass rate did."""
+    section = "adaptive sampling"
+    experiments = [e for test in tests for e in test.experiments if e.adaptive]
+    if not experiments:
+        return []
+    what = (
+        "Samples drawn per case, of its maximum; *settled*: the sequential test gave the "
+        "verdict, *raw rate*: the pass rate of the samples drawn did."
+    )
+    blocks = [Block(section, f"### Adaptive sampling\n\n{what}")]
+    for experiment in experiments:
+        cases = experiment.adaptive
+        lines = [f"{code(experiment.test)}: {saved_text(*totals(cases))}.", ""]
+        lines += [row(["Config", "Input", "Drawn", "Verdict"]), row(["---", "---", "---:", "---"])]
+        for case in cases[:_MAX_SAMPLING_ROWS]:
+            verdict = "?" if case.ok is None else ("pass" if case.ok else "fail")
+            lines.append(
+                row(
+                    [
+                        code(case.config, table=True),
+                        code(case.input, table=True),
+                        drawn_text(case),
+                        f"{verdict} ({decided_by(case)})",
+                    ]
+                )
+            )
+        if len(cases) > _MAX_SAMPLING_ROWS:
+            lines += ["", f"_... and {len(cases) - _MAX_SAMPLING_ROWS} more cases._"]
+        table = "\n".join(lines)
+        if len(cases) > _OPEN_EXPERIMENT_ROWS:
+            summary = html_text(f"{experiment.test}: {saved_text(*totals(cases))}")
+            table = f"<details><summary>{summary}</summary>\n\n{table}\n\n</details>"
+        blocks.append(Block(section, table))
+    return blocks

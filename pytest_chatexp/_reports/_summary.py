@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .._util import percent
 from ._format import known_sum
+from ._sampling import saved_text
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -115,10 +116,7 @@ def _adaptive_line(cases: Sequence[SamplingRecord]) -> str:
         if len(cases) > _ADAPTIVE_CASES_SHOWN
         else ""
     )
-    return (
-        f"  adaptive sampling: {drawn} of at most {most} samples drawn, "
-        f"{most - drawn} calls saved ({shown}{more})"
-    )
+    return f"  adaptive sampling: {saved_text(drawn, most)} ({shown}{more})"
 
 
 _ADAPTIVE_CASES_SHOWN = 6
