@@ -48,7 +48,7 @@ def _adaptive(records: Sequence[ExperimentRecord]) -> list[tuple[str, int]]:
     return [
         ("chatexp_samples_drawn", drawn),
         ("chatexp_samples_max", maximum),
-        ("chatexp_calls_saved", maximum - drawn),
+        ("chatexp_samples_saved", maximum - drawn),
     ]
 
 

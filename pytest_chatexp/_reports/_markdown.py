@@ -299,7 +299,7 @@ def _experiments_section(tests: Sequence[TestEntry]) -> list[Block]:
 
 
 def _sampling_section(tests: Sequence[TestEntry]) -> list[Block]:
-    """Per experiment sampled adaptively: its samples drawn, maximum and calls saved (the
+    """Per experiment sampled adaptively: its samples drawn, maximum and samples saved (the
     terminal line's numbers), and per case the samples drawn of its maximum and what decided
     it: the sequential test settled it, or the raw pass rate did."""
     section = "adaptive sampling"

@@ -1,5 +1,5 @@
 """Adaptive sampling as the reports show it: a case's samples drawn of its maximum and what
-decided it, and an experiment's samples drawn, maximum and calls saved.
+decided it, and an experiment's samples drawn, maximum and samples not drawn (saved).
 
 The terminal summary (from ``SamplingRecord``), the Markdown and HTML reports (from
 ``SamplingEntry``, read back from the JSON report) and the JUnit properties count alike: a
@@ -35,8 +35,10 @@ def totals(cases: Sequence[SamplingEntry]) -> tuple[int, int]:
 
 
 def saved_text(drawn: int, maximum: int) -> str:
-    """``37 of at most 60 samples drawn, 23 calls saved``: the terminal summary's words."""
-    return f"{drawn} of at most {maximum} samples drawn, {maximum - drawn} calls saved"
+    """``37 of at most 60 samples drawn, 23 samples saved``: the terminal summary's words.
+    Samples, not calls: a sample never drawn of a tool loop would have cost an unknown number
+    of calls."""
+    return f"{drawn} of at most {maximum} samples drawn, {maximum - drawn} samples saved"
 
 
 def drawn_text(case: SamplingEntry) -> str:

@@ -21,7 +21,7 @@ from pytest_chatexp.testing import ReferenceServer
 from tests._suite import REPORTS, Suite
 from tests.sessions.test_adaptive_sampling import PATTERN, SUITE
 
-LINE = re.compile(r"adaptive sampling: (\d+) of at most (\d+) samples drawn, (\d+) calls saved")
+LINE = re.compile(r"adaptive sampling: (\d+) of at most (\d+) samples drawn, (\d+) samples saved")
 # Per case: input, samples drawn, maximum, and what decided it.
 CASES = [("good", 14, 20, "settled"), ("bad", 3, 20, "settled"), ("borderline", 20, 20, "raw rate")]
 
@@ -47,7 +47,7 @@ def _properties(root: ET.Element, path: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
-def test_every_report_shows_the_samples_drawn_and_the_calls_saved(
+def test_every_report_shows_the_samples_drawn_and_the_samples_saved(
     suite: Suite, server: ReferenceServer, scripted: None, workers: str
 ) -> None:
     suite.write(SUITE)
@@ -66,7 +66,7 @@ def test_every_report_shows_the_samples_drawn_and_the_calls_saved(
     assert found == {name: (got, most) for name, got, most, _ in CASES}
     assert sum(case["maximum"] - case["drawn"] for case in experiment["adaptive"]) == saved
 
-    total = f"{drawn} of at most {maximum} samples drawn, {saved} calls saved"
+    total = f"{drawn} of at most {maximum} samples drawn, {saved} samples saved"
     assert f"`test_x.py::test_adaptive`: {total}." in markdown
     for name, got, most, decided in CASES:
         verdict = "fail" if name == "bad" else "pass"
@@ -81,7 +81,7 @@ def test_every_report_shows_the_samples_drawn_and_the_calls_saved(
     properties = _properties(root, "testsuite")
     assert properties["chatexp_samples_drawn"] == str(drawn)
     assert properties["chatexp_samples_max"] == str(maximum)
-    assert properties["chatexp_calls_saved"] == str(saved)
+    assert properties["chatexp_samples_saved"] == str(saved)
     assert properties["chatexp_samples"] == str(drawn)
 
 
@@ -95,8 +95,8 @@ def test_xunit1_gives_each_test_its_counts(
     properties = _properties(root, "testsuite/testcase")
     assert properties["chatexp_samples_drawn"] == "37"
     assert properties["chatexp_samples_max"] == "60"
-    assert properties["chatexp_calls_saved"] == "23"
-    run.fnmatch("*adaptive sampling: 37 of at most 60 samples drawn, 23 calls saved*")
+    assert properties["chatexp_samples_saved"] == "23"
+    run.fnmatch("*adaptive sampling: 37 of at most 60 samples drawn, 23 samples saved*")
 
 
 FIXED = """
@@ -125,6 +125,6 @@ def test_a_run_without_adaptive_sampling_reports_none_of_it(
     root = ET.parse(suite.path / "junit.xml").getroot()
     properties = _properties(root, "testsuite")
     assert properties["chatexp_samples"] == "3"
-    assert not {"chatexp_samples_drawn", "chatexp_samples_max", "chatexp_calls_saved"} & set(
+    assert not {"chatexp_samples_drawn", "chatexp_samples_max", "chatexp_samples_saved"} & set(
         properties
     )

@@ -103,7 +103,7 @@ def test_clear_cases_stop_early_and_the_borderline_one_runs_to_the_maximum(
         "adaptive sampling at 95% confidence)",
         "  bot/bad  0/3 passed (0%; 3 of at most 20 samples drawn, settled by the sequential test)",
         "    sample 0: contains('OK'): does not contain 'OK'",
-        "*adaptive sampling: 37 of at most 60 samples drawn, 23 calls saved "
+        "*adaptive sampling: 37 of at most 60 samples drawn, 23 samples saved "
         "(bot/good 14/20, bot/bad 3/20, bot/borderline 20/20)",
     )
     run.assert_clean()

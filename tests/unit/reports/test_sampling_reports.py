@@ -86,16 +86,16 @@ def test_merged_shard_reports_keep_each_shards_sampling() -> None:
     merged = read_run(merge_reports([with_sampling, without]))
     assert [len(e.adaptive) for test in merged.tests for e in test.experiments] == [0, 4]
     assert "70 of at most 80 samples drawn" not in render_markdown(merged)
-    assert "46 of at most 80 samples drawn, 34 calls saved" in render_markdown(merged)
+    assert "46 of at most 80 samples drawn, 34 samples saved" in render_markdown(merged)
 
 
 # -- Markdown -----------------------------------------------------------------------------------
 
 
-def test_markdown_shows_each_case_drawn_of_its_maximum_and_the_calls_saved() -> None:
+def test_markdown_shows_each_case_drawn_of_its_maximum_and_the_samples_saved() -> None:
     markdown = render_markdown(read_run(adaptive_report()))
     section = markdown.split("### Adaptive sampling", 1)[1]
-    assert "`suite.py::test_matrix`: 46 of at most 80 samples drawn, 34 calls saved." in section
+    assert "`suite.py::test_matrix`: 46 of at most 80 samples drawn, 34 samples saved." in section
     assert "| `concise` | `greeting` | 14/20 | pass (settled) |" in section
     assert "| `concise` | `xss </script>` | 3/20 | fail (settled) |" in section
     assert '| `beta <b>&</b> "q"` | `greeting` | 20/20 | pass (raw rate) |' in section
@@ -126,11 +126,11 @@ def test_markdown_without_adaptive_sampling_is_unchanged() -> None:
 # -- HTML ---------------------------------------------------------------------------------------
 
 
-def test_html_shows_each_cell_drawn_of_its_maximum_and_the_calls_saved() -> None:
+def test_html_shows_each_cell_drawn_of_its_maximum_and_the_samples_saved() -> None:
     page = render_html(read_run(adaptive_report()))
     assert (
         '<p class="sampling">Adaptive sampling: 46 of at most 80 samples drawn, '
-        "34 calls saved.</p>" in page
+        "34 samples saved.</p>" in page
     )
     assert page.count("of ≤20 samples") == 4
     assert "12 / 8 / 20 tokens · $0.0000132 · 14 of ≤20 samples, settled" in page
@@ -184,6 +184,6 @@ def test_junit_counts_drawn_maximum_and_saved_only_when_sampling_adaptively() ->
     assert mixed[-3:] == [
         ("chatexp_samples_drawn", 46),
         ("chatexp_samples_max", 80),
-        ("chatexp_calls_saved", 34),
+        ("chatexp_samples_saved", 34),
     ]
     assert mixed[:-3] == junit_properties([_record()] * 3)
