@@ -222,3 +222,40 @@ def test_a_plan_counts_the_maximum(suite: Suite, server: ReferenceServer) -> Non
     run.assert_outcomes(skipped=1)
     run.fnmatch("plan: 60 calls, 0 replayed, 60 live*")
     assert not server.requests
+
+
+RUNNER = """
+import asyncio
+from pytest_chatexp import ModelConfig
+from pytest_chatexp import checks as c
+
+CONFIG = ModelConfig(name="bot", model="ref-model", chat_template=[{"role": "user", "content": "{{q}}"}])
+OPTIONS = dict(
+    model_configs=[CONFIG],
+    inputs=[{"id": "good", "q": "good [[reply: OK fine]]"}, {"id": "bad", "q": "bad [[reply: nope]]"}],
+    num_samples=(3, 20),
+    checks=[c.contains("OK")],
+    min_pass_rate=0.8,
+    confidence=0.95,
+)
+
+def test_sync(chatexp_runner):
+    result = chatexp_runner.run(**OPTIONS)
+    print("SYNC", sorted((s.input, s.drawn, s.ok) for s in result.sampling))
+
+def test_async(chatexp_runner):
+    result = asyncio.run(chatexp_runner.arun(**OPTIONS))
+    print("ASYNC", sorted((s.input, s.drawn, s.ok) for s in result.sampling))
+"""
+
+
+def test_the_runner_samples_adaptively_from_sync_and_async_tests(
+    suite: Suite, server: ReferenceServer
+) -> None:
+    run = suite.write(RUNNER).run("-s")
+    # The bad case fails the declared checks in both tests, after its first 3 samples.
+    run.assert_outcomes(failed=2)
+    drawn = "[('bad', 3, False), ('good', 14, True)]"
+    assert f"SYNC {drawn}" in run.text
+    assert f"ASYNC {drawn}" in run.text
+    assert len(server.requests) == 2 * (14 + 3)
