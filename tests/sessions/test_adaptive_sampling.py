@@ -259,3 +259,37 @@ def test_the_runner_samples_adaptively_from_sync_and_async_tests(
     assert f"SYNC {drawn}" in run.text
     assert f"ASYNC {drawn}" in run.text
     assert len(server.requests) == 2 * (14 + 3)
+
+
+def test_the_adaptive_arguments_can_come_from_chatexp_config(
+    suite: Suite, server: ReferenceServer
+) -> None:
+    # The marker has the configs and the range; a conftest fixture supplies the rest, so the
+    # experiment is complete only at setup (collection must not refuse it).
+    suite.write(
+        """
+        import pytest
+        from pytest_chatexp import checks as c
+
+        @pytest.fixture
+        def chatexp_config():
+            return {"checks": [c.contains("OK")], "min_pass_rate": 0.8, "confidence": 0.95}
+        """,
+        name="conftest.py",
+    )
+    suite.write(
+        """
+        import pytest
+        from pytest_chatexp import ModelConfig
+
+        CONFIG = ModelConfig(name="bot", model="ref-model", chat_template=[{"role": "user", "content": "{{q}}"}])
+
+        @pytest.mark.chatexp(
+            model_configs=[CONFIG], inputs=[{"id": "good", "q": "[[reply: OK]]"}], num_samples=(3, 20)
+        )
+        def test_configured(chatexp):
+            assert [s.drawn for s in chatexp.sampling] == [14]
+        """
+    )
+    suite.run().assert_outcomes(passed=1)
+    assert len(server.requests) == 14
