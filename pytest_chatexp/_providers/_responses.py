@@ -75,6 +75,7 @@ class _WireItem(_Wire):
 
 class _WireInputDetails(_Wire):
     cached_tokens: TokenCount | None = None
+    cache_write_tokens: TokenCount | None = None
 
 
 class _WireOutputDetails(_Wire):
@@ -307,9 +308,11 @@ def _usage(usage: _WireUsage | None) -> Usage:
         return Usage()  # not reported: unknown, not zero
     counted = Usage.of(usage.input_tokens, usage.output_tokens)
     details = usage.output_tokens_details
-    # TODO(cache): Usage.cached_tokens arrives with helper F's branch; store this there.
-    cached_tokens = usage.input_tokens_details.cached_tokens if usage.input_tokens_details else None
-    del cached_tokens
+    # TODO(cache): Usage.cached_tokens / cache_write_tokens arrive with helper F's branch;
+    # store these there (both are part of input_tokens, as OpenAI counts them).
+    cache = usage.input_tokens_details or _WireInputDetails()
+    cached_tokens, cache_write_tokens = cache.cached_tokens, cache.cache_write_tokens
+    del cached_tokens, cache_write_tokens
     return counted.model_copy(
         update={
             "total_tokens": counted.total_tokens

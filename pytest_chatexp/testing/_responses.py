@@ -221,7 +221,7 @@ def _usage(answer: Answer, *, reasoning_tokens: int) -> JsonObject:
     output_tokens = answer.completion_tokens + reasoning_tokens
     usage: JsonObject = {
         "input_tokens": answer.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
         "total_tokens": answer.prompt_tokens + output_tokens,
@@ -253,14 +253,17 @@ async def _stream(response: JsonObject) -> AsyncIterator[bytes]:
             )
             text = item["content"][0]["text"]
             for piece in stream_pieces(text):
-                yield event("response.output_text.delta", **at, content_index=0, delta=piece)
-            yield event("response.output_text.done", **at, content_index=0, text=text)
+                yield event(
+                    "response.output_text.delta", **at, content_index=0, delta=piece, logprobs=[]
+                )
+            yield event("response.output_text.done", **at, content_index=0, text=text, logprobs=[])
         elif item["type"] == "function_call":
             yield event(
                 "response.output_item.added", output_index=index, item={**item, "arguments": ""}
             )
             for piece in stream_pieces(item["arguments"]):
                 yield event("response.function_call_arguments.delta", **at, delta=piece)
+            yield event("response.function_call_arguments.done", **at, arguments=item["arguments"])
         else:
             yield event("response.output_item.added", output_index=index, item=item)
         yield event("response.output_item.done", output_index=index, item=item)
