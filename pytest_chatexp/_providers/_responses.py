@@ -227,9 +227,11 @@ def input_items(messages: tuple[ChatMessage, ...], *, where: str) -> list[dict[s
                 }
             )
             continue
-        if message.content is not None and message.content != "":
+        calls = message.tool_calls or [] if message.role == "assistant" else []
+        # Only an assistant turn that made tool calls may go without its message item.
+        if not calls or (message.content is not None and message.content != ""):
             items.append({"role": message.role, "content": _content(message)})
-        for tool_call in message.tool_calls or [] if message.role == "assistant" else []:
+        for tool_call in calls:
             items.append(
                 {
                     "type": "function_call",
@@ -387,8 +389,13 @@ def assemble_stream(events: list[Any]) -> dict[str, Any]:
             item = items.setdefault(_index(event, position), {"type": "function_call"})
             item["arguments"] = str(item.get("arguments") or "") + _delta(event, position)
     if final is None:
-        # A cut stream (stream_finished said so, and it was retried as long as allowed).
-        return {"status": "incomplete", "output": [items[i] for i in sorted(items)]}
+        # A cut stream (stream_finished said so, and it was retried as long as allowed): what
+        # arrived, with a finish reason saying so rather than passing for a normal end.
+        return {
+            "status": "incomplete",
+            "incomplete_details": {"reason": "stream_ended_early"},
+            "output": [items[i] for i in sorted(items)],
+        }
     if not final.get("output") and items:
         final = {**final, "output": [items[i] for i in sorted(items)]}
     return final

@@ -162,6 +162,10 @@ def test_fields_responses_cannot_send_are_refused_by_name() -> None:
     call = _call([{"role": "user", "content": "hi"}], seed=3)
     with pytest.raises(InvalidExperimentError, match="'seed' is not supported by the OpenAI"):
         PROVIDER.build_request(call, base_url="https://x/v1")
+    empty = _call([{"role": "user", "content": ""}])
+    assert PROVIDER.build_request(empty, base_url="https://x/v1").body["input"] == [
+        {"role": "user", "content": ""}
+    ]
     bad = _call([{"role": "user", "content": "hi"}], response_format={"type": "json_schema"})
     with pytest.raises(InvalidExperimentError, match="needs a 'json_schema' object"):
         PROVIDER.build_request(bad, base_url="https://x/v1")
@@ -324,7 +328,7 @@ def test_the_servers_stream_is_sdk_events_assembling_to_the_same_reply(
     assert PROVIDER.parse_response(events) == plain
     # A stream cut before its end still assembles what arrived, marked incomplete.
     cut = PROVIDER.parse_response(events[:-1])
-    assert cut.raw_output == plain.raw_output and cut.finish_reason == "length"
+    assert cut.raw_output == plain.raw_output and cut.finish_reason == "stream_ended_early"
 
 
 def test_the_servers_faults_are_openai_shaped(server: ReferenceServer) -> None:
