@@ -339,3 +339,70 @@ def test_the_servers_faults_are_openai_shaped(server: ReferenceServer) -> None:
     bad = _post(server, {"model": "m", "messages": []})
     assert bad.status_code == 400
     assert "input" in (PROVIDER.error_message(bad.json()) or "")
+
+
+# --- the SDK's own clients send what the plugin sends ------------------------------------
+
+
+def _sdk_sent(make_client: Any, create: str, body: dict[str, Any]) -> tuple[str, Any, Any]:
+    """The URL, headers and JSON body the official SDK sends for ``body`` passed as keyword
+    arguments to ``create`` (a TypeError if the SDK does not know a parameter)."""
+    import httpx2  # the openai SDK's HTTP stack (test-only)
+
+    sent: list[Any] = []
+
+    def answer(request: Any) -> Any:
+        sent.append(request)
+        return httpx2.Response(200, json=_sdk_response())
+
+    client = make_client(httpx2.Client(transport=httpx2.MockTransport(answer)))
+    target = client
+    for name in create.split("."):
+        target = getattr(target, name)
+    target(**body)  # the SDK builds its models loosely: any JSON answer will do
+    [request] = sent
+    return str(request.url), request.headers, json.loads(request.content)
+
+
+def test_the_azure_sdk_sends_the_same_url_header_and_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    import openai
+
+    monkeypatch.delenv("OPENAI_API_VERSION", raising=False)
+    monkeypatch.delenv("AZURE_OPENAI_AD_TOKEN", raising=False)
+    call = _call(
+        CONVERSATION[1:2], provider="azure_openai", model="dep", temperature=0.5, max_tokens=9
+    )
+    wire = AzureChatProvider().build_request(call, base_url="https://r.openai.azure.com")
+    url, headers, body = _sdk_sent(
+        lambda http: openai.AzureOpenAI(
+            azure_endpoint="https://r.openai.azure.com",
+            api_key="k",
+            api_version=DEFAULT_API_VERSION,
+            http_client=http,
+        ),
+        "chat.completions.create",
+        wire.body,
+    )
+    assert (url, body) == (wire.url, wire.body)
+    assert headers["api-key"] == "k" and AzureChatProvider().auth_headers("k") == {"api-key": "k"}
+
+
+def test_the_openai_sdk_sends_the_same_responses_request() -> None:
+    import openai
+
+    call = _call(
+        CONVERSATION,
+        tools=[{"name": "lookup_order", "parameters": ORDER}],
+        tool_choice="required",
+        response_format={"type": "json_object"},
+        other={"reasoning": {"effort": "low"}},
+    )
+    wire = AzureResponsesProvider().build_request(call, base_url="https://r.openai.azure.com")
+    url, _, body = _sdk_sent(
+        lambda http: openai.OpenAI(
+            base_url="https://r.openai.azure.com/openai/v1", api_key="k", http_client=http
+        ),
+        "responses.create",
+        wire.body,
+    )
+    assert (url, body) == (wire.url, wire.body)
