@@ -131,6 +131,10 @@ class Provider(ABC):
             raise ProviderError(f"the answer is not {kind}: {body!r:.80}")
         return self.parse_response(body)
 
+    def key_env(self) -> str | None:
+        """The variable holding the key when a config names none (Azure picks between two)."""
+        return self.default_api_key_env
+
     def stream_finished(self, events: list[Any]) -> bool:
         """Whether a stream's events include its final one (a cut stream is retried)."""
         return True
@@ -141,12 +145,17 @@ class Provider(ABC):
 
 
 _OPENAI: Final = ("._openai", "OpenAIChatProvider")
+_AZURE: Final = ("._azure", "AzureChatProvider")
 
 # Provider name -> (module, class), each module imported when a config first names it.
 # Humanloop's provider names that speak the OpenAI chat-completions format share one provider,
 # as does the generic name.
 _CLASSES: Final[dict[str, tuple[str, str]]] = {
-    **{name: _OPENAI for name in ("openai", "openai_compatible", "openai_azure", "groq", "mock")},
+    **{name: _OPENAI for name in ("openai", "openai_compatible", "groq", "mock")},
+    "openai_responses": ("._responses", "ResponsesProvider"),
+    # Humanloop calls Azure "openai_azure": the same deployment-URL chat provider.
+    **{name: _AZURE for name in ("azure_openai", "openai_azure")},
+    "azure_openai_responses": ("._azure", "AzureResponsesProvider"),
     "anthropic": ("._anthropic", "AnthropicMessagesProvider"),
     "humanloop": ("._humanloop", "HumanloopProvider"),
 }
@@ -185,7 +194,7 @@ def provider_for(config: ModelConfig, *, also: Collection[str] = ()) -> Provider
 def api_key_env(config: ModelConfig, provider: Provider) -> str | None:
     """The environment variable holding a config's key: the one place that rule lives, since
     both sending the key and keeping it out of every written file depend on it."""
-    return config.api_key_env or provider.default_api_key_env
+    return config.api_key_env or provider.key_env()
 
 
 def read_api_key(config: ModelConfig, provider: Provider) -> str | None:

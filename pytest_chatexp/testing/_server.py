@@ -32,6 +32,12 @@ from pytest_chatexp.testing._humanloop import HumanloopBackend
 from pytest_chatexp.testing._openai import chat_completion, openai_error
 from pytest_chatexp.testing._plans import DirectiveError
 from pytest_chatexp.testing._replies import Condition, ReplySource
+from pytest_chatexp.testing._responses import (
+    azure_deployment,
+    azure_guard,
+    responses,
+    with_deployment_model,
+)
 
 WireFormat = Callable[[RecordedRequest, ReplyEngine], Response]
 """Translates one model request into a response, asking the engine what to say."""
@@ -108,6 +114,7 @@ class ReferenceServer:
         self._requested_port = port
         self._bound_port: int | None = None
         self._engine = ReplyEngine()
+        self._azure_chat = self._model_route(azure_guard(chat_completion, needs_version=True))
         self._http = HttpConnections(self._dispatch, openai_error)
         self._in_flight = 0
         self._max_in_flight = 0
@@ -244,12 +251,19 @@ class ReferenceServer:
 
     def _default_routes(self) -> dict[Route, Handler]:
         chat = self._model_route(chat_completion)
+        responses_route = self._model_route(responses)
         return {
             ("GET", "/health"): _health,
             ("POST", "/v1/chat/completions"): chat,
             ("POST", "/chat/completions"): chat,
             ("POST", "/v1/messages"): self._model_route(messages),
             ("POST", "/messages"): self._model_route(messages),
+            ("POST", "/v1/responses"): responses_route,
+            ("POST", "/responses"): responses_route,
+            # Azure OpenAI's v1 API; its deployment URLs are matched in _dispatch.
+            ("POST", "/openai/v1/responses"): self._model_route(
+                azure_guard(responses, needs_version=False)
+            ),
             ("POST", "/v4/chat"): self._model_route(self.humanloop.chat),
             ("POST", "/v4/chat-experiment"): self._model_route(self.humanloop.chat_experiment),
             ("POST", "/v4/chat-model-config"): self._model_route(self.humanloop.chat_model_config),
@@ -258,6 +272,9 @@ class ReferenceServer:
 
     async def _dispatch(self, request: RecordedRequest) -> Response:
         handler = self.routes.get((request.method, request.path))
+        if handler is None and request.method == "POST" and azure_deployment(request.path):
+            request = with_deployment_model(request)
+            handler = self._azure_chat
         if handler is None:
             return openai_error(404, f"Invalid URL ({request.method} {request.path})")
         return await handler(request)

@@ -570,7 +570,11 @@ def handle_python(block: Block, request: pytest.FixtureRequest) -> None:
             f"{block.where()} failed:\n{result.stdout.str()}\n{result.stderr.str()}"
         )
         return
-    request.getfixturevalue("server")  # OPENAI_BASE_URL: the reference server, record mode off
+    server = request.getfixturevalue("server")  # OPENAI_BASE_URL, record mode off
+    # Azure's examples name no endpoint: their variables point at the reference server too.
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.url)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "readme-azure-key")
     if "conftest" in block.hints:
         if "examples" in block.hints:
             copy_examples(pytester.path, tests=False, conftest=False)

@@ -1,7 +1,8 @@
 """End to end: API keys never leave the process, on any provider, in any file or output.
 
 A whole suite runs with canary keys against the loopback reference server, on every provider
-(OpenAI, streamed too; Anthropic, streamed too; Humanloop; an app that sends its own bearer
+(OpenAI, streamed too; Anthropic, streamed too; Humanloop; OpenAI Responses, streamed; Azure
+OpenAI chat and Responses; an app that sends its own bearer
 token through the recording transport), with snapshots and a failing check: once recording, once
 replaying, with every report and the noisiest output options. Then every file the sessions left
 and everything they printed is searched for each canary. The server must have received every
@@ -37,6 +38,9 @@ ANTHROPIC = ModelConfig(
 HUMANLOOP = ModelConfig(
     name="humanloop", provider="humanloop", model="gpt-4o-mini", chat_template=TEMPLATE
 )
+AZURE = ModelConfig(
+    name="azure", provider="azure_openai", model="my-deployment", chat_template=TEMPLATE
+)
 
 
 async def support_app(call):
@@ -63,6 +67,9 @@ CONFIGS = [
     ANTHROPIC.variant(name="anthropic-stream", other={"stream": True}),
     HUMANLOOP,
     APP,
+    OPENAI.variant(name="responses-stream", provider="openai_responses", other={"stream": True}),
+    AZURE,
+    AZURE.variant(name="azure-responses", provider="azure_openai_responses"),
 ]
 INPUTS = [
     {"id": "late", "company": "Acme", "q": "Where is my order?"},
@@ -82,8 +89,14 @@ def test_a_failing_check(chatexp):
 '''
 
 # Canaries that look like the real thing (prefix, mixed case, digits, length), fresh per run.
-KEY_ENVS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HUMANLOOP_API_KEY", "SUPPORT_APP_TOKEN")
-PREFIXES = ("sk-canary-", "sk-ant-canary-", "hlk-canary-", "app-canary-")
+KEY_ENVS = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "HUMANLOOP_API_KEY",
+    "SUPPORT_APP_TOKEN",
+    "AZURE_OPENAI_API_KEY",
+)
+PREFIXES = ("sk-canary-", "sk-ant-canary-", "hlk-canary-", "app-canary-", "azk-canary-")
 LOUD = ("-vv", "-rA", "-l", "--log-level=DEBUG", "--junitxml=junit-{run}.xml")
 REPORTS = (
     "--chatexp-json=reports/{run}.json",
@@ -105,6 +118,7 @@ def canaries(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
     monkeypatch.setenv("HUMANLOOP_BASE_URL", server.url + "/v4")
     monkeypatch.setenv("APP_MODEL_URL", server.base_url)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.url)
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)  # this test picks its record modes
     server.humanloop.clear()
     yield keys
@@ -134,11 +148,15 @@ def test_no_key_reaches_a_file_or_the_terminal(
         (request.path, name, value)
         for request in server.requests
         for name, value in request.headers.items()
-        if name in ("authorization", "x-api-key")
+        if name in ("authorization", "x-api-key", "api-key")
     }
     assert ("/v1/chat/completions", "authorization", f"Bearer {canaries['OPENAI_API_KEY']}") in sent
     assert ("/v1/messages", "x-api-key", canaries["ANTHROPIC_API_KEY"]) in sent
     assert ("/v4/chat", "x-api-key", canaries["HUMANLOOP_API_KEY"]) in sent
+    assert ("/v1/responses", "authorization", f"Bearer {canaries['OPENAI_API_KEY']}") in sent
+    assert ("/openai/v1/responses", "api-key", canaries["AZURE_OPENAI_API_KEY"]) in sent
+    azure_chat = "/openai/deployments/my-deployment/chat/completions"
+    assert (azure_chat, "api-key", canaries["AZURE_OPENAI_API_KEY"]) in sent
     assert (
         "/v1/chat/completions",
         "authorization",
@@ -155,7 +173,7 @@ def test_no_key_reaches_a_file_or_the_terminal(
         [
             "E * 8 of 8 cases fail [[]contains('a phrase no answer has')]*",
             "E *support_app/refund *0/1 passed*",
-            "total: 2 experiments, 32 calls*",
+            "total: 2 experiments, 44 calls*",
         ]
     )
 
