@@ -130,9 +130,10 @@ def __getattr__(name: str) -> Any:
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'pytest_chatexp' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name, __name__), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
+    # Not cached in this module's globals: when a module is imported again (pytester's inline
+    # runs drop the modules a run imported), a cached class would be the old one, and an
+    # isinstance check by the newly imported plugin code would fail on it.
+    return getattr(importlib.import_module(module_name, __name__), name)
 
 
 def __dir__() -> list[str]:
