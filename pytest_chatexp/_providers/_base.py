@@ -148,6 +148,7 @@ _OPENAI: Final = ("._openai", "OpenAIChatProvider")
 _CLASSES: Final[dict[str, tuple[str, str]]] = {
     **{name: _OPENAI for name in ("openai", "openai_compatible", "openai_azure", "groq", "mock")},
     "anthropic": ("._anthropic", "AnthropicMessagesProvider"),
+    "gemini": ("._gemini", "GeminiProvider"),
     "humanloop": ("._humanloop", "HumanloopProvider"),
 }
 _INSTANCES: dict[tuple[str, str], Provider] = {}
