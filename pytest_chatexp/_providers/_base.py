@@ -157,6 +157,7 @@ _CLASSES: Final[dict[str, tuple[str, str]]] = {
     **{name: _AZURE for name in ("azure_openai", "openai_azure")},
     "azure_openai_responses": ("._azure", "AzureResponsesProvider"),
     "anthropic": ("._anthropic", "AnthropicMessagesProvider"),
+    "gemini": ("._gemini", "GeminiProvider"),
     "humanloop": ("._humanloop", "HumanloopProvider"),
 }
 _INSTANCES: dict[tuple[str, str], Provider] = {}

@@ -234,7 +234,7 @@ def _api_key(headers: dict[str, str]) -> str | None:
     authorization = headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
-    return headers.get("x-api-key") or headers.get("api-key")
+    return headers.get("x-api-key") or headers.get("api-key") or headers.get("x-goog-api-key")
 
 
 def _bad_arguments_engine(body: object) -> ReplyEngine:

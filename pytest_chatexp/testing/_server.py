@@ -21,6 +21,7 @@ from pytest_chatexp.testing._anthropic import messages
 from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._fault_plan import FaultPlan
 from pytest_chatexp.testing._faults import Fault
+from pytest_chatexp.testing._gemini import GEMINI_PREFIX, gemini_fault, generate_content
 from pytest_chatexp.testing._http import (
     Handler,
     HttpConnections,
@@ -264,6 +265,7 @@ class ReferenceServer:
             ("POST", "/openai/v1/responses"): self._model_route(
                 azure_guard(responses, needs_version=False)
             ),
+            ("POST", GEMINI_PREFIX + "*"): self._model_route(generate_content, gemini_fault),
             ("POST", "/v4/chat"): self._model_route(self.humanloop.chat),
             ("POST", "/v4/chat-experiment"): self._model_route(self.humanloop.chat_experiment),
             ("POST", "/v4/chat-model-config"): self._model_route(self.humanloop.chat_model_config),
@@ -275,12 +277,23 @@ class ReferenceServer:
         if handler is None and request.method == "POST" and azure_deployment(request.path):
             request = with_deployment_model(request)
             handler = self._azure_chat
+        if handler is None and request.method == "POST" and request.path.startswith(GEMINI_PREFIX):
+            # Gemini's model is part of its path (``/v1beta/models/{model}:{action}``): one
+            # route serves every model; ``generate_content`` reads the model and the action.
+            handler = self.routes.get(("POST", GEMINI_PREFIX + "*"))
         if handler is None:
             return openai_error(404, f"Invalid URL ({request.method} {request.path})")
         return await handler(request)
 
-    def _model_route(self, wire_format: WireFormat) -> Handler:
-        """Wrap a wire format with what every model endpoint shares: log, stats, latency, faults."""
+    def _model_route(
+        self, wire_format: WireFormat, error_shape: Callable[[Response], Response] | None = None
+    ) -> Handler:
+        """Wrap a wire format with what every model endpoint shares: log, stats, latency, faults.
+
+        ``error_shape`` re-shapes the faults' shared error body for a format that reads only
+        its own (Gemini's ``{"error": {"code", "message", "status"}}``).
+        """
+        shape = error_shape or (lambda response: response)
 
         async def handle(request: RecordedRequest) -> Response:
             self.requests.append(request)
@@ -291,12 +304,12 @@ class ReferenceServer:
                     await asyncio.sleep(self.latency)
                 fault = self.faults.take(request)
                 if fault is not None:
-                    return await fault.respond(request, wire_format, self._engine)
+                    return shape(await fault.respond(request, wire_format, self._engine))
                 return wire_format(request, self._engine)
             except DirectiveError as exc:  # the prompt scripts a plan the server cannot read
                 message = f"cannot read the plan in the last user message: {exc}"
                 refusal = Fault.status(400, message=message)
-                return await refusal.respond(request, wire_format, self._engine)
+                return shape(await refusal.respond(request, wire_format, self._engine))
             finally:
                 self._in_flight -= 1
 

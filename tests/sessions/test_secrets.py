@@ -1,8 +1,8 @@
 """End to end: API keys never leave the process, on any provider, in any file or output.
 
 A whole suite runs with canary keys against the loopback reference server, on every provider
-(OpenAI, streamed too; Anthropic, streamed too; Humanloop; OpenAI Responses, streamed; Azure
-OpenAI chat and Responses; an app that sends its own bearer
+(OpenAI, streamed too; Anthropic, streamed too; Gemini, streamed too; Humanloop; OpenAI
+Responses, streamed; Azure OpenAI chat and Responses; an app that sends its own bearer
 token through the recording transport), with snapshots and a failing check: once recording, once
 replaying, with every report and the noisiest output options. Then every file the sessions left
 and everything they printed is searched for each canary. The server must have received every
@@ -35,6 +35,9 @@ OPENAI = ModelConfig(name="openai", model="gpt-4o-mini", temperature=0.2, chat_t
 ANTHROPIC = ModelConfig(
     name="anthropic", provider="anthropic", model="claude-x", max_tokens=64, chat_template=TEMPLATE
 )
+GEMINI = ModelConfig(
+    name="gemini", provider="gemini", model="gemini-2.5-flash", chat_template=TEMPLATE
+)
 HUMANLOOP = ModelConfig(
     name="humanloop", provider="humanloop", model="gpt-4o-mini", chat_template=TEMPLATE
 )
@@ -65,6 +68,8 @@ CONFIGS = [
     OPENAI.variant(name="openai-stream", other={"stream": True}),
     ANTHROPIC,
     ANTHROPIC.variant(name="anthropic-stream", other={"stream": True}),
+    GEMINI,
+    GEMINI.variant(name="gemini-stream", other={"stream": True}),
     HUMANLOOP,
     APP,
     OPENAI.variant(name="responses-stream", provider="openai_responses", other={"stream": True}),
@@ -95,8 +100,16 @@ KEY_ENVS = (
     "HUMANLOOP_API_KEY",
     "SUPPORT_APP_TOKEN",
     "AZURE_OPENAI_API_KEY",
+    "GEMINI_API_KEY",
 )
-PREFIXES = ("sk-canary-", "sk-ant-canary-", "hlk-canary-", "app-canary-", "azk-canary-")
+PREFIXES = (
+    "sk-canary-",
+    "sk-ant-canary-",
+    "hlk-canary-",
+    "app-canary-",
+    "azk-canary-",
+    "AIza-canary-",
+)
 LOUD = ("-vv", "-rA", "-l", "--log-level=DEBUG", "--junitxml=junit-{run}.xml")
 REPORTS = (
     "--chatexp-json=reports/{run}.json",
@@ -116,6 +129,7 @@ def canaries(server: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
     for name, value in keys.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("GEMINI_BASE_URL", server.url)
     monkeypatch.setenv("HUMANLOOP_BASE_URL", server.url + "/v4")
     monkeypatch.setenv("APP_MODEL_URL", server.base_url)
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.url)
@@ -148,7 +162,7 @@ def test_no_key_reaches_a_file_or_the_terminal(
         (request.path, name, value)
         for request in server.requests
         for name, value in request.headers.items()
-        if name in ("authorization", "x-api-key", "api-key")
+        if name in ("authorization", "x-api-key", "api-key", "x-goog-api-key")
     }
     assert ("/v1/chat/completions", "authorization", f"Bearer {canaries['OPENAI_API_KEY']}") in sent
     assert ("/v1/messages", "x-api-key", canaries["ANTHROPIC_API_KEY"]) in sent
@@ -157,6 +171,9 @@ def test_no_key_reaches_a_file_or_the_terminal(
     assert ("/openai/v1/responses", "api-key", canaries["AZURE_OPENAI_API_KEY"]) in sent
     azure_chat = "/openai/deployments/my-deployment/chat/completions"
     assert (azure_chat, "api-key", canaries["AZURE_OPENAI_API_KEY"]) in sent
+    for action in ("generateContent", "streamGenerateContent"):
+        path = f"/v1beta/models/gemini-2.5-flash:{action}"
+        assert (path, "x-goog-api-key", canaries["GEMINI_API_KEY"]) in sent
     assert (
         "/v1/chat/completions",
         "authorization",
@@ -173,7 +190,7 @@ def test_no_key_reaches_a_file_or_the_terminal(
         [
             "E * 8 of 8 cases fail [[]contains('a phrase no answer has')]*",
             "E *support_app/refund *0/1 passed*",
-            "total: 2 experiments, 44 calls*",
+            "total: 2 experiments, 52 calls*",
         ]
     )
 

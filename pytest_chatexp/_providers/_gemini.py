@@ -1,0 +1,448 @@
+"""The Gemini API wire format (``POST {base_url}/v1beta/models/{model}:generateContent``).
+
+Requests: system messages are ``systemInstruction``; user and assistant messages are
+``contents`` (roles ``user`` and ``model``); an assistant's tool calls are ``functionCall``
+parts and ``tool`` messages ``functionResponse`` parts of a ``user`` turn, named after the call
+they answer (Gemini links them by name and order). Tools are one ``functionDeclarations`` entry
+whose ``parameters`` is the tool's JSON schema as written: Gemini reads an OpenAPI subset of it
+(``type``, ``properties``, ``required``, ``items``, ``enum``, ``description``, ``nullable``,
+``format``...) and refuses more, with its message. ``tool_choice`` is
+``toolConfig.functionCallingConfig`` (``AUTO``/``ANY``/``NONE``; a named function is ``ANY``
+with ``allowedFunctionNames``). Sampling fields and a ``response_format``
+(``responseMimeType: application/json``, a json_schema's schema as ``responseSchema``) go to
+``generationConfig``. ``other`` is merged last (an object into the one built); its
+``"stream": true`` is not sent but picks ``:streamGenerateContent?alt=sse``. The key goes in the
+``x-goog-api-key`` header, never in the URL (URLs are shown in messages).
+
+Answers: the first candidate's text parts joined are the output, ``thought: true`` parts kept
+out of it; ``functionCall`` parts are tool calls (Gemini's ``id`` if sent, else one derived
+from the call, stable across replays); ``STOP`` is ``stop``, ``MAX_TOKENS`` ``length``, other
+reasons pass through in lower case. Gemini counts thoughts apart from the answer, so generation
+tokens are ``candidatesTokenCount + thoughtsTokenCount`` (as OpenAI's ``completion_tokens``
+include reasoning) and ``thoughtsTokenCount`` is ``reasoning_tokens``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .._errors import InvalidExperimentError, ProviderError
+from .._experiment._config import ModelConfig
+from .._experiment._humanloop import (
+    ChatMessage,
+    FunctionTool,
+    ImageChatContent,
+    TextChatContent,
+    TokenCount,
+    ToolCall,
+    ToolChoice,
+    Usage,
+)
+from .._experiment._spec import PlannedCall
+from .._validation import describe_validation_error
+from ._base import Provider, ProviderReply, WireRequest, endpoint_url, humanloop_finish_reason
+
+__all__ = ["GeminiProvider", "GeminiWireRequest", "assemble_stream"]
+
+_FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
+_CHOICES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+# Humanloop field -> generationConfig field.
+_GENERATION_FIELDS = (
+    ("temperature", "temperature"),
+    ("top_p", "topP"),
+    ("seed", "seed"),
+    ("presence_penalty", "presencePenalty"),
+    ("frequency_penalty", "frequencyPenalty"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiWireRequest(WireRequest):
+    """Gemini says "stream" with its URL, not its body: the flag is kept beside the body."""
+
+    stream: bool = False
+
+    @property
+    def streams(self) -> bool:
+        return self.stream
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _WireCall(_Wire):
+    name: str
+    args: dict[str, Any] | None = None
+    id: str | None = None
+
+
+class _WirePart(_Wire):
+    text: str | None = None
+    thought: bool | None = None
+    functionCall: _WireCall | None = None
+
+
+class _WireContent(_Wire):
+    parts: list[_WirePart] = []
+    role: str | None = None
+
+
+class _WireCandidate(_Wire):
+    content: _WireContent | None = None
+    finishReason: str | None = None
+
+
+class _WireUsage(_Wire):
+    promptTokenCount: TokenCount | None = None
+    candidatesTokenCount: TokenCount | None = None
+    thoughtsTokenCount: TokenCount | None = None
+    totalTokenCount: TokenCount | None = None
+    # TODO(cached tokens): store it in Usage.cached_tokens (in promptTokenCount, like OpenAI's).
+    cachedContentTokenCount: TokenCount | None = None
+
+
+class _WireResponse(_Wire):
+    candidates: list[_WireCandidate] | None = None
+    usageMetadata: _WireUsage | None = None
+    promptFeedback: dict[str, Any] | None = None
+
+
+class GeminiProvider(Provider):
+    kind: ClassVar[str] = "gemini"
+    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
+    default_api_key_env: ClassVar[str | None] = "GEMINI_API_KEY"
+    base_url_env: ClassVar[str | None] = "GEMINI_BASE_URL"
+
+    def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
+        config = call.config
+        where = f"model config '{config.display_name}'"
+        body: dict[str, Any] = {"contents": wire_contents(call.messages, where=where)}
+        system = [message.text for message in call.messages if message.role == "system"]
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": text} for text in system]}
+        if config.tools:
+            declarations = [
+                _declaration(tool.model_dump(exclude_none=True)) for tool in config.tools
+            ]
+            body["tools"] = [{"functionDeclarations": declarations}]
+        if config.tool_choice is not None:
+            body["toolConfig"] = {"functionCallingConfig": _calling_config(config.tool_choice)}
+        generation = _generation_config(config, where=where)
+        if generation:
+            body["generationConfig"] = generation
+        other = dict(config.other)
+        stream = other.pop("stream", False) is True
+        for key, value in other.items():  # an object merges into the one built (one level)
+            built = body.get(key)
+            body[key] = (
+                {**built, **value} if isinstance(built, dict) and isinstance(value, dict) else value
+            )
+        model = quote(config.model.removeprefix("models/"), safe="")
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return GeminiWireRequest(
+            url=endpoint_url(base_url, f"v1beta/models/{model}:{action}"), body=body, stream=stream
+        )
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"x-goog-api-key": api_key}
+
+    def parse_response(self, body: Any) -> ProviderReply:
+        if isinstance(body, list):
+            body = assemble_stream(body)
+        try:
+            response = _WireResponse.model_validate(body)
+        except ValidationError as exc:
+            raise ProviderError(
+                "the response is not a Gemini GenerateContentResponse: "
+                + describe_validation_error(exc)
+            ) from None
+        if not response.candidates:
+            reason = (response.promptFeedback or {}).get("blockReason")
+            if reason:
+                raise ProviderError(
+                    f"Gemini blocked the prompt (promptFeedback.blockReason {reason})"
+                )
+            raise ProviderError("the Gemini response has no candidates")
+        candidate = response.candidates[0]
+        texts: list[str] = []
+        tool_calls: list[ToolCall] = []
+        for part in candidate.content.parts if candidate.content else []:
+            if part.thought:
+                # TODO(reasoning): keep thought summaries in Sample.reasoning once it exists.
+                continue
+            if part.functionCall is not None:
+                tool_calls.append(_tool_call(part.functionCall, len(tool_calls)))
+            elif part.text is not None:
+                texts.append(part.text)
+        raw_output = "".join(texts)
+        message = ChatMessage(
+            role="assistant", content=raw_output if texts else None, tool_calls=tool_calls or None
+        )
+        finish = humanloop_finish_reason(candidate.finishReason, _FINISH_REASONS)
+        finish = finish.lower() if finish == candidate.finishReason and finish else finish
+        if finish == "stop" and tool_calls:
+            finish = "tool_call"  # Gemini says STOP after a function call
+        return ProviderReply(
+            message=message,
+            raw_output=raw_output,
+            finish_reason=finish,
+            usage=_usage(response.usageMetadata),
+        )
+
+    def stream_finished(self, events: list[Any]) -> bool:
+        return any(
+            isinstance(event, dict)
+            and (
+                "error" in event
+                or any(
+                    isinstance(candidate, dict) and candidate.get("finishReason")
+                    for candidate in event.get("candidates") or []
+                )
+                or bool((event.get("promptFeedback") or {}).get("blockReason"))
+            )
+            for event in events
+        )
+
+    def error_message(self, body: Any) -> str | None:
+        return _error_text(body)
+
+
+def _error_text(body: Any) -> str | None:
+    """Google's ``{"error": {"code", "message", "status"}}`` as ``STATUS: message``."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        status = error.get("status")
+        message: str = error["message"]
+        return f"{status}: {message}" if isinstance(status, str) and status else message
+    return None
+
+
+def _thinking_config(config: ModelConfig) -> dict[str, Any]:
+    """``generationConfig.thinkingConfig`` for the config's reasoning setting. TODO(reasoning):
+    map ModelConfig.reasoning (effort -> ``thinkingLevel``, budget -> ``thinkingBudget``,
+    ``includeThoughts``) once it exists; until then it is set through ``other``."""
+    return {}
+
+
+def _generation_config(config: ModelConfig, *, where: str) -> dict[str, Any]:
+    generation: dict[str, Any] = {}
+    for name, wire_name in _GENERATION_FIELDS:
+        value = getattr(config, name)
+        if value is not None:
+            generation[wire_name] = value
+    if config.max_tokens not in (None, -1):
+        generation["maxOutputTokens"] = config.max_tokens
+    if config.stop is not None:
+        generation["stopSequences"] = [config.stop] if isinstance(config.stop, str) else config.stop
+    if config.response_format is not None:
+        generation.update(_response_format(config.response_format, where=where))
+    thinking = _thinking_config(config)
+    if thinking:
+        generation["thinkingConfig"] = thinking
+    return generation
+
+
+def _response_format(response_format: dict[str, Any], *, where: str) -> dict[str, Any]:
+    kind = response_format.get("type")
+    if kind == "text":
+        return {}
+    if kind == "json_object":
+        return {"responseMimeType": "application/json"}
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if isinstance(schema, dict):
+            return {"responseMimeType": "application/json", "responseSchema": schema}
+    raise InvalidExperimentError(
+        f"{where}: response_format {response_format!r} cannot be sent to Gemini: give "
+        "{'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {'schema': {...}}}"
+    )
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+def wire_contents(messages: tuple[ChatMessage, ...], *, where: str) -> list[dict[str, Any]]:
+    """The ``contents`` array: every non-system message in Gemini's shape."""
+    names: dict[str, str] = {}  # tool call id -> function name, for the results
+    wire: list[dict[str, Any]] = []
+    for position, message in enumerate(messages):
+        here = f"{where}: messages[{position}]"
+        if message.role == "system":
+            continue
+        if message.role == "tool":
+            name = names.get(message.tool_call_id or "") or message.name
+            if not name:
+                raise InvalidExperimentError(
+                    f"{here} (role 'tool') answers no earlier tool call (tool_call_id "
+                    f"{message.tool_call_id!r}) and has no 'name': Gemini needs the function name"
+                )
+            part = {"functionResponse": {"name": name, "response": _result(message.text)}}
+            previous = wire[-1] if wire else None
+            if previous is not None and all("functionResponse" in p for p in previous["parts"]):
+                previous["parts"].append(part)  # parallel results: one user turn
+            else:
+                wire.append({"role": "user", "parts": [part]})
+            continue
+        parts = _parts(message.content)
+        for tool_call in message.tool_calls or []:
+            names[tool_call.id] = tool_call.function.name
+            parts.append({"functionCall": _function_call(tool_call, where=here)})
+        wire.append({"role": "model" if message.role == "assistant" else "user", "parts": parts})
+    return wire
+
+
+def _parts(content: str | list[TextChatContent | ImageChatContent] | None) -> list[dict[str, Any]]:
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"text": content}]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, TextChatContent):
+            parts.append({"text": part.text})
+            continue
+        url = part.image_url.url
+        # ``data:image/png;base64,AAAA`` is inline data; any other URL is a file Gemini fetches.
+        if url.startswith("data:") and ";base64," in url:
+            mime, _, data = url[5:].partition(";base64,")
+            parts.append({"inlineData": {"mimeType": mime, "data": data}})
+        else:
+            parts.append({"fileData": {"fileUri": url}})
+    return parts
+
+
+def _function_call(call: ToolCall, *, where: str) -> dict[str, Any]:
+    arguments = call.function.arguments
+    try:
+        args = json.loads(arguments) if arguments else {}
+    except json.JSONDecodeError:
+        args = None
+    if not isinstance(args, dict):
+        raise InvalidExperimentError(
+            f"{where}: the arguments of tool call '{call.id}' must be a JSON object for "
+            f"Gemini's functionCall args, got {arguments!r}"
+        )
+    return {"name": call.function.name, "args": args}
+
+
+def _result(text: str) -> dict[str, Any]:
+    """A tool result as ``functionResponse.response`` (an object): a JSON object result as
+    itself, anything else under ``output``, as Google's SDK wraps plain results."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    return value if isinstance(value, dict) else {"output": text}
+
+
+def _declaration(tool: dict[str, Any]) -> dict[str, Any]:
+    declaration: dict[str, Any] = {"name": tool["name"]}
+    if "description" in tool:
+        declaration["description"] = tool["description"]
+    parameters = tool.get("parameters")
+    if parameters and parameters.get("properties") != {}:
+        declaration["parameters"] = parameters  # Gemini refuses an object with no properties
+    return declaration
+
+
+def _calling_config(choice: str | ToolChoice) -> dict[str, Any]:
+    return (
+        {"mode": "ANY", "allowedFunctionNames": [choice.function.name]}
+        if isinstance(choice, ToolChoice)
+        else {"mode": _CHOICES.get(choice, choice.upper())}
+    )
+
+
+# --- responses --------------------------------------------------------------------------
+
+
+def _tool_call(call: _WireCall, index: int) -> ToolCall:
+    arguments = json.dumps(call.args or {}, separators=(",", ":"), ensure_ascii=False)
+    # Gemini sends no call id (only the Live and Vertex APIs do): one is derived from what
+    # the call is, so a replay, a recording and a tool result all name it alike.
+    digest = hashlib.sha256(f"{index}\0{call.name}\0{arguments}".encode()).hexdigest()[:24]
+    return ToolCall(
+        id=call.id or f"call_{digest}",
+        type="function",
+        function=FunctionTool(name=call.name, arguments=arguments),
+    )
+
+
+def _usage(usage: _WireUsage | None) -> Usage:
+    if usage is None:
+        return Usage()  # not reported: unknown, not zero
+    candidates, thoughts = usage.candidatesTokenCount, usage.thoughtsTokenCount
+    # A function-call-only answer may omit candidatesTokenCount: it is then 0 when a total
+    # confirms the counts, else unknown.
+    if candidates is None and usage.totalTokenCount is not None and usage.promptTokenCount:
+        candidates = max(0, usage.totalTokenCount - usage.promptTokenCount - (thoughts or 0))
+    generation = None if candidates is None else candidates + (thoughts or 0)
+    plain = Usage.of(usage.promptTokenCount, generation)
+    return Usage(
+        prompt_tokens=plain.prompt_tokens,
+        generation_tokens=plain.generation_tokens,
+        total_tokens=usage.totalTokenCount
+        if usage.totalTokenCount is not None
+        else plain.total_tokens,
+        reasoning_tokens=thoughts,
+    )
+
+
+def assemble_stream(events: list[Any]) -> dict[str, Any]:
+    """The response a stream's chunks describe, as one GenerateContentResponse.
+
+    Each event is a GenerateContentResponse holding the next parts of the first candidate;
+    the parts are concatenated (adjacent text parts of the same kind merged), the last
+    ``finishReason`` and ``usageMetadata`` win (Gemini's counts are cumulative). An
+    ``error`` event raises ProviderError with Google's message.
+    """
+    parts: list[dict[str, Any]] = []
+    merged: dict[str, Any] = {}
+    finish: str | None = None
+    for position, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise ProviderError(f"stream event {position} is not a JSON object: {event!r:.80}")
+        if "error" in event:
+            detail = _error_text(event) or json.dumps(event)
+            raise ProviderError(f"the stream reported an error: {detail}")
+        for key in ("usageMetadata", "promptFeedback", "modelVersion", "responseId"):
+            if key in event:
+                merged[key] = event[key]
+        candidates = event.get("candidates")
+        if not isinstance(candidates, list) or not candidates:
+            continue
+        candidate = candidates[0]
+        if not isinstance(candidate, dict):
+            raise ProviderError(f"stream event {position}: a candidate is not a JSON object")
+        finish = candidate.get("finishReason") or finish
+        content = candidate.get("content")
+        for part in content.get("parts") or [] if isinstance(content, dict) else []:
+            previous = parts[-1] if parts else None
+            if _same_text_kind(previous, part):
+                previous["text"] += part["text"]  # type: ignore[index]
+            else:
+                parts.append(dict(part) if isinstance(part, dict) else part)
+    if parts or finish is not None:
+        candidate_out: dict[str, Any] = {"content": {"role": "model", "parts": parts}}
+        if finish is not None:
+            candidate_out["finishReason"] = finish
+        merged["candidates"] = [candidate_out]
+    return merged
+
+
+def _same_text_kind(previous: Any, part: Any) -> bool:
+    """Whether two streamed parts are pieces of one text (both thought, or both not)."""
+    return all(
+        isinstance(item, dict)
+        and set(item) <= {"text", "thought"}
+        and isinstance(item.get("text"), str)
+        for item in (previous, part)
+    ) and bool(part.get("thought")) == bool(previous.get("thought"))
