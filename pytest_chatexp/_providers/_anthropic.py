@@ -328,8 +328,11 @@ def _arguments(value: Any) -> str:
 def _usage(usage: _WireUsage | None) -> Usage:
     if usage is None:
         return Usage()  # not reported: unknown, not zero
-    # Like OpenAI's prompt_tokens, the prompt count includes tokens served from the cache
-    # (fields Anthropic leaves out when no cache is involved).
+    # Anthropic's input_tokens excludes the tokens read from and written to the cache: like
+    # OpenAI's prompt_tokens, the prompt count here includes both (fields Anthropic leaves out
+    # when no cache is involved), and cached_tokens / cache_write_tokens say how many were
+    # which. Anthropic reports no separate count of thinking tokens (they are part of
+    # output_tokens), so reasoning_tokens stays None: unknown, not zero.
     prompt = (
         None
         if usage.input_tokens is None
@@ -337,7 +340,16 @@ def _usage(usage: _WireUsage | None) -> Usage:
         + (usage.cache_creation_input_tokens or 0)
         + (usage.cache_read_input_tokens or 0)
     )
-    return Usage.of(prompt, usage.output_tokens)
+    counted = Usage.of(prompt, usage.output_tokens)
+    caches = {
+        name: value
+        for name, value in (
+            ("cached_tokens", usage.cache_read_input_tokens),
+            ("cache_write_tokens", usage.cache_creation_input_tokens),
+        )
+        if value is not None
+    }
+    return counted.model_copy(update=caches) if caches else counted
 
 
 def assemble_stream(events: list[Any]) -> dict[str, Any]:
