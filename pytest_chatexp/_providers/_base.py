@@ -62,6 +62,9 @@ class ProviderReply:
     log_id: str | None = None
     output: str | None = None
     tool_results: list[ToolResultResponse] | None = None
+    # The model's reasoning text or summary when the provider returns it (Anthropic thinking
+    # blocks): kept on the sample, never sent back as such.
+    reasoning: str | None = None
 
 
 # OpenAI's finish reasons in Humanloop's vocabulary (Humanloop says "tool_call", singular).

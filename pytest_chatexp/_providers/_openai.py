@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .._errors import ProviderError
+from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._humanloop import (
     ChatMessage,
     FunctionTool,
@@ -120,6 +120,14 @@ class OpenAIChatProvider(Provider):
             body["tool_choice"] = config.tool_choice.model_dump(mode="json")
         elif config.tool_choice is not None:
             body["tool_choice"] = config.tool_choice
+        if config.reasoning is not None:
+            if config.reasoning.effort is None:
+                raise InvalidExperimentError(
+                    f"model config '{config.display_name}': reasoning sets only budget_tokens, "
+                    "which OpenAI chat completions cannot take (they have reasoning_effort, no "
+                    "thinking budget); set reasoning={'effort': 'low' / 'medium' / 'high'}"
+                )
+            body["reasoning_effort"] = config.reasoning.effort
         body.update(config.other)
         if body.get("stream") is True:
             # Usage arrives in a final chunk only when asked for.
