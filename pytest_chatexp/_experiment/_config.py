@@ -36,8 +36,9 @@ from ._schema import schema_checker
 
 __all__ = ["ModelConfig", "Reasoning", "TemplateMessage", "Tool", "model_config_from_data"]
 
-# Fields that do not change what is sent to the provider, so they stay out of the id.
-_NOT_SENT = frozenset({"name", "description", "api_key_env"})
+# Fields that do not change what is sent to the provider, so they stay out of the id; and the
+# extra headers and query parameters, which may hold keys (excluded from every dump as well).
+_NOT_SENT = frozenset({"name", "description", "api_key_env", "headers", "query"})
 # Providers that may use tools and input variables the config does not declare: a stored or
 # deployed Humanloop config (sent the inputs, rendered server-side), an app's own code.
 OPAQUE_PROVIDERS = frozenset({"humanloop", APP_PROVIDER})
@@ -198,6 +199,11 @@ class ModelConfig(BaseModel):
     reasoning: Reasoning | None = None
     base_url: str | None = None
     api_key_env: str | None = None
+    # Escape hatches sent with every request of this config (a gateway's auth or routing
+    # header, an ``api-version``): never part of the id, a recording, a report or a repr, and
+    # their values are known secrets, redacted wherever one is echoed.
+    headers: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+    query: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     if TYPE_CHECKING:
         # What type checkers see: every field by name, typed as test modules write them (plain
@@ -227,6 +233,8 @@ class ModelConfig(BaseModel):
             reasoning: Reasoning | Mapping[str, Any] | None = None,
             base_url: str | None = None,
             api_key_env: str | None = None,
+            headers: Mapping[str, str] = ...,
+            query: Mapping[str, str] = ...,
         ) -> None: ...
 
     else:
@@ -348,7 +356,11 @@ class ModelConfig(BaseModel):
         ``support-v1[temperature=0.9]``, so reports tell the two apart.
         """
         if "name" not in changes:
-            summary = ",".join(f"{key}={_short(value)}" for key, value in changes.items())
+            # Extra headers and query values may be keys: the name shows their names only.
+            summary = ",".join(
+                f"{key}={','.join(value) if key in ('headers', 'query') else _short(value)}"
+                for key, value in changes.items()
+            )
             changes["name"] = f"{self.display_name}[{summary}]"
         # Field values, not a dump: a dump would drop the tools' handlers (never sent).
         data = {name: getattr(self, name) for name in self.model_fields_set}
