@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     )
     from ._experiment._agents import SimulatedUser as SimulatedUser
     from ._experiment._config import ModelConfig as ModelConfig
+    from ._experiment._config import Reasoning as Reasoning
     from ._experiment._config import Tool as Tool
     from ._experiment._files import load_dataset as load_dataset
     from ._experiment._files import load_model_configs as load_model_configs
@@ -86,6 +87,7 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "ModelConfig": "._experiment._config",
+    "Reasoning": "._experiment._config",
     "Tool": "._experiment._config",
     "load_model_configs": "._experiment._files",
     "Input": "._experiment._inputs",

@@ -9,36 +9,76 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ._errors import PricingError
 
-__all__ = ["DEFAULT_PRICES", "Price", "PriceTable", "PricingError"]
+__all__ = ["DEFAULT_PRICES", "Price", "PriceTable", "PricingError", "TokenUsage"]
+
+
+class TokenUsage(Protocol):
+    """What pricing reads of a usage (``Usage`` has it): counts, None when unknown."""
+
+    @property
+    def prompt_tokens(self) -> int | None: ...
+    @property
+    def generation_tokens(self) -> int | None: ...
+    @property
+    def cached_tokens(self) -> int | None: ...
+    @property
+    def cache_write_tokens(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """US dollars per million input (prompt) and output (generation) tokens."""
+    """US dollars per million input (prompt) and output (generation) tokens, and optionally
+    per million prompt tokens read from (``cache_read``) and written to (``cache_write``) the
+    provider's prompt cache. Without a cache rate, those tokens cost the input rate."""
 
     input: float
     output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
 
-    def cost(self, prompt_tokens: int, generation_tokens: int) -> float:
-        return (prompt_tokens * self.input + generation_tokens * self.output) / 1_000_000
+    def cost(
+        self,
+        prompt_tokens: int,
+        generation_tokens: int,
+        *,
+        cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> float:
+        """The cost of a call. ``prompt_tokens`` includes the cached and cache-write tokens
+        (as ``Usage`` counts them), so only the rest is priced at the input rate."""
+        read_rate = self.input if self.cache_read is None else self.cache_read
+        write_rate = self.input if self.cache_write is None else self.cache_write
+        uncached = max(0, prompt_tokens - cached_tokens - cache_write_tokens)
+        return (
+            uncached * self.input
+            + cached_tokens * read_rate
+            + cache_write_tokens * write_rate
+            + generation_tokens * self.output
+        ) / 1_000_000
 
 
-# Published list prices (USD per 1M tokens) of well-known models, as of 2026-11. Override or
-# extend them with the `chatexp_prices` ini option; a model not listed has no known cost.
+# Published list prices (USD per 1M tokens) of well-known models, as of 2026-11: input, output,
+# cache read, cache write. Override or extend them with the `chatexp_prices` ini option; a model
+# not listed has no known cost.
+# Cache rates: OpenAI (openai.com/api/pricing, "cached input") charges no cache writes (none is
+# listed: such tokens would cost the input rate) and reads at 0.5x input for the gpt-4o family
+# and 0.25x for gpt-4.1, o3 and o4-mini. Anthropic (docs.anthropic.com, "prompt caching")
+# charges reads at 0.1x input and 5-minute cache writes at 1.25x input.
 DEFAULT_PRICES: Mapping[str, Price] = {
-    "gpt-4o": Price(2.50, 10.00),
-    "gpt-4o-mini": Price(0.15, 0.60),
-    "gpt-4.1": Price(2.00, 8.00),
-    "gpt-4.1-mini": Price(0.40, 1.60),
-    "gpt-4.1-nano": Price(0.10, 0.40),
-    "o3": Price(2.00, 8.00),
-    "o4-mini": Price(1.10, 4.40),
-    "claude-3-5-haiku-latest": Price(0.80, 4.00),
-    "claude-sonnet-4-0": Price(3.00, 15.00),
-    "claude-opus-4-0": Price(15.00, 75.00),
+    "gpt-4o": Price(2.50, 10.00, 1.25),
+    "gpt-4o-mini": Price(0.15, 0.60, 0.075),
+    "gpt-4.1": Price(2.00, 8.00, 0.50),
+    "gpt-4.1-mini": Price(0.40, 1.60, 0.10),
+    "gpt-4.1-nano": Price(0.10, 0.40, 0.025),
+    "o3": Price(2.00, 8.00, 0.50),
+    "o4-mini": Price(1.10, 4.40, 0.275),
+    "claude-3-5-haiku-latest": Price(0.80, 4.00, 0.08, 1.00),
+    "claude-sonnet-4-0": Price(3.00, 15.00, 0.30, 3.75),
+    "claude-opus-4-0": Price(15.00, 75.00, 1.50, 18.75),
 }
 
 
@@ -53,30 +93,32 @@ class PriceTable:
     def from_lines(
         cls, lines: Iterable[str], *, base: Mapping[str, Price] = DEFAULT_PRICES
     ) -> PriceTable:
-        """Parse ``model input_price output_price`` lines (``#`` starts a comment)."""
+        """Parse ``model input output [cache_read [cache_write]]`` lines (``#`` starts a
+        comment), prices in US dollars per million tokens."""
         prices = dict(base)
         for number, raw in enumerate(lines, start=1):
             line = raw.split("#", 1)[0].strip()
             if not line:
                 continue
             parts = line.split()
-            if len(parts) != 3:
+            if not 3 <= len(parts) <= 5:
                 raise PricingError(
-                    f"line {number} {raw.strip()!r}: expected 'MODEL INPUT_PRICE OUTPUT_PRICE' "
-                    "(US dollars per million tokens), e.g. 'gpt-4o-mini 0.15 0.60'"
+                    f"line {number} {raw.strip()!r}: expected 'MODEL INPUT_PRICE OUTPUT_PRICE "
+                    "[CACHE_READ_PRICE [CACHE_WRITE_PRICE]]' (US dollars per million tokens), "
+                    "e.g. 'gpt-4o-mini 0.15 0.60' or 'claude-sonnet-4 3.00 15.00 0.30 3.75'"
                 )
             model, *amounts = parts
             try:
-                input_price, output_price = (float(amount) for amount in amounts)
+                numbers = [float(amount) for amount in amounts]
             except ValueError:
                 raise PricingError(
                     f"line {number} {raw.strip()!r}: prices must be numbers"
                 ) from None
-            if not (math.isfinite(input_price) and math.isfinite(output_price)):
+            if not all(math.isfinite(amount) for amount in numbers):
                 raise PricingError(f"line {number} {raw.strip()!r}: prices must be finite numbers")
-            if input_price < 0 or output_price < 0:
+            if any(amount < 0 for amount in numbers):
                 raise PricingError(f"line {number} {raw.strip()!r}: prices cannot be negative")
-            prices[model] = Price(input_price, output_price)
+            prices[model] = Price(*numbers)
         return cls(prices)
 
     def price_of(self, model: str) -> Price | None:
@@ -88,8 +130,24 @@ class PriceTable:
     def cost(
         self, model: str, prompt_tokens: int | None, generation_tokens: int | None
     ) -> float | None:
-        """The cost in US dollars, or None when the model has no price or a count is unknown."""
+        """The cost in US dollars of prompt and generation counts with no cache involved (a
+        plan's estimate), or None when the model has no price or a count is unknown. A call's
+        reported usage is priced by ``usage_cost``."""
         price = self.price_of(model)
         if price is None or prompt_tokens is None or generation_tokens is None:
             return None
         return price.cost(prompt_tokens, generation_tokens)
+
+    def usage_cost(self, model: str, usage: TokenUsage) -> float | None:
+        """What ``usage`` cost in US dollars, cache reads and writes at their own rates: the
+        one place a call's reported usage is priced (checks, reports, the budget, re-records).
+        None when the model has no price or the prompt or generation count is unknown."""
+        price = self.price_of(model)
+        if price is None or usage.prompt_tokens is None or usage.generation_tokens is None:
+            return None
+        return price.cost(
+            usage.prompt_tokens,
+            usage.generation_tokens,
+            cached_tokens=usage.cached_tokens or 0,
+            cache_write_tokens=usage.cache_write_tokens or 0,
+        )

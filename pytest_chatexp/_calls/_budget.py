@@ -124,9 +124,7 @@ class SessionBudget:
         cost = reservation.cost
         if usage is not None and tokens is not None:
             # None only for an unpriced model under a token cap alone: no dollars to count.
-            priced = self.prices.cost(
-                call.config.model, usage.prompt_tokens, usage.generation_tokens
-            )
+            priced = self.prices.usage_cost(call.config.model, usage)
             cost = priced if priced is not None else 0.0
         with self.ledger.locked() as state:
             self._unreserve(state, reservation)

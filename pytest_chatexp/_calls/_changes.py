@@ -64,7 +64,7 @@ class ChangeRecord:
         def cost(usage: Usage | None) -> float | None:
             if usage is None:
                 return None
-            value = prices.cost(model, usage.prompt_tokens, usage.generation_tokens)
+            value = prices.usage_cost(model, usage)
             return None if value is None else round(value, 10)
 
         return cls(

@@ -28,7 +28,7 @@ import httpx
 from .._errors import ProviderError
 from .._experiment._spec import PlannedCall
 from .._providers import Provider, WireRequest
-from .._providers._base import read_api_key
+from .._providers._base import read_api_key, with_query
 from .._redaction import display_url, redact
 from .._util import exception_text
 from ._bounded import (
@@ -138,8 +138,7 @@ class _Route:
         key = tuple(wire_headers.items())
         headers = self._headers.get(key)
         if headers is None:
-            # What an httpx client sends: Host, its defaults, the JSON content type, then the
-            # wire format's own headers (the key is added per call and never kept here).
+            # What an httpx client sends, then the wire format's headers (not the key: per call).
             headers = httpx.Headers({"Host": self.url.netloc.decode("ascii")})
             headers.update(_default_headers())
             headers["Content-Type"] = "application/json"
@@ -198,9 +197,10 @@ class HttpTarget(Target):
         call, provider, wire = target_call.call, target_call.provider, target_call.wire
         timeout, first_out = target_call.timeout, target_call.first_out
         api_key = read_api_key(call.config, provider)
-        route = self._route_for(wire.url)
+        route = self._route_for(with_query(wire.url, call.config.query))  # only when sent
         endpoint = route.endpoint
         stream, headers, extensions = route.prepare(provider, wire, api_key, timeout)
+        headers.update(call.config.headers)  # like the query: never in the recorded wire
         if first_out is not None and not first_out.done():
             # httpx's trace extension: told when the connection opens and the headers are out.
             extensions = {**extensions, "trace": _tracer(first_out)}

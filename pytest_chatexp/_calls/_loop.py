@@ -15,6 +15,7 @@ that reaches it with work left ends with ``finish_reason="max_turns"``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -115,6 +116,7 @@ class SampleRun:
             user_turn=self._user_turn,
             model=call.config.model,
             user_messages=() if simulated else tuple(self._said),
+            reasoning=reply.reasoning,
         )
         self.next = None
         if simulated:
@@ -237,6 +239,7 @@ class SampleRun:
             replayed=all(turn.replayed for turn in turns),
             turns=turns,
             transcript=tuple(self.history),
+            reasoning=_joined(turn.reasoning for turn in model_turns),
         )
 
 
@@ -250,3 +253,9 @@ def _closing_user_messages(messages: tuple[ChatMessage, ...]) -> list[ChatMessag
 
 def _sum(values: Any) -> float:
     return float(sum(values))
+
+
+def _joined(texts: Iterable[str | None]) -> str | None:
+    """The texts given, joined by a blank line; None when there are none."""
+    given = [text for text in texts if text is not None]
+    return "\n\n".join(given) if given else None

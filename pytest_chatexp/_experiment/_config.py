@@ -34,10 +34,11 @@ from ._apps import APP_PROVIDER, register_app
 from ._humanloop import ChatMessage, ToolChoice, ToolChoiceValue
 from ._schema import schema_checker
 
-__all__ = ["ModelConfig", "TemplateMessage", "Tool", "model_config_from_data"]
+__all__ = ["ModelConfig", "Reasoning", "TemplateMessage", "Tool", "model_config_from_data"]
 
-# Fields that do not change what is sent to the provider, so they stay out of the id.
-_NOT_SENT = frozenset({"name", "description", "api_key_env"})
+# Fields that do not change what is sent to the provider, so they stay out of the id; and the
+# extra headers and query parameters, which may hold keys (excluded from every dump as well).
+_NOT_SENT = frozenset({"name", "description", "api_key_env", "headers", "query"})
 # Providers that may use tools and input variables the config does not declare: a stored or
 # deployed Humanloop config (sent the inputs, rendered server-side), an app's own code.
 OPAQUE_PROVIDERS = frozenset({"humanloop", APP_PROVIDER})
@@ -133,6 +134,40 @@ class Tool(BaseModel):
         return value
 
 
+# The thinking budget an effort stands for where a provider takes only a budget (Anthropic's
+# ``thinking.budget_tokens``, at least 1024): documented in the README's Providers section.
+EFFORT_BUDGETS: Mapping[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+# What Anthropic sends as max_tokens when a config sets none (the provider's DEFAULT_MAX_TOKENS).
+_ANTHROPIC_DEFAULT_MAX_TOKENS = 1024
+
+
+class Reasoning(BaseModel):
+    """How much a reasoning model thinks, one setting for every provider: an ``effort``, a
+    thinking ``budget_tokens``, or both. Each provider translates it (OpenAI chat:
+    ``reasoning_effort``; Anthropic: ``thinking`` with a budget, an effort alone standing for
+    1024 / 2048 / 8192 / 24576 tokens); one that cannot express it is an error naming the
+    config, never a setting silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    effort: Literal["minimal", "low", "medium", "high"] | None = None
+    budget_tokens: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _something(self) -> Reasoning:
+        if self.effort is None and self.budget_tokens is None:
+            raise ValueError("needs an 'effort' or a 'budget_tokens' (or both)")
+        return self
+
+    @property
+    def thinking_budget(self) -> int:
+        """``budget_tokens``, or the budget the effort stands for."""
+        if self.budget_tokens is not None:
+            return self.budget_tokens
+        assert self.effort is not None  # one of the two is set (validated)
+        return EFFORT_BUDGETS[self.effort]
+
+
 class ModelConfig(BaseModel):
     """A chat model config: Humanloop's chat model-config fields plus where to send it.
 
@@ -161,8 +196,14 @@ class ModelConfig(BaseModel):
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoiceValue | None = None
     other: dict[str, Any] = Field(default_factory=dict)
+    reasoning: Reasoning | None = None
     base_url: str | None = None
     api_key_env: str | None = None
+    # Escape hatches sent with every request of this config (a gateway's auth or routing
+    # header, an ``api-version``): never part of the id, a recording, a report or a repr, and
+    # their values are known secrets, redacted wherever one is echoed.
+    headers: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+    query: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     if TYPE_CHECKING:
         # What type checkers see: every field by name, typed as test modules write them (plain
@@ -189,8 +230,11 @@ class ModelConfig(BaseModel):
             tools: Sequence[Tool | Mapping[str, Any]] = (),
             tool_choice: ToolChoiceValue | Mapping[str, Any] | None = None,
             other: Mapping[str, Any] = ...,
+            reasoning: Reasoning | Mapping[str, Any] | None = None,
             base_url: str | None = None,
             api_key_env: str | None = None,
+            headers: Mapping[str, str] = ...,
+            query: Mapping[str, str] = ...,
         ) -> None: ...
 
     else:
@@ -246,6 +290,24 @@ class ModelConfig(BaseModel):
             )
         return value
 
+    @model_validator(mode="after")
+    def _thinking_fits(self) -> ModelConfig:
+        # Anthropic requires max_tokens > thinking.budget_tokens: said when the config is
+        # declared (collection), not by a 400 from the provider.
+        if self.provider == "anthropic" and self.reasoning is not None:
+            budget = self.reasoning.thinking_budget
+            limit = self.max_tokens
+            if limit in (None, -1):
+                limit = _ANTHROPIC_DEFAULT_MAX_TOKENS
+            if limit is not None and limit <= budget:
+                raise ValueError(
+                    f"model config '{self.name or self.model}': Anthropic requires max_tokens "
+                    f"({limit}{' by default' if self.max_tokens in (None, -1) else ''}) to be "
+                    f"greater than the thinking budget ({budget} tokens, from reasoning="
+                    f"{self.reasoning.model_dump(exclude_none=True)}); raise max_tokens"
+                )
+        return self
+
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
@@ -294,7 +356,11 @@ class ModelConfig(BaseModel):
         ``support-v1[temperature=0.9]``, so reports tell the two apart.
         """
         if "name" not in changes:
-            summary = ",".join(f"{key}={_short(value)}" for key, value in changes.items())
+            # Extra headers and query values may be keys: the name shows their names only.
+            summary = ",".join(
+                f"{key}={','.join(value) if key in ('headers', 'query') else _short(value)}"
+                for key, value in changes.items()
+            )
             changes["name"] = f"{self.display_name}[{summary}]"
         # Field values, not a dump: a dump would drop the tools' handlers (never sent).
         data = {name: getattr(self, name) for name in self.model_fields_set}

@@ -128,12 +128,22 @@ class Usage(_Schema):
     ``None`` means unknown: the provider did not report it (llama.cpp's streams, an answer
     without ``usage``). Unknown is not zero: a sum with an unknown part is unknown.
     ``reasoning_tokens`` stays None when the model does no reasoning a provider reports.
+
+    ``cached_tokens`` (prompt tokens read from the provider's prompt cache) and
+    ``cache_write_tokens`` (prompt tokens written to it: Anthropic's
+    ``cache_creation_input_tokens``) are parts of ``prompt_tokens``, None when the provider
+    does not report them. They are set only when known, so a dump (``to_json_dict``, the
+    Humanloop-shaped ``ChatResponse``) shows them only then: the seed's usage shape is kept.
+    Like ``reasoning_tokens``, a sum counts the parts that report them and is None only when
+    none does (an unreported cache read prices at the input rate: a cost never under-counted).
     """
 
     prompt_tokens: TokenCount | None = None
     generation_tokens: TokenCount | None = None
     total_tokens: TokenCount | None = None
     reasoning_tokens: TokenCount | None = None
+    cached_tokens: TokenCount | None = None
+    cache_write_tokens: TokenCount | None = None
 
     @classmethod
     def of(cls, prompt: int | None, generation: int | None) -> Usage:
@@ -155,21 +165,28 @@ class Usage(_Schema):
         return None not in (self.prompt_tokens, self.generation_tokens, self.total_tokens)
 
     def __add__(self, other: Usage) -> Usage:
-        reasoning = (
-            None
-            if self.reasoning_tokens is None and other.reasoning_tokens is None
-            else (self.reasoning_tokens or 0) + (other.reasoning_tokens or 0)
-        )
+        # The cache counts are passed only when known: an unset field stays out of dumps.
+        caches = {
+            name: value
+            for name in ("cached_tokens", "cache_write_tokens")
+            if (value := _add_reported(getattr(self, name), getattr(other, name))) is not None
+        }
         return Usage(
             prompt_tokens=_add(self.prompt_tokens, other.prompt_tokens),
             generation_tokens=_add(self.generation_tokens, other.generation_tokens),
             total_tokens=_add(self.total_tokens, other.total_tokens),
-            reasoning_tokens=reasoning,
+            reasoning_tokens=_add_reported(self.reasoning_tokens, other.reasoning_tokens),
+            **caches,
         )
 
 
 def _add(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else a + b
+
+
+def _add_reported(a: int | None, b: int | None) -> int | None:
+    """A count only some providers report: the reported parts summed, None if none is."""
+    return None if a is None and b is None else (a or 0) + (b or 0)
 
 
 class ChatDataResponse(_Schema):

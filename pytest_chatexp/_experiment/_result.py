@@ -85,6 +85,8 @@ class Turn:
     # The user messages this call read for the first time (the prompt's closing ones, a
     # scripted or simulated user's next message); none after tool results.
     user_messages: tuple[ChatMessage, ...] = ()
+    # The model's reasoning text, when the provider returned it (Anthropic thinking blocks).
+    reasoning: str | None = None
 
     @property
     def output(self) -> str:
@@ -119,6 +121,10 @@ class Sample:
     retries: int = 0
     turns: tuple[Turn, ...] = ()
     transcript: tuple[ChatMessage, ...] = ()
+    # The model's reasoning text or summary when the provider returned it (Anthropic thinking
+    # blocks; its turns' joined by a blank line in a tool loop); None when it returned none.
+    # It comes from the recorded response, so a replay has it too.
+    reasoning: str | None = None
 
     @property
     def index(self) -> int:
@@ -203,6 +209,7 @@ class Sample:
             retries=sum(turn.retries for turn in turns),
             turns=tuple(turns),
             transcript=self.transcript,
+            reasoning="\n\n".join(t.reasoning for t in turns if t.reasoning is not None) or None,
         )
 
 

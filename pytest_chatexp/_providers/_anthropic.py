@@ -46,7 +46,12 @@ from ._base import (
     humanloop_finish_reason,
 )
 
-__all__ = ["ANTHROPIC_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicMessagesProvider"]
+__all__ = [
+    "ANTHROPIC_VERSION",
+    "DEFAULT_MAX_TOKENS",
+    "THINKING_BLOCKS_FIELD",
+    "AnthropicMessagesProvider",
+]
 
 ANTHROPIC_VERSION = "2023-06-01"
 #: Sent when a config sets no ``max_tokens``: Anthropic requires one.
@@ -59,6 +64,10 @@ _FINISH_REASONS = {
     "max_tokens": "length",
     "tool_use": "tool_call",
 }
+# Content blocks of the model's thinking: never output text, sent back only in tool loops.
+_THINKING_BLOCKS = ("thinking", "redacted_thinking")
+#: The assistant message's extra field holding its thinking blocks (see ``wire_messages``).
+THINKING_BLOCKS_FIELD = "anthropic_thinking_blocks"
 # Humanloop config fields the Messages API has no parameter for: refused, not silently dropped
 # (dropping them would also make two different configs replay each other's recordings).
 _UNSUPPORTED_FIELDS = ("presence_penalty", "frequency_penalty", "seed", "response_format")
@@ -125,6 +134,11 @@ class AnthropicMessagesProvider(Provider):
             ]
         if config.tool_choice is not None:
             body["tool_choice"] = _wire_tool_choice(config.tool_choice)
+        if config.reasoning is not None:
+            # An effort alone stands for a documented budget (Reasoning.thinking_budget); the
+            # config checked max_tokens > budget when it was declared.
+            budget = config.reasoning.thinking_budget
+            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
         body.update(config.other)
         return WireRequest(
             url=endpoint_url(base_url, "v1/messages"),
@@ -145,9 +159,16 @@ class AnthropicMessagesProvider(Provider):
                 "the response is not an Anthropic message: " + describe_validation_error(exc)
             ) from None
         texts: list[str] = []
+        thoughts: list[str] = []
+        thinking_blocks: list[dict[str, Any]] = []
         tool_calls: list[ToolCall] = []
         for block in message.content:
-            if block.type == "text":
+            if block.type in _THINKING_BLOCKS:
+                thinking_blocks.append(block.model_dump(exclude_none=True))
+                thought = (block.model_extra or {}).get("thinking")
+                if isinstance(thought, str):
+                    thoughts.append(thought)
+            elif block.type == "text":
                 texts.append(block.text or "")
             elif block.type == "tool_use":
                 if block.id is None or block.name is None:
@@ -169,11 +190,16 @@ class AnthropicMessagesProvider(Provider):
             content=raw_output if texts else None,
             tool_calls=tool_calls or None,
         )
+        if tool_calls and thinking_blocks:
+            # With thinking on, Anthropic requires the turn's thinking blocks (signatures
+            # included) back before its tool results: kept on the message for wire_messages.
+            reply = reply.model_copy(update={THINKING_BLOCKS_FIELD: thinking_blocks})
         return ProviderReply(
             message=reply,
             raw_output=raw_output,
             finish_reason=humanloop_finish_reason(message.stop_reason, _FINISH_REASONS),
             usage=_usage(message.usage),
+            reasoning="\n\n".join(thoughts) if thoughts else None,
         )
 
     def stream_finished(self, events: list[Any]) -> bool:
@@ -232,7 +258,9 @@ def wire_messages(messages: tuple[ChatMessage, ...], *, where: str) -> list[dict
                 wire.append({"role": "user", "content": [result]})
             continue
         if message.role == "assistant" and message.tool_calls:
-            blocks = _content_blocks(message.content)
+            kept = (message.model_extra or {}).get(THINKING_BLOCKS_FIELD)
+            blocks = [dict(block) for block in kept] if isinstance(kept, list) else []
+            blocks += _content_blocks(message.content)
             blocks += [
                 {
                     "type": "tool_use",
@@ -328,8 +356,11 @@ def _arguments(value: Any) -> str:
 def _usage(usage: _WireUsage | None) -> Usage:
     if usage is None:
         return Usage()  # not reported: unknown, not zero
-    # Like OpenAI's prompt_tokens, the prompt count includes tokens served from the cache
-    # (fields Anthropic leaves out when no cache is involved).
+    # Anthropic's input_tokens excludes the tokens read from and written to the cache: like
+    # OpenAI's prompt_tokens, the prompt count here includes both (fields Anthropic leaves out
+    # when no cache is involved), and cached_tokens / cache_write_tokens say how many were
+    # which. Anthropic reports no separate count of thinking tokens (they are part of
+    # output_tokens), so reasoning_tokens stays None: unknown, not zero.
     prompt = (
         None
         if usage.input_tokens is None
@@ -337,7 +368,16 @@ def _usage(usage: _WireUsage | None) -> Usage:
         + (usage.cache_creation_input_tokens or 0)
         + (usage.cache_read_input_tokens or 0)
     )
-    return Usage.of(prompt, usage.output_tokens)
+    counted = Usage.of(prompt, usage.output_tokens)
+    caches = {
+        name: value
+        for name, value in (
+            ("cached_tokens", usage.cache_read_input_tokens),
+            ("cache_write_tokens", usage.cache_creation_input_tokens),
+        )
+        if value is not None
+    }
+    return counted.model_copy(update=caches) if caches else counted
 
 
 def assemble_stream(events: list[Any]) -> dict[str, Any]:
@@ -376,6 +416,9 @@ def assemble_stream(events: list[Any]) -> dict[str, Any]:
             delta = event["delta"]
             if delta.get("type") == "text_delta":
                 block["text"] = str(block.get("text") or "") + str(delta.get("text") or "")
+            elif delta.get("type") in ("thinking_delta", "signature_delta"):
+                name = "thinking" if delta["type"] == "thinking_delta" else "signature"
+                block[name] = str(block.get(name) or "") + str(delta.get(name) or "")
             elif delta.get("type") == "input_json_delta":
                 partial_json.setdefault(index, []).append(str(delta.get("partial_json") or ""))
         elif kind == "message_delta":

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._config import ModelConfig
@@ -28,6 +28,7 @@ __all__ = [
     "provider_for",
     "provider_names",
     "read_api_key",
+    "with_query",
 ]
 
 
@@ -62,6 +63,9 @@ class ProviderReply:
     log_id: str | None = None
     output: str | None = None
     tool_results: list[ToolResultResponse] | None = None
+    # The model's reasoning text or summary when the provider returns it (Anthropic thinking
+    # blocks): kept on the sample, never sent back as such.
+    reasoning: str | None = None
 
 
 # OpenAI's finish reasons in Humanloop's vocabulary (Humanloop says "tool_call", singular).
@@ -219,3 +223,13 @@ def base_url_for(config: ModelConfig, provider: Provider) -> str:
         return config.base_url
     from_env = os.environ.get(provider.base_url_env) if provider.base_url_env else None
     return (from_env or provider.default_base_url).rstrip("/")
+
+
+def with_query(url: str, query: Mapping[str, str]) -> str:
+    """``url`` with ``query``'s parameters after its own (a base URL's ``?api-version=...``):
+    a config's extra ``query``, added when a request is sent, never to the recorded URL."""
+    if not query:
+        return url
+    parts = urlsplit(url)
+    extra = urlencode(query)
+    return urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))

@@ -139,6 +139,12 @@ class HumanloopProvider(Provider):
 
     def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
         config = call.config
+        if config.reasoning is not None:
+            raise InvalidExperimentError(
+                f"model config '{config.display_name}': Humanloop v4 has no reasoning setting "
+                "(its model config has no reasoning_effort or thinking field); remove "
+                "'reasoning', or pass the provider's own parameter in 'other'"
+            )
         endpoint = endpoint_of(config)
         other = config.other
         body: dict[str, Any] = {}

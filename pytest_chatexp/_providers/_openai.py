@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .._errors import ProviderError
+from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._humanloop import (
     ChatMessage,
     FunctionTool,
@@ -73,11 +73,16 @@ class _WireTokenDetails(_Wire):
     reasoning_tokens: TokenCount | None = None
 
 
+class _WirePromptDetails(_Wire):
+    cached_tokens: TokenCount | None = None
+
+
 class _WireUsage(_Wire):
     prompt_tokens: TokenCount | None = None
     completion_tokens: TokenCount | None = None
     total_tokens: TokenCount | None = None
     completion_tokens_details: _WireTokenDetails | None = None
+    prompt_tokens_details: _WirePromptDetails | None = None
 
 
 class _WireCompletion(_Wire):
@@ -115,6 +120,14 @@ class OpenAIChatProvider(Provider):
             body["tool_choice"] = config.tool_choice.model_dump(mode="json")
         elif config.tool_choice is not None:
             body["tool_choice"] = config.tool_choice
+        if config.reasoning is not None:
+            if config.reasoning.effort is None:
+                raise InvalidExperimentError(
+                    f"model config '{config.display_name}': reasoning sets only budget_tokens, "
+                    "which OpenAI chat completions cannot take (they have reasoning_effort, no "
+                    "thinking budget); set reasoning={'effort': 'low' / 'medium' / 'high'}"
+                )
+            body["reasoning_effort"] = config.reasoning.effort
         body.update(config.other)
         if body.get("stream") is True:
             # Usage arrives in a final chunk only when asked for.
@@ -241,11 +254,14 @@ def _usage(usage: _WireUsage | None) -> Usage:
         return Usage()  # not reported (llama.cpp streams): unknown, not zero
     details = usage.completion_tokens_details
     counted = Usage.of(usage.prompt_tokens, usage.completion_tokens)
-    return counted.model_copy(
-        update={
-            "total_tokens": usage.total_tokens
-            if usage.total_tokens is not None
-            else counted.total_tokens,
-            "reasoning_tokens": details.reasoning_tokens if details is not None else None,
-        }
-    )
+    update: dict[str, int | None] = {
+        "total_tokens": usage.total_tokens
+        if usage.total_tokens is not None
+        else counted.total_tokens,
+        "reasoning_tokens": details.reasoning_tokens if details is not None else None,
+    }
+    # Part of prompt_tokens; set only when reported, so dumps keep the seed's usage shape.
+    cached = usage.prompt_tokens_details
+    if cached is not None and cached.cached_tokens is not None:
+        update["cached_tokens"] = cached.cached_tokens
+    return counted.model_copy(update=update)

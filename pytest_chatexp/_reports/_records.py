@@ -329,7 +329,7 @@ def _config_row(
 
 def _errored_row(config: ModelConfig, tally: ConfigTally, prices: PriceTable) -> ConfigRow:
     usage = Usage.of(*tally.tokens())
-    cost = prices.cost(config.model, usage.prompt_tokens, usage.generation_tokens)
+    cost = prices.usage_cost(config.model, usage)
     return ConfigRow(
         name=config.display_name,
         model=config.model,
@@ -369,7 +369,7 @@ def _spent(sample: Sample) -> Usage:
 def _cost(sample: Sample, prices: PriceTable) -> float | None:
     parts = [(sample.config.model, sample.usage)]
     parts += [(turn.model, turn.usage) for turn in _simulated_user(sample)]
-    costs = [prices.cost(model, u.prompt_tokens, u.generation_tokens) for model, u in parts]
+    costs = [prices.usage_cost(model, usage) for model, usage in parts]
     return None if None in costs else sum(cost for cost in costs if cost is not None)
 
 

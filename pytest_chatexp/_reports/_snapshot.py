@@ -48,6 +48,7 @@ _PARAMETERS = (
     "seed",
     "response_format",
     "tool_choice",
+    "reasoning",
 )
 
 
@@ -130,10 +131,12 @@ def _sample(sample: Sample) -> list[str]:
     if usage.reasoning_tokens:
         tokens += f" ({usage.reasoning_tokens} reasoning)"
     head = f"#### sample {sample.index}: finish_reason {sample.finish_reason}, {tokens}"
+    # The model's reasoning, only when the provider returned some: older snapshots unchanged.
+    thought = ["reasoning:", *_indented(sample.reasoning)] if sample.reasoning is not None else []
     if shows_turns(sample):
         views = turn_views(sample)
-        return [f"{head}, {plural(len(views), 'turn')}", *_turns(views)]
-    lines = [head]
+        return [f"{head}, {plural(len(views), 'turn')}", *thought, *_turns(views)]
+    lines = [head, *thought]
     if sample.output:
         lines.append("output:")
         lines += _indented(sample.output)

@@ -403,12 +403,13 @@ class ChatexpRunner:
 
 def _secrets_of(configs: Iterable[ModelConfig]) -> Iterator[str | None]:
     """What the configs' calls read that must never be written or shown: the value of each
-    one's key variable, and the credentials in its base URL."""
+    one's key variable, the credentials in its base URL, its extra header and query values."""
     for config in configs:
         provider = get_provider(config.provider)
         name = api_key_env(config, provider) if provider is not None else config.api_key_env
         yield os.environ.get(name) if name else None
         yield from url_secrets(config.base_url) if config.base_url else ()
+        yield from [*config.headers.values(), *config.query.values()]
 
 
 def _counting(lookup: Replay, tally: CallTally) -> Replay:

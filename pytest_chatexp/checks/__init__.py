@@ -17,7 +17,14 @@ Failures are plain ``AssertionError``s raised with these helpers' frames hidden,
 the table and the line of the test that asked.
 """
 
-from ._budgets import assert_cost, assert_latency, assert_tokens, cost_of, latency_stats
+from ._budgets import (
+    assert_cost,
+    assert_latency,
+    assert_tokens,
+    cache_hit_rate,
+    cost_of,
+    latency_stats,
+)
 from ._compare import assert_better, assert_not_worse
 from ._dataset import PooledVerdict, assert_pass_rate, expected
 from ._judge import judge, similar_to
@@ -79,6 +86,7 @@ __all__ = [
     "assert_samples",
     "assert_tokens",
     "at_least",
+    "cache_hit_rate",
     "called",
     "called_in_any_order",
     "called_in_order",

@@ -20,7 +20,7 @@ from .._experiment._result import Case, ExperimentResult, Sample
 from .._pricing import PriceTable, PricingError
 from .._util import percentile
 from ._running import active_test
-from ._verdict import Checkable, cases_of
+from ._verdict import Checkable, SampleCheck, cases_of
 
 __all__ = [
     "LatencyStats",
@@ -28,6 +28,7 @@ __all__ = [
     "assert_cost",
     "assert_latency",
     "assert_tokens",
+    "cache_hit_rate",
     "cost_of",
     "latency_stats",
     "percentile",
@@ -163,6 +164,34 @@ def assert_tokens(
     return usages
 
 
+def cache_hit_rate(min: float = 0.5) -> SampleCheck:
+    """The share of each sample's prompt tokens read from the provider's prompt cache
+    (``usage.cached_tokens / usage.prompt_tokens``) is at least ``min``: a guard on a cacheable
+    prefix, since a prompt edit that breaks caching is a cost regression. A sample whose
+    provider did not report its cache reads (or its prompt tokens) fails, saying so: unknown
+    is not a hit.
+
+    Example: ``assert_samples(chatexp, cache_hit_rate(min=0.8), min_pass_rate=0.9)``
+    """
+    __tracebackhide__ = True
+    if not (isinstance(min, int | float) and 0 <= min <= 1):
+        raise ValueError(f"cache_hit_rate(min=...) must be a number from 0 to 1, got {min!r}")
+
+    def check(sample: Sample) -> str | None:
+        usage = sample.usage
+        if usage.prompt_tokens is None or usage.cached_tokens is None:
+            return "cache hit rate unknown (the provider reported no cached token count)"
+        rate = usage.cached_tokens / usage.prompt_tokens if usage.prompt_tokens else 0.0
+        if rate >= min:
+            return None
+        return (
+            f"cache hit rate {rate:.2f} < {min:g} "
+            f"({usage.cached_tokens} of {usage.prompt_tokens} prompt tokens cached)"
+        )
+
+    return SampleCheck(f"cache_hit_rate(min={min:g})", check)
+
+
 # --- cost ------------------------------------------------------------------------------------
 
 
@@ -197,7 +226,7 @@ def _sample_costs(samples: Sequence[Sample], table: PriceTable) -> list[float]:
         )
     for sample in samples:
         model = sample.config.model
-        cost = table.cost(model, sample.usage.prompt_tokens, sample.usage.generation_tokens)
+        cost = table.usage_cost(model, sample.usage)
         if cost is None:
             configs = missing.setdefault(model, [])
             if sample.config.display_name not in configs:

@@ -30,6 +30,7 @@ from pytest_chatexp.testing._replies import (
     stream_pieces,
     truncate,
 )
+from pytest_chatexp.testing._thinking import thinking_block, thinking_block_problem, thinking_deltas
 
 __all__ = ["anthropic_error", "messages"]
 
@@ -167,6 +168,8 @@ def _block_problem(block: Mapping[str, Any], role: str) -> str | None:
                 return f".{name}: Field required"
         if not isinstance(block.get("input"), dict):
             return ".input: Input should be a valid dictionary"
+    if kind == "thinking":
+        return thinking_block_problem(block, role)
     if kind == "tool_result":
         if role != "user":
             return ": tool_result blocks may only appear in user messages"
@@ -319,7 +322,8 @@ def _message(body: JsonObject, answer: Answer) -> JsonObject:
     stop_sequence = None
     if cut_by == "stop" and answer.text is not None and text is not None:
         stop_sequence = next((s for s in stops if s and answer.text.startswith(s, len(text))), None)
-    content: list[JsonObject] = []
+    thought = thinking_block(body)
+    content: list[JsonObject] = [thought] if thought is not None else []
     if text is not None and (text or not answer.tool_calls):
         content.append({"type": "text", "text": text})
     for call in answer.tool_calls:
@@ -410,6 +414,8 @@ def stream_events(message: JsonObject) -> list[JsonObject]:
             deltas = [
                 {"type": "text_delta", "text": piece} for piece in stream_pieces(block["text"])
             ]
+        elif block["type"] == "thinking":
+            start, deltas = {"type": "thinking", "thinking": ""}, thinking_deltas(block)
         else:
             start = {**block, "input": {}}
             raw = block["input"]

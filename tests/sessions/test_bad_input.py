@@ -771,13 +771,14 @@ CATALOGUE: dict[str, Row] = {
         prices("gpt-x 0.15"),
         USAGE,
         "ERROR: chatexp: ini option chatexp_prices: line 1 'gpt-x 0.15': expected 'MODEL "
-        "INPUT_PRICE OUTPUT_PRICE' (US dollars per million tokens)*",
+        "INPUT_PRICE OUTPUT_PRICE [CACHE_READ_PRICE [CACHE_WRITE_PRICE]]' (US dollars per "
+        "million tokens)*",
     ),
-    "price line with four fields": Row(
-        prices("gpt-4o-mini 0.15 0.60", "gpt-x 1 2 3"),
+    "price line with six fields": Row(
+        prices("gpt-4o-mini 0.15 0.60", "gpt-x 1 2 3 4 5"),
         USAGE,
-        "ERROR: chatexp: ini option chatexp_prices: line 2 'gpt-x 1 2 3': expected 'MODEL "
-        "INPUT_PRICE OUTPUT_PRICE'*",
+        "ERROR: chatexp: ini option chatexp_prices: line 2 'gpt-x 1 2 3 4 5': expected 'MODEL "
+        "INPUT_PRICE OUTPUT_PRICE*",
     ),
     "negative price": Row(
         prices("gpt-x -1 2"),

@@ -31,7 +31,13 @@ TEMPLATE = [
     {"role": "system", "content": "You help the customers of {{company}}."},
     {"role": "user", "content": "{{q}}"},
 ]
-OPENAI = ModelConfig(name="openai", model="gpt-4o-mini", temperature=0.2, chat_template=TEMPLATE)
+# A gateway's credential in a custom header and a query parameter: escape hatches whose values
+# the plugin must treat as secrets, though no variable name says they are.
+OPENAI = ModelConfig(
+    name="openai", model="gpt-4o-mini", temperature=0.2, chat_template=TEMPLATE,
+    headers={"X-Gateway-Auth": os.environ["GATEWAY_HEADER"]},
+    query={"gw": os.environ["GATEWAY_QUERY"]},
+)
 ANTHROPIC = ModelConfig(
     name="anthropic", provider="anthropic", model="claude-x", max_tokens=64, chat_template=TEMPLATE
 )
@@ -101,6 +107,8 @@ KEY_ENVS = (
     "SUPPORT_APP_TOKEN",
     "AZURE_OPENAI_API_KEY",
     "GEMINI_API_KEY",
+    "GATEWAY_HEADER",
+    "GATEWAY_QUERY",
 )
 PREFIXES = (
     "sk-canary-",
@@ -109,6 +117,8 @@ PREFIXES = (
     "app-canary-",
     "azk-canary-",
     "AIza-canary-",
+    "gw-canary-",
+    "gq-canary-",
 )
 LOUD = ("-vv", "-rA", "-l", "--log-level=DEBUG", "--junitxml=junit-{run}.xml")
 REPORTS = (
@@ -179,6 +189,11 @@ def test_no_key_reaches_a_file_or_the_terminal(
         "authorization",
         f"Bearer {canaries['SUPPORT_APP_TOKEN']}",
     ) in sent
+    # The custom header and query went with every call of the config, streamed or not.
+    gateway = [r for r in server.requests if r.headers.get("x-gateway-auth")]
+    assert len(gateway) == 10  # openai, openai-stream: 2 inputs x 2 samples; + 2 in the other
+    assert {r.headers["x-gateway-auth"] for r in gateway} == {canaries["GATEWAY_HEADER"]}
+    assert all(r.query == f"gw={canaries['GATEWAY_QUERY']}" for r in gateway)
     app_calls = [r for r in server.requests if r.json and r.json.get("model") == "app-model"]
     assert len(app_calls) == 6  # 2 inputs x 2 samples, plus 2 inputs in the failing test
 
@@ -224,6 +239,7 @@ def test_no_key_reaches_a_file_or_the_terminal_with_recording_off(
     result = _run(pytester, "off", "--chatexp-record=off", "--snapshot-update")
     result.assert_outcomes(passed=1, failed=1)
     sent = {value for request in server.requests for value in request.headers.values()}
+    sent |= {request.query.partition("=")[2] for request in server.requests}
     assert all(key in sent or f"Bearer {key}" in sent for key in canaries.values())
     files = [path for path in pytester.path.rglob("*") if path.is_file()]
     names = {path.relative_to(pytester.path).parts[0] for path in files}

@@ -39,7 +39,7 @@ def test_lines_override_the_defaults_and_earlier_lines() -> None:
     assert table.price_of("gpt-4o-mini") == Price(1.0, 2.0)
     assert table.price_of("mine") == Price(3.0, 4.0)
     # The defaults themselves are never changed.
-    assert DEFAULT_PRICES["gpt-4o-mini"] == Price(0.15, 0.60)
+    assert DEFAULT_PRICES["gpt-4o-mini"] == Price(0.15, 0.60, 0.075)
 
 
 def test_base_replaces_the_defaults() -> None:
@@ -72,10 +72,15 @@ def test_unknown_models_have_no_price_and_no_cost() -> None:
     [
         (
             ["ok 1 2", "broken 1"],
-            "line 2 'broken 1': expected 'MODEL INPUT_PRICE OUTPUT_PRICE' (US dollars per million "
-            "tokens), e.g. 'gpt-4o-mini 0.15 0.60'",
+            "line 2 'broken 1': expected 'MODEL INPUT_PRICE OUTPUT_PRICE [CACHE_READ_PRICE "
+            "[CACHE_WRITE_PRICE]]' (US dollars per million tokens), e.g. 'gpt-4o-mini 0.15 0.60'",
         ),
-        (["too many 1 2 3"], "line 1 'too many 1 2 3': expected 'MODEL INPUT_PRICE OUTPUT_PRICE'"),
+        (
+            ["too many 1 2 3 4 5"],
+            "line 1 'too many 1 2 3 4 5': expected 'MODEL INPUT_PRICE OUTPUT_PRICE",
+        ),
+        (["cached 1 2 x"], "line 1 'cached 1 2 x': prices must be numbers"),
+        (["cached 1 2 0.1 -1"], "line 1 'cached 1 2 0.1 -1': prices cannot be negative"),
         (["# c", "", "m one 2"], "line 3 'm one 2': prices must be numbers"),
         (["m 1 -2"], "line 1 'm 1 -2': prices cannot be negative"),
     ],
@@ -110,7 +115,46 @@ def test_a_good_ini_table_is_the_running_tests(pytester: pytest.Pytester) -> Non
         def test_prices(chatexp_runner):
             prices = active_test("this test").prices
             assert prices.price_of("ref-model") == Price(1.0, 2.0)
-            assert prices.price_of("gpt-4o-mini") == Price(0.15, 0.60)
+            assert prices.price_of("gpt-4o-mini") == Price(0.15, 0.60, 0.075)
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_cache_columns_are_optional_and_priced_at_their_rates() -> None:
+    table = PriceTable.from_lines(["plain 1 2", "reads 1 2 0.1", "both 1 2 0.1 1.25"])
+    assert table.price_of("plain") == Price(1.0, 2.0)
+    assert table.price_of("reads") == Price(1.0, 2.0, 0.1)
+    assert table.price_of("both") == Price(1.0, 2.0, 0.1, 1.25)
+    # 1000 prompt tokens of which 600 read from the cache and 300 written to it.
+    both = table.prices["both"].cost(1000, 10, cached_tokens=600, cache_write_tokens=300)
+    assert both == pytest.approx((100 * 1 + 600 * 0.1 + 300 * 1.25 + 10 * 2) / 1e6)
+    # No cache rates: cached and written tokens cost the input rate.
+    plain = table.prices["plain"].cost(1000, 10, cached_tokens=600, cache_write_tokens=300)
+    assert plain == pytest.approx((1000 * 1 + 10 * 2) / 1e6)
+    # A read rate alone: writes at the input rate.
+    reads = table.prices["reads"].cost(1000, 10, cached_tokens=600, cache_write_tokens=300)
+    assert reads == pytest.approx((400 * 1 + 600 * 0.1 + 10 * 2) / 1e6)
+
+
+def test_usage_cost_prices_a_usage_with_its_cache_counts() -> None:
+    from pytest_chatexp import Usage
+
+    table = PriceTable.from_lines(["m 3 15 0.30 3.75"])
+    cached = Usage.of(1000, 100).model_copy(update={"cached_tokens": 900})
+    assert table.usage_cost("m", cached) == pytest.approx((100 * 3 + 900 * 0.3 + 100 * 15) / 1e6)
+    assert table.usage_cost("m", Usage.of(1000, 100)) == table.cost("m", 1000, 100)
+    assert table.usage_cost("m", Usage.of(None, 100)) is None
+    assert table.usage_cost("unpriced", cached) is None
+
+
+def test_built_in_cache_rates_follow_the_providers_ratios() -> None:
+    for model in ("claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-opus-4-0"):
+        price = DEFAULT_PRICES[model]
+        assert price.cache_read == pytest.approx(price.input * 0.1)
+        assert price.cache_write == pytest.approx(price.input * 1.25)
+    for model in ("gpt-4o", "gpt-4o-mini"):
+        assert DEFAULT_PRICES[model].cache_read == pytest.approx(DEFAULT_PRICES[model].input / 2)
+    for model in ("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o4-mini"):
+        assert DEFAULT_PRICES[model].cache_read == pytest.approx(DEFAULT_PRICES[model].input / 4)
+        assert DEFAULT_PRICES[model].cache_write is None  # OpenAI charges no cache writes

@@ -6,6 +6,9 @@ role = 3 prompt tokens, and its reply is exactly N words = N generation tokens.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 import yaml
 
@@ -235,7 +238,7 @@ def test_cost_without_an_ini_table_names_every_unpriced_model(
 
 def test_outside_a_chatexp_test_prices_are_the_built_in_table() -> None:
     assert price_table() == PriceTable()
-    assert price_table().price_of("gpt-4o-mini") == Price(0.15, 0.60)
+    assert price_table().price_of("gpt-4o-mini") == Price(0.15, 0.60, 0.075)
     custom = PriceTable.from_lines(["x 1 1"], base={})
     assert price_table(custom) is custom
 
@@ -332,3 +335,30 @@ def test_replayed_latency_is_the_recorded_one(
         ]
     )
     assert len(server.requests) == 1
+
+
+# --- cache hit rate ------------------------------------------------------------------------------
+
+
+def _with_usage(usage: object) -> Any:
+    """A stand-in sample: the cache check reads only its usage."""
+    return SimpleNamespace(usage=usage)
+
+
+def test_cache_hit_rate_passes_at_or_above_min_and_says_why_below() -> None:
+    from pytest_chatexp import Usage
+    from pytest_chatexp.checks import cache_hit_rate
+
+    check = cache_hit_rate(min=0.5)
+    assert check.name == "cache_hit_rate(min=0.5)"
+    half = Usage.of(1000, 5).model_copy(update={"cached_tokens": 500})
+    assert check(_with_usage(half)) is None
+    low = Usage.of(1000, 5).model_copy(update={"cached_tokens": 100})
+    assert check(_with_usage(low)) == (
+        "cache hit rate 0.10 < 0.5 (100 of 1000 prompt tokens cached)"
+    )
+    # Unknown is a failure that says so, never a pass.
+    for unknown in (Usage.of(1000, 5), Usage()):
+        assert "cache hit rate unknown" in (check(_with_usage(unknown)) or "")
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        cache_hit_rate(min=1.5)

@@ -273,6 +273,32 @@ def test_usage_sum_starts_from_zero_usage() -> None:
     assert Usage.combined([]).total_tokens == 0
 
 
+@pytest.mark.parametrize(
+    ("left", "right", "cached"),
+    [(None, None, None), (None, 3, 3), (3, None, 3), (2, 5, 7), (0, None, 0)],
+)
+def test_cache_counts_add_up_like_reasoning_tokens(
+    left: int | None, right: int | None, cached: int | None
+) -> None:
+    one = Usage.of(10, 1).model_copy(update={"cached_tokens": left, "cache_write_tokens": right})
+    two = Usage.of(10, 1).model_copy(update={"cached_tokens": right, "cache_write_tokens": left})
+    total = Usage.combined([one, two])
+    assert (total.cached_tokens, total.cache_write_tokens) == (cached, cached)
+
+
+def test_unreported_cache_counts_stay_out_of_the_humanloop_shape() -> None:
+    plain = Usage.combined([Usage.of(1, 2), Usage.of(3, 4)])
+    assert set(plain.to_json_dict()) == {
+        "prompt_tokens",
+        "generation_tokens",
+        "total_tokens",
+        "reasoning_tokens",
+    }
+    cached = Usage.combined([Usage.of(1, 2).model_copy(update={"cached_tokens": 1}), plain])
+    assert cached.to_json_dict()["cached_tokens"] == 1
+    assert "cache_write_tokens" not in cached.to_json_dict()
+
+
 # --- ChatMessage.text --------------------------------------------------------------------------
 
 

@@ -257,7 +257,11 @@ def test_a_message_maps_to_text_tool_calls_and_usage() -> None:
         "generation_tokens": 7,
         "total_tokens": 19,
         "reasoning_tokens": None,
+        "cached_tokens": None,
+        "cache_write_tokens": None,
     }
+    # Not reported: not set, so the Humanloop-shaped dump keeps the seed's usage shape.
+    assert "cached_tokens" not in reply.usage.to_json_dict()
 
 
 @pytest.mark.parametrize(
@@ -288,6 +292,27 @@ def test_cached_prompt_tokens_count_as_prompt_tokens() -> None:
     }
     reply = PROVIDER.parse_response({**MESSAGE, "usage": usage})
     assert (reply.usage.prompt_tokens, reply.usage.total_tokens) == (1103, 1108)
+    assert (reply.usage.cached_tokens, reply.usage.cache_write_tokens) == (1000, 100)
+    # Anthropic counts no thinking tokens apart from the output: unknown, not zero.
+    assert reply.usage.reasoning_tokens is None
+
+
+def test_a_streams_cache_counts_come_from_message_start() -> None:
+    start_usage = {"input_tokens": 4, "cache_read_input_tokens": 900, "output_tokens": 1}
+    events = [
+        {"type": "message_start", "message": {"content": [], "usage": start_usage}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 6},
+        },
+        {"type": "message_stop"},
+    ]
+    usage = PROVIDER.parse_response(events).usage
+    assert (usage.prompt_tokens, usage.cached_tokens, usage.generation_tokens) == (904, 900, 6)
+    assert usage.cache_write_tokens is None
 
 
 def test_an_unexpected_shape_is_a_provider_error() -> None:
