@@ -14,12 +14,13 @@ with ``allowedFunctionNames``). Sampling fields and a ``response_format``
 ``"stream": true`` is not sent but picks ``:streamGenerateContent?alt=sse``. The key goes in the
 ``x-goog-api-key`` header, never in the URL (URLs are shown in messages).
 
-Answers: the first candidate's text parts joined are the output, ``thought: true`` parts kept
-out of it; ``functionCall`` parts are tool calls (Gemini's ``id`` if sent, else one derived
-from the call, stable across replays); ``STOP`` is ``stop``, ``MAX_TOKENS`` ``length``, other
-reasons pass through in lower case. Gemini counts thoughts apart from the answer, so generation
+Answers: the first candidate's text parts joined are the output, ``thought: true`` parts the
+reasoning; ``functionCall`` parts are tool calls (Gemini's ``id``, else one derived from the
+call); ``STOP`` is ``stop``, ``MAX_TOKENS`` ``length``, other reasons in lower case. Generation
 tokens are ``candidatesTokenCount + thoughtsTokenCount`` (as OpenAI's ``completion_tokens``
-include reasoning) and ``thoughtsTokenCount`` is ``reasoning_tokens``.
+include reasoning); ``thoughtsTokenCount`` is ``reasoning_tokens``, ``cachedContentTokenCount``
+``cached_tokens``. ``ModelConfig.reasoning`` is ``thinkingConfig``: a budget as
+``thinkingBudget``, else the effort as ``thinkingLevel``, with ``includeThoughts``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from .._experiment._humanloop import (
 from .._experiment._spec import PlannedCall
 from .._validation import describe_validation_error
 from ._base import Provider, ProviderReply, WireRequest, endpoint_url, humanloop_finish_reason
+from ._gemini_stream import assemble_stream, error_text
 
 __all__ = ["GeminiProvider", "GeminiWireRequest", "assemble_stream"]
 
@@ -104,7 +106,6 @@ class _WireUsage(_Wire):
     candidatesTokenCount: TokenCount | None = None
     thoughtsTokenCount: TokenCount | None = None
     totalTokenCount: TokenCount | None = None
-    # TODO(cached tokens): store it in Usage.cached_tokens (in promptTokenCount, like OpenAI's).
     cachedContentTokenCount: TokenCount | None = None
 
 
@@ -172,10 +173,11 @@ class GeminiProvider(Provider):
             raise ProviderError("the Gemini response has no candidates")
         candidate = response.candidates[0]
         texts: list[str] = []
+        thoughts: list[str] = []
         tool_calls: list[ToolCall] = []
         for part in candidate.content.parts if candidate.content else []:
             if part.thought:
-                # TODO(reasoning): keep thought summaries in Sample.reasoning once it exists.
+                thoughts.append(part.text or "")
                 continue
             if part.functionCall is not None:
                 tool_calls.append(_tool_call(part.functionCall, len(tool_calls)))
@@ -194,6 +196,7 @@ class GeminiProvider(Provider):
             raw_output=raw_output,
             finish_reason=finish,
             usage=_usage(response.usageMetadata),
+            reasoning="".join(thoughts) or None,
         )
 
     def stream_finished(self, events: list[Any]) -> bool:
@@ -211,24 +214,19 @@ class GeminiProvider(Provider):
         )
 
     def error_message(self, body: Any) -> str | None:
-        return _error_text(body)
-
-
-def _error_text(body: Any) -> str | None:
-    """Google's ``{"error": {"code", "message", "status"}}`` as ``STATUS: message``."""
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        status = error.get("status")
-        message: str = error["message"]
-        return f"{status}: {message}" if isinstance(status, str) and status else message
-    return None
+        return error_text(body)
 
 
 def _thinking_config(config: ModelConfig) -> dict[str, Any]:
-    """``generationConfig.thinkingConfig`` for the config's reasoning setting. TODO(reasoning):
-    map ModelConfig.reasoning (effort -> ``thinkingLevel``, budget -> ``thinkingBudget``,
-    ``includeThoughts``) once it exists; until then it is set through ``other``."""
-    return {}
+    """``generationConfig.thinkingConfig`` (Gemini takes a budget or a level, not both)."""
+    reasoning = config.reasoning
+    if reasoning is None:
+        return {}
+    if reasoning.budget_tokens is not None:
+        thinking: dict[str, Any] = {"thinkingBudget": reasoning.budget_tokens}
+    else:
+        thinking = {"thinkingLevel": str(reasoning.effort).upper()}
+    return {**thinking, "includeThoughts": True}
 
 
 def _generation_config(config: ModelConfig, *, where: str) -> dict[str, Any]:
@@ -393,56 +391,5 @@ def _usage(usage: _WireUsage | None) -> Usage:
         if usage.totalTokenCount is not None
         else plain.total_tokens,
         reasoning_tokens=thoughts,
+        cached_tokens=usage.cachedContentTokenCount,  # part of promptTokenCount, like OpenAI's
     )
-
-
-def assemble_stream(events: list[Any]) -> dict[str, Any]:
-    """The response a stream's chunks describe, as one GenerateContentResponse.
-
-    Each event is a GenerateContentResponse holding the next parts of the first candidate;
-    the parts are concatenated (adjacent text parts of the same kind merged), the last
-    ``finishReason`` and ``usageMetadata`` win (Gemini's counts are cumulative). An
-    ``error`` event raises ProviderError with Google's message.
-    """
-    parts: list[dict[str, Any]] = []
-    merged: dict[str, Any] = {}
-    finish: str | None = None
-    for position, event in enumerate(events):
-        if not isinstance(event, dict):
-            raise ProviderError(f"stream event {position} is not a JSON object: {event!r:.80}")
-        if "error" in event:
-            detail = _error_text(event) or json.dumps(event)
-            raise ProviderError(f"the stream reported an error: {detail}")
-        for key in ("usageMetadata", "promptFeedback", "modelVersion", "responseId"):
-            if key in event:
-                merged[key] = event[key]
-        candidates = event.get("candidates")
-        if not isinstance(candidates, list) or not candidates:
-            continue
-        candidate = candidates[0]
-        if not isinstance(candidate, dict):
-            raise ProviderError(f"stream event {position}: a candidate is not a JSON object")
-        finish = candidate.get("finishReason") or finish
-        content = candidate.get("content")
-        for part in content.get("parts") or [] if isinstance(content, dict) else []:
-            previous = parts[-1] if parts else None
-            if _same_text_kind(previous, part):
-                previous["text"] += part["text"]  # type: ignore[index]
-            else:
-                parts.append(dict(part) if isinstance(part, dict) else part)
-    if parts or finish is not None:
-        candidate_out: dict[str, Any] = {"content": {"role": "model", "parts": parts}}
-        if finish is not None:
-            candidate_out["finishReason"] = finish
-        merged["candidates"] = [candidate_out]
-    return merged
-
-
-def _same_text_kind(previous: Any, part: Any) -> bool:
-    """Whether two streamed parts are pieces of one text (both thought, or both not)."""
-    return all(
-        isinstance(item, dict)
-        and set(item) <= {"text", "thought"}
-        and isinstance(item.get("text"), str)
-        for item in (previous, part)
-    ) and bool(part.get("thought")) == bool(previous.get("thought"))

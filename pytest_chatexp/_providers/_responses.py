@@ -137,9 +137,7 @@ class ResponsesProvider(Provider):
                     )
                 function = FunctionTool(name=item.name, arguments=item.arguments or "")
                 tool_calls.append(ToolCall(id=item.call_id, type="function", function=function))
-            # ``reasoning`` items: see reasoning_summary; other items carry no output text.
-        # TODO(reasoning): store reasoning_summary(body) on the sample once Sample.reasoning
-        # exists (helper F's branch).
+            # ``reasoning`` items: their summaries are the sample's reasoning (below).
         raw_output = "".join(texts)
         message = ChatMessage(
             role="assistant", content=raw_output if texts else None, tool_calls=tool_calls or None
@@ -149,6 +147,7 @@ class ResponsesProvider(Provider):
             raw_output=raw_output,
             finish_reason=_finish_reason(response, bool(tool_calls)),
             usage=_usage(response.usage),
+            reasoning=_summary(response),
         )
 
     def stream_finished(self, events: list[Any]) -> bool:
@@ -199,12 +198,17 @@ def request_body(call: PlannedCall) -> dict[str, Any]:
 
 
 def _reasoning_body(config: ModelConfig) -> dict[str, Any]:
-    """The ``reasoning`` parameter for ``config``.
-
-    TODO(reasoning): once ModelConfig.reasoning exists (helper F's branch), map it here:
-    ``{"reasoning": {"effort": r.effort, "summary": "auto"}}``. Until then ``other`` carries it.
-    """
-    return {}
+    """The ``reasoning`` parameter for the config's reasoning setting: its effort, and a
+    summary asked for so that the sample can keep it (Responses has no thinking budget)."""
+    if config.reasoning is None:
+        return {}
+    if config.reasoning.effort is None:
+        raise InvalidExperimentError(
+            f"model config '{config.display_name}': reasoning sets only budget_tokens, which "
+            "the Responses API cannot take (it has reasoning.effort, no thinking budget); set "
+            "reasoning={'effort': 'low' / 'medium' / 'high'}"
+        )
+    return {"reasoning": {"effort": config.reasoning.effort, "summary": "auto"}}
 
 
 def input_items(messages: tuple[ChatMessage, ...], *, where: str) -> list[dict[str, Any]]:
@@ -310,29 +314,35 @@ def _usage(usage: _WireUsage | None) -> Usage:
         return Usage()  # not reported: unknown, not zero
     counted = Usage.of(usage.input_tokens, usage.output_tokens)
     details = usage.output_tokens_details
-    # TODO(cache): Usage.cached_tokens / cache_write_tokens arrive with helper F's branch;
-    # store these there (both are part of input_tokens, as OpenAI counts them).
     cache = usage.input_tokens_details or _WireInputDetails()
-    cached_tokens, cache_write_tokens = cache.cached_tokens, cache.cache_write_tokens
-    del cached_tokens, cache_write_tokens
+    update: dict[str, Any] = {}
+    # Both are part of input_tokens, as OpenAI counts them; kept only when reported.
+    if cache.cached_tokens is not None:
+        update["cached_tokens"] = cache.cached_tokens
+    if cache.cache_write_tokens is not None:
+        update["cache_write_tokens"] = cache.cache_write_tokens
     return counted.model_copy(
         update={
             "total_tokens": counted.total_tokens
             if usage.total_tokens is None
             else usage.total_tokens,
             "reasoning_tokens": details.reasoning_tokens if details is not None else None,
+            **update,
         }
     )
 
 
 def reasoning_summary(body: Any) -> str | None:
-    """The text of a response's ``reasoning`` items' summaries, joined by a blank line; None
-    when the response has none. Kept for the sample's reasoning once it exists."""
+    """The text of a response's ``reasoning`` items' summaries (a stream's too)."""
     if isinstance(body, list):
         body = assemble_stream(body)
+    return _summary(_validated(body))
+
+
+def _summary(response: _WireResponse) -> str | None:
     texts = [
         part.text or ""
-        for item in _validated(body).output
+        for item in response.output
         if item.type == "reasoning"
         for part in item.summary or []
         if part.type == "summary_text"

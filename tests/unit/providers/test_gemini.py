@@ -209,10 +209,13 @@ def test_sdk_built_responses_parse() -> None:
             candidates_token_count=6,
             thoughts_token_count=4,
             total_token_count=20,
+            cached_content_token_count=8,
         ),
     )
     wire = response.model_dump(mode="json", by_alias=True, exclude_none=True)
     reply = PROVIDER.parse_response(wire)
+    assert reply.reasoning == "Let me think."  # the thought part: reasoning, not output
+    assert reply.usage.cached_tokens == 8
     assert reply.raw_output == "Paris is sunny."
     assert reply.finish_reason == "tool_call"
     calls = reply.message.tool_calls or []
@@ -298,3 +301,26 @@ def test_server_faults_take_googles_error_shape() -> None:
         assert refused.status_code == 400
         assert "Unknown name" in json.dumps(refused.json())
         types.GenerateContentResponse.model_validate(httpx.post(url, json=body).json())
+
+
+@pytest.mark.parametrize(
+    ("reasoning", "thinking"),
+    [
+        ({"budget_tokens": 2048}, {"thinkingBudget": 2048, "includeThoughts": True}),
+        ({"effort": "low"}, {"thinkingLevel": "LOW", "includeThoughts": True}),
+        # Gemini takes a budget or a level, not both: the budget, the more precise, wins.
+        (
+            {"effort": "high", "budget_tokens": 512},
+            {"thinkingBudget": 512, "includeThoughts": True},
+        ),
+    ],
+)
+def test_reasoning_is_the_thinking_config(
+    reasoning: dict[str, Any], thinking: dict[str, Any]
+) -> None:
+    body = PROVIDER.build_request(_call(LOOP[:2], reasoning=reasoning), base_url=BASE).body
+    assert body["generationConfig"]["thinkingConfig"] == thinking
+    typed = types.GenerateContentConfig.model_validate(body["generationConfig"])
+    assert typed.thinking_config is not None and typed.thinking_config.include_thoughts
+    plain = PROVIDER.build_request(_call(LOOP[:2]), base_url=BASE).body
+    assert "thinkingConfig" not in plain.get("generationConfig", {})

@@ -34,6 +34,7 @@ from pytest_chatexp._providers._responses import (
 from pytest_chatexp.testing import Fault, ReferenceServer
 
 PROVIDER = ResponsesProvider()
+URL = "https://api.openai.com/v1"
 ORDER = {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}
 CONVERSATION: list[dict[str, Any]] = [
     {"role": "system", "content": "Be brief."},
@@ -247,7 +248,8 @@ def test_an_sdk_built_response_parses() -> None:
     assert reply.finish_reason == "stop"
     assert (reply.usage.prompt_tokens, reply.usage.generation_tokens) == (20, 30)
     assert (reply.usage.total_tokens, reply.usage.reasoning_tokens) == (50, 24)
-    assert reasoning_summary(body) == "Looked it up."
+    assert (reply.usage.cached_tokens, reply.usage.cache_write_tokens) == (16, 0)
+    assert reasoning_summary(body) == reply.reasoning == "Looked it up."
 
 
 def test_an_sdk_built_function_call_and_an_incomplete_response_parse() -> None:
@@ -406,3 +408,16 @@ def test_the_openai_sdk_sends_the_same_responses_request() -> None:
         wire.body,
     )
     assert (url, body) == (wire.url, wire.body)
+
+
+def test_reasoning_is_sent_as_an_effort_with_a_summary() -> None:
+    body = PROVIDER.build_request(
+        _call([{"role": "user", "content": "hi"}], reasoning={"effort": "low"}), base_url=URL
+    ).body
+    assert body["reasoning"] == {"effort": "low", "summary": "auto"}
+    _sdk_valid(body)
+    with pytest.raises(InvalidExperimentError, match="reasoning sets only budget_tokens"):
+        PROVIDER.build_request(
+            _call([{"role": "user", "content": "hi"}], reasoning={"budget_tokens": 900}),
+            base_url=URL,
+        )
