@@ -320,7 +320,9 @@ def test_reasoning_is_the_thinking_config(
 ) -> None:
     body = PROVIDER.build_request(_call(LOOP[:2], reasoning=reasoning), base_url=BASE).body
     assert body["generationConfig"]["thinkingConfig"] == thinking
-    typed = types.GenerateContentConfig.model_validate(body["generationConfig"])
-    assert typed.thinking_config is not None and typed.thinking_config.include_thoughts
+    # thinkingLevel arrived in google-genai 1.51 (Gemini 3); older SDKs know only the budget.
+    if "thinkingLevel" not in thinking or "thinking_level" in types.ThinkingConfig.model_fields:
+        typed = types.GenerateContentConfig.model_validate(body["generationConfig"])
+        assert typed.thinking_config is not None and typed.thinking_config.include_thoughts
     plain = PROVIDER.build_request(_call(LOOP[:2]), base_url=BASE).body
     assert "thinkingConfig" not in plain.get("generationConfig", {})
