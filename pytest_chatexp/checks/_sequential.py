@@ -36,12 +36,11 @@ Pure functions, no I/O: the session layer asks ``next_step`` for each case after
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 
-from ._stats import check_confidence
+from ._stats import binomial_pmf, check_confidence
 
 __all__ = [
     "MAX_SAMPLES",
@@ -167,7 +166,7 @@ def _thresholds(minimum: int, maximum: int, rate: float, alpha: float) -> tuple[
     if rate <= 0.0:
         return tuple(1 for _ in range(minimum, maximum + 1))  # any success disproves rate 0
     # The probability of each count among paths that have not rejected yet.
-    alive = [math.exp(_log_pmf(k, minimum, rate)) for k in range(minimum + 1)]
+    alive = [binomial_pmf(k, minimum, rate) for k in range(minimum + 1)]
     spent = 0.0
     thresholds: list[int] = []
     for trials in range(minimum, maximum + 1):
@@ -187,15 +186,3 @@ def _thresholds(minimum: int, maximum: int, rate: float, alpha: float) -> tuple[
                 for k in range(trials + 2)
             ]
     return tuple(thresholds)
-
-
-def _log_pmf(k: int, n: int, p: float) -> float:
-    if p >= 1.0:
-        return 0.0 if k == n else -math.inf
-    return (
-        math.lgamma(n + 1)
-        - math.lgamma(k + 1)
-        - math.lgamma(n - k + 1)
-        + k * math.log(p)
-        + (n - k) * math.log1p(-p)
-    )

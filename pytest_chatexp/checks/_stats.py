@@ -26,6 +26,7 @@ __all__ = [
     "Decision",
     "Interval",
     "binomial_cdf",
+    "binomial_pmf",
     "binomial_sf",
     "check_confidence",
     "clopper_pearson",
@@ -121,6 +122,11 @@ def _log_pmf(k: int, n: int, p: float) -> float:
         + k * math.log(p)
         + (n - k) * math.log1p(-p)
     )
+
+
+def binomial_pmf(k: int, n: int, p: float) -> float:
+    """P(X = k) for X ~ Binomial(n, p)."""
+    return math.exp(_log_pmf(k, n, p))
 
 
 def binomial_cdf(k: int, n: int, p: float) -> float:

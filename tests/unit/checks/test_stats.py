@@ -13,6 +13,7 @@ from pytest_chatexp.checks._stats import (
     Decision,
     Interval,
     binomial_cdf,
+    binomial_pmf,
     binomial_sf,
     check_confidence,
     clopper_pearson,
@@ -70,6 +71,9 @@ def test_binomial_tails_match_scipy(count: tuple[int, int], rate: float) -> None
     passed, total = count
     assert binomial_cdf(passed, total, rate) == pytest.approx(
         scipy_stats.binom.cdf(passed, total, rate), abs=1e-10
+    )
+    assert binomial_pmf(passed, total, rate) == pytest.approx(
+        scipy_stats.binom.pmf(passed, total, rate), abs=1e-10
     )
     assert binomial_sf(passed, total, rate) == pytest.approx(
         scipy_stats.binom.sf(passed, total, rate), abs=1e-10
