@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._humanloop import (
@@ -37,13 +37,13 @@ from .._experiment._humanloop import (
     Usage,
 )
 from .._experiment._spec import PlannedCall
-from .._validation import describe_validation_error
 from ._base import (
     Provider,
     ProviderReply,
     WireRequest,
     endpoint_url,
     humanloop_finish_reason,
+    parse_wire,
 )
 
 __all__ = [
@@ -152,12 +152,7 @@ class AnthropicMessagesProvider(Provider):
     def parse_response(self, body: Any) -> ProviderReply:
         if isinstance(body, list):
             body = assemble_stream(body)
-        try:
-            message = _WireMessage.model_validate(body)
-        except ValidationError as exc:
-            raise ProviderError(
-                "the response is not an Anthropic message: " + describe_validation_error(exc)
-            ) from None
+        message = parse_wire(_WireMessage, body, "an Anthropic message")
         texts: list[str] = []
         thoughts: list[str] = []
         thinking_blocks: list[dict[str, Any]] = []

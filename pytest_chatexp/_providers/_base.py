@@ -7,13 +7,16 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from pydantic import BaseModel, ValidationError
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._config import ModelConfig
 from .._experiment._humanloop import ChatMessage, ToolResultResponse, Usage
 from .._experiment._spec import PlannedCall
+from .._validation import describe_validation_error
 
 __all__ = [
     "Provider",
@@ -25,11 +28,14 @@ __all__ = [
     "endpoint_url",
     "get_provider",
     "humanloop_finish_reason",
+    "parse_wire",
     "provider_for",
     "provider_names",
     "read_api_key",
     "with_query",
 ]
+
+_W = TypeVar("_W", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,16 @@ _OPENAI_FINISH_REASONS: Final[Mapping[str, str]] = {
     "tool_calls": "tool_call",
     "function_call": "tool_call",
 }
+
+
+def parse_wire(model: type[_W], body: Any, what: str) -> _W:
+    """``body`` read as a provider's wire model, else a ProviderError saying it is not ``what``."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ProviderError(
+            f"the response is not {what}: {describe_validation_error(exc)}"
+        ) from None
 
 
 def endpoint_url(base_url: str, path: str) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._config import ModelConfig
@@ -46,8 +46,14 @@ from .._experiment._humanloop import (
     Usage,
 )
 from .._experiment._spec import PlannedCall
-from .._validation import describe_validation_error
-from ._base import Provider, ProviderReply, WireRequest, endpoint_url, humanloop_finish_reason
+from ._base import (
+    Provider,
+    ProviderReply,
+    WireRequest,
+    endpoint_url,
+    humanloop_finish_reason,
+    parse_wire,
+)
 from ._gemini_stream import assemble_stream, error_text
 
 __all__ = ["GeminiProvider", "GeminiWireRequest", "assemble_stream"]
@@ -157,13 +163,7 @@ class GeminiProvider(Provider):
     def parse_response(self, body: Any) -> ProviderReply:
         if isinstance(body, list):
             body = assemble_stream(body)
-        try:
-            response = _WireResponse.model_validate(body)
-        except ValidationError as exc:
-            raise ProviderError(
-                "the response is not a Gemini GenerateContentResponse: "
-                + describe_validation_error(exc)
-            ) from None
+        response = parse_wire(_WireResponse, body, "a Gemini GenerateContentResponse")
         if not response.candidates:
             reason = (response.promptFeedback or {}).get("blockReason")
             if reason:

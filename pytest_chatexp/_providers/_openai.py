@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._humanloop import (
@@ -20,7 +20,6 @@ from .._experiment._humanloop import (
     Usage,
 )
 from .._experiment._spec import PlannedCall
-from .._validation import describe_validation_error
 from ._base import (
     Provider,
     ProviderReply,
@@ -28,6 +27,7 @@ from ._base import (
     any_event_item_has,
     endpoint_url,
     humanloop_finish_reason,
+    parse_wire,
 )
 
 __all__ = ["OpenAIChatProvider"]
@@ -140,12 +140,7 @@ class OpenAIChatProvider(Provider):
     def parse_response(self, body: Any) -> ProviderReply:
         if isinstance(body, list):
             body = assemble_stream(body)
-        try:
-            completion = _WireCompletion.model_validate(body)
-        except ValidationError as exc:
-            raise ProviderError(
-                "the response is not an OpenAI chat completion: " + describe_validation_error(exc)
-            ) from None
+        completion = parse_wire(_WireCompletion, body, "an OpenAI chat completion")
         if not completion.choices:
             raise ProviderError("the response is not an OpenAI chat completion: 'choices' is empty")
         choice = completion.choices[0]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Final
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._config import ModelConfig
@@ -40,8 +40,7 @@ from .._experiment._humanloop import (
     Usage,
 )
 from .._experiment._spec import PlannedCall
-from .._validation import describe_validation_error
-from ._base import Provider, ProviderReply, WireRequest, endpoint_url
+from ._base import Provider, ProviderReply, WireRequest, endpoint_url, parse_wire
 
 __all__ = ["ResponsesProvider", "assemble_stream", "reasoning_summary"]
 
@@ -292,12 +291,7 @@ def _validated(body: Any) -> _WireResponse:
     if isinstance(body, dict) and body.get("status") == "failed":
         detail = _error_text(body) or "no error message"
         raise ProviderError(f"the response failed: {detail}")
-    try:
-        return _WireResponse.model_validate(body)
-    except ValidationError as exc:
-        raise ProviderError(
-            "the response is not an OpenAI response: " + describe_validation_error(exc)
-        ) from None
+    return parse_wire(_WireResponse, body, "an OpenAI response")
 
 
 def _finish_reason(response: _WireResponse, called: bool) -> str | None:
