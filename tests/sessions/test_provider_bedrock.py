@@ -309,3 +309,81 @@ def test_recorded_then_replayed_offline(
     replayed = suite.run("--chatexp-record=none")
     replayed.assert_outcomes(passed=1).fnmatch("*2 calls (2 replayed, 0 live)*").assert_clean()
     assert len(bedrock.requests) == 2
+
+
+ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYcanarySECRET9"
+SESSION_TOKEN = "IQoJb3JpZ2luX2VjEcanarySESSIONtoken0123456789abcdef"
+NO_BOTOCORE = """
+import sys
+
+def pytest_unconfigure(config):
+    print("botocore imported:", "botocore" in sys.modules)
+"""
+
+
+@pytest.fixture
+def aws_credentials(bedrock: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SigV4 instead of a bearer key: credentials from the environment only (no files, no
+    instance metadata: nothing beyond 127.0.0.1)."""
+    monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_sigv4_signs_the_exact_request_sent_and_replay_needs_no_botocore(
+    suite: Suite, bedrock: ReferenceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    suite.write(
+        module(
+            """
+@pytest.mark.chatexp(model_configs=CONFIG, inputs=[{"q": "hello there"}])
+def test_it(chatexp):
+    assert chatexp.samples[0].output == "[system: Be brief.] echo: hello there"
+""",
+            options='other={"stream": True}',
+        )
+    )
+    suite.conftest(NO_BOTOCORE)
+    suite.run("--chatexp-record=all").assert_outcomes(passed=1).assert_clean()
+    (request,) = bedrock.requests
+    authorization = request.headers["authorization"]
+    scope, signed, signature = authorization.removeprefix("AWS4-HMAC-SHA256 ").split(", ")
+    date = request.headers["x-amz-date"]
+    assert scope == f"Credential={ACCESS_KEY}/{date[:8]}/us-west-2/bedrock/aws4_request"
+    names = signed.removeprefix("SignedHeaders=").split(";")
+    assert names == ["content-type", "host", "x-amz-date", "x-amz-security-token"]
+    assert request.headers["x-amz-security-token"] == SESSION_TOKEN
+    # botocore recomputes the signature from what the server received: URL, headers, bytes.
+    again = AWSRequest(
+        method="POST",
+        url=f"{bedrock.url}{request.path}",
+        data=request.body,
+        headers={name: request.headers[name] for name in names},
+    )
+    again.context["timestamp"] = date
+    auth = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY, SESSION_TOKEN), "bedrock", "us-west-2")
+    expected = auth.signature(auth.string_to_sign(again, auth.canonical_request(again)), again)
+    assert signature == f"Signature={expected}"
+
+    recording = json.dumps(suite.run("--chatexp-record=none").recordings())
+    for secret in (SECRET_KEY, SESSION_TOKEN, signature.removeprefix("Signature=")):
+        assert secret not in recording
+    assert "x-amz-date" not in recording.lower() and "AWS4-HMAC" not in recording
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("BEDROCK_BASE_URL", DEAD)
+    replayed = suite.pytester.runpytest_subprocess("--chatexp-record=none")
+    replayed.assert_outcomes(passed=1)
+    replayed.stdout.fnmatch_lines(["*1 call (1 replayed, 0 live)*", "botocore imported: False"])

@@ -4,6 +4,7 @@ botocore's own Bedrock Runtime service model (its validator and its response par
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import botocore.session
@@ -18,6 +19,7 @@ from pytest_chatexp._experiment._humanloop import ChatMessage
 from pytest_chatexp._experiment._spec import PlannedCall
 from pytest_chatexp._providers import get_provider
 from pytest_chatexp._providers._bedrock import REASONING_BLOCKS_FIELD, BedrockConverseProvider
+from pytest_chatexp._providers._bedrock_auth import signing_region
 from pytest_chatexp._providers._eventstream import EventStreamDecoder
 from pytest_chatexp.testing._bedrock import stream_events
 from pytest_chatexp.testing._eventstream import event_frame, exception_frame
@@ -347,3 +349,26 @@ def test_an_exception_frame_ends_the_stream_with_its_message() -> None:
     assert PROVIDER.stream_finished(events)
     with pytest.raises(ProviderError, match=r"throttlingException: Too many tokens, please wait\."):
         PROVIDER.parse_response(events)
+
+
+def test_without_a_key_or_botocore_the_error_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "botocore.auth", None)  # as if the extra were missing
+    config = ModelConfig(name="claude", model=MODEL, provider="bedrock")
+    with pytest.raises(ProviderError) as caught:
+        PROVIDER.sign(config, f"{BASE}/model/x/converse", {}, b"{}")
+    assert str(caught.value) == (
+        "model config 'claude' (provider 'bedrock'): no Bedrock API key and no AWS signer: set "
+        "AWS_BEARER_TOKEN_BEDROCK to a Bedrock API key, or pip install 'pytest-chatexp[bedrock]' "
+        "(botocore) to sign requests with your AWS credentials"
+    )
+
+
+def test_the_signing_region_comes_from_the_endpoint_then_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    assert signing_region(f"{BASE}/model/x/converse") == "us-west-2"
+    assert signing_region("https://bedrock-runtime-fips.us-east-2.amazonaws.com/x") == "us-east-2"
+    assert signing_region("http://127.0.0.1:8080/model/x/converse") == "eu-west-3"
