@@ -387,3 +387,39 @@ def test_it(chatexp):
     replayed = suite.pytester.runpytest_subprocess("--chatexp-record=none")
     replayed.assert_outcomes(passed=1)
     replayed.stdout.fnmatch_lines(["*1 call (1 replayed, 0 live)*", "botocore imported: False"])
+
+
+def test_a_corrupt_stream_frame_fails_at_once_and_a_cut_stream_is_retried(
+    suite: Suite, bedrock: ReferenceServer
+) -> None:
+    from pytest_chatexp.testing._eventstream import event_frame
+    from pytest_chatexp.testing._http import RecordedRequest, Response
+
+    good = event_frame("messageStart", {"role": "assistant"})
+    corrupt = good[:-5] + bytes([good[-5] ^ 1]) + good[-4:]
+    bodies = iter([good[:20], corrupt])  # first a stream cut inside a frame, then a corrupt one
+
+    async def hostile(request: RecordedRequest) -> Response:
+        bedrock.requests.append(request)
+        return Response(body=next(bodies), content_type="application/vnd.amazon.eventstream")
+
+    bedrock.routes[("POST", f"{PATH}/converse-stream")] = hostile
+    try:
+        suite.write(
+            module(
+                """
+@pytest.mark.chatexp(model_configs=CONFIG, inputs=[{"id": "only", "q": "hi"}])
+def test_it(chatexp):
+    pass
+""",
+                'other={"stream": True}',
+            )
+        )
+        run = suite.run()
+    finally:
+        del bedrock.routes[("POST", f"{PATH}/converse-stream")]
+    run.assert_outcomes(errors=1)
+    run.fnmatch(
+        "*sample 0: *converse-stream: event-stream frame 0: its message checksum does not match*"
+    )
+    assert len(bedrock.requests) == 2  # the cut stream was asked again; the corrupt one not
