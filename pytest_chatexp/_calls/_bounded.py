@@ -17,7 +17,14 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-__all__ = ["ACCEPT_ENCODING", "AnswerTooLarge", "UndecodableAnswer", "read_body", "read_lines"]
+__all__ = [
+    "ACCEPT_ENCODING",
+    "AnswerTooLarge",
+    "UndecodableAnswer",
+    "decoded_chunks",
+    "read_body",
+    "read_lines",
+]
 
 # What requests ask for: the encodings read_body can inflate within a bound.
 ACCEPT_ENCODING = "gzip, deflate"
@@ -90,7 +97,7 @@ def _inflater(content_encoding: str) -> _Inflater | None:
     )
 
 
-async def _decoded(response: Any, limit: int) -> AsyncGenerator[bytes, None]:
+async def decoded_chunks(response: Any, limit: int) -> AsyncGenerator[bytes, None]:
     """The body's bytes as they arrive, decoded; AnswerTooLarge past ``limit`` of them."""
     inflater = _inflater(response.headers.get("content-encoding", ""))
     size = 0
@@ -107,14 +114,14 @@ async def _decoded(response: Any, limit: int) -> AsyncGenerator[bytes, None]:
 
 
 async def read_body(response: Any, limit: int) -> bytes:
-    return b"".join([chunk async for chunk in _decoded(response, limit)])
+    return b"".join([chunk async for chunk in decoded_chunks(response, limit)])
 
 
 async def read_lines(response: Any, limit: int) -> AsyncGenerator[str, None]:
     """The body's lines (a server-sent-event stream's), the whole stream bounded by ``limit``,
     so no line, however endless, holds more."""
     pending: list[bytes] = []  # a line's parts, joined once it ends: no quadratic copying
-    async with aclosing(_decoded(response, limit)) as chunks:
+    async with aclosing(decoded_chunks(response, limit)) as chunks:
         async for chunk in chunks:
             start = 0
             while (end := chunk.find(b"\n", start)) != -1:

@@ -29,15 +29,9 @@ from .._errors import ProviderError
 from .._experiment._spec import PlannedCall
 from .._providers import Provider, WireRequest
 from .._providers._base import read_api_key, with_query
-from .._redaction import display_url, redact
+from .._redaction import display_url
 from .._util import exception_text
-from ._bounded import (
-    ACCEPT_ENCODING,
-    AnswerTooLarge,
-    UndecodableAnswer,
-    read_body,
-    read_lines,
-)
+from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
 from ._exchange import read_reply
 from ._metering import note_attempt
 from ._retry import (
@@ -48,6 +42,9 @@ from ._retry import (
     retry_delay,
     timed_out,
 )
+from ._streams import CorruptStream, read_events
+from ._streams import excerpt as _excerpt
+from ._streams import redact_key as _redact
 from ._target import CallOutcome, Target, TargetCall, start_next
 
 __all__ = ["HttpTarget"]
@@ -119,7 +116,7 @@ class _Route:
 
     def prepare(
         self, provider: Provider, wire: WireRequest, api_key: str | None, timeout: float
-    ) -> tuple[httpx.ByteStream, httpx.Headers, dict[str, Any]]:
+    ) -> tuple[bytes, httpx.Headers, dict[str, Any]]:
         """What every attempt of one call sends, worked out once: the body encoded as
         httpx's ``json=`` encodes it, the headers an httpx client would send, and the
         timeouts. Sent as a ready stream with its Host and Content-Length, httpx builds the
@@ -132,7 +129,7 @@ class _Route:
         if api_key:
             headers.update(provider.auth_headers(api_key))
         timeouts = httpx.Timeout(timeout, connect=min(timeout, _MAX_CONNECT_TIMEOUT)).as_dict()
-        return httpx.ByteStream(content), headers, {"timeout": timeouts}
+        return content, headers, {"timeout": timeouts}
 
     def _headers_for(self, wire_headers: Mapping[str, str]) -> httpx.Headers:
         key = tuple(wire_headers.items())
@@ -199,8 +196,11 @@ class HttpTarget(Target):
         api_key = read_api_key(call.config, provider)
         route = self._route_for(with_query(wire.url, call.config.query))  # only when sent
         endpoint = route.endpoint
-        stream, headers, extensions = route.prepare(provider, wire, api_key, timeout)
+        content, headers, extensions = route.prepare(provider, wire, api_key, timeout)
         headers.update(call.config.headers)  # like the query: never in the recorded wire
+        if api_key is None:  # signed over the exact URL, headers and bytes sent (SigV4)
+            headers.update(provider.sign(call.config, str(route.url), headers, content))
+        stream = httpx.ByteStream(content)
         if first_out is not None and not first_out.done():
             # httpx's trace extension: told when the connection opens and the headers are out.
             extensions = {**extensions, "trace": _tracer(first_out)}
@@ -269,8 +269,8 @@ class HttpTarget(Target):
                     if 300 <= response.status_code < 400:
                         content = b""  # not followed, so not read
                     elif wire.streams and response.status_code < 400:
-                        events, first_event = await _read_events(
-                            response, started, self.max_response_bytes
+                        events, first_event = await read_events(
+                            response, started, self.max_response_bytes, provider
                         )
                         content = b""
                     else:
@@ -293,7 +293,7 @@ class HttpTarget(Target):
                 )
         except httpx.TimeoutException:
             raise timed_out(wire.url, timeout) from None
-        except AnswerTooLarge as exc:  # not transient: the same answer would come again
+        except (AnswerTooLarge, CorruptStream) as exc:  # the same answer would come again
             raise ProviderError(f"{call.label}: {url}: {exc}") from None
         except UndecodableAnswer as exc:
             problem = f"{url} answered a body that cannot be read: {exc}"
@@ -406,45 +406,8 @@ def _fail_fast_importing_sniffio() -> None:
 _NOT_JSON = object()
 
 
-async def _read_events(
-    response: httpx.Response, started: float, limit: int
-) -> tuple[list[Any], float | None]:
-    """The ``data:`` events of a server-sent-event stream, decoded, and the time to the first.
-
-    ``[DONE]`` (OpenAI's) ends the list; an event that is not JSON is a provider error naming
-    it. No provider needs ``event:``/``id:`` fields. ``limit`` bounds the whole decoded stream.
-    """
-    events: list[Any] = []
-    first: float | None = None
-    async with contextlib.aclosing(read_lines(response, limit)) as lines:
-        async for line in lines:
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if first is None:
-                first = time.perf_counter() - started
-            if data == "[DONE]":
-                break
-            try:
-                events.append(json.loads(data))
-            except json.JSONDecodeError:
-                raise Transient(f"a stream event is not JSON: {_excerpt(data)}") from None
-    return events, first
-
-
 def _decode_json(content: bytes) -> Any:
     try:
         return json.loads(content)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return _NOT_JSON
-
-
-def _excerpt(text: str, secret: str | None = None, limit: int = 200) -> str:
-    # Redacted before the cut, which could leave a piece of a key too short to recognise.
-    text = _redact(" ".join(text.split())[: 2 * limit], secret)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _redact(text: str, secret: str | None) -> str:
-    """Provider error text without the call's key, its fragments or any other known secret."""
-    return redact(text, also=[secret] if secret else [])

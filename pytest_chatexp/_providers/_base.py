@@ -7,7 +7,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +21,7 @@ from .._validation import describe_validation_error
 __all__ = [
     "Provider",
     "ProviderReply",
+    "StreamDecoder",
     "WireRequest",
     "any_event_item_has",
     "api_key_env",
@@ -118,6 +119,19 @@ def any_event_item_has(events: list[Any], items_key: str, field_name: str) -> bo
     )
 
 
+class StreamDecoder(Protocol):
+    """Reads a streamed answer framed otherwise than as server-sent events (Bedrock's binary
+    event stream): bytes in as they arrive, the events they complete out."""
+
+    def feed(self, data: bytes) -> list[Any]:
+        """The events ``data`` completes; ProviderError for a corrupt or oversized frame."""
+        ...
+
+    def end(self) -> str | None:
+        """Why the stream stopped badly (inside a frame), or None."""
+        ...
+
+
 class Provider(ABC):
     """One wire format. Subclasses are stateless and shared by every call."""
 
@@ -159,6 +173,26 @@ class Provider(ABC):
         """Whether a stream's events include its final one (a cut stream is retried)."""
         return True
 
+    def stream_decoder(self) -> StreamDecoder | None:
+        """How a streamed answer is framed: None for server-sent events (every provider but
+        Bedrock), else a fresh decoder for one answer."""
+        return None
+
+    def first_token(self, event: Any) -> bool:
+        """Whether a decoded stream event is the first one carrying output (first-token time)."""
+        return True
+
+    def sign(
+        self, config: ModelConfig, url: str, headers: Mapping[str, str], body: bytes
+    ) -> dict[str, str]:
+        """Headers authenticating the exact request about to be sent, for a call without a key
+        (Bedrock's SigV4). Never recorded, fingerprinted or shown, like ``auth_headers``."""
+        return {}
+
+    def default_url(self) -> str:
+        """The public endpoint when neither the config nor the environment names one."""
+        return self.default_base_url
+
     @abstractmethod
     def error_message(self, body: Any) -> str | None:
         """The provider's own error text from a non-2xx JSON body, if it has one."""
@@ -177,6 +211,7 @@ _CLASSES: Final[dict[str, tuple[str, str]]] = {
     **{name: _AZURE for name in ("azure_openai", "openai_azure")},
     "azure_openai_responses": ("._azure", "AzureResponsesProvider"),
     "anthropic": ("._anthropic", "AnthropicMessagesProvider"),
+    "bedrock": ("._bedrock", "BedrockConverseProvider"),
     "gemini": ("._gemini", "GeminiProvider"),
     "humanloop": ("._humanloop", "HumanloopProvider"),
 }
@@ -238,7 +273,7 @@ def base_url_for(config: ModelConfig, provider: Provider) -> str:
     if config.base_url:
         return config.base_url
     from_env = os.environ.get(provider.base_url_env) if provider.base_url_env else None
-    return (from_env or provider.default_base_url).rstrip("/")
+    return (from_env or provider.default_url()).rstrip("/")
 
 
 def with_query(url: str, query: Mapping[str, str]) -> str:

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import overload
 
 from pytest_chatexp.testing._anthropic import messages
+from pytest_chatexp.testing._bedrock import BEDROCK_PREFIX, bedrock_fault, converse
 from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._fault_plan import FaultPlan
 from pytest_chatexp.testing._faults import Fault
@@ -266,6 +267,7 @@ class ReferenceServer:
                 azure_guard(responses, needs_version=False)
             ),
             ("POST", GEMINI_PREFIX + "*"): self._model_route(generate_content, gemini_fault),
+            ("POST", BEDROCK_PREFIX + "*"): self._model_route(converse, bedrock_fault),
             ("POST", "/v4/chat"): self._model_route(self.humanloop.chat),
             ("POST", "/v4/chat-experiment"): self._model_route(self.humanloop.chat_experiment),
             ("POST", "/v4/chat-model-config"): self._model_route(self.humanloop.chat_model_config),
@@ -281,6 +283,8 @@ class ReferenceServer:
             # Gemini's model is part of its path (``/v1beta/models/{model}:{action}``): one
             # route serves every model; ``generate_content`` reads the model and the action.
             handler = self.routes.get(("POST", GEMINI_PREFIX + "*"))
+        if handler is None and request.method == "POST" and request.path.startswith(BEDROCK_PREFIX):
+            handler = self.routes.get(("POST", BEDROCK_PREFIX + "*"))  # likewise Bedrock's
         if handler is None:
             return openai_error(404, f"Invalid URL ({request.method} {request.path})")
         return await handler(request)

@@ -575,6 +575,8 @@ def handle_python(block: Block, request: pytest.FixtureRequest) -> None:
     monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.url)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "readme-azure-key")
+    monkeypatch.setenv("BEDROCK_BASE_URL", server.url)  # and Bedrock's, with a bearer key
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "readme-bedrock-key")
     if "conftest" in block.hints:
         if "examples" in block.hints:
             copy_examples(pytester.path, tests=False, conftest=False)

@@ -265,3 +265,66 @@ def _assert_no_key_in(
                 assert form.encode() not in path.read_bytes(), f"{env} ({form!r}) in {path}"
             for where, text in outputs.items():
                 assert form not in text, f"{env} ({form!r}) in the {where}"
+
+
+BEDROCK_SUITE = """
+import pytest
+from pytest_chatexp import ModelConfig
+from pytest_chatexp import checks as c
+
+BEDROCK = ModelConfig(name="bedrock", provider="bedrock", model="anthropic.claude-x-v1:0",
+                      chat_template=[{"role": "user", "content": "{{q}}"}])
+
+@pytest.mark.chatexp(model_configs=[BEDROCK, BEDROCK.variant(name="bedrock-stream", other={"stream": True})],
+                     inputs=[{"id": "late", "q": "Where is my order?"}])
+def test_bedrock(chatexp, chatexp_snapshot):
+    assert chatexp == chatexp_snapshot
+    c.assert_samples(chatexp, c.contains("a phrase no answer has"))
+"""
+
+
+@pytest.mark.parametrize("auth", ["bearer", "sigv4"])
+def test_no_bedrock_key_or_aws_secret_reaches_a_file_or_the_terminal(
+    pytester: pytest.Pytester,
+    server: ReferenceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    auth: str,
+) -> None:
+    """Bedrock's bearer key, and the AWS secret key and session token its SigV4 signature is
+    made with (never sent themselves), in no file or output, recording then replaying."""
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    monkeypatch.setenv("BEDROCK_BASE_URL", server.url)
+    for name in ("AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, "true" if name.endswith("DISABLED") else "/nonexistent")
+    if auth == "bearer":
+        canaries = {"AWS_BEARER_TOKEN_BEDROCK": _canary("ABSK-canary-")}
+    else:
+        monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK", raising=False)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        canaries = {
+            "AWS_SECRET_ACCESS_KEY": _canary("aws-canary-"),
+            "AWS_SESSION_TOKEN": _canary("IQo-canary-"),
+        }
+    for name, value in canaries.items():
+        monkeypatch.setenv(name, value)
+    pytester.makepyfile(test_suite=BEDROCK_SUITE)
+    recorded = _run(pytester, "record", "--chatexp-record=all", "--snapshot-update")
+    recorded.assert_outcomes(failed=1)
+    paths = {request.path.rsplit("/", 1)[1] for request in server.requests}
+    assert paths == {"converse", "converse-stream"}
+    authorizations = {request.headers["authorization"] for request in server.requests}
+    if auth == "bearer":
+        assert authorizations == {f"Bearer {canaries['AWS_BEARER_TOKEN_BEDROCK']}"}
+    else:
+        assert all(value.startswith("AWS4-HMAC-SHA256 ") for value in authorizations)
+        tokens = {request.headers["x-amz-security-token"] for request in server.requests}
+        assert tokens == {canaries["AWS_SESSION_TOKEN"]}
+    server.requests.clear()
+    replayed = _run(pytester, "replay")
+    replayed.assert_outcomes(failed=1)
+    assert not server.requests, "the replay called the server"
+    files = [path for path in pytester.path.rglob("*") if path.is_file()]
+    assert any(b"Where is my order?" in path.read_bytes() for path in files)
+    _assert_no_key_in(files, {"record": recorded, "replay": replayed}, canaries)
+    for path in files:  # nor any signature made with them
+        assert b"AWS4-HMAC-SHA256" not in path.read_bytes(), path
