@@ -14,7 +14,12 @@ from typing import Any
 
 from .._calls._changes import ChangeRecord
 from .._calls._misses import MissedCalls
-from ._format import number as _float
+from ._lenient import float_ as _float
+from ._lenient import int_ as _int
+from ._lenient import list_ as _list
+from ._lenient import map_ as _map
+from ._lenient import str_ as _str
+from ._lenient import text_or_none as _text_or_none
 from ._sampling import SamplingEntry
 
 __all__ = [
@@ -103,6 +108,7 @@ class TurnEntry:
     finish_reason: str | None
     latency_s: float | None
     total_tokens: int | None
+    reasoning: str | None = None  # the model's reasoning text or summary, when it returned one
 
 
 @dataclass(slots=True)
@@ -117,6 +123,7 @@ class SampleEntry:
     replayed: bool | None  # None: not recorded
     cost_usd: float | None
     turns: tuple[TurnEntry, ...] = ()
+    reasoning: str | None = None  # ``SampleRecord.reasoning``: None when there was none
 
     @property
     def final_turn(self) -> int | None:
@@ -362,6 +369,7 @@ def _sample(sample: Mapping[str, Any]) -> SampleEntry:
         replayed=replayed if isinstance(replayed, bool) else None,
         cost_usd=_float(sample.get("cost_usd")),
         turns=tuple([_turn(_map(turn)) for turn in _list(sample.get("turns"))]),
+        reasoning=_text_or_none(sample.get("reasoning")),
     )
 
 
@@ -388,6 +396,7 @@ def _turn(turn: Mapping[str, Any]) -> TurnEntry:
         finish_reason=_str(finish) if finish else None,
         latency_s=_float(turn.get("latency_s")),
         total_tokens=_int(_map(turn.get("usage")).get("total_tokens")),
+        reasoning=_text_or_none(turn.get("reasoning")),
     )
 
 
@@ -427,22 +436,3 @@ def _verdict(verdict: Mapping[str, Any]) -> VerdictEntry:
         reducer=_str(verdict.get("reducer")) or None,
         estimate=_float(verdict.get("estimate")),
     )
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _int(value: Any) -> int | None:
-    if type(value) is int:
-        return value
-    number = _float(value)
-    return None if number is None else int(number)

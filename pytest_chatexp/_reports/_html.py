@@ -30,6 +30,7 @@ from ._html_assets import CSS, JS
 from ._html_changes import changes_table
 from ._html_parts import escaped as _e
 from ._html_parts import prompt as _prompt
+from ._html_parts import reasoning
 from ._html_parts import text as _text
 from ._html_parts import tool_call as _tool_call
 from ._html_turns import transcript
@@ -411,6 +412,8 @@ def _sample(sample: SampleEntry, data: OutputEntry | None) -> str:
         elif not tool_calls:
             body.append('<p class="muted small">(empty output)</p>')
         body.extend(_tool_call(call) for call in tool_calls)
+    if sample.reasoning is not None and not sample.turns:  # a transcript shows it per turn
+        body.append(reasoning(sample.reasoning))
     if sample.turns:
         body.append(transcript(sample))
     if sample.failure:

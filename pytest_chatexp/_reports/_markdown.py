@@ -22,7 +22,7 @@ from .._util import interval_text
 from ._entries import CaseEntry, RunEntry, TestEntry, VerdictEntry
 from ._format import money
 from ._format import seconds as _seconds
-from ._md import cell, code, fenced, html_text, pass_rate, row, text, tokens
+from ._md import cell, code, fenced, html_text, pass_rate, reasoning_details, row, text, tokens
 from ._md_changes import Block, changed_section
 from ._md_turns import transcripts_section
 from ._sampling import decided_by, drawn_text, saved_text, totals
@@ -155,7 +155,8 @@ def _failing_block(test: TestEntry, cases: Sequence[CaseEntry]) -> str:
                         code(case.input, table=True),
                         pass_rate(passed, len(checked)) + _interval(case, failed=True),
                         f"sample {first.index}: {cell(first.failure or '', _REASON_CHARS)}",
-                        cell(_output(case, first.index), _OUTPUT_CHARS),
+                        cell(_output(case, first.index), _OUTPUT_CHARS)
+                        + reasoning_details(first.reasoning, table=True),
                     ]
                 )
             )

@@ -100,6 +100,7 @@ class TurnRecord(TypedDict):
     finish_reason: str | None
     usage: UsageRecord
     latency_s: float
+    reasoning: NotRequired[str]  # the model's reasoning text or summary, when it returned one
 
 
 class SampleRecord(TypedDict):
@@ -112,6 +113,7 @@ class SampleRecord(TypedDict):
     checked: bool  # a check judged it
     failure: str | None  # the first failed check; None when all passed or none judged
     turns: NotRequired[list[TurnRecord]]  # a tool loop's or a conversation's only
+    reasoning: NotRequired[str]  # ``Sample.reasoning``, only when the provider returned some
 
 
 class VerdictRecord(TypedDict):
@@ -401,12 +403,14 @@ def _sample(sample: Sample, outcomes: Outcomes, prices: PriceTable) -> SampleRec
     )
     if shows_turns(sample):
         record["turns"] = [_turn(view) for view in turn_views(sample)]
+    if sample.reasoning is not None:
+        record["reasoning"] = sample.reasoning
     return record
 
 
 def _turn(view: TurnView) -> TurnRecord:
     turn = view.turn
-    return TurnRecord(
+    record = TurnRecord(
         speaker=turn.speaker,
         user=list(view.user),
         output=turn.output,
@@ -422,6 +426,9 @@ def _turn(view: TurnView) -> TurnRecord:
         usage=_usage(turn.usage),
         latency_s=round(turn.latency_s, 4),
     )
+    if turn.reasoning is not None:
+        record["reasoning"] = turn.reasoning
+    return record
 
 
 def _usage(usage: Usage) -> UsageRecord:
