@@ -52,6 +52,8 @@ class Totals:
     generation_tokens: int | None
     total_tokens: int | None
     cost_usd: float | None
+    cached_tokens: int | None = None  # prompt-cache reads; None: not reported, or not by all
+    cache_write_tokens: int | None = None
 
 
 @dataclass(slots=True)
@@ -76,6 +78,8 @@ class ConfigEntry:
     cases_judged: int | None
     cases_failed: int | None
     cases_inconclusive: int | None = None  # None: no assertion set a confidence
+    cached_tokens: int | None = None  # prompt-cache reads; None: not reported, or not by all
+    cache_write_tokens: int | None = None
 
 
 @dataclass(slots=True)
@@ -245,6 +249,8 @@ def read_run(report: Mapping[str, Any]) -> RunEntry:
             generation_tokens=_int(totals.get("generation_tokens")),
             total_tokens=_int(totals.get("total_tokens")),
             cost_usd=_float(totals.get("cost_usd")),
+            cached_tokens=_int(totals.get("cached_tokens")),
+            cache_write_tokens=_int(totals.get("cache_write_tokens")),
         ),
         record_modes=tuple(_str(mode) for mode in _list(report.get("record_modes")) if mode),
     )
@@ -317,6 +323,8 @@ def _config(row: Mapping[str, Any]) -> ConfigEntry:
         cases_judged=_int(row.get("cases_judged")) if "cases_failed" in row else None,
         cases_failed=_int(row.get("cases_failed")) or 0 if "cases_failed" in row else None,
         cases_inconclusive=_int(row.get("cases_inconclusive")),
+        cached_tokens=_int(row.get("cached_tokens")),
+        cache_write_tokens=_int(row.get("cache_write_tokens")),
     )
 
 
