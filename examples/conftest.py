@@ -2,7 +2,7 @@
 
 By default the examples replay their recordings (``__recordings__/``): no server, no key, no
 network. Their answers were recorded from pytest-chatexp's loopback reference server, a real HTTP
-server speaking the OpenAI and Anthropic formats, whose rules in ``stand_in.py`` play the models
+server speaking the OpenAI (chat and Responses), Anthropic and Gemini formats, whose rules in ``stand_in.py`` play the models
 the examples need (a support agent, an invoice extractor, a ticket summariser, an order agent
 and its simulated customer; anything else it echoes). Recording again starts it:
 
@@ -29,8 +29,8 @@ from pytest_chatexp.testing import ReferenceServer
 
 # Replays never connect; if a call went live by mistake it would fail fast here (nothing listens).
 _NOWHERE = "http://127.0.0.1:9"
-# Where each provider's calls go: the stand-in speaks both wire formats.
-_BASE_URLS = {"OPENAI_BASE_URL": "/v1", "ANTHROPIC_BASE_URL": ""}
+# Where each provider's calls go: the stand-in speaks every wire format.
+_BASE_URLS = {"OPENAI_BASE_URL": "/v1", "ANTHROPIC_BASE_URL": "", "GEMINI_BASE_URL": ""}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,7 +17,9 @@ the recorded answers read like a model's and the examples' checks have something
   order number when asked;
 - a sentiment classifier that goes by keywords, answering ``Positive``, ``Negative`` or
   ``Neutral`` (or calling ``classify`` when given that tool), so it misreads reviews whose
-  words point the other way ("not bad at all").
+  words point the other way ("not bad at all");
+- a reasoning model solving short puzzles, answering ``Answer: ...`` (the wire formats add its
+  reasoning: a Responses summary, Anthropic thinking, Gemini thoughts).
 
 To record from a real provider instead, see conftest.py.
 """
@@ -45,6 +47,7 @@ def install(server: ReferenceServer) -> None:
     )
     server.add_rule(_ticket_summariser, when=lambda request: "summarise" in _system(request))
     server.add_rule(_sentiment, when=lambda request: "sentiment" in _system(request))
+    server.add_rule(_puzzle_solver, when=lambda request: "Solve the puzzle" in _system(request))
 
 
 def _system(request: Request) -> str:
@@ -264,3 +267,19 @@ def _sentiment(request: Request) -> Reply:
     if request.get("tools"):
         return Reply(tool_calls=[ToolCallReply("classify", {"sentiment": label})])
     return Reply(text=label.capitalize())
+
+
+# --- the reasoning model --------------------------------------------------------------------
+
+# Each puzzle's answer, by a phrase of it: the stand-in knows them, a real model works them out.
+_PUZZLES = {
+    "14:05": "165 minutes",
+    "17 x 23": "391",
+    "3 pens": "$10.50",
+}
+
+
+def _puzzle_solver(request: Request) -> Reply:
+    text = _last_user_text(request)
+    answer = next((value for phrase, value in _PUZZLES.items() if phrase in text), "unsure")
+    return Reply(f"Answer: {answer}")

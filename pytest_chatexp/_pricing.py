@@ -65,20 +65,32 @@ class Price:
 # cache read, cache write. Override or extend them with the `chatexp_prices` ini option; a model
 # not listed has no known cost.
 # Cache rates: OpenAI (openai.com/api/pricing, "cached input") charges no cache writes (none is
-# listed: such tokens would cost the input rate) and reads at 0.5x input for the gpt-4o family
-# and 0.25x for gpt-4.1, o3 and o4-mini. Anthropic (docs.anthropic.com, "prompt caching")
-# charges reads at 0.1x input and 5-minute cache writes at 1.25x input.
+# listed: such tokens would cost the input rate) and reads at 0.5x input for the gpt-4o family,
+# 0.25x for gpt-4.1, o3 and o4-mini, and 0.1x for the gpt-5 family. Anthropic
+# (docs.anthropic.com, "prompt caching") charges reads at 0.1x input and 5-minute cache writes at
+# 1.25x input. Google (ai.google.dev/gemini-api/docs/pricing, paid tier, text input) prices a
+# cached token ("context caching") at 0.1x input for the 2.5 family and 0.25x for 2.0 Flash;
+# cache storage is billed per hour, outside any call, so it is not here. Gemini 2.5 Pro is tiered
+# by prompt size: these are its prices for prompts up to 200k tokens (longer ones cost 2x input,
+# 1.5x output), so a longer prompt is under-priced; list it in `chatexp_prices` if that matters.
 DEFAULT_PRICES: Mapping[str, Price] = {
     "gpt-4o": Price(2.50, 10.00, 1.25),
     "gpt-4o-mini": Price(0.15, 0.60, 0.075),
     "gpt-4.1": Price(2.00, 8.00, 0.50),
     "gpt-4.1-mini": Price(0.40, 1.60, 0.10),
     "gpt-4.1-nano": Price(0.10, 0.40, 0.025),
+    "gpt-5": Price(1.25, 10.00, 0.125),
+    "gpt-5-mini": Price(0.25, 2.00, 0.025),
+    "gpt-5-nano": Price(0.05, 0.40, 0.005),
     "o3": Price(2.00, 8.00, 0.50),
     "o4-mini": Price(1.10, 4.40, 0.275),
     "claude-3-5-haiku-latest": Price(0.80, 4.00, 0.08, 1.00),
     "claude-sonnet-4-0": Price(3.00, 15.00, 0.30, 3.75),
     "claude-opus-4-0": Price(15.00, 75.00, 1.50, 18.75),
+    "gemini-2.5-pro": Price(1.25, 10.00, 0.125),  # prompts <= 200k tokens (see above)
+    "gemini-2.5-flash": Price(0.30, 2.50, 0.03),
+    "gemini-2.5-flash-lite": Price(0.10, 0.40, 0.01),
+    "gemini-2.0-flash": Price(0.10, 0.40, 0.025),
 }
 
 

@@ -423,7 +423,9 @@ def assemble_stream(events: list[Any]) -> dict[str, Any]:
             if isinstance(delta, dict):
                 message.update(delta)
             if isinstance(event.get("usage"), dict):
-                usage.update(event["usage"])  # cumulative counts: the last one wins
+                # Cumulative counts: the last one wins, but a null (the SDK's MessageDeltaUsage
+                # leaves what it does not repeat None) keeps what message_start said.
+                usage.update({k: v for k, v in event["usage"].items() if v is not None})
     if message is None:
         raise ProviderError("the stream has no message_start event")
     for index, parts in partial_json.items():

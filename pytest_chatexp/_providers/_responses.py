@@ -18,12 +18,11 @@ Answers map back: ``message`` items' ``output_text`` parts are the output, ``fun
 items the tool calls (``call_id`` is the id the tool result answers), ``status`` and
 ``incomplete_details`` the finish reason, and ``usage`` the token counts. A streamed request
 (``"stream": true`` in ``other``) ends with ``response.completed``, which carries the whole
-response; it is read from there.
+response; it is read from there (``_responses_stream``).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar, Final
 
 from pydantic import BaseModel, ConfigDict
@@ -41,6 +40,7 @@ from .._experiment._humanloop import (
 )
 from .._experiment._spec import PlannedCall
 from ._base import Provider, ProviderReply, WireRequest, endpoint_url, parse_wire
+from ._responses_stream import assemble_stream, error_text
 
 __all__ = ["ResponsesProvider", "assemble_stream", "reasoning_summary"]
 
@@ -155,7 +155,7 @@ class ResponsesProvider(Provider):
         )
 
     def error_message(self, body: Any) -> str | None:
-        return _error_text(body)
+        return error_text(body)
 
 
 # --- requests ---------------------------------------------------------------------------
@@ -289,7 +289,7 @@ def _text_format(response_format: dict[str, Any], *, where: str) -> dict[str, An
 
 def _validated(body: Any) -> _WireResponse:
     if isinstance(body, dict) and body.get("status") == "failed":
-        detail = _error_text(body) or "no error message"
+        detail = error_text(body) or "no error message"
         raise ProviderError(f"the response failed: {detail}")
     return parse_wire(_WireResponse, body, "an OpenAI response")
 
@@ -342,84 +342,3 @@ def _summary(response: _WireResponse) -> str | None:
         if part.type == "summary_text"
     ]
     return "\n\n".join(texts) if texts else None
-
-
-def _error_text(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return None
-    error = body.get("error")
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        message: str = error["message"]
-        return message
-    if isinstance(error, str):
-        return error
-    if body.get("type") == "error" and isinstance(body.get("message"), str):
-        text: str = body["message"]  # a stream's ``error`` event
-        return text
-    response = body.get("response")
-    return _error_text(response) if isinstance(response, dict) else None
-
-
-def assemble_stream(events: list[Any]) -> dict[str, Any]:
-    """The response a stream's events describe.
-
-    ``response.completed`` (or ``response.incomplete``) carries the whole response; its output
-    is used as sent. When it lists no output (some proxies trim it) the items are rebuilt from
-    ``response.output_item.done`` and the text and argument deltas. ``response.failed`` and
-    ``error`` events raise ProviderError with the provider's message.
-    """
-    final: dict[str, Any] | None = None
-    items: dict[int, dict[str, Any]] = {}
-    for position, event in enumerate(events):
-        if not isinstance(event, dict):
-            raise ProviderError(f"stream event {position} is not a JSON object: {event!r:.80}")
-        kind = event.get("type")
-        if kind in ("error", "response.failed"):
-            detail = _error_text(event) or json.dumps(event)[:200]
-            raise ProviderError(f"the stream reported an error: {detail}")
-        if kind in ("response.completed", "response.incomplete"):
-            final = _object(event.get("response"), f"stream event {position}: response")
-        elif kind in ("response.output_item.added", "response.output_item.done"):
-            item = _object(event.get("item"), f"stream event {position}: item")
-            items[_index(event, position)] = dict(item)
-        elif kind == "response.output_text.delta":
-            item = items.setdefault(_index(event, position), {"type": "message", "content": []})
-            if not item.get("content"):
-                item["content"] = [{"type": "output_text", "text": ""}]
-            item["content"][-1]["text"] = str(item["content"][-1].get("text") or "") + _delta(
-                event, position
-            )
-        elif kind == "response.function_call_arguments.delta":
-            item = items.setdefault(_index(event, position), {"type": "function_call"})
-            item["arguments"] = str(item.get("arguments") or "") + _delta(event, position)
-    if final is None:
-        # A cut stream (stream_finished said so, and it was retried as long as allowed): what
-        # arrived, with a finish reason saying so rather than passing for a normal end.
-        return {
-            "status": "incomplete",
-            "incomplete_details": {"reason": "stream_ended_early"},
-            "output": [items[i] for i in sorted(items)],
-        }
-    if not final.get("output") and items:
-        final = {**final, "output": [items[i] for i in sorted(items)]}
-    return final
-
-
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ProviderError(f"{where} is not an object: {value!r:.80}")
-    return value
-
-
-def _index(event: dict[str, Any], position: int) -> int:
-    index = event.get("output_index")
-    if not isinstance(index, int) or isinstance(index, bool):
-        raise ProviderError(f"stream event {position} ({event.get('type')}) has no output_index")
-    return index
-
-
-def _delta(event: dict[str, Any], position: int) -> str:
-    delta = event.get("delta")
-    if not isinstance(delta, str):
-        raise ProviderError(f"stream event {position}: expected a text delta, got {delta!r:.80}")
-    return delta

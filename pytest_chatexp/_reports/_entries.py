@@ -14,7 +14,12 @@ from typing import Any
 
 from .._calls._changes import ChangeRecord
 from .._calls._misses import MissedCalls
-from ._format import number as _float
+from ._lenient import float_ as _float
+from ._lenient import int_ as _int
+from ._lenient import list_ as _list
+from ._lenient import map_ as _map
+from ._lenient import str_ as _str
+from ._lenient import text_or_none as _text_or_none
 from ._sampling import SamplingEntry
 
 __all__ = [
@@ -47,6 +52,8 @@ class Totals:
     generation_tokens: int | None
     total_tokens: int | None
     cost_usd: float | None
+    cached_tokens: int | None = None  # prompt-cache reads; None: not reported, or not by all
+    cache_write_tokens: int | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +78,8 @@ class ConfigEntry:
     cases_judged: int | None
     cases_failed: int | None
     cases_inconclusive: int | None = None  # None: no assertion set a confidence
+    cached_tokens: int | None = None  # prompt-cache reads; None: not reported, or not by all
+    cache_write_tokens: int | None = None
 
 
 @dataclass(slots=True)
@@ -103,6 +112,7 @@ class TurnEntry:
     finish_reason: str | None
     latency_s: float | None
     total_tokens: int | None
+    reasoning: str | None = None  # the model's reasoning text or summary, when it returned one
 
 
 @dataclass(slots=True)
@@ -117,6 +127,7 @@ class SampleEntry:
     replayed: bool | None  # None: not recorded
     cost_usd: float | None
     turns: tuple[TurnEntry, ...] = ()
+    reasoning: str | None = None  # ``SampleRecord.reasoning``: None when there was none
 
     @property
     def final_turn(self) -> int | None:
@@ -238,6 +249,8 @@ def read_run(report: Mapping[str, Any]) -> RunEntry:
             generation_tokens=_int(totals.get("generation_tokens")),
             total_tokens=_int(totals.get("total_tokens")),
             cost_usd=_float(totals.get("cost_usd")),
+            cached_tokens=_int(totals.get("cached_tokens")),
+            cache_write_tokens=_int(totals.get("cache_write_tokens")),
         ),
         record_modes=tuple(_str(mode) for mode in _list(report.get("record_modes")) if mode),
     )
@@ -310,6 +323,8 @@ def _config(row: Mapping[str, Any]) -> ConfigEntry:
         cases_judged=_int(row.get("cases_judged")) if "cases_failed" in row else None,
         cases_failed=_int(row.get("cases_failed")) or 0 if "cases_failed" in row else None,
         cases_inconclusive=_int(row.get("cases_inconclusive")),
+        cached_tokens=_int(row.get("cached_tokens")),
+        cache_write_tokens=_int(row.get("cache_write_tokens")),
     )
 
 
@@ -362,6 +377,7 @@ def _sample(sample: Mapping[str, Any]) -> SampleEntry:
         replayed=replayed if isinstance(replayed, bool) else None,
         cost_usd=_float(sample.get("cost_usd")),
         turns=tuple([_turn(_map(turn)) for turn in _list(sample.get("turns"))]),
+        reasoning=_text_or_none(sample.get("reasoning")),
     )
 
 
@@ -388,6 +404,7 @@ def _turn(turn: Mapping[str, Any]) -> TurnEntry:
         finish_reason=_str(finish) if finish else None,
         latency_s=_float(turn.get("latency_s")),
         total_tokens=_int(_map(turn.get("usage")).get("total_tokens")),
+        reasoning=_text_or_none(turn.get("reasoning")),
     )
 
 
@@ -427,22 +444,3 @@ def _verdict(verdict: Mapping[str, Any]) -> VerdictEntry:
         reducer=_str(verdict.get("reducer")) or None,
         estimate=_float(verdict.get("estimate")),
     )
-
-
-def _map(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _int(value: Any) -> int | None:
-    if type(value) is int:
-        return value
-    number = _float(value)
-    return None if number is None else int(number)

@@ -6,9 +6,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from enum import Enum
+from typing import Any, Final, Literal
 
-__all__ = ["known_cost", "known_sum", "money", "number", "plural", "seconds", "turn_label"]
+__all__ = [
+    "NOT_REPORTED",
+    "cache_text",
+    "known_cost",
+    "known_sum",
+    "money",
+    "number",
+    "plural",
+    "reported_sum",
+    "seconds",
+    "turn_label",
+]
 
 
 def number(value: Any) -> float | None:
@@ -45,6 +57,32 @@ def known_sum(values: Iterable[int | None]) -> int | None:
     counts = list(values)
     known = [count for count in counts if count is not None]
     return None if len(known) < len(counts) else sum(int(count) for count in known)
+
+
+class _Reported(Enum):
+    # No part reported the count at all (a provider without prompt caches): the field stays out.
+    NOT_REPORTED = "not reported"
+
+
+NOT_REPORTED: Final = _Reported.NOT_REPORTED
+
+
+def reported_sum(values: Iterable[int | None]) -> int | Literal[_Reported.NOT_REPORTED] | None:
+    """The sum of a count that only some providers report (prompt-cache reads and writes):
+    ``NOT_REPORTED`` when no part reported it, None (unknown) when only some did, since a sum
+    that skipped the silent parts would pretend to know; else the sum."""
+    counts = list(values)
+    if all(count is None for count in counts):
+        return NOT_REPORTED
+    return known_sum(counts)
+
+
+def cache_text(cached: int | None, written: int | None, template: str = "{}") -> str:
+    """``8,000 cached, 1,000 cache writes`` (put in ``template``): the prompt-cache counts that
+    are known; "" when neither is (not reported, or not by every part of a sum)."""
+    parts = [] if cached is None else [f"{cached:,} cached"]
+    parts += [] if written is None else [f"{written:,} cache writes"]
+    return template.format(", ".join(parts)) if parts else ""
 
 
 def known_cost(values: Iterable[float | None]) -> float | None:

@@ -24,12 +24,13 @@ from ._entries import (
     SampleEntry,
     TestEntry,
 )
-from ._format import money, plural
+from ._format import cache_text, money, plural
 from ._format import seconds as _seconds
 from ._html_assets import CSS, JS
 from ._html_changes import changes_table
 from ._html_parts import escaped as _e
 from ._html_parts import prompt as _prompt
+from ._html_parts import reasoning
 from ._html_parts import text as _text
 from ._html_parts import tool_call as _tool_call
 from ._html_turns import transcript
@@ -99,7 +100,8 @@ def _header(run: RunEntry, tests: Sequence[TestEntry]) -> str:
         (
             "Tokens",
             _int(totals.total_tokens),
-            f"{_int(totals.prompt_tokens)} prompt · {_int(totals.generation_tokens)} generated",
+            f"{_int(totals.prompt_tokens)} prompt · {_int(totals.generation_tokens)} generated"
+            + cache_text(totals.cached_tokens, totals.cache_write_tokens, " · {}"),
         ),
         ("Cost", money(totals.cost_usd), ""),
         ("Record mode", ", ".join(run.record_modes) or "—", ""),
@@ -241,7 +243,10 @@ def _config_table(configs: Sequence[ConfigEntry], anchor: str) -> str:
             f'<td class="{status}">{_pass_rate(row, status)}</td>'
             f'<td class="num">{_int(row.samples)}</td>'
             f'<td class="num">{_int(row.prompt_tokens)} / '
-            f"{_int(row.generation_tokens)} / {_int(row.total_tokens)}</td>"
+            f"{_int(row.generation_tokens)} / {_int(row.total_tokens)}"
+            # (counts only: nothing from the report's text to escape)
+            + cache_text(row.cached_tokens, row.cache_write_tokens, '<span class="sub">{}</span>')
+            + "</td>"
             f'<td class="num">{_e(money(row.cost_usd))}</td>'
             f'<td class="num">{_e(_seconds(row.latency_p50_s))}</td>'
             f'<td class="num">{_e(_seconds(row.latency_p95_s))}</td>'
@@ -411,6 +416,8 @@ def _sample(sample: SampleEntry, data: OutputEntry | None) -> str:
         elif not tool_calls:
             body.append('<p class="muted small">(empty output)</p>')
         body.extend(_tool_call(call) for call in tool_calls)
+    if sample.reasoning is not None and not sample.turns:  # a transcript shows it per turn
+        body.append(reasoning(sample.reasoning))
     if sample.turns:
         body.append(transcript(sample))
     if sample.failure:

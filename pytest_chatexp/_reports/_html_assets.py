@@ -101,6 +101,9 @@ details.prompt summary{cursor:pointer;color:var(--muted)}
 details.prompt ol{margin:.25rem 0 0;padding-left:1.2rem}
 .role{font-weight:600;color:var(--muted);font-size:.75rem;text-transform:uppercase}
 details.transcript{margin-top:.4rem;font-size:.85rem}
+details.reasoning{margin-top:.3rem;font-size:.8rem}
+details.reasoning summary{cursor:pointer;color:var(--muted);font-style:italic}
+pre.reasoning{color:var(--muted);white-space:pre-wrap}
 details.transcript summary{cursor:pointer;color:var(--muted)}
 ol.turns{list-style:none;margin:.3rem 0 0;padding:0;display:grid;gap:.3rem}
 li.turn{border-left:3px solid var(--line);padding:.1rem 0 .1rem .5rem}

@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from html import escape
-from typing import Any
+from typing import Any, Final
 
 from ._entries import MessageEntry, ToolCallEntry
 
-__all__ = ["escaped", "prompt", "text", "tool_call"]
+__all__ = ["escaped", "prompt", "reasoning", "text", "tool_call"]
+
+# A reasoning text shown in full up to this many characters (the JSON report has all of it):
+# reasoning runs far longer than answers, and a report of many samples must stay readable.
+REASONING_CHARS: Final = 4000
 
 
 def escaped(text: str) -> str:
@@ -56,3 +60,15 @@ def prompt(messages: Sequence[MessageEntry]) -> str:
         for message in messages
     )
     return f'<details class="prompt"><summary>Prompt</summary><ol>{items}</ol></details>'
+
+
+def reasoning(value: str | None) -> str:
+    """The model's reasoning, collapsed and labelled so it is not read as the answer; clipped
+    at ``REASONING_CHARS``."""
+    if value is None or not value.strip():
+        return ""
+    shown = value if len(value) <= REASONING_CHARS else value[: REASONING_CHARS - 1] + "…"
+    return (
+        '<details class="reasoning"><summary>reasoning</summary>'
+        f'<pre class="reasoning">{escaped(shown)}</pre></details>'
+    )

@@ -8,7 +8,7 @@ from itertools import zip_longest
 
 from ._entries import SampleEntry, ToolResultEntry, TurnEntry
 from ._format import plural, seconds, turn_label
-from ._html_parts import escaped, tool_call
+from ._html_parts import escaped, reasoning, tool_call
 
 __all__ = ["transcript"]
 
@@ -37,6 +37,8 @@ def _turn(number: int, turn: TurnEntry, final: bool) -> str:
     if turn.latency_s is not None:
         facts.append(seconds(turn.latency_s))
     body = [f'<pre class="output">{escaped(turn.output)}</pre>'] if turn.output.strip() else []
+    if turn.reasoning is not None:
+        body.append(reasoning(turn.reasoning))
     for call, result in zip_longest(turn.tool_calls, turn.tool_results):
         if call is not None:
             body.append(tool_call(call))

@@ -20,9 +20,9 @@ from typing import Final
 
 from .._util import interval_text
 from ._entries import CaseEntry, RunEntry, TestEntry, VerdictEntry
-from ._format import money
+from ._format import cache_text, money
 from ._format import seconds as _seconds
-from ._md import cell, code, fenced, html_text, pass_rate, row, text, tokens
+from ._md import cell, code, fenced, html_text, pass_rate, reasoning_details, row, text, tokens
 from ._md_changes import Block, changed_section
 from ._md_turns import transcripts_section
 from ._sampling import decided_by, drawn_text, saved_text, totals
@@ -101,7 +101,9 @@ def _title(run: RunEntry) -> str:
         f"{calls:,} call{'s' if calls != 1 else ''} ({totals.replayed:,} replayed, "
         f"{totals.live:,} live)",
         f"{tokens(totals.total_tokens)} tokens ({tokens(totals.prompt_tokens)} "
-        f"prompt + {tokens(totals.generation_tokens)} generation)",
+        f"prompt + {tokens(totals.generation_tokens)} generation"
+        + cache_text(totals.cached_tokens, totals.cache_write_tokens, "; {}")
+        + ")",
         "cost unknown" if totals.cost_usd is None else f"cost {money(totals.cost_usd)}",
     ]
     if run.record_modes:
@@ -155,7 +157,8 @@ def _failing_block(test: TestEntry, cases: Sequence[CaseEntry]) -> str:
                         code(case.input, table=True),
                         pass_rate(passed, len(checked)) + _interval(case, failed=True),
                         f"sample {first.index}: {cell(first.failure or '', _REASON_CHARS)}",
-                        cell(_output(case, first.index), _OUTPUT_CHARS),
+                        cell(_output(case, first.index), _OUTPUT_CHARS)
+                        + reasoning_details(first.reasoning, table=True),
                     ]
                 )
             )
@@ -265,7 +268,8 @@ def _experiments_section(tests: Sequence[TestEntry]) -> list[Block]:
                         text(config.model),
                         f"{config.samples:,}",
                         pass_rate(config.passed, config.checked),
-                        tokens(config.total_tokens),
+                        tokens(config.total_tokens)
+                        + cache_text(config.cached_tokens, config.cache_write_tokens, " ({})"),
                         "unknown" if config.cost_usd is None else money(config.cost_usd),
                         f"{_seconds(config.latency_p50_s)} / {_seconds(config.latency_p95_s)}",
                         f"{config.replayed:,} / {config.live:,}",

@@ -21,6 +21,7 @@ __all__ = [
     "fenced",
     "html_text",
     "pass_rate",
+    "reasoning_details",
     "row",
     "signed_money",
     "text",
@@ -31,6 +32,7 @@ __all__ = [
 _ESCAPED: Final = re.compile(r"([\\`*_\[\]~|#!])")
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BACKTICKS: Final = re.compile(r"`+")
+_REASONING_CHARS: Final = 300  # reasoning shown beside an answer: its opening
 
 
 def text(value: str) -> str:
@@ -100,3 +102,13 @@ def signed_money(value: float) -> str:
 def tokens(value: int | None) -> str:
     """A token count; "unknown" when a provider reported none (never 0)."""
     return "unknown" if value is None else f"{value:,}"
+
+
+def reasoning_details(value: str | None, *, table: bool = False) -> str:
+    """The model's reasoning, collapsed under a "reasoning" label so it is not read as the
+    answer, clipped (the HTML and JSON reports hold more); in a table cell, after a ``<br>``.
+    Nothing when there was none."""
+    if value is None or not value.strip():
+        return ""
+    block = f"<details><summary>reasoning</summary>{cell(value, _REASONING_CHARS)}</details>"
+    return f"<br>{block}" if table else block

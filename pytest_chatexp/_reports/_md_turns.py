@@ -18,7 +18,7 @@ from typing import Final
 from .._util import canonical_json
 from ._entries import CaseEntry, SampleEntry, TestEntry, ToolCallEntry, ToolResultEntry, TurnEntry
 from ._format import plural, turn_label
-from ._md import cell, clip, code, html_text
+from ._md import cell, clip, code, html_text, reasoning_details
 from ._md_changes import Block
 from ._status import sample_status
 
@@ -87,6 +87,8 @@ def _turn(number: int, turn: TurnEntry, final: bool) -> list[str]:
     if not said and not turn.tool_calls:
         said = " _(empty)_"
     lines.append(f"- **{turn_label(number, turn.speaker, final=final)}:**{said}")
+    if turn.reasoning is not None and turn.reasoning.strip():
+        lines.append(f"  - {reasoning_details(turn.reasoning)}")
     for call, result in zip_longest(turn.tool_calls, turn.tool_results):
         lines.append("  - " + " → ".join(_tool_parts(call, result)))
     return lines

@@ -20,7 +20,9 @@ from .._experiment._result import Case, ExperimentResult, Sample, Turn
 from .._pricing import PriceTable
 from .._util import percentile
 from ..checks._running import AssertionVerdict
+from ._format import NOT_REPORTED, reported_sum
 from ._turns import TurnView, shows_turns, turn_views
+from ._verdicts import InconclusiveRecord, VerdictRecord, verdict_record
 
 __all__ = [
     "CaseRecord",
@@ -67,6 +69,10 @@ class ConfigRow(TypedDict):
     cases_failed: int  # of those, how many missed the bar it set (not the inconclusive ones)
     # Of those, how many an interval left inconclusive; only when an assertion set a confidence.
     cases_inconclusive: NotRequired[int]
+    # Prompt-cache reads and writes (parts of prompt_tokens): only when a sample's provider
+    # reported them; None when some samples' did not (unknown is not zero).
+    cached_tokens: NotRequired[int | None]
+    cache_write_tokens: NotRequired[int | None]
 
 
 class UsageRecord(TypedDict):
@@ -76,6 +82,8 @@ class UsageRecord(TypedDict):
     generation_tokens: int | None
     total_tokens: int | None
     reasoning_tokens: int | None
+    cached_tokens: NotRequired[int]  # only when the provider reported them
+    cache_write_tokens: NotRequired[int]
 
 
 class ToolCallRecord(TypedDict):
@@ -100,6 +108,7 @@ class TurnRecord(TypedDict):
     finish_reason: str | None
     usage: UsageRecord
     latency_s: float
+    reasoning: NotRequired[str]  # the model's reasoning text or summary, when it returned one
 
 
 class SampleRecord(TypedDict):
@@ -112,33 +121,7 @@ class SampleRecord(TypedDict):
     checked: bool  # a check judged it
     failure: str | None  # the first failed check; None when all passed or none judged
     turns: NotRequired[list[TurnRecord]]  # a tool loop's or a conversation's only
-
-
-class VerdictRecord(TypedDict):
-    """An ``AssertionVerdict`` as builtins; what it does not set is left out, so that a run
-    without confidences or reducers writes what it always wrote."""
-
-    checks: str
-    min_pass_rate: float
-    passed: int
-    samples: int
-    ok: bool
-    confidence: NotRequired[float]
-    interval: NotRequired[list[float]]  # [low, high]
-    outcome: NotRequired[str]  # "pass", "fail" or "inconclusive"
-    policy: NotRequired[str]  # an inconclusive case's: "fail", "pass" or "xfail"
-    reducer: NotRequired[str]  # its label: "pass@3", "majority", ...
-    estimate: NotRequired[float]  # pass@k or pass^k
-
-
-class InconclusiveRecord(TypedDict):
-    """A case an assertion's interval left inconclusive, for the terminal summary (which has
-    no cases when no report file is written)."""
-
-    config: str
-    input: str
-    confidence: float
-    policy: str
+    reasoning: NotRequired[str]  # ``Sample.reasoning``, only when the provider returned some
 
 
 class CaseRecord(TypedDict):
@@ -261,29 +244,6 @@ def _inconclusive(verdicts: list[AssertionVerdict]) -> bool:
     return not _failed(verdicts) and any(v.outcome == "inconclusive" for v in verdicts)
 
 
-def _verdict_record(verdict: AssertionVerdict) -> VerdictRecord:
-    record = VerdictRecord(
-        checks=verdict.checks,
-        min_pass_rate=verdict.min_pass_rate,
-        passed=verdict.passed,
-        samples=verdict.samples,
-        ok=verdict.ok,
-    )
-    if verdict.confidence is not None:
-        record["confidence"] = verdict.confidence
-    if verdict.interval is not None:
-        record["interval"] = [round(bound, 6) for bound in verdict.interval]
-    if verdict.outcome is not None:
-        record["outcome"] = verdict.outcome
-    if verdict.policy is not None:
-        record["policy"] = verdict.policy
-    if verdict.reducer is not None:
-        record["reducer"] = verdict.reducer
-    if verdict.estimate is not None:
-        record["estimate"] = round(verdict.estimate, 6)
-    return record
-
-
 def _config_row(
     name: str,
     cases: list[Case],
@@ -298,7 +258,8 @@ def _config_row(
     costs = [_cost(sample, prices) for sample in samples]
     latencies = [sample.latency_s for sample in samples]
     config = cases[0].config
-    usage = Usage.combined(_spent(sample) for sample in samples)
+    spent = [_spent(sample) for sample in samples]
+    usage = Usage.combined(spent)
     row = ConfigRow(
         name=name,
         model=config.model,
@@ -319,6 +280,10 @@ def _config_row(
         failed=tally.failed,
         retries=tally.retries,
     )
+    if (cached := reported_sum(u.cached_tokens for u in spent)) is not NOT_REPORTED:
+        row["cached_tokens"] = cached
+    if (writes := reported_sum(u.cache_write_tokens for u in spent)) is not NOT_REPORTED:
+        row["cache_write_tokens"] = writes
     given = [_verdicts(case, verdicts) for case in cases]
     if any(v.confidence is not None for case_verdicts in given for v in case_verdicts):
         row["cases_inconclusive"] = sum(
@@ -383,7 +348,7 @@ def _case(case: Case, outcomes: Outcomes, prices: PriceTable, verdicts: Verdicts
         input=case.input.id,
         chat_response=case.to_chat_response().to_json_dict(),
         samples=[_sample(sample, outcomes, prices) for sample in case.samples],
-        verdicts=[_verdict_record(verdict) for verdict in _verdicts(case, verdicts)],
+        verdicts=[verdict_record(verdict) for verdict in _verdicts(case, verdicts)],
     )
 
 
@@ -401,12 +366,14 @@ def _sample(sample: Sample, outcomes: Outcomes, prices: PriceTable) -> SampleRec
     )
     if shows_turns(sample):
         record["turns"] = [_turn(view) for view in turn_views(sample)]
+    if sample.reasoning is not None:
+        record["reasoning"] = sample.reasoning
     return record
 
 
 def _turn(view: TurnView) -> TurnRecord:
     turn = view.turn
-    return TurnRecord(
+    record = TurnRecord(
         speaker=turn.speaker,
         user=list(view.user),
         output=turn.output,
@@ -422,12 +389,20 @@ def _turn(view: TurnView) -> TurnRecord:
         usage=_usage(turn.usage),
         latency_s=round(turn.latency_s, 4),
     )
+    if turn.reasoning is not None:
+        record["reasoning"] = turn.reasoning
+    return record
 
 
 def _usage(usage: Usage) -> UsageRecord:
-    return UsageRecord(
+    record = UsageRecord(
         prompt_tokens=usage.prompt_tokens,
         generation_tokens=usage.generation_tokens,
         total_tokens=usage.total_tokens,
         reasoning_tokens=usage.reasoning_tokens,
     )
+    if usage.cached_tokens is not None:
+        record["cached_tokens"] = usage.cached_tokens
+    if usage.cache_write_tokens is not None:
+        record["cache_write_tokens"] = usage.cache_write_tokens
+    return record

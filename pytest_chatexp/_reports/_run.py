@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from .._calls._changes import ChangeRecord
 from .._redaction import redact_data
@@ -93,6 +93,9 @@ class TotalsJson(TypedDict):
     generation_tokens: int | None
     total_tokens: int | None
     cost_usd: float | None
+    # As in ``ConfigRow``: only when a row has them; None when some rows do not know them.
+    cached_tokens: NotRequired[int | None]
+    cache_write_tokens: NotRequired[int | None]
 
 
 class RunReport(TypedDict):
@@ -136,7 +139,7 @@ def _totals(tests: list[ReportedTest]) -> TotalsJson:
         row for test in tests for experiment in test["experiments"] for row in experiment["configs"]
     ]
     outcomes = [str(test["outcome"]) for test in tests]
-    return TotalsJson(
+    totals = TotalsJson(
         tests=len(tests),
         failed=sum(1 for outcome in outcomes if outcome in ("failed", "error")),
         experiments=sum(len(test["experiments"]) for test in tests),
@@ -148,6 +151,12 @@ def _totals(tests: list[ReportedTest]) -> TotalsJson:
         total_tokens=known_sum(row["total_tokens"] for row in rows),
         cost_usd=known_cost(row["cost_usd"] for row in rows),
     )
+    # A row without the key is one whose provider reports no cache: unknown, once any row has it.
+    if any("cached_tokens" in row for row in rows):
+        totals["cached_tokens"] = known_sum(row.get("cached_tokens") for row in rows)
+    if any("cache_write_tokens" in row for row in rows):
+        totals["cache_write_tokens"] = known_sum(row.get("cache_write_tokens") for row in rows)
+    return totals
 
 
 def read_report(path: Path) -> RunReport:

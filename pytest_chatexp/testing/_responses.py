@@ -6,8 +6,9 @@ calls, ``function_call_output`` items ``tool`` messages, flat function tools Ope
 ones, ``text.format`` the ``response_format``), so scripted replies, rules and ``[[...]]``
 directives behave as they do for chat clients. A request with ``reasoning`` gets a
 ``reasoning`` output item (with a summary when one is asked for) and :data:`REASONING_TOKENS`
-reasoning tokens. With ``"stream": true`` the response is sent as Responses' typed events,
-ending with ``response.completed`` carrying the whole response.
+reasoning tokens. With ``"stream": true`` the response is sent as Responses' typed events (a
+reasoning summary as ``response.reasoning_summary_*`` events), ending with
+``response.completed`` carrying the whole response.
 
 Azure: :func:`azure_guard` wraps a wire format so that it answers only requests carrying an
 ``api-key`` header (or a bearer token) and, for deployment URLs, an ``api-version``.
@@ -264,6 +265,20 @@ async def _stream(response: JsonObject) -> AsyncIterator[bytes]:
             for piece in stream_pieces(item["arguments"]):
                 yield event("response.function_call_arguments.delta", **at, delta=piece)
             yield event("response.function_call_arguments.done", **at, arguments=item["arguments"])
+        elif item["type"] == "reasoning" and item.get("summary"):
+            # As OpenAI streams a summary: the item added empty, each part added, its text in
+            # deltas, then the text and the part done.
+            yield event(
+                "response.output_item.added", output_index=index, item={**item, "summary": []}
+            )
+            for place, part in enumerate(item["summary"]):
+                at_part = {**at, "summary_index": place}
+                empty = {"type": "summary_text", "text": ""}
+                yield event("response.reasoning_summary_part.added", **at_part, part=empty)
+                for piece in stream_pieces(part["text"]):
+                    yield event("response.reasoning_summary_text.delta", **at_part, delta=piece)
+                yield event("response.reasoning_summary_text.done", **at_part, text=part["text"])
+                yield event("response.reasoning_summary_part.done", **at_part, part=part)
         else:
             yield event("response.output_item.added", output_index=index, item=item)
         yield event("response.output_item.done", output_index=index, item=item)

@@ -27,7 +27,7 @@ def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
 
 def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> None:
     result = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    result.assert_outcomes(passed=18)
+    result.assert_outcomes(passed=19)
     result.stdout.fnmatch_lines(
         [
             # The keyword classifier misreads two of twelve reviews: 83% over the dataset.
@@ -43,12 +43,16 @@ def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> N
             "  smollm2-tool-warm *6 *33% *410 *6 replayed",
             # Streamed: llama.cpp's events carry no token usage, so it is unknown, not 0.
             "  smollm2-reply-stream *6 *100% *unknown *6 replayed",
+            # Reasoning models side by side: each provider's reasoning replayed with its answers.
+            "  gpt-5-mini *6 *100% *168 *6 replayed",
+            "  claude-sonnet-4 *6 *100% *126 *6 replayed",
+            "  gemini-2.5-flash *6 *100% *196 *6 replayed",
             # The helpdesk app runs every time (its code is under test) while the model calls
             # it makes replay, so its samples count as replayed; the examples' base URLs point
             # at a closed port, so a call that went out would fail its test.
             "  summarise-ticket *6 *100% *6 replayed",
-            "total: 18 experiments, 131 calls (131 replayed, 0 live)*",
-            "8 snapshots passed.",
+            "total: 19 experiments, 149 calls (149 replayed, 0 live)*",
+            "9 snapshots passed.",
         ]
     )
 
@@ -62,7 +66,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     )
 
     gate = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    gate.assert_outcomes(passed=17, errors=1)
+    gate.assert_outcomes(passed=18, errors=1)
     gate.stdout.fnmatch_lines(
         [
             "chatexp: examples/test_support_agent.py::test_support_agent: 12 of 12 calls have no matching recording*",
@@ -76,7 +80,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     rerecorded = pytester.runpytest_subprocess(
         "-m", "chatexp", "examples", "--chatexp-record=new", "-vv"
     )
-    rerecorded.assert_outcomes(passed=17, failed=1)
+    rerecorded.assert_outcomes(passed=18, failed=1)
     rerecorded.stdout.fnmatch_lines(
         [
             "*@@ model config 'support-v1' @@*",
@@ -86,12 +90,12 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
         ]
     )
     accepted = pytester.runpytest_subprocess("-m", "chatexp", "examples", "--snapshot-update")
-    accepted.assert_outcomes(passed=18)
+    accepted.assert_outcomes(passed=19)
     snapshot = (
         examples / "__snapshots__" / "test_support_agent" / "test_support_agent[experiment].chatexp"
     )
     assert "Never guess order numbers." in snapshot.read_text()
-    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=18)
+    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=19)
 
 
 def test_an_ab_template_edit_shows_what_each_question_now_gets(

@@ -577,6 +577,10 @@ def handle_python(block: Block, request: pytest.FixtureRequest) -> None:
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "readme-azure-key")
     monkeypatch.setenv("BEDROCK_BASE_URL", server.url)  # and Bedrock's, with a bearer key
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "readme-bedrock-key")
+    # As are the other providers' examples (the Providers section has one per provider).
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    monkeypatch.setenv("HUMANLOOP_BASE_URL", server.url + "/v4")
+    monkeypatch.setenv("HUMANLOOP_API_KEY", "readme-humanloop-key")
     if "conftest" in block.hints:
         if "examples" in block.hints:
             copy_examples(pytester.path, tests=False, conftest=False)

@@ -249,3 +249,39 @@ def test_recorded_then_replayed_offline(
     replayed = suite.run("--chatexp-record=none")
     replayed.assert_outcomes(passed=1).fnmatch("*2 calls (2 replayed, 0 live)*").assert_clean()
     assert len(gemini.requests) == 2
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_cached_content_is_priced_at_the_built_in_cache_read_rate(
+    suite: Suite, gemini: ReferenceServer, stream: bool
+) -> None:
+    # No chatexp_prices: gemini-2.5-flash is priced from the built-in table.
+    gemini.add_rule(
+        lambda request: Reply(
+            "ok",
+            usage={
+                "promptTokenCount": 100_000,
+                "candidatesTokenCount": 1_000,
+                "cachedContentTokenCount": 80_000,
+            },
+        ),
+        when="cacheme",
+    )
+    suite.write(
+        module(
+            """
+@pytest.mark.chatexp(model_configs=CONFIG, inputs=[{"q": "cacheme"}])
+def test_cached(chatexp):
+    usage = chatexp.samples[0].usage
+    assert (usage.prompt_tokens, usage.cached_tokens) == (100_000, 80_000)
+    # 20,000 uncached x $0.30 + 80,000 cached x $0.03 + 1,000 out x $2.50 per million.
+    assert c.cost_of(chatexp) == pytest.approx(0.006 + 0.0024 + 0.0025)
+    c.assert_samples(chatexp, c.cache_hit_rate(min=0.8))
+""",
+            "other={'stream': True}" if stream else "",
+        )
+    )
+    run = suite.run(report=True).assert_outcomes(passed=1).assert_clean()
+    (row,) = run.report["tests"][0]["experiments"][0]["configs"]
+    assert row["cost_usd"] == pytest.approx(0.0109)
+    assert row["cached_tokens"] == 80_000

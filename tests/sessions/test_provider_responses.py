@@ -64,12 +64,19 @@ def test_tool_loop(chatexp):
 def test_json_schema(chatexp):
     assert json.loads(chatexp.samples[0].output) == {"answer": "42"}
 
-@pytest.mark.chatexp(model_configs=[REASONING], inputs=[{"id": "r", "q": "think"}])
+REASONING_S = REASONING.variant(
+    name="reasoning-s", other={"reasoning": {"effort": "low", "summary": "auto"}, "stream": True}
+)
+
+@pytest.mark.chatexp(model_configs=[REASONING, REASONING_S], inputs=[{"id": "r", "q": "think"}])
 def test_reasoning_tokens(chatexp):
-    usage = chatexp.samples[0].usage
-    assert usage.reasoning_tokens == REASONING_TOKENS_VALUE
-    words = len(chatexp.samples[0].output.split())
-    assert usage.generation_tokens == words + REASONING_TOKENS_VALUE
+    for sample in chatexp.samples:
+        usage = sample.usage
+        assert usage.reasoning_tokens == REASONING_TOKENS_VALUE
+        words = len(sample.output.split())
+        assert usage.generation_tokens == words + REASONING_TOKENS_VALUE
+        # The summary, streamed as reasoning_summary_* events or sent whole, is the reasoning.
+        assert sample.reasoning == "Considered the request step by step."
 """.replace("REASONING_TOKENS_VALUE", str(REASONING_TOKENS))
 
 
@@ -134,7 +141,7 @@ def test_record_then_replay_offline(
 ) -> None:
     recorded = suite.write(SUITE).run("--chatexp-record=all").assert_outcomes(passed=4)
     interactions = [i for r in recorded.recordings().values() for i in r["interactions"]]
-    assert len(interactions) == 8  # 4 single calls, and two tool loops of two calls
+    assert len(interactions) == 9  # 5 single calls, and two tool loops of two calls
     assert all(i["request"]["endpoint"] == "localhost/v1/responses" for i in interactions)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     recording_session.requests.clear()

@@ -158,3 +158,16 @@ def test_built_in_cache_rates_follow_the_providers_ratios() -> None:
     for model in ("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o4-mini"):
         assert DEFAULT_PRICES[model].cache_read == pytest.approx(DEFAULT_PRICES[model].input / 4)
         assert DEFAULT_PRICES[model].cache_write is None  # OpenAI charges no cache writes
+
+
+def test_gemini_and_gpt5_models_are_priced_by_their_own_line() -> None:
+    table = PriceTable()
+    # The longest listed prefix wins: Flash-Lite is not priced as Flash, nor gpt-5-mini as gpt-5.
+    assert table.price_of("gemini-2.5-flash-lite") == Price(0.10, 0.40, 0.01)
+    assert table.price_of("gemini-2.5-flash-preview-09-2025") == Price(0.30, 2.50, 0.03)
+    assert table.price_of("gpt-5-mini-2025-08-07") == Price(0.25, 2.00, 0.025)
+    assert table.price_of("gpt-5-2025-08-07") == Price(1.25, 10.00, 0.125)
+    # Every built-in OpenAI and Gemini line has a cache-read rate below its input rate.
+    for name, price in DEFAULT_PRICES.items():
+        if name.startswith(("gpt-", "o3", "o4", "gemini-")):
+            assert price.cache_read is not None and price.cache_read < price.input, name

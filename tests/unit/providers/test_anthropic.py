@@ -1,14 +1,19 @@
 """The Anthropic Messages provider: request and response mapping, streams, the reference
-server's /v1/messages route, and whole sessions over loopback HTTP (live, recorded, replayed)."""
+server's /v1/messages route, whole sessions over loopback HTTP (live, recorded, replayed), and
+cross-checks against the official ``anthropic`` SDK's own types (requests the plugin builds are
+valid ``MessageCreateParams``; messages and stream events the SDK builds parse)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_type_hints
 
+import anthropic
 import httpx
 import pytest
 import yaml
+from anthropic.types import message_create_params
+from pydantic import TypeAdapter
 
 from pytest_chatexp import Input, ModelConfig
 from pytest_chatexp._errors import InvalidExperimentError, ProviderError
@@ -798,3 +803,223 @@ def test_an_error_event_mid_stream_names_the_case(
             "the stream reported an error: overloaded_error: Busy"
         ]
     )
+
+
+# --- the official SDK's own types ---------------------------------------------------------
+# Requests the plugin builds are valid ``anthropic.types.MessageCreateParams`` (a TypedDict,
+# checked with pydantic's TypeAdapter); messages and stream events the SDK builds parse.
+
+SDK_PARAMS: TypeAdapter[Any] = TypeAdapter(message_create_params.MessageCreateParams)
+SDK_KNOWN = set(get_type_hints(message_create_params.MessageCreateParamsBase)) | {"stream"}
+SDK_EVENT: TypeAdapter[Any] = TypeAdapter(anthropic.types.RawMessageStreamEvent)
+SAMPLING = {"temperature", "top_p", "top_k"}
+
+
+def _sdk_valid(body: dict[str, Any]) -> None:
+    """``body`` is a request the SDK's TypedDict accepts, every part of it (lazily validated
+    iterables consumed), with no parameter it does not know."""
+    assert set(body) <= SDK_KNOWN, set(body) - SDK_KNOWN
+
+    def consume(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                consume(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                consume(item)
+        elif not isinstance(value, str | int | float | bool | type(None)):
+            consume(list(value))  # pydantic's ValidatorIterator: validated as it is read
+
+    consume(SDK_PARAMS.validate_python(body))
+
+
+def _thinking_tool_turn() -> dict[str, Any]:
+    """An assistant turn that thought, then called a tool: an SDK-built ``Message``."""
+    message = anthropic.types.Message(
+        id="msg_1",
+        type="message",
+        role="assistant",
+        model="claude-x",
+        content=[
+            anthropic.types.ThinkingBlock(
+                type="thinking", thinking="Paris first.", signature="sig_abc"
+            ),
+            anthropic.types.ToolUseBlock(
+                type="tool_use", id="toolu_7", name="get_weather", input={"city": "Paris"}
+            ),
+        ],
+        stop_reason="tool_use",
+        stop_sequence=None,
+        usage=anthropic.types.Usage(input_tokens=20, output_tokens=9),
+    )
+    return message.model_dump(mode="json", exclude_none=True)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_requests_are_valid_sdk_message_create_params(stream: bool) -> None:
+    other = {"stream": True} if stream else {}
+    plain = PROVIDER.build_request(
+        _call(
+            [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi"}],
+            temperature=0.2,
+            stop=["END"],
+            other=other,
+        ),
+        base_url="https://api.anthropic.com",
+    ).body
+    tools = PROVIDER.build_request(
+        _call(
+            [{"role": "user", "content": "Weather in Paris?"}],
+            tools=[WEATHER_TOOL],
+            tool_choice={"type": "function", "function": {"name": "get_weather"}},
+            other=other,
+        ),
+        base_url="https://api.anthropic.com",
+    ).body
+    thinking = PROVIDER.build_request(
+        _call(
+            [{"role": "user", "content": "Think first."}],
+            max_tokens=4000,
+            reasoning={"budget_tokens": 2000},
+            other=other,
+        ),
+        base_url="https://api.anthropic.com",
+    ).body
+    for body in (plain, tools, thinking):
+        # The config's sampling fields aside: the SDK's TypedDict stopped declaring them in
+        # anthropic 1.0 (0.x has them); the API is sent them as the config sets them.
+        _sdk_valid({k: v for k, v in body.items() if k not in SAMPLING})
+    assert plain["temperature"] == 0.2 and plain["stop_sequences"] == ["END"]
+    assert thinking["thinking"] == {"type": "enabled", "budget_tokens": 2000}
+    assert tools["tool_choice"] == {"type": "tool", "name": "get_weather"}
+
+
+def test_a_thinking_tool_loops_follow_up_is_valid_sdk_params() -> None:
+    # The SDK-built turn parses; its signed thinking block goes back before the tool result.
+    reply = PROVIDER.parse_response(_thinking_tool_turn())
+    assert reply.reasoning == "Paris first." and reply.finish_reason == "tool_call"
+    follow_up = PlannedCall(
+        config=ModelConfig(
+            model="claude-x",
+            provider="anthropic",
+            max_tokens=4000,
+            reasoning={"budget_tokens": 2000},
+            tools=[WEATHER_TOOL],
+        ),
+        input=Input(id="case-1"),
+        messages=(
+            ChatMessage(role="user", content="Weather in Paris?"),
+            reply.message,
+            ChatMessage(role="tool", tool_call_id="toolu_7", content="18 C"),
+        ),
+        sample_index=0,
+    )
+    body = PROVIDER.build_request(follow_up, base_url="https://api.anthropic.com").body
+    _sdk_valid(body)
+    assistant, results = body["messages"][1], body["messages"][2]
+    assert [block["type"] for block in assistant["content"]] == ["thinking", "tool_use"]
+    assert assistant["content"][0]["signature"] == "sig_abc"
+    assert results["content"][0]["type"] == "tool_result"
+    assert results["content"][0]["tool_use_id"] == "toolu_7"
+
+
+def test_an_sdk_built_message_parses_field_for_field() -> None:
+    message = anthropic.types.Message(
+        id="msg_2",
+        type="message",
+        role="assistant",
+        model="claude-x",
+        content=[
+            anthropic.types.ThinkingBlock(type="thinking", thinking="Hmm.", signature="sig_1"),
+            anthropic.types.TextBlock(type="text", text="It is "),
+            anthropic.types.TextBlock(type="text", text="sunny."),
+        ],
+        stop_reason="max_tokens",
+        stop_sequence=None,
+        usage=anthropic.types.Usage(
+            input_tokens=10,
+            output_tokens=4,
+            cache_read_input_tokens=300,
+            cache_creation_input_tokens=50,
+        ),
+    )
+    reply = PROVIDER.parse_response(message.model_dump(mode="json"))
+    assert reply.raw_output == reply.message.content == "It is sunny."
+    assert reply.reasoning == "Hmm."
+    assert reply.finish_reason == "length"
+    usage = reply.usage
+    assert (usage.prompt_tokens, usage.generation_tokens, usage.total_tokens) == (360, 4, 364)
+    assert (usage.cached_tokens, usage.cache_write_tokens) == (300, 50)
+    assert reply.message.tool_calls is None
+
+
+def test_sdk_built_stream_events_assemble_like_the_message() -> None:
+    turn = _thinking_tool_turn()
+    events = [
+        {"type": "message_start", "message": {**turn, "content": [], "stop_reason": None}},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": "Paris "},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": "first."},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "signature_delta", "signature": "sig_abc"},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {
+                "type": "tool_use",
+                "id": "toolu_7",
+                "name": "get_weather",
+                "input": {},
+            },
+        },
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": '{"city": '},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'},
+        },
+        {"type": "content_block_stop", "index": 1},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": 9},
+        },
+        {"type": "message_stop"},
+    ]
+    # Built by the SDK's own event types, then sent as the SDK would read them off the wire.
+    wire = [SDK_EVENT.validate_python(event).model_dump(mode="json") for event in events]
+    assert [event["type"] for event in wire] == [event["type"] for event in events]
+    streamed, whole = PROVIDER.parse_response(wire), PROVIDER.parse_response(turn)
+    assert streamed.reasoning == whole.reasoning == "Paris first."
+    assert streamed.finish_reason == whole.finish_reason == "tool_call"
+    assert streamed.message.tool_calls is not None and whole.message.tool_calls is not None
+    assert [
+        (call.id, call.function.name, json.loads(call.function.arguments or "{}"))
+        for call in streamed.message.tool_calls
+    ] == [
+        (call.id, call.function.name, json.loads(call.function.arguments or "{}"))
+        for call in whole.message.tool_calls
+    ]
+    assert streamed.usage == whole.usage
+    # The thinking block goes back signed either way.
+    assert streamed.message.model_extra == whole.message.model_extra

@@ -11,7 +11,13 @@ from typing import Any, get_type_hints
 
 import httpx
 import pytest
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import (
+    Response,
+    ResponseReasoningSummaryPartAddedEvent,
+    ResponseReasoningSummaryTextDeltaEvent,
+    ResponseReasoningSummaryTextDoneEvent,
+    ResponseStreamEvent,
+)
 from openai.types.responses import response_create_params as create_params
 from pydantic import TypeAdapter
 
@@ -421,3 +427,95 @@ def test_reasoning_is_sent_as_an_effort_with_a_summary() -> None:
             _call([{"role": "user", "content": "hi"}], reasoning={"budget_tokens": 900}),
             base_url=URL,
         )
+
+
+# --- streamed reasoning summaries ---------------------------------------------------------
+
+SUMMARY = "Considered the request step by step."
+
+
+def _reasoning_stream(server: ReferenceServer) -> list[dict[str, Any]]:
+    call = _call([{"role": "user", "content": "hi"}], reasoning={"effort": "low"})
+    body = PROVIDER.build_request(call, base_url=server.base_url).body
+    streamed = _post(server, {**body, "stream": True})
+    return [json.loads(line[5:]) for line in streamed.text.splitlines() if line.startswith("data:")]
+
+
+def test_the_servers_reasoning_summary_streams_as_sdk_events(server: ReferenceServer) -> None:
+    events = _reasoning_stream(server)
+    adapter: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
+    kinds = [adapter.validate_python(event).type for event in events]
+    assert kinds[:4] == [
+        "response.created",
+        "response.output_item.added",
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_text.delta",
+    ]
+    assert kinds.count("response.reasoning_summary_text.delta") == 3
+    assert "response.reasoning_summary_text.done" in kinds
+    assert "response.reasoning_summary_part.done" in kinds
+    assert events[1]["item"]["summary"] == []  # the item is added empty, as OpenAI does
+    assert PROVIDER.parse_response(events).reasoning == SUMMARY
+
+
+def test_a_summary_is_assembled_from_its_deltas_alone(server: ReferenceServer) -> None:
+    events = _reasoning_stream(server)
+    # Cut right after the summary's last delta: no text.done, no item.done, no completed.
+    last_delta = max(
+        place
+        for place, event in enumerate(events)
+        if event["type"] == "response.reasoning_summary_text.delta"
+    )
+    cut = PROVIDER.parse_response(events[: last_delta + 1])
+    assert cut.reasoning == SUMMARY and cut.finish_reason == "stream_ended_early"
+    # A server whose final events carry the item without its summary: the deltas still tell it.
+    bare = json.loads(json.dumps(events))
+    for event in bare:
+        if event["type"] == "response.output_item.done" and event["item"]["type"] == "reasoning":
+            event["item"]["summary"] = []
+        if event["type"] == "response.completed":
+            for item in event["response"]["output"]:
+                if item["type"] == "reasoning":
+                    item["summary"] = []
+    kept = [event for event in bare if not event["type"].endswith(("text.done", "part.done"))]
+    before = json.dumps(kept)
+    assert PROVIDER.parse_response(kept).reasoning == SUMMARY
+    assert json.dumps(kept) == before  # parsing changed no event (they are the recording)
+    assert reasoning_summary(kept) == SUMMARY
+
+
+def test_sdk_built_summary_events_assemble_into_the_reasoning() -> None:
+    at = {"item_id": "rs_1", "output_index": 0, "sequence_number": 1}
+    events = [
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "sequence_number": 0,
+            "item": {"id": "rs_1", "type": "reasoning", "summary": []},
+        },
+        ResponseReasoningSummaryPartAddedEvent(
+            **at,
+            summary_index=0,
+            type="response.reasoning_summary_part.added",
+            part={"type": "summary_text", "text": ""},
+        ).model_dump(),
+        *[
+            ResponseReasoningSummaryTextDeltaEvent(
+                **at,
+                summary_index=index,
+                delta=delta,
+                type="response.reasoning_summary_text.delta",
+            ).model_dump()
+            for index, delta in ((0, "First "), (0, "part."), (1, "Second."))
+        ],
+        ResponseReasoningSummaryTextDoneEvent(
+            **at,
+            summary_index=1,
+            text="Second, whole.",
+            type="response.reasoning_summary_text.done",
+        ).model_dump(),
+    ]
+    reply = PROVIDER.parse_response(events)
+    assert reply.reasoning == "First part.\n\nSecond, whole."
+    with pytest.raises(ProviderError, match="has no summary_index"):
+        assemble_stream([{**events[2], "summary_index": None}])
