@@ -25,6 +25,9 @@ def write_all(files: Sequence[PlannedFile], out_dir: Path, *, force: bool) -> li
     targets = [out_dir / Path(planned.path) for planned in files]
     if len(set(targets)) != len(targets):
         raise MigrationError("two planned files share a path; nothing was written")
+    folders = [target for target in targets if target.is_dir()]
+    if folders:
+        raise MigrationError(f"{folders[0]} is a folder, not a file. Nothing was written.")
     existing = [target for target in targets if target.exists()]
     if existing and not force:
         names = ", ".join(str(path) for path in existing)
