@@ -337,7 +337,9 @@ def test_the_writer_never_replaces_a_folder(tmp_path: Path) -> None:
     from pytest_chatexp.migrate._records import PlannedFile
 
     (tmp_path / "a.txt").mkdir()
-    with pytest.raises(MigrationError, match=r"a\.txt is a folder, not a file\. Nothing was written\."):
+    with pytest.raises(
+        MigrationError, match=r"a\.txt is a folder, not a file\. Nothing was written\."
+    ):
         write_all([PlannedFile(PurePosixPath("a.txt"), "x")], tmp_path, force=True)
     assert (tmp_path / "a.txt").is_dir()
 
