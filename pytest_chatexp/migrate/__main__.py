@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     except MigrationError as exc:
         message = str(exc)
         if "Nothing was written" not in message:
-            message += ". Nothing was written."
-        print(f"error: {message.replace('..', '.')}", file=sys.stderr)
+            message += (" " if message.endswith(".") else ". ") + "Nothing was written."
+        print(f"error: {message}", file=sys.stderr)
         return 2
     print(f"imported {plan.source}: {plan.summary}")
     for path in written:

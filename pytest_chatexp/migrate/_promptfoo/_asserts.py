@@ -14,7 +14,7 @@ from typing import Any
 
 from .._emit import py_literal
 from .._records import CheckLine, MigrationError, Unmapped
-from ._source import Source, read_structured
+from ._source import Source, nunjucks_problems, read_structured
 
 __all__ = ["MappedAssertion", "map_assertion", "placeholders", "render_value"]
 
@@ -113,6 +113,9 @@ def _map(
     threshold = spec.get("threshold")
     if placeholders(value):
         return _todo(label, f"value {value!r} uses variables no row fills in")
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(text, str) and nunjucks_problems(text, where) for text in texts):
+        return _todo(label, f"value {value!r} uses Nunjucks beyond {{{{var}}}}: rewrite it")
     if kind == "equals":
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             return _todo(

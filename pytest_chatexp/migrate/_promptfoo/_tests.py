@@ -198,7 +198,7 @@ def _from_csv(row: Mapping[str, str]) -> dict[str, Any]:
         elif column == "__description":
             test["description"] = cell
         elif column == "__threshold":
-            test["threshold"] = float(cell) if cell.strip() else None
+            test["threshold"] = cell.strip() or None  # listed as not carried over
         elif column.startswith("__metadata:"):
             test.setdefault("metadata", {})[column.removeprefix("__metadata:")] = cell
         elif column.startswith("__"):

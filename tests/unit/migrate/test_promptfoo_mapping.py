@@ -355,3 +355,44 @@ def test_the_writer_creates_a_new_folder_in_one_step(tmp_path: Path) -> None:
     assert written == [tmp_path / "new" / "x" / "a.txt"]
     assert written[0].read_text() == "a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["new"]
+
+
+def test_an_assertion_value_with_nunjucks_is_a_todo() -> None:
+    mapped = map_assertion(
+        SOURCE, {"type": "contains", "value": "{{ name | upper }}"}, "tests[0].assert[0]"
+    )
+    assert mapped.line is not None and mapped.line.code is None
+    assert "uses Nunjucks beyond {{var}}" in (mapped.line.comment or "")
+
+
+def test_list_vars_expand_and_assertion_values_are_rendered_per_row(tmp_path: Path) -> None:
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(
+        "prompts: ['Say hi in {{language}}']\n"
+        "providers: [openai:gpt-4o-mini]\n"
+        "tests:\n"
+        "  - vars: {language: [French, German], expected: hi}\n"
+        "    assert: [{type: icontains, value: '{{language}}'}]\n"
+    )
+    plan = plan_promptfoo(config)
+    files = {f.path.name: f.text for f in plan.files}
+    rows = [json.loads(line) for line in files["dataset.jsonl"].splitlines()]
+    assert [(r["id"], r["inputs"], r["metadata"]) for r in rows] == [
+        ("test-1", {"language": "French"}, {"expected": "hi"}),
+        ("test-2", {"language": "German"}, {"expected": "hi"}),
+    ]
+    assert 'c.icontains("French")' in files["test_promptfoo.py"]
+    assert 'c.icontains("German")' in files["test_promptfoo.py"]
+    assert plan.unmapped == ()
+
+
+def test_a_csv_threshold_column_is_listed(tmp_path: Path) -> None:
+    (tmp_path / "tests.csv").write_text("q,__expected,__threshold\nhi,hello,0.5\n")
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(
+        "prompts: ['{{q}}']\nproviders: [openai:gpt-4o-mini]\ntests: file://tests.csv\n"
+    )
+    plan = plan_promptfoo(config)
+    assert [u.where for u in plan.unmapped] == [
+        "promptfooconfig.yaml: tests (tests.csv row 1).threshold"
+    ]
