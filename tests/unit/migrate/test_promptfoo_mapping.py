@@ -396,3 +396,33 @@ def test_a_csv_threshold_column_is_listed(tmp_path: Path) -> None:
     assert [u.where for u in plan.unmapped] == [
         "promptfooconfig.yaml: tests (tests.csv row 1).threshold"
     ]
+
+
+def test_text_prompt_files_split_on_dashes_and_globs_expand(tmp_path: Path) -> None:
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "a.txt").write_text("First {{q}}\n---\nSecond {{q}}\n")
+    (tmp_path / "prompts" / "b.md").write_text("Third {{q}}\n")
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(
+        "prompts: ['file://prompts/*']\n"
+        "providers: [{id: 'openai:gpt-4o-mini', prompts: [a-2, b]}]\n"
+        "tests: [{vars: {q: x}}]\n"
+    )
+    plan = plan_promptfoo(config)
+    prompts = next(f.text for f in plan.files if f.path.name == "prompts.yaml")
+    assert "- name: a-2\n" in prompts and "- name: b\n" in prompts
+    assert "a-1" not in prompts  # the provider runs only the prompts it names
+    assert "content: Second {{q}}" in prompts
+
+
+def test_a_provider_naming_an_unknown_prompt_label_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(
+        "prompts: [{raw: 'Hi {{q}}', label: hi}]\n"
+        "providers: [{id: 'openai:gpt-4o-mini', prompts: [hello]}]\n"
+    )
+    with pytest.raises(
+        MigrationError,
+        match=r"^promptfooconfig\.yaml: providers\[0\]\.prompts: no prompt is labelled 'hello' \(labels: hi\)$",
+    ):
+        plan_promptfoo(config)
