@@ -15,6 +15,8 @@ the recorded answers read like a model's and the examples' checks have something
   message to choose its next step (look the order up, refund it, or answer quoting them);
 - a customer, for simulated-user conversations, who opens with their goal and gives their
   order number when asked;
+- a grader for ``judge`` checks, which passes any answer that says something (the promptfoo
+  import's ``llm-rubric``);
 - a sentiment classifier that goes by keywords, answering ``Positive``, ``Negative`` or
   ``Neutral`` (or calling ``classify`` when given that tool), so it misreads reviews whose
   words point the other way ("not bad at all");
@@ -48,6 +50,7 @@ def install(server: ReferenceServer) -> None:
     server.add_rule(_ticket_summariser, when=lambda request: "summarise" in _system(request))
     server.add_rule(_sentiment, when=lambda request: "sentiment" in _system(request))
     server.add_rule(_puzzle_solver, when=lambda request: "Solve the puzzle" in _system(request))
+    server.add_rule(_grader, when=lambda request: _system(request).startswith(_GRADER))
 
 
 def _system(request: Request) -> str:
@@ -283,3 +286,14 @@ def _puzzle_solver(request: Request) -> Reply:
     text = _last_user_text(request)
     answer = next((value for phrase, value in _PUZZLES.items() if phrase in text), "unsure")
     return Reply(f"Answer: {answer}")
+
+
+# checks.judge's grading prompt (pytest_chatexp/checks/_judge.py) starts so.
+_GRADER = "You are a strict grader of a chat model's responses."
+
+
+def _grader(request: Request) -> Reply:
+    response = _last_user_text(request).rpartition("Response:\n")[2].strip()
+    if response.startswith("Does the response satisfy") or not response:
+        return Reply(text="FAIL\nThe response is empty.")
+    return Reply(text="PASS\nThe response addresses the question.")

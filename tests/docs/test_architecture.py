@@ -63,6 +63,8 @@ SUBPACKAGES = {
 }
 # The reference server, and one leaf that is a package: _redaction's modules share its layer.
 SUBPACKAGES |= {"testing", "_redaction"}
+# The importers' command (python -m pytest_chatexp.migrate): an entry point that is a package.
+SUBPACKAGES |= {"migrate"}
 
 
 def _modules() -> dict[str, Path]:

@@ -68,6 +68,7 @@ HINTS = {
     "outcome": "what the python test module must do: passed (default) or failed",
     "output": "the text block is the output of the runnable block right before it",
     "layout": "the text block is the repository layout",
+    "excerpt": "the block is an excerpt of this repository file: its lines, in order ('...' skips)",
 }
 
 _FENCE = re.compile(r"^```(.*)$")
@@ -207,6 +208,8 @@ class Command:
             return "report"
         if module == "pytest_chatexp.testing":
             return "testing"
+        if module == "pytest_chatexp.migrate":
+            return "migrate"
         if module == "venv":
             return "venv"
         if (module == "pip" and argv[3:4] == ["install"]) or argv[:2] == ["pip", "install"]:
@@ -505,7 +508,9 @@ def outputs_after(block: Block) -> list[Block]:
 def copy_examples(destination: Path, *, tests: bool, conftest: bool = True) -> None:
     """Copy examples/ into ``destination``: its support files (conftest, prompts, data, helper
     modules), and with ``tests`` its test modules, recordings and snapshots too."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    # Test modules in subfolders (examples/promptfoo/) are tests too.
+    tested = () if tests else ("test_*", "__recordings__", "__snapshots__")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", *tested)
     destination.mkdir(parents=True, exist_ok=True)
     for entry in EXAMPLES.iterdir():
         is_test = entry.name.startswith("test_") or entry.name in (
@@ -703,6 +708,8 @@ def handle_shell(block: Block, request: pytest.FixtureRequest) -> None:
             check_pytest_options(command, pytester)
         elif kind == "report":
             reports.append(command)
+        elif kind == "migrate":
+            run_migrate_command(block, command, request)
         elif kind == "testing":
             if "quickstart" not in block.hints:  # the quickstart starts it itself
                 start_reference_server(command).stop()
@@ -720,7 +727,7 @@ def handle_shell(block: Block, request: pytest.FixtureRequest) -> None:
             assert command.env, f"{block.where()}: empty command"
         else:
             pytest.fail(f"{block.where()}: no handler for the command `{command.text}`")
-        if command.expected and "quickstart" not in block.hints:
+        if command.expected and "quickstart" not in block.hints and kind != "migrate":
             run_console_command(block, command, request)
     if reports:
         pytester = request.getfixturevalue("pytester")
@@ -746,6 +753,48 @@ def run_console_command(block: Block, command: Command, request: pytest.FixtureR
     # A subprocess: this worker may have imported the examples' modules under the same names.
     result = pytester.runpytest_subprocess(*args)
     match_output(result, command.expected, block.where())
+
+
+def run_migrate_command(block: Block, command: Command, request: pytest.FixtureRequest) -> None:
+    """A `$ python -m pytest_chatexp.migrate ...` run for real, on a copy of examples/."""
+    pytester: pytest.Pytester = request.getfixturevalue("pytester")
+    if not (pytester.path / "examples").exists():
+        copy_examples(pytester.path / "examples", tests=True)
+    done = subprocess.run(
+        [sys.executable, *command.argv[1:]],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"{block.where()}: `{command.text}` failed: {done.stderr}"
+    output = done.stdout.splitlines()
+    position = 0
+    for pattern in patterns(command.expected):
+        while position < len(output) and not fnmatch.fnmatch(output[position], pattern):
+            position += 1
+        assert position < len(output), (
+            f"{block.where()}: the README's output line matching {pattern!r} is not in the real "
+            "output (in order):\n" + done.stdout
+        )
+        position += 1
+
+
+def check_excerpt(block: Block) -> None:
+    """Each line of the block (but '...') is a line of the file, in order."""
+    source = ROOT / block.hints["excerpt"]
+    assert source.is_file(), f"{block.where()}: no {block.hints['excerpt']} in the repository"
+    lines = source.read_text(encoding="utf-8").splitlines()
+    position = 0
+    for line in block.text.splitlines():
+        if line.strip() == "...":
+            continue
+        while position < len(lines) and lines[position] != line:
+            position += 1
+        assert position < len(lines), (
+            f"{block.where()}: {line!r} is not in {block.hints['excerpt']} (in order)"
+        )
+        position += 1
 
 
 def handle_diff(block: Block, request: pytest.FixtureRequest) -> None:
@@ -812,6 +861,9 @@ HANDLERS: dict[str, Handler] = {
 def test_block(block: Block, request: pytest.FixtureRequest) -> None:
     unknown = set(block.hints) - set(HINTS)
     assert not unknown, f"{block.where()}: unknown hints {sorted(unknown)} (known: {sorted(HINTS)})"
+    if "excerpt" in block.hints:
+        check_excerpt(block)
+        return
     handler = HANDLERS.get(block.info)
     if handler is None:
         pytest.fail(
