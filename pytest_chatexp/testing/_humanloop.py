@@ -45,7 +45,10 @@ from pytest_chatexp.testing._humanloop_requests import (
 )
 from pytest_chatexp.testing._replies import JsonObject, short_digest
 
-__all__ = ["HumanloopBackend", "humanloop_error"]
+__all__ = ["SAMPLE_KEY", "HumanloopBackend", "humanloop_error"]
+
+#: The ``metadata`` key with which pytest-chatexp numbers an input's samples (one call each).
+SAMPLE_KEY = "chatexp_sample"
 
 
 class HumanloopBackend:
@@ -113,12 +116,22 @@ class HumanloopBackend:
     def choose(self, experiment_id: str, body: JsonObject, position: int) -> JsonObject:
         """The config an experiment uses for sample ``position`` of the request ``body``.
 
-        A digest of the request (without ``stream``, so a streamed request picks what the plain
-        one does) and the position, so different inputs and samples spread over the configs.
+        A deterministic sequence, so recordings stay stable: a digest of the request (without
+        ``stream``, so a streamed request picks what the plain one does, and without the sample
+        index) chooses where it starts, then each next sample takes the next config. The sample
+        is ``position`` plus ``metadata["chatexp_sample"]``, the index pytest-chatexp sends with
+        each of an input's N one-sample calls: N samples cycle through the configs, A/B across
+        samples is exercised, and different inputs start at different configs.
         """
         configs = self.experiments[experiment_id]
-        key = sample_key(body, position)
-        return configs[int(short_digest(key, 8), 16) % len(configs)]
+        metadata = body.get("metadata")
+        sent = metadata.get(SAMPLE_KEY) if isinstance(metadata, dict) else None
+        offset = sent if isinstance(sent, int) and not isinstance(sent, bool) else 0
+        if isinstance(metadata, dict) and SAMPLE_KEY in metadata:
+            metadata = {k: v for k, v in metadata.items() if k != SAMPLE_KEY}
+            body = {**body, "metadata": metadata}
+        start = int(short_digest(sample_key(body, 0), 8), 16)
+        return configs[(start + offset + position) % len(configs)]
 
     # --- handlers (wrapped by ReferenceServer._model_route) --------------------------------
 
