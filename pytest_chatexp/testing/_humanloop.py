@@ -72,6 +72,9 @@ class HumanloopBackend:
         self.experiments: dict[str, list[JsonObject]] = {}
         #: ``(project name or id, environment or None)`` -> a config id or an experiment id.
         self.deployments: dict[tuple[str, str | None], str] = {}
+        #: Project name -> id: the ``project_id`` answered for a request naming the project
+        #: (undeclared names answer ``pr_`` and a digest of the name).
+        self.projects: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # --- scripting ------------------------------------------------------------------------
@@ -104,6 +107,7 @@ class HumanloopBackend:
             self.model_configs.clear()
             self.experiments.clear()
             self.deployments.clear()
+            self.projects.clear()
 
     @staticmethod
     def config_id(config: Mapping[str, Any]) -> str:
@@ -163,9 +167,10 @@ class HumanloopBackend:
             ]
         except Refusal as refusal:
             return refusal.response
+        projects = dict(self.projects)
         if body.get("stream") is True:
-            return Response(200, event_stream(body, samples), "text/event-stream")
-        return json_response(chat_response(body, samples))
+            return Response(200, event_stream(body, samples, projects), "text/event-stream")
+        return json_response(chat_response(body, samples, projects))
 
     def _config_picker(self, endpoint: str, body: JsonObject) -> Callable[[int], Config]:
         """For each sample position, the config that answers it (with its id)."""
