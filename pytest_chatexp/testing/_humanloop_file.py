@@ -113,11 +113,9 @@ def _read(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise HumanloopFileError(f"{path}: cannot read it: {exc}") from None
-    import yaml  # only now: the server is standard library only without this option
-
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = _load_yaml(text)
+    except ValueError as exc:
         raise HumanloopFileError(f"{path}: not valid YAML: {exc}") from None
     if data is None:
         return {}
@@ -129,6 +127,39 @@ def _read(path: Path) -> dict[str, Any]:
             f"{path}: unknown sections {unknown}; expected {', '.join(_SECTIONS)}"
         )
     return data
+
+
+def _load_yaml(text: str) -> Any:
+    """The data of ``text``, read as the plugin reads its YAML files (``_reading.load_yaml``,
+    which this stand-alone server cannot import): the safe loader, no anchors or aliases (a
+    small file must not expand to billions of values), no key given twice."""
+    import yaml  # only now: the server is standard library only without this option
+
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[valid-type,misc]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if key_node.tag == "tag:yaml.org,2002:merge" or key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise ValueError(f"the key {key!r} at line {line} is a merge or repeated key")
+                seen.add(key)
+            mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+            return mapping
+
+    try:
+        for event in yaml.parse(text, Loader=Loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                mark = event.start_mark
+                where = f" (line {mark.line + 1})" if mark is not None else ""
+                raise ValueError(f"anchors and aliases are not allowed{where}")
+        return yaml.load(text, Loader=Loader)
+    except yaml.YAMLError as exc:
+        raise ValueError(" ".join(str(exc).split())) from None
+    except RecursionError:
+        raise ValueError("the data is nested too deeply") from None
 
 
 def _config(config: object, where: str, fail: Any) -> dict[str, Any]:

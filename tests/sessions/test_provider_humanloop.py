@@ -158,6 +158,11 @@ def test_a_declared_organisation_records_then_replays_offline(
         ),
         ("projekts: {}", "unknown sections ['projekts']"),
         ("model_configs: [", "not valid YAML"),
+        (
+            "model_configs: {a: &m {model: x}, b: *m}",
+            "not valid YAML: anchors and aliases are not allowed (line 1)",
+        ),
+        ("projects: {p: a, p: b}", "not valid YAML: the key 'p' at line 1 is a merge or repeated"),
     ],
 )
 def test_a_bad_organisation_file_names_file_and_field(
