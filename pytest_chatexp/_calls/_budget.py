@@ -29,7 +29,7 @@ from ._target import AppHttp, CallOutcome, Exchange, Via
 if TYPE_CHECKING:
     from .._experiment._humanloop import Usage
     from .._experiment._spec import ExperimentSpec, PlannedCall
-    from .._providers import WireRequest
+    from .._providers import ProviderReply, WireRequest
 
 __all__ = [
     "BudgetExhausted",
@@ -117,14 +117,22 @@ class SessionBudget:
             state.reserved_cost += wanted.cost
         return wanted
 
-    def settle(self, reservation: Reservation, call: PlannedCall, usage: Usage | None) -> None:
+    def settle(
+        self,
+        reservation: Reservation,
+        call: PlannedCall,
+        usage: Usage | None,
+        model: str | None = None,
+    ) -> None:
         """Replace a reservation with what the call used; unknown usage (None, or counts the
-        provider did not report) is charged at the reservation, its estimate."""
+        provider did not report) is charged at the reservation, its estimate. ``model`` is the
+        model the provider reports answering (Humanloop's stored configs), priced instead of
+        the config's own when given."""
         tokens = usage.total_tokens if usage is not None and usage.known else None
         cost = reservation.cost
         if usage is not None and tokens is not None:
             # None only for an unpriced model under a token cap alone: no dollars to count.
-            priced = self.prices.usage_cost(call.config.model, usage)
+            priced = self.prices.usage_cost(model or call.config.model, usage)
             cost = priced if priced is not None else 0.0
         with self.ledger.locked() as state:
             self._unreserve(state, reservation)
@@ -208,7 +216,9 @@ class Meter:
                 counts.live += 1
                 counts.retries += max(0, attempts.count - 1)
                 if budget is not None and reservation is not None:
-                    budget.settle(reservation, call, _usage_of(via, outcome))
+                    reply = _reply_of(via, outcome)
+                    usage = reply.usage if reply is not None else None
+                    budget.settle(reservation, call, usage, _reported_model(reply))
                 return outcome
 
             outcome = await inner(call, via, wire, metered_send)
@@ -219,18 +229,29 @@ class Meter:
         return exchange
 
 
-def _usage_of(via: Via, outcome: CallOutcome) -> Usage | None:
-    """The usage an answer reports, from the runner's reading of it when it made one; None
-    when it cannot be read (the runner says why) or is no model reply (an app's own HTTP
-    request: its sample's tokens are what the app reports)."""
+def _reply_of(via: Via, outcome: CallOutcome) -> ProviderReply | None:
+    """The runner's reading of the answer when it made one, else this one; None when it cannot
+    be read (the runner says why) or is no model reply (an app's own HTTP request: its
+    sample's tokens are what the app reports)."""
     if outcome.reply is not None:
-        return outcome.reply.usage
+        return outcome.reply
     if isinstance(via, AppHttp):
         return None
     try:
-        return via.parse_response(outcome.body).usage
+        return via.parse_response(outcome.body)
     except ChatexpError:
         return None
+
+
+def _usage_of(via: Via, outcome: CallOutcome) -> Usage | None:
+    reply = _reply_of(via, outcome)
+    return reply.usage if reply is not None else None
+
+
+def _reported_model(reply: ProviderReply | None) -> str | None:
+    """The model the provider says answered (Humanloop names the one its config called)."""
+    log = reply.humanloop if reply is not None else None
+    return log.model if log is not None else None
 
 
 def _tokens_of(via: Via, outcome: CallOutcome) -> tuple[int | None, int | None]:

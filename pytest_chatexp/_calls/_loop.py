@@ -114,7 +114,7 @@ class SampleRun:
             replayed=outcome.replayed,
             speaker="user" if simulated else "assistant",
             user_turn=self._user_turn,
-            model=call.config.model,
+            model=_answered_by(call, reply),
             user_messages=() if simulated else tuple(self._said),
             reasoning=reply.reasoning,
         )
@@ -211,6 +211,10 @@ class SampleRun:
         turns = tuple(self.turns)
         model_turns = [turn for turn in turns if turn.speaker == "assistant"]
         results = [result.to_humanloop() for turn in model_turns for result in turn.tool_results]
+        # Humanloop's own rendering and echo of the inputs, when it answered them: a stored
+        # config's server-side template is part of what the model saw.
+        log = reply.humanloop
+        rendered = log.messages if log is not None and log.messages else list(call.messages)
         data = ChatDataResponse(
             id=reply.log_id or sample_id(call),
             index=call.sample_index,
@@ -218,10 +222,10 @@ class SampleRun:
             raw_output=reply.raw_output,
             model_config_id=reply.model_config_id or call.config.model_config_id,
             output_message=reply.message,
-            inputs=call.input.inputs,
+            inputs=log.inputs if log is not None else call.input.inputs,
             finish_reason=self.finish_reason or reply.finish_reason,
             tool_results=[*(reply.tool_results or []), *results],
-            messages=list(call.messages),
+            messages=rendered,
             tool_calls=reply.message.tool_calls,
             tool_call=reply.message.tool_calls[0].function if reply.message.tool_calls else None,
         )
@@ -240,6 +244,7 @@ class SampleRun:
             turns=turns,
             transcript=tuple(self.history),
             reasoning=_joined(turn.reasoning for turn in model_turns),
+            humanloop=log,
         )
 
 
@@ -249,6 +254,12 @@ def _closing_user_messages(messages: tuple[ChatMessage, ...]) -> list[ChatMessag
     while start > 0 and messages[start - 1].role == "user":
         start -= 1
     return list(messages[start:])
+
+
+def _answered_by(call: PlannedCall, reply: ProviderReply) -> str:
+    """The model that answered: the one Humanloop reports calling, else the config's."""
+    reported = reply.humanloop.model if reply.humanloop is not None else None
+    return reported or call.config.model
 
 
 def _sum(values: Any) -> float:

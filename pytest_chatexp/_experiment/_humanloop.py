@@ -23,6 +23,7 @@ __all__ = [
     "ChatRole",
     "FunctionTool",
     "FunctionToolChoice",
+    "HumanloopLog",
     "ImageChatContent",
     "ImageUrl",
     "ModelConfigChatRequest",
@@ -221,6 +222,35 @@ class ChatResponse(_Schema):
     provider_request: dict[str, Any] | None = None
     session_id: str | None = None
     tool_choice: ToolChoiceValue | None = None
+
+
+class HumanloopLog(_Schema):
+    """What Humanloop answered about one call beyond the model's message: where it logged it
+    and what it exchanged with the model (``provider_request`` is the request it sent to the
+    model, ``provider_responses`` the model's raw answers), the messages as it rendered them and
+    the inputs it echoed. Kept on the sample so ``Case.to_chat_response()`` shows Humanloop's
+    answer, not our own ``/v4`` exchange (the recording keeps that)."""
+
+    project_id: str | None = None
+    session_id: str | None = None
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+    provider_request: dict[str, Any] | None = None
+    provider_responses: list[Any] = Field(default_factory=list)
+    messages: list[ChatMessage] | None = None
+    inputs: dict[str, Any] | None = None
+
+    @property
+    def model(self) -> str | None:
+        """The model Humanloop called, as its provider request or the model's answer names it:
+        what the call is priced by (a stored config's local ``model`` is only a label)."""
+        named = (self.provider_request or {}).get("model")
+        if isinstance(named, str) and named:
+            return named
+        for response in self.provider_responses:
+            if isinstance(response, dict) and isinstance(response.get("model"), str):
+                return str(response["model"])
+        return None
 
 
 class ModelConfigChatRequest(_Schema):

@@ -16,6 +16,7 @@ from ._humanloop import (
     ChatDataResponse,
     ChatMessage,
     ChatResponse,
+    HumanloopLog,
     ToolCall,
     ToolResultResponse,
     Usage,
@@ -125,6 +126,16 @@ class Sample:
     # blocks; its turns' joined by a blank line in a tool loop); None when it returned none.
     # It comes from the recorded response, so a replay has it too.
     reasoning: str | None = None
+    # Humanloop's answer beyond the message (log envelope, its exchange with the model), when
+    # Humanloop answered: what ``Case.to_chat_response()`` reports.
+    humanloop: HumanloopLog | None = None
+
+    @property
+    def model(self) -> str:
+        """The model that answered, what the sample is priced by: the one the provider reports
+        (Humanloop names the model its stored config called), else the config's."""
+        turns = self.model_turns
+        return turns[-1].model if turns and turns[-1].model else self.config.model
 
     @property
     def index(self) -> int:
@@ -210,6 +221,7 @@ class Sample:
             turns=tuple(turns),
             transcript=self.transcript,
             reasoning="\n\n".join(t.reasoning for t in turns if t.reasoning is not None) or None,
+            humanloop=self.humanloop,
         )
 
 
@@ -236,14 +248,34 @@ class Case:
     def to_chat_response(self) -> ChatResponse:
         """This case as the ``ChatResponse`` Humanloop returns for ``num_samples`` samples."""
         first = self.samples[0]
+        log = first.humanloop
+        if log is None:
+            return ChatResponse(
+                data=[sample.data for sample in self.samples],
+                provider_responses=[sample.provider_response for sample in self.samples],
+                num_samples=len(self.samples),
+                usage=self.usage,
+                provider_request=first.provider_request,
+                tool_choice=self.config.tool_choice,
+                metadata=self.input.metadata or None,
+            )
+        # Humanloop answered each sample: its envelope as it sent it (the first sample's, where
+        # one value stands for all), the model's raw answers of every sample in order.
         return ChatResponse(
             data=[sample.data for sample in self.samples],
-            provider_responses=[sample.provider_response for sample in self.samples],
+            provider_responses=[
+                response
+                for sample in self.samples
+                for response in (sample.humanloop.provider_responses if sample.humanloop else [])
+            ],
+            project_id=log.project_id,
             num_samples=len(self.samples),
+            user=log.user,
             usage=self.usage,
-            provider_request=first.provider_request,
+            metadata=log.metadata,
+            provider_request=log.provider_request,
+            session_id=log.session_id,
             tool_choice=self.config.tool_choice,
-            metadata=self.input.metadata or None,
         )
 
 

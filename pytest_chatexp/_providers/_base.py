@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._config import ModelConfig
-from .._experiment._humanloop import ChatMessage, ToolResultResponse, Usage
+from .._experiment._humanloop import ChatMessage, HumanloopLog, ToolResultResponse, Usage
 from .._experiment._spec import PlannedCall
 from .._validation import describe_validation_error
 
@@ -73,6 +73,8 @@ class ProviderReply:
     # The model's reasoning text or summary when the provider returns it (Anthropic thinking
     # blocks): kept on the sample, never sent back as such.
     reasoning: str | None = None
+    # Humanloop only: the rest of its answer (log envelope, its provider exchange, rendering).
+    humanloop: HumanloopLog | None = None
 
 
 # OpenAI's finish reasons in Humanloop's vocabulary (Humanloop says "tool_call", singular).

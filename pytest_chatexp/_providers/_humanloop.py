@@ -10,7 +10,12 @@ every Humanloop request body rejects unknown fields (``additionalProperties: fal
     inferred from the keys below (``experiment_id`` -> chat-experiment, ``model_config_id`` ->
     chat-model-config, ``environment`` -> chat-deployed), otherwise ``chat``.
 ``humanloop_provider``
-    ``/chat`` only: the provider Humanloop calls for the inline config (default ``"openai"``).
+    ``/chat`` only: the provider Humanloop calls for the inline config (default ``"openai"``);
+    one of the v4 ``ModelProviders`` enum.
+``humanloop_tools``
+    ``/chat`` only: tools saved to the organisation, linked by id
+    (``[{"id": "oc_...", "source": "organization"}]``, ``source`` may be left out), sent after
+    the config's own ``tools``; Humanloop runs them and returns their ``tool_results``.
 ``experiment_id``, ``model_config_id``, ``environment``
     The request field of that endpoint. ``/chat-deployed`` also needs ``project`` or
     ``project_id``; ``environment`` is optional there (Humanloop's default environment).
@@ -32,8 +37,17 @@ for the stored template; ``model`` is then only a label, and sampling parameters
 local config are an error (only ``tool_choice`` and ``response_format`` are request fields).
 
 Every request asks for ``num_samples: 1``: the plugin makes one call per sample, so that each
-sample is recorded and replayed on its own. In an experiment Humanloop picks the config per call;
-its id comes back as the sample's ``model_config_id``.
+sample is recorded and replayed on its own, and adds the sample's index to ``metadata``
+(``"chatexp_sample"``), so that an input's N samples are N distinguishable requests (Humanloop
+logs each apart; an experiment may serve each another config). In an experiment Humanloop picks
+the config per call; its id comes back as the sample's ``model_config_id``. A flat row's ``id``
+names the case and is not sent in ``inputs`` (unless the local template uses ``{{id}}``).
+
+What Humanloop answers beyond the message (log id, project, session, user, metadata, its own
+``provider_request``/``provider_responses`` with the model, its rendering of the messages, the
+inputs it echoed) comes back as ``ProviderReply.humanloop`` and ends up in
+``Case.to_chat_response()``; our ``/v4`` exchange stays in the recording. The sample is priced
+by the model Humanloop reports calling. :func:`check_config` runs at collection.
 
 Provider keys (``provider_api_keys``) are not supported: they are body fields, and request bodies
 are recorded, so a key would end up in a committed recording. Humanloop then uses the keys saved
@@ -42,19 +56,18 @@ to the organisation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final, TypeVar
+import re
+from typing import Any, ClassVar, Final
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._config import ModelConfig
 from .._experiment._humanloop import (
     ChatMessage,
     ChatResponse,
+    HumanloopLog,
     ModelConfigChatRequest,
-    ToolCall,
     ToolChoice,
     Usage,
 )
@@ -68,67 +81,29 @@ from ._base import (
     endpoint_url,
     humanloop_finish_reason,
 )
-
-__all__ = ["ENDPOINTS", "HumanloopProvider", "assemble_stream"]
-
-_T = TypeVar("_T")
-
-ENDPOINTS: Final = ("chat", "chat-experiment", "chat-model-config", "chat-deployed")
-
-# The endpoint-specific request field of each stored-config endpoint.
-_ENDPOINT_FIELD: Final[Mapping[str, str]] = {
-    "chat-experiment": "experiment_id",
-    "chat-model-config": "model_config_id",
-    "chat-deployed": "environment",
-}
-# ``other`` keys that steer this provider and are not sent under their own name.
-_CONTROL_KEYS: Final = frozenset(
-    {"humanloop_endpoint", "humanloop_provider", "stream", *_ENDPOINT_FIELD.values()}
+from ._humanloop_config import (
+    _ENDPOINT_FIELD,
+    _INLINE_ONLY,
+    _NOT_PASSED_THROUGH,
+    _REQUEST_FIELDS,
+    ENDPOINTS,
+    PROVIDERS,
+    SAMPLE_KEY,
+    endpoint_of,
+    linked_tools,
 )
-# Top-level fields of every Humanloop chat request that ``other`` may set.
-_REQUEST_FIELDS: Final = (
-    "project",
-    "project_id",
-    "session_id",
-    "session_reference_id",
-    "parent_id",
-    "parent_reference_id",
-    "source",
-    "metadata",
-    "save",
-    "source_datapoint_id",
-    "user",
-    "return_inputs",
-)
-# ``other`` keys that are not the inline config's own ``other`` (passed through on /chat,
-# refused elsewhere).
-_NOT_PASSED_THROUGH: Final = _CONTROL_KEYS | frozenset(_REQUEST_FIELDS)
-# Request fields the plugin owns, with what to do instead.
-_OWNED_FIELDS: Final[Mapping[str, str]] = {
-    "provider_api_keys": (
-        "provider keys would be recorded with the request body; Humanloop uses the keys saved "
-        "to your organisation"
-    ),
-    "num_samples": "use the experiment's num_samples (each sample is one call)",
-    "messages": "messages come from the chat template, the experiment and the input",
-    "inputs": "inputs come from the experiment's inputs",
-    "model_config": "the inline model config is built from this ModelConfig",
-    "tool_choice": "set the config's tool_choice",
-    "response_format": "set the config's response_format",
-    "tool_call": "set the config's tool_choice",
-    "seed": "set the config's seed (/chat only)",
-}
-# ModelConfig fields that only an inline config (``/chat``) can carry.
-_INLINE_ONLY: Final = (
-    "temperature",
-    "max_tokens",
-    "top_p",
-    "stop",
-    "presence_penalty",
-    "frequency_penalty",
-    "seed",
-    "tools",
-)
+from ._humanloop_stream import assemble_stream, pick
+
+__all__ = [
+    "ENDPOINTS",
+    "PROVIDERS",
+    "SAMPLE_KEY",
+    "HumanloopProvider",
+    "assemble_stream",
+    "check_config",
+]
+
+_ID_PLACEHOLDER: Final = re.compile(r"\{\{\s*id\s*\}\}")
 
 
 class HumanloopProvider(Provider):
@@ -139,13 +114,7 @@ class HumanloopProvider(Provider):
 
     def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
         config = call.config
-        if config.reasoning is not None:
-            raise InvalidExperimentError(
-                f"model config '{config.display_name}': Humanloop v4 has no reasoning setting "
-                "(its model config has no reasoning_effort or thinking field); remove "
-                "'reasoning', or pass the provider's own parameter in 'other'"
-            )
-        endpoint = endpoint_of(config)
+        endpoint = check_config(config)
         other = config.other
         body: dict[str, Any] = {}
         if endpoint == "chat":
@@ -153,16 +122,16 @@ class HumanloopProvider(Provider):
             body["model_config"] = _inline_config(config)
             body["messages"] = [_wire_message(message) for message in call.messages[template:]]
         else:
-            _refuse_inline_fields(config, endpoint)
             field_name = _ENDPOINT_FIELD[endpoint]
             if field_name in other:
                 body[field_name] = other[field_name]
             body["messages"] = [_wire_message(message) for message in call.messages]
-        body["inputs"] = dict(call.input.inputs)
+        body["inputs"] = _inputs(call)
         body["num_samples"] = 1
         for name in _REQUEST_FIELDS:
             if name in other:
                 body[name] = other[name]
+        body["metadata"] = {**(other.get("metadata") or {}), SAMPLE_KEY: call.sample_index}
         if isinstance(config.tool_choice, ToolChoice):
             body["tool_choice"] = config.tool_choice.model_dump(mode="json")
         elif config.tool_choice is not None:
@@ -178,7 +147,7 @@ class HumanloopProvider(Provider):
 
     def parse_response(self, body: Any) -> ProviderReply:
         if isinstance(body, list):
-            return _pick(assemble_stream(body), what="stream samples")
+            return pick(assemble_stream(body), what="stream samples")
         try:
             response = ChatResponse.model_validate(body)
         except ValidationError as exc:
@@ -186,7 +155,11 @@ class HumanloopProvider(Provider):
                 "the response is not a Humanloop ChatResponse: " + describe_validation_error(exc)
             ) from None
         by_index = {item.index: item for item in response.data}
-        item = _pick(by_index, what="data items")
+        item = pick(by_index, what="data items")
+        responses = list(response.provider_responses)
+        if len(response.data) > 1 and len(responses) == len(response.data):
+            # One raw answer per sample, in the order of ``data``: this sample's.
+            responses = [responses[response.data.index(item)]]
         message = item.output_message
         if message.tool_calls is None and item.tool_calls:
             # ``data[].tool_calls`` is the deprecated copy; prefer the message's own.
@@ -200,6 +173,16 @@ class HumanloopProvider(Provider):
             log_id=item.id,
             output=item.output,
             tool_results=item.tool_results,
+            humanloop=HumanloopLog(
+                project_id=response.project_id,
+                session_id=response.session_id,
+                user=response.user,
+                metadata=response.metadata,
+                provider_request=response.provider_request,
+                provider_responses=responses,
+                messages=item.messages,
+                inputs=item.inputs,
+            ),
         )
 
     def stream_finished(self, events: list[Any]) -> bool:
@@ -224,49 +207,28 @@ class HumanloopProvider(Provider):
         return None
 
 
-def endpoint_of(config: ModelConfig) -> str:
-    """The Humanloop endpoint a config calls (see the module docs), or a readable error."""
-    other = config.other
+def check_config(config: ModelConfig) -> str:
+    """Every Humanloop-only constraint on a config, checked at collection and before each
+    call; returns the endpoint it calls. Errors name the config and the field."""
     where = f"model config '{config.display_name}'"
-    for name, reason in _OWNED_FIELDS.items():
-        if name in other:
-            raise InvalidExperimentError(f"{where}: other['{name}'] is not supported: {reason}")
-    explicit = other.get("humanloop_endpoint")
-    if explicit is not None:
-        if explicit not in ENDPOINTS:
-            raise InvalidExperimentError(
-                f"{where}: other['humanloop_endpoint'] is {explicit!r}; expected one of "
-                + ", ".join(repr(name) for name in ENDPOINTS)
-            )
-        endpoint: str = explicit
+    if config.reasoning is not None:
+        raise InvalidExperimentError(
+            f"{where}: Humanloop v4 has no reasoning setting "
+            "(its model config has no reasoning_effort or thinking field); remove "
+            "'reasoning', or pass the provider's own parameter in 'other'"
+        )
+    endpoint = endpoint_of(config)
+    if config.response_format is not None and config.response_format.get("type") != "json_object":
+        raise InvalidExperimentError(
+            f"{where}: response_format type {config.response_format.get('type')!r} is not "
+            "accepted by Humanloop's v4 chat API (its ResponseFormat allows only "
+            "{'type': 'json_object'}, on every endpoint); use json_object, and check the shape "
+            "with a JSON schema check"
+        )
+    if endpoint == "chat":
+        _inline_config(config)
     else:
-        endpoint = next(
-            (name for name, key in _ENDPOINT_FIELD.items() if key in other),
-            "chat",
-        )
-    for name, key in _ENDPOINT_FIELD.items():
-        if key in other and name != endpoint:
-            raise InvalidExperimentError(
-                f"{where}: other['{key}'] belongs to /{name}, but the config calls /{endpoint}"
-            )
-        if key in other and not isinstance(other[key], str):
-            raise InvalidExperimentError(f"{where}: other['{key}'] must be a string")
-    if endpoint == "chat-experiment" and "experiment_id" not in other:
-        raise InvalidExperimentError(f"{where}: /chat-experiment needs other['experiment_id']")
-    if endpoint == "chat-model-config" and "model_config_id" not in other:
-        raise InvalidExperimentError(f"{where}: /chat-model-config needs other['model_config_id']")
-    if endpoint == "chat-deployed" and "project" not in other and "project_id" not in other:
-        raise InvalidExperimentError(
-            f"{where}: /chat-deployed needs other['project'] or other['project_id'] (the project "
-            "whose deployment answers)"
-        )
-    if endpoint != "chat" and "humanloop_provider" in other:
-        raise InvalidExperimentError(
-            f"{where}: other['humanloop_provider'] applies to /chat only; the stored config of "
-            f"/{endpoint} names its own provider"
-        )
-    if "stream" in other and not isinstance(other["stream"], bool):
-        raise InvalidExperimentError(f"{where}: other['stream'] must be true or false")
+        _refuse_inline_fields(config, endpoint)
     return endpoint
 
 
@@ -307,7 +269,20 @@ def _inline_config(config: ModelConfig) -> dict[str, Any]:
                 )
             tools.append(tool.model_dump(exclude_none=True, exclude={"strict"}))
         fields["tools"] = tools
+    if "humanloop_tools" in config.other:
+        fields["tools"] = [*fields.get("tools", []), *linked_tools(config)]
     return ModelConfigChatRequest.model_validate(fields).to_json_dict()
+
+
+def _inputs(call: PlannedCall) -> dict[str, Any]:
+    """The input's variables, less a flat row's ``id`` (it names the case: not a template
+    variable, unless a local template uses it)."""
+    inputs = dict(call.input.inputs)
+    if "id" in inputs and str(inputs["id"]) == call.input.id:
+        texts = [message.model_dump_json() for message in call.config.chat_template]
+        if not any(_ID_PLACEHOLDER.search(text) for text in texts):
+            del inputs["id"]
+    return inputs
 
 
 def _refuse_inline_fields(config: ModelConfig, endpoint: str) -> None:
@@ -340,99 +315,3 @@ def _describe_problem(item: Any) -> str:
     message = item.get("msg")
     text = message if isinstance(message, str) else "invalid"
     return f"{path or '(body)'}: {text}"
-
-
-def _pick(by_index: Mapping[int, _T], *, what: str) -> _T:
-    """Sample 0, or the only one: each call asks for one sample."""
-    if 0 in by_index:
-        return by_index[0]
-    if len(by_index) == 1:
-        return next(iter(by_index.values()))
-    if not by_index:
-        raise ProviderError(f"the response has no {what}")
-    raise ProviderError(
-        f"the response has {len(by_index)} {what} (indexes {sorted(by_index)}) and none is 0"
-    )
-
-
-# --- streams -------------------------------------------------------------------------------
-
-
-class _Chunk(BaseModel):
-    """One ``data`` item of a stream event: every field optional, since chunks are partial."""
-
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
-
-    index: int = 0
-    output: str | None = None
-    raw_output: str | None = None
-    finish_reason: str | None = None
-    model_config_id: str | None = None
-    output_message: ChatMessage | None = None
-    tool_calls: list[ToolCall] | None = None
-
-
-class _Event(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    data: list[_Chunk]
-    usage: Usage | None = None
-
-
-@dataclass
-class _Assembly:
-    pieces: list[str] = field(default_factory=list)
-    finish_reason: str | None = None
-    model_config_id: str | None = None
-    tool_calls: list[ToolCall] | None = None
-    usage: Usage | None = None
-    last_message: ChatMessage | None = None
-
-    def add(self, chunk: _Chunk, usage: Usage | None) -> None:
-        delta = chunk.raw_output if chunk.raw_output is not None else chunk.output
-        if delta:
-            self.pieces.append(delta)
-        self.finish_reason = chunk.finish_reason or self.finish_reason
-        self.model_config_id = chunk.model_config_id or self.model_config_id
-        calls = chunk.output_message.tool_calls if chunk.output_message is not None else None
-        self.tool_calls = calls or chunk.tool_calls or self.tool_calls
-        self.usage = usage or self.usage
-        self.last_message = chunk.output_message or self.last_message
-
-    def reply(self) -> ProviderReply:
-        text = "".join(self.pieces)
-        content = text if text or not self.tool_calls else None
-        # The final chunk's message, as Humanloop shapes it, with the whole text.
-        base = self.last_message or ChatMessage(role="assistant")
-        message = base.model_copy(update={"content": content, "tool_calls": self.tool_calls})
-        return ProviderReply(
-            message=message,
-            raw_output=text,
-            finish_reason=humanloop_finish_reason(self.finish_reason),
-            usage=self.usage or Usage(),
-            model_config_id=self.model_config_id,
-        )
-
-
-def assemble_stream(events: Sequence[Any]) -> dict[int, ProviderReply]:
-    """The replies a Humanloop stream adds up to, by sample index.
-
-    Each event is a ``ChatResponse`` whose single ``data`` item is one sample's chunk; samples
-    interleave, told apart by ``index``. A sample's text is its chunks' deltas joined
-    (``raw_output``, else ``output``), its finish reason the last one set (Humanloop sets it on
-    the final chunk only), its tool calls and model config id the last ones sent, and its usage
-    the last ``usage`` of an event carrying only its chunk.
-    """
-    samples: dict[int, _Assembly] = {}
-    for position, raw in enumerate(events):
-        try:
-            event = _Event.model_validate(raw)
-        except ValidationError as exc:
-            raise ProviderError(
-                f"stream event {position} is not a Humanloop ChatResponse chunk: "
-                + describe_validation_error(exc)
-            ) from None
-        usage = event.usage if len(event.data) == 1 else None
-        for chunk in event.data:
-            samples.setdefault(chunk.index, _Assembly()).add(chunk, usage)
-    return {index: samples[index].reply() for index in sorted(samples)}

@@ -332,7 +332,7 @@ def _spent(sample: Sample) -> Usage:
 
 
 def _cost(sample: Sample, prices: PriceTable) -> float | None:
-    parts = [(sample.config.model, sample.usage)]
+    parts = [(sample.model, sample.usage)]
     parts += [(turn.model, turn.usage) for turn in _simulated_user(sample)]
     costs = [prices.usage_cost(model, usage) for model, usage in parts]
     return None if None in costs else sum(cost for cost in costs if cost is not None)

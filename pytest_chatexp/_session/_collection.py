@@ -68,6 +68,7 @@ def validate_at_collection(metafunc: pytest.Metafunc, specs: SpecCache) -> None:
             else None
         )
         if spec is not None:
+            _check_humanloop(spec)
             specs.remember(definition.path, marks, spec)
         if options.split is not None:
             needs = ["model_configs"] + (["inputs"] if options.split != "configs" else [])
@@ -90,6 +91,18 @@ def validate_at_collection(metafunc: pytest.Metafunc, specs: SpecCache) -> None:
             )
     except ChatexpError as exc:
         raise fail_for(definition.nodeid, exc) from None
+
+
+def _check_humanloop(spec: ExperimentSpec) -> None:
+    """Humanloop's own constraints (endpoint fields, v4 enums, what a stored config refuses),
+    which its API would only report as a 422 once the test runs."""
+    configs = [config for config in spec.model_configs if config.provider == "humanloop"]
+    if configs:
+        # Imported only for a Humanloop experiment: other suites never load its models.
+        from .._providers._humanloop import check_config
+
+        for config in configs:
+            check_config(config)
 
 
 def _adaptive_incomplete(kwargs: dict[str, Any]) -> bool:

@@ -225,7 +225,7 @@ def _sample_costs(samples: Sequence[Sample], table: PriceTable) -> list[float]:
             f"unknown (the provider reported no usage): {', '.join(unknown[:_UNITS_SHOWN])}{more}"
         )
     for sample in samples:
-        model = sample.config.model
+        model = sample.model
         cost = table.usage_cost(model, sample.usage)
         if cost is None:
             configs = missing.setdefault(model, [])

@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
@@ -42,6 +43,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help=f"serve {STATS_PATH}: GET reads requests, peak concurrency, connections and "
         "this process's CPU seconds; POST resets them (for benchmarks in another process)",
+    )
+    parser.add_argument(
+        "--humanloop-config",
+        type=Path,
+        metavar="FILE",
+        help="a YAML (or JSON) file declaring Humanloop projects, stored model configs, "
+        "experiments and deployments for the /v4/chat-* routes",
     )
     return parser.parse_args(argv)
 
@@ -82,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with ReferenceServer(host=args.host, port=args.port, latency=args.latency) as server:
+            if args.humanloop_config is not None:
+                # Imported only with the option: it reads YAML.
+                from pytest_chatexp.testing._humanloop_file import load_humanloop_file
+
+                load_humanloop_file(args.humanloop_config, server.humanloop)
             if args.stats:
                 add_stats_route(server)
             print(
@@ -93,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 time.sleep(3600)  # unlike Event.wait(), interruptible by signals everywhere
     except KeyboardInterrupt:
         return 0
+    except ValueError as exc:  # a --humanloop-config mistake, naming file and field
+        print(f"error: --humanloop-config {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -45,7 +45,10 @@ from pytest_chatexp.testing._humanloop_requests import (
 )
 from pytest_chatexp.testing._replies import JsonObject, short_digest
 
-__all__ = ["HumanloopBackend", "humanloop_error"]
+__all__ = ["SAMPLE_KEY", "HumanloopBackend", "humanloop_error"]
+
+#: The ``metadata`` key with which pytest-chatexp numbers an input's samples (one call each).
+SAMPLE_KEY = "chatexp_sample"
 
 
 class HumanloopBackend:
@@ -69,6 +72,9 @@ class HumanloopBackend:
         self.experiments: dict[str, list[JsonObject]] = {}
         #: ``(project name or id, environment or None)`` -> a config id or an experiment id.
         self.deployments: dict[tuple[str, str | None], str] = {}
+        #: Project name -> id: the ``project_id`` answered for a request naming the project
+        #: (undeclared names answer ``pr_`` and a digest of the name).
+        self.projects: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # --- scripting ------------------------------------------------------------------------
@@ -101,6 +107,7 @@ class HumanloopBackend:
             self.model_configs.clear()
             self.experiments.clear()
             self.deployments.clear()
+            self.projects.clear()
 
     @staticmethod
     def config_id(config: Mapping[str, Any]) -> str:
@@ -113,12 +120,22 @@ class HumanloopBackend:
     def choose(self, experiment_id: str, body: JsonObject, position: int) -> JsonObject:
         """The config an experiment uses for sample ``position`` of the request ``body``.
 
-        A digest of the request (without ``stream``, so a streamed request picks what the plain
-        one does) and the position, so different inputs and samples spread over the configs.
+        A deterministic sequence, so recordings stay stable: a digest of the request (without
+        ``stream``, so a streamed request picks what the plain one does, and without the sample
+        index) chooses where it starts, then each next sample takes the next config. The sample
+        is ``position`` plus ``metadata["chatexp_sample"]``, the index pytest-chatexp sends with
+        each of an input's N one-sample calls: N samples cycle through the configs, A/B across
+        samples is exercised, and different inputs start at different configs.
         """
         configs = self.experiments[experiment_id]
-        key = sample_key(body, position)
-        return configs[int(short_digest(key, 8), 16) % len(configs)]
+        metadata = body.get("metadata")
+        sent = metadata.get(SAMPLE_KEY) if isinstance(metadata, dict) else None
+        offset = sent if isinstance(sent, int) and not isinstance(sent, bool) else 0
+        if isinstance(metadata, dict) and SAMPLE_KEY in metadata:
+            metadata = {k: v for k, v in metadata.items() if k != SAMPLE_KEY}
+            body = {**body, "metadata": metadata}
+        start = int(short_digest(sample_key(body, 0), 8), 16)
+        return configs[(start + offset + position) % len(configs)]
 
     # --- handlers (wrapped by ReferenceServer._model_route) --------------------------------
 
@@ -150,9 +167,10 @@ class HumanloopBackend:
             ]
         except Refusal as refusal:
             return refusal.response
+        projects = dict(self.projects)
         if body.get("stream") is True:
-            return Response(200, event_stream(body, samples), "text/event-stream")
-        return json_response(chat_response(body, samples))
+            return Response(200, event_stream(body, samples, projects), "text/event-stream")
+        return json_response(chat_response(body, samples, projects))
 
     def _config_picker(self, endpoint: str, body: JsonObject) -> Callable[[int], Config]:
         """For each sample position, the config that answers it (with its id)."""

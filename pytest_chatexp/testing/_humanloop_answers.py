@@ -248,30 +248,42 @@ def _completion(
     }
 
 
-def _project_id(body: JsonObject) -> str | None:
+def _project_id(body: JsonObject, projects: Mapping[str, str]) -> str | None:
     if isinstance(body.get("project_id"), str):
         project_id: str = body["project_id"]
         return project_id
     if isinstance(body.get("project"), str):
-        return "pr_" + short_digest(body["project"], 16)
+        return projects.get(body["project"]) or "pr_" + short_digest(body["project"], 16)
     return None
 
 
-def _envelope(body: JsonObject) -> JsonObject:
+def _session_id(body: JsonObject) -> str | None:
+    """The session the log joined: the one named, or the one a reference id opens."""
+    if isinstance(body.get("session_id"), str):
+        session_id: str = body["session_id"]
+        return session_id
+    if isinstance(body.get("session_reference_id"), str):
+        return "sess_" + short_digest(body["session_reference_id"], 16)
+    return None
+
+
+def _envelope(body: JsonObject, projects: Mapping[str, str]) -> JsonObject:
     """The ``ChatResponse`` fields around ``data``, ``provider_responses`` and ``usage``."""
     return {
-        "project_id": _project_id(body),
+        "project_id": _project_id(body, projects),
         "num_samples": body.get("num_samples", 1),
         "logprobs": None,
         "suffix": None,
         "user": body.get("user"),
         "metadata": body.get("metadata"),
-        "session_id": body.get("session_id"),
+        "session_id": _session_id(body),
         "tool_choice": body.get("tool_choice"),
     }
 
 
-def chat_response(body: JsonObject, samples: list[Sample]) -> JsonObject:
+def chat_response(
+    body: JsonObject, samples: list[Sample], projects: Mapping[str, str] | None = None
+) -> JsonObject:
     usage = {
         name: sum(sample.usage[name] for sample in samples)
         for name in ("prompt_tokens", "generation_tokens", "total_tokens", "reasoning_tokens")
@@ -279,17 +291,19 @@ def chat_response(body: JsonObject, samples: list[Sample]) -> JsonObject:
     return {
         "data": [sample.data for sample in samples],
         "provider_responses": [sample.provider_response for sample in samples],
-        **_envelope(body),
+        **_envelope(body, projects or {}),
         "usage": usage,
         "provider_request": samples[0].provider_request,
     }
 
 
-def _sample_events(body: JsonObject, sample: Sample) -> list[JsonObject]:
+def _sample_events(
+    body: JsonObject, sample: Sample, projects: Mapping[str, str]
+) -> list[JsonObject]:
     """One sample's stream: text deltas, then a final chunk with the finish reason, the tool
     calls, the messages and the sample's usage."""
     data = sample.data
-    envelope = _envelope(body)
+    envelope = _envelope(body, projects)
 
     def event(chunk: JsonObject, *, final: bool) -> JsonObject:
         return {
@@ -341,7 +355,10 @@ def interleave(streams: Sequence[Sequence[JsonObject]]) -> list[JsonObject]:
     return merged
 
 
-async def event_stream(body: JsonObject, samples: list[Sample]) -> AsyncIterator[bytes]:
+async def event_stream(
+    body: JsonObject, samples: list[Sample], projects: Mapping[str, str] | None = None
+) -> AsyncIterator[bytes]:
     """Data-only server-sent events, no terminator (Humanloop documents none)."""
-    for event in interleave([_sample_events(body, sample) for sample in samples]):
+    streams = [_sample_events(body, sample, projects or {}) for sample in samples]
+    for event in interleave(streams):
         yield sse_event(event)

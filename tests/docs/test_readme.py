@@ -65,6 +65,7 @@ HINTS = {
     "conftest": "the python block is a conftest.py",
     "examples": "the block runs beside a copy of examples/ (its conftest, prompts and data)",
     "script": "the python block is a script: it must run and exit 0",
+    "humanloop-config": "the yaml block is a --humanloop-config file for the reference server",
     "outcome": "what the python test module must do: passed (default) or failed",
     "output": "the text block is the output of the runnable block right before it",
     "layout": "the text block is the repository layout",
@@ -628,6 +629,16 @@ def test_the_defaults_apply(chatexp, chatexp_config):
 
 
 def handle_yaml(block: Block, request: pytest.FixtureRequest) -> None:
+    if "humanloop-config" in block.hints:
+        from pytest_chatexp.testing._humanloop import HumanloopBackend
+        from pytest_chatexp.testing._humanloop_file import load_humanloop_file
+
+        org = request.getfixturevalue("tmp_path") / "humanloop.yaml"
+        org.write_text(block.text, encoding="utf-8")
+        backend = HumanloopBackend()
+        load_humanloop_file(org, backend)  # declares everything, or raises naming the field
+        assert backend.model_configs and backend.experiments and backend.deployments
+        return
     path = request.getfixturevalue("tmp_path") / "prompts.yaml"
     path.write_text(block.text, encoding="utf-8")
     configs = load_model_configs(path)

@@ -434,7 +434,7 @@ CATALOGUE: dict[str, Row] = {
             f"model_configs=[{{'model': 'm', 'other': {{'provider_api_keys': {{'openai': 'x'}}}}, "
             f"{HUMANLOOP}}}]"
         ),
-        SETUP,
+        COLLECTION,
         "chatexp: test_case.py::test_it: model config 'm': other['provider_api_keys'] is not "
         "supported: provider keys would be recorded with the request body*",
     ),
@@ -443,7 +443,7 @@ CATALOGUE: dict[str, Row] = {
             f"model_configs=[{{'model': 'm', 'other': {{'humanloop_endpoint': 'complete'}}, "
             f"{HUMANLOOP}}}]"
         ),
-        SETUP,
+        COLLECTION,
         "chatexp: test_case.py::test_it: model config 'm': other['humanloop_endpoint'] is "
         "'complete'; expected one of 'chat', 'chat-experiment', 'chat-model-config', "
         "'chat-deployed'",
@@ -453,9 +453,36 @@ CATALOGUE: dict[str, Row] = {
             f"model_configs=[{{'model': 'm', 'temperature': 0.5, "
             f"'other': {{'model_config_id': 'config_1'}}, {HUMANLOOP}}}]"
         ),
-        SETUP,
+        COLLECTION,
         "chatexp: test_case.py::test_it: model config 'm': temperature cannot be sent to "
         "/chat-model-config*",
+    ),
+    "Humanloop inline config naming a provider outside the v4 enum": Row(
+        marked(
+            f"model_configs=[{{'model': 'm', 'other': {{'humanloop_provider': 'mistral'}}, "
+            f"{HUMANLOOP}}}]"
+        ),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: model config 'm': other['humanloop_provider'] is "
+        "'mistral', which Humanloop's v4 API does not know; expected one of 'openai'*",
+    ),
+    "Humanloop stored config with a json_schema response format": Row(
+        marked(
+            f"model_configs=[{{'model': 'm', 'response_format': {{'type': 'json_schema'}}, "
+            f"'other': {{'model_config_id': 'config_1'}}, {HUMANLOOP}}}]"
+        ),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: model config 'm': response_format type 'json_schema' "
+        "is not accepted by Humanloop's v4 chat API*",
+    ),
+    "Humanloop linked tool without an id": Row(
+        marked(
+            f"model_configs=[{{'model': 'm', 'other': {{'humanloop_tools': [{{'name': 't'}}]}}, "
+            f"{HUMANLOOP}}}]"
+        ),
+        COLLECTION,
+        "chatexp: test_case.py::test_it: model config 'm': other['humanloop_tools'][0] must be a "
+        "mapping with a string 'id'",
     ),
     # --- other marker arguments -----------------------------------------------------------------
     "messages is a string": Row(

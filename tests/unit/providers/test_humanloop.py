@@ -161,7 +161,8 @@ def test_chat_with_an_inline_config_maps_tool_calls_and_usage(
             }
         ],
     }
-    assert body["inputs"] == {"id": "late", "company": "Acme", "question": "Where is order A1?"}
+    # The flat row's "id" names the case: it is not sent as a template input.
+    assert body["inputs"] == {"company": "Acme", "question": "Where is order A1?"}
     assert body["messages"] == [{"role": "user", "content": "Where is order A1?"}]
     assert (body["num_samples"], body["project"], body["user"], body["tool_choice"]) == (
         1,
@@ -242,8 +243,8 @@ def test_chat_experiment_samples_carry_the_config_the_server_chose(
         assert body["num_samples"] == 1 and body["project"] == "support"
         assert "model_config" not in body
     expected = {
-        body["messages"][0]["content"]: HumanloopBackend.config_id(
-            humanloop.humanloop.choose("exp_support", body, 0)
+        (body["messages"][0]["content"], body["metadata"]["chatexp_sample"]): (
+            HumanloopBackend.config_id(humanloop.humanloop.choose("exp_support", body, 0))
         )
         for body in bodies
     }
@@ -252,9 +253,17 @@ def test_chat_experiment_samples_carry_the_config_the_server_chose(
     chosen = [row["data"]["model_config_id"] for row in rows]
     for row in rows:
         question = row["data"]["messages"][-1]["content"]
-        assert row["data"]["model_config_id"] == expected[question]
+        assert row["data"]["model_config_id"] == expected[(question, row["data"]["index"])]
     assert set(chosen) <= set(ids)
     assert len(set(chosen)) > 1, "the experiment should spread inputs over its configs"
+    # The two samples of an input are two requests told apart by the sample index: the
+    # experiment's sequence serves them different configs, and Humanloop logs them apart.
+    by_input: dict[str, list[Json]] = {}
+    for row in rows:
+        by_input.setdefault(row["data"]["messages"][-1]["content"], []).append(row["data"])
+    for samples in by_input.values():
+        assert len({data["model_config_id"] for data in samples}) == 2
+        assert len({data["id"] for data in samples}) == 2
     # The chosen config's template answered: the echo names its system prompt.
     for row in rows:
         variant = {ids[0]: "Variant A", ids[1]: "Variant B", "config_c": None}[
@@ -306,6 +315,7 @@ def test_chat_model_config_and_chat_deployed(
         "messages": [{"role": "user", "content": "hours?"}],
         "inputs": {"company": "Acme"},
         "num_samples": 1,
+        "metadata": {"chatexp_sample": 0},
     }
     deployed = [r.json for r in humanloop.requests if r.path == "/v4/chat-deployed"]
     for body in deployed:
@@ -331,24 +341,10 @@ import pytest
 from pytest_chatexp import ModelConfig
 
 @pytest.mark.chatexp(
-    model_configs=[ModelConfig(name="bad-format", provider="humanloop", model="gpt-4o",
-                               response_format={"type": "json_schema"})],
-    inputs=[{"id": "only"}], messages=[{"role": "user", "content": "hi"}])
-def test_bad_format(chatexp):
-    pass
-
-@pytest.mark.chatexp(
     model_configs=[ModelConfig(name="lost", provider="humanloop", model="x",
                                other={"experiment_id": "exp_missing"})],
     inputs=[{"id": "only"}], messages=[{"role": "user", "content": "hi"}])
 def test_missing_experiment(chatexp):
-    pass
-
-@pytest.mark.chatexp(
-    model_configs=[ModelConfig(name="keys", provider="humanloop", model="x",
-                               other={"provider_api_keys": {"openai": "sk-x"}})],
-    messages=[{"role": "user", "content": "hi"}])
-def test_provider_keys(chatexp):
     pass
 """
 
@@ -357,21 +353,58 @@ def test_errors_name_the_case_and_the_field(
     pytester: pytest.Pytester, humanloop: ReferenceServer
 ) -> None:
     result = _run(pytester, BAD)
-    result.assert_outcomes(errors=3)
+    result.assert_outcomes(errors=1)
     output = result.stdout.str()
     url = humanloop.url
-    assert (
-        f"model config 'bad-format', input 'only', sample 0: HTTP 422 from {url}/v4/chat: "
-        "model_config.response_format.type: value is not a valid enumeration member; "
-        "permitted: 'json_object'"
-    ) in output
     assert (
         f"model config 'lost', input 'only', sample 0: HTTP 404 from {url}/v4/chat-experiment: "
         "Experiment 'exp_missing' not found."
     ) in output
-    assert "model config 'keys': other['provider_api_keys'] is not supported" in output
     assert_clean(result)
-    assert len(humanloop.requests) == 2  # the provider-keys config never got sent
+    assert len(humanloop.requests) == 1  # only the missing experiment was asked
+
+
+BAD_AT_COLLECTION = """
+import pytest
+from pytest_chatexp import ModelConfig
+
+@pytest.mark.chatexp(
+    model_configs=[ModelConfig(name="bad", provider="humanloop", model="gpt-4o", FIELD)],
+    inputs=[{"id": "only"}], messages=[{"role": "user", "content": "hi"}])
+def test_bad(chatexp):
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        (
+            'response_format={"type": "json_schema"}, other={"model_config_id": "c"}',
+            "response_format type 'json_schema' is not accepted by Humanloop's v4 chat API",
+        ),
+        (
+            'other={"provider_api_keys": {"openai": "sk-x"}}',
+            "other['provider_api_keys'] is not supported",
+        ),
+        (
+            'other={"humanloop_provider": "mistral"}',
+            "other['humanloop_provider'] is 'mistral', which Humanloop's v4 API does not know",
+        ),
+        (
+            'other={"humanloop_tools": [{"id": "oc_1", "source": "team"}]}',
+            "other['humanloop_tools'][0]: 'source' must be 'organization'",
+        ),
+    ],
+)
+def test_humanloop_only_constraints_fail_at_collection(
+    pytester: pytest.Pytester, humanloop: ReferenceServer, field: str, message: str
+) -> None:
+    result = _run(pytester, BAD_AT_COLLECTION.replace("FIELD", field))
+    result.assert_outcomes(errors=1)
+    # Named test, config and field, before any request: Humanloop would answer a 422.
+    assert f"test_hl.py::test_bad: model config 'bad': {message}" in result.stdout.str()
+    assert len(humanloop.requests) == 0
 
 
 def test_the_server_answers_validation_errors_like_humanloop(humanloop: ReferenceServer) -> None:
@@ -784,7 +817,7 @@ def test_unknown_other_keys_go_to_the_inline_config_or_are_refused() -> None:
     assert body["model_config"]["other"] == {"logit_bias": {"1": 2}}
     assert body["model_config"]["provider"] == "groq"
     assert (body["model_config"]["seed"], body["model_config"]["stop"]) == (3, ["END"])
-    assert body["metadata"] == {"t": 1}
+    assert body["metadata"] == {"t": 1, "chatexp_sample": 0}  # the sample index added
     assert _schema_errors(body, "ChatRequest") == []
 
     stored = ModelConfig(
@@ -859,6 +892,7 @@ def test_stored_config_endpoints_send_every_rendered_message() -> None:
         "num_samples": 1,
         "tool_choice": {"type": "function", "function": {"name": "f"}},
         "stream": True,
+        "metadata": {"chatexp_sample": 0},
     }
     assert _schema_errors(wire.body, "ChatModelConfigRequest") == []
 
