@@ -7,6 +7,7 @@ error before collection, at no import cost.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -84,9 +85,9 @@ DEFAULT_PRICES: Mapping[str, Price] = {
     "gpt-5-nano": Price(0.05, 0.40, 0.005),
     "o3": Price(2.00, 8.00, 0.50),
     "o4-mini": Price(1.10, 4.40, 0.275),
-    "claude-3-5-haiku-latest": Price(0.80, 4.00, 0.08, 1.00),
-    "claude-sonnet-4-0": Price(3.00, 15.00, 0.30, 3.75),
-    "claude-opus-4-0": Price(15.00, 75.00, 1.50, 18.75),
+    "claude-3-5-haiku": Price(0.80, 4.00, 0.08, 1.00),
+    "claude-sonnet-4": Price(3.00, 15.00, 0.30, 3.75),
+    "claude-opus-4": Price(15.00, 75.00, 1.50, 18.75),
     "gemini-2.5-pro": Price(1.25, 10.00, 0.125),  # prompts <= 200k tokens (see above)
     "gemini-2.5-flash": Price(0.30, 2.50, 0.03),
     "gemini-2.5-flash-lite": Price(0.10, 0.40, 0.01),
@@ -94,10 +95,18 @@ DEFAULT_PRICES: Mapping[str, Price] = {
 }
 
 
+# What may follow a listed name in a snapshot or alias of the same model: a date
+# (gpt-4o-mini-2024-07-18, claude-sonnet-4-20250514), "-latest", Anthropic's "-0", Google's
+# "-001". Anything else (a preview, a "-pro" or "-mini") is another model: gpt-5-pro is not gpt-5, o3-mini is
+# not o3, claude-sonnet-4-5 is not claude-sonnet-4; pricing them as such would under-count.
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest|0|\d{3})")
+
+
 @dataclass(frozen=True)
 class PriceTable:
-    """Prices by model name; exact names first, then the longest listed prefix (so a dated
-    snapshot such as ``gpt-4o-mini-2024-07-18`` is priced as ``gpt-4o-mini``)."""
+    """Prices by model name: a listed name prices itself and its snapshots
+    (``gpt-4o-mini-2024-07-18`` is ``gpt-4o-mini``); a name ending in ``*`` prices every model
+    it starts (``ft:gpt-4o-mini:acme:*``). A model matching neither has no known price."""
 
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
 
@@ -136,8 +145,13 @@ class PriceTable:
     def price_of(self, model: str) -> Price | None:
         if model in self.prices:
             return self.prices[model]
-        prefixes = [name for name in self.prices if model.startswith(name)]
-        return self.prices[max(prefixes, key=len)] if prefixes else None
+        matches = [
+            name
+            for name in self.prices
+            if (name.endswith("*") and model.startswith(name[:-1]))
+            or (model.startswith(name) and _SNAPSHOT.fullmatch(model, len(name)) is not None)
+        ]
+        return self.prices[max(matches, key=len)] if matches else None
 
     def cost(
         self, model: str, prompt_tokens: int | None, generation_tokens: int | None

@@ -48,7 +48,7 @@ def test_base_replaces_the_defaults() -> None:
     assert table.price_of("gpt-4o") is None
 
 
-def test_dated_snapshots_match_the_longest_listed_prefix() -> None:
+def test_dated_snapshots_and_aliases_are_priced_as_their_model() -> None:
     table = PriceTable()
     assert table.price_of("gpt-4o-mini-2024-07-18") == DEFAULT_PRICES["gpt-4o-mini"]
     assert table.price_of("gpt-4o-2024-08-06") == DEFAULT_PRICES["gpt-4o"]
@@ -57,6 +57,27 @@ def test_dated_snapshots_match_the_longest_listed_prefix() -> None:
     custom = PriceTable.from_lines(["gpt-4o-2024-08-06 9 9", "house 1 2"])
     assert custom.price_of("gpt-4o-2024-08-06") == Price(9.0, 9.0)
     assert custom.price_of("house-2026-01-01") == Price(1.0, 2.0)
+    for alias in ("claude-sonnet-4-0", "claude-sonnet-4-20250514", "claude-3-5-haiku-latest"):
+        assert table.price_of(alias) is not None, alias
+    assert table.price_of("gemini-2.0-flash-001") == DEFAULT_PRICES["gemini-2.0-flash"]
+
+
+@pytest.mark.parametrize(
+    "model",
+    # Each starts with a listed name but is another model, priced differently (gpt-5-pro costs
+    # 12x gpt-5): priced as the listed one, its cost would be under-counted.
+    ["gpt-5-pro", "o3-mini", "o3-pro", "claude-sonnet-4-5", "gpt-4o-audio-preview", "gpt-5.1"],
+)
+def test_another_model_starting_with_a_listed_name_has_no_price(model: str) -> None:
+    assert PriceTable().price_of(model) is None
+    assert PriceTable().cost(model, 10, 10) is None
+
+
+def test_a_name_ending_in_a_star_prices_every_model_it_starts() -> None:
+    table = PriceTable.from_lines(["ft:gpt-4o-mini:acme:* 0.30 1.20", "ft:* 9 9"])
+    assert table.price_of("ft:gpt-4o-mini:acme:support-v2") == Price(0.30, 1.20)
+    assert table.price_of("ft:other") == Price(9.0, 9.0)  # the longest match wins
+    assert table.price_of("gpt-4o-mini") == DEFAULT_PRICES["gpt-4o-mini"]
 
 
 def test_unknown_models_have_no_price_and_no_cost() -> None:
@@ -149,7 +170,7 @@ def test_usage_cost_prices_a_usage_with_its_cache_counts() -> None:
 
 
 def test_built_in_cache_rates_follow_the_providers_ratios() -> None:
-    for model in ("claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-opus-4-0"):
+    for model in ("claude-3-5-haiku", "claude-sonnet-4", "claude-opus-4"):
         price = DEFAULT_PRICES[model]
         assert price.cache_read == pytest.approx(price.input * 0.1)
         assert price.cache_write == pytest.approx(price.input * 1.25)
@@ -162,9 +183,9 @@ def test_built_in_cache_rates_follow_the_providers_ratios() -> None:
 
 def test_gemini_and_gpt5_models_are_priced_by_their_own_line() -> None:
     table = PriceTable()
-    # The longest listed prefix wins: Flash-Lite is not priced as Flash, nor gpt-5-mini as gpt-5.
+    # Flash-Lite is not priced as Flash, nor gpt-5-mini as gpt-5; a preview is its own model.
     assert table.price_of("gemini-2.5-flash-lite") == Price(0.10, 0.40, 0.01)
-    assert table.price_of("gemini-2.5-flash-preview-09-2025") == Price(0.30, 2.50, 0.03)
+    assert table.price_of("gemini-2.5-flash-preview-09-2025") is None
     assert table.price_of("gpt-5-mini-2025-08-07") == Price(0.25, 2.00, 0.025)
     assert table.price_of("gpt-5-2025-08-07") == Price(1.25, 10.00, 0.125)
     # Every built-in OpenAI and Gemini line has a cache-read rate below its input rate.
