@@ -97,8 +97,9 @@ DEFAULT_PRICES: Mapping[str, Price] = {
 
 # What may follow a listed name in a snapshot or alias of the same model: a date
 # (gpt-4o-mini-2024-07-18, claude-sonnet-4-20250514), "-latest", Anthropic's "-0", Google's
-# "-001". Anything else (a preview, a "-pro" or "-mini") is another model: gpt-5-pro is not gpt-5, o3-mini is
-# not o3, claude-sonnet-4-5 is not claude-sonnet-4; pricing them as such would under-count.
+# "-001". Anything else (a preview, a "-pro" or "-mini") is another model: gpt-5-pro is not
+# gpt-5, o3-mini is not o3, claude-sonnet-4-5 is not claude-sonnet-4; pricing them as such would
+# under-count.
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest|0|\d{3})")
 
 
