@@ -174,6 +174,8 @@ def result_text(value: Any, name: str, where: str) -> str:
 def tool_messages(results: list[ToolResult]) -> list[ChatMessage]:
     """The ``tool`` messages answering a turn's calls, in the order of the calls."""
     return [
-        ChatMessage(role="tool", content=result.result, tool_call_id=result.call.id)
+        ChatMessage(
+            role="tool", content=result.result, tool_call_id=result.call.id, is_error=result.error
+        )
         for result in results
     ]

@@ -100,6 +100,10 @@ class ChatMessage(_Schema):
     tool_call_id: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call: FunctionTool | None = None
+    # A tool message whose tool failed (it raised, was unknown, or got invalid arguments), for
+    # the providers with an error flag (Anthropic's is_error, Bedrock's status, Gemini's
+    # "error"). Carried, not read back from the "Error: " text; never part of Humanloop's shape.
+    is_error: bool = Field(default=False, exclude=True)
 
     @property
     def text(self) -> str:

@@ -241,6 +241,8 @@ def wire_messages(messages: tuple[ChatMessage, ...], *, where: str) -> list[dict
                 "tool_use_id": message.tool_call_id,
                 "content": message.text,
             }
+            if message.is_error:
+                result["is_error"] = True
             previous = wire[-1] if wire else None
             if (
                 previous is not None

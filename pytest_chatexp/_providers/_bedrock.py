@@ -3,8 +3,8 @@
 Requests: system messages are ``system`` text blocks; user and assistant messages are
 ``messages`` of content blocks (``text``, ``image`` from a ``data:`` URL, ``toolUse``), tool
 messages ``toolResult`` blocks of a user turn (a JSON object result as ``json``, anything else
-as ``text``; ``status: error`` for the plugin's own error results, the ones starting
-``Error: ``: the tool raised, was unknown or got invalid arguments). Consecutive messages of one
+as ``text``; ``status: error`` when the tool failed: it raised, was unknown or got invalid
+arguments). Consecutive messages of one
 role are merged, since Converse requires the roles to alternate. Sampling fields go to
 ``inferenceConfig``, tools to ``toolConfig`` (``tool_choice`` ``auto``/``required``/a named tool
 as ``auto``/``any``/``tool``; ``none`` has no Converse equivalent and is refused).

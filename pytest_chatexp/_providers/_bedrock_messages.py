@@ -96,6 +96,6 @@ def _tool_result(message: ChatMessage) -> dict[str, Any]:
         value = None
     content = [{"json": value}] if isinstance(value, dict) else [{"text": text}]
     result: dict[str, Any] = {"toolUseId": message.tool_call_id, "content": content}
-    if text.startswith("Error: "):  # the plugin's error results (calls/_tools.py)
+    if message.is_error:
         result["status"] = "error"
     return result

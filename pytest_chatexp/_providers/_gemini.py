@@ -282,7 +282,7 @@ def wire_contents(messages: tuple[ChatMessage, ...], *, where: str) -> list[dict
                     f"{here} (role 'tool') answers no earlier tool call (tool_call_id "
                     f"{message.tool_call_id!r}) and has no 'name': Gemini needs the function name"
                 )
-            part = {"functionResponse": {"name": name, "response": _result(message.text)}}
+            part = {"functionResponse": {"name": name, "response": _result(message)}}
             previous = wire[-1] if wire else None
             if previous is not None and all("functionResponse" in p for p in previous["parts"]):
                 previous["parts"].append(part)  # parallel results: one user turn
@@ -331,9 +331,13 @@ def _function_call(call: ToolCall, *, where: str) -> dict[str, Any]:
     return {"name": call.function.name, "args": args}
 
 
-def _result(text: str) -> dict[str, Any]:
-    """A tool result as ``functionResponse.response`` (an object): a JSON object result as
-    itself, anything else under ``output``, as Google's SDK wraps plain results."""
+def _result(message: ChatMessage) -> dict[str, Any]:
+    """A tool result as ``functionResponse.response`` (an object): a failed tool's under
+    ``error``, a JSON object result as itself, anything else under ``output``, as Google's SDK
+    wraps function results."""
+    text = message.text
+    if message.is_error:
+        return {"error": text}
     try:
         value = json.loads(text)
     except json.JSONDecodeError:

@@ -155,7 +155,9 @@ def _engine_request(body: JsonObject) -> JsonObject:
         for index, result in enumerate(results):
             call_id = pending[index][0] if index < len(pending) else f"gemini_{turn}_{index}"
             output = result.get("response")
-            text = output.get("output") if isinstance(output, dict) else None
+            text = (
+                (output.get("output") or output.get("error")) if isinstance(output, dict) else None
+            )
             messages.append(
                 {
                     "role": "tool",

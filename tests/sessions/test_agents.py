@@ -100,6 +100,10 @@ def _point_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
     monkeypatch.setenv("HUMANLOOP_BASE_URL", url + "/v4")
     monkeypatch.setenv("HUMANLOOP_API_KEY", "hl-test-key-unused")
+    monkeypatch.setenv("GEMINI_BASE_URL", url)
+    monkeypatch.setenv("GEMINI_API_KEY", "gemini-test-key-unused")
+    monkeypatch.setenv("BEDROCK_BASE_URL", url)
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-test-key-unused")
 
 
 def _module(provider: str, *tests: str) -> str:
@@ -387,3 +391,48 @@ def test_a_conversation_with_your_own_app_records_its_calls_per_turn(
     assert len(agent_server.requests) == 3
     monkeypatch.setenv("APP_MODEL_URL", DEAD + "/v1")
     suite.run("--chatexp-record=none").assert_outcomes(passed=1).assert_clean()
+
+
+FAILING_TOOL = """
+def broken(order_id):
+    raise KeyError(order_id)
+
+async def says_error(order_id):
+    return "Error: refunds are closed on Sundays"  # a result, though its text reads like one
+
+TOOLS = [Tool(name="lookup_order", parameters=ORDER, handler=broken),
+         Tool(name="issue_refund", parameters=ORDER, handler=says_error)]
+
+@pytest.mark.chatexp(model_configs=[AGENT.variant(tools=TOOLS)], inputs=[{"order": "7"}])
+def test_failing(chatexp):
+    assert [r.error for r in chatexp.samples[0].tool_results] == [True, False]
+"""
+
+
+def _result_blocks(provider: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool results of a request, in the provider's own wire shape."""
+    if provider == "anthropic":
+        return [b for m in body["messages"] if isinstance(m["content"], list)
+                for b in m["content"] if b["type"] == "tool_result"]  # fmt: skip
+    if provider == "gemini":
+        return [p["functionResponse"] for c in body["contents"] for p in c["parts"]
+                if "functionResponse" in p]  # fmt: skip
+    return [b["toolResult"] for m in body["messages"] for b in m["content"] if "toolResult" in b]
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "bedrock"])
+def test_a_failed_tool_is_flagged_on_the_wire_and_an_error_like_result_is_not(
+    suite: Suite, agent_server: ReferenceServer, provider: str
+) -> None:
+    # The flag is carried from the tool run, not read back from the "Error: " text: a handler
+    # that returns such text is not a failure, one that raises is.
+    suite.write(_module(provider, FAILING_TOOL))
+    suite.run("--chatexp-record=all").assert_outcomes(passed=1).assert_clean()
+    broken, says_error = _result_blocks(provider, agent_server.requests[2].json)
+    flag = {
+        "anthropic": lambda block: block.get("is_error", False),
+        "gemini": lambda block: "error" in block["response"],
+        "bedrock": lambda block: block.get("status") == "error",
+    }[provider]
+    assert flag(broken) is True
+    assert flag(says_error) is False

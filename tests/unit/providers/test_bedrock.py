@@ -60,7 +60,12 @@ LOOP = [
         ],
     },
     {"role": "tool", "tool_call_id": "c1", "content": '{"temp": 21}'},
-    {"role": "tool", "tool_call_id": "c2", "content": "Error: ValueError: no data"},
+    {
+        "role": "tool",
+        "tool_call_id": "c2",
+        "content": "Error: ValueError: no data",
+        "is_error": True,
+    },
     {"role": "user", "content": "And then?"},
 ]
 
