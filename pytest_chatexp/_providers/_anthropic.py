@@ -236,7 +236,7 @@ def wire_messages(messages: tuple[ChatMessage, ...], *, where: str) -> list[dict
                     f"{where}: messages[{position}] (role 'tool') needs a 'tool_call_id': "
                     "Anthropic links a tool result to its tool_use block by that id"
                 )
-            result = {
+            result: dict[str, Any] = {
                 "type": "tool_result",
                 "tool_use_id": message.tool_call_id,
                 "content": message.text,
