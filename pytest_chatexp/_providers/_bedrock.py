@@ -12,8 +12,10 @@ as ``auto``/``any``/``tool``; ``none`` has no Converse equivalent and is refused
 ``additionalModelRequestFields``. ``other`` is merged last: a key naming a Converse request
 field at the top level (``guardrailConfig``, ``performanceConfig``, ``outputConfig``...), any
 other key into ``additionalModelRequestFields`` (the model's own parameters); its
-``"stream": true`` is not sent but picks ``/converse-stream``. ``seed``, the penalties and
-``response_format`` have no Converse field and are refused, not dropped.
+``"stream": true`` is not sent but picks ``/converse-stream``. A ``json_schema``
+``response_format`` is ``outputConfig.textFormat`` (its schema as a JSON string, as Converse
+takes it); ``seed``, the penalties and a ``json_object`` format (Converse has no JSON mode
+without a schema) are refused, not dropped.
 
 Answers: text blocks joined are the output, ``reasoningContent`` blocks the reasoning (and,
 with tool calls, kept on the message to be sent back signed, as Anthropic requires);
@@ -71,7 +73,7 @@ _FINISH_REASONS = {
     "guardrail_intervened": "content_filter",
     "content_filtered": "content_filter",
 }
-_UNSUPPORTED_FIELDS = ("seed", "presence_penalty", "frequency_penalty", "response_format")
+_UNSUPPORTED_FIELDS = ("seed", "presence_penalty", "frequency_penalty")
 # Converse's own request fields: an ``other`` key naming one is sent at the top level.
 _CONVERSE_FIELDS = frozenset(
     {
@@ -195,6 +197,10 @@ class BedrockConverseProvider(Provider):
             body["toolConfig"] = {"tools": tools}
             if config.tool_choice is not None:
                 body["toolConfig"]["toolChoice"] = _tool_choice(config.tool_choice, where)
+        if config.response_format is not None:
+            output = _output_config(config.response_format, where)
+            if output is not None:
+                body["outputConfig"] = output
         additional = _thinking(config, where)
         other = dict(config.other)
         stream = other.pop("stream", False) is True
@@ -357,3 +363,23 @@ def _usage(usage: _WireUsage | None) -> Usage:
         if value is not None
     }
     return counted.model_copy(update=caches) if caches else counted
+
+
+def _output_config(response_format: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """``outputConfig`` for a ``response_format``: Converse's structured output takes a JSON
+    schema only, as a string."""
+    kind = response_format.get("type")
+    if kind == "text":
+        return None
+    spec = response_format.get("json_schema")
+    if kind != "json_schema" or not isinstance(spec, dict) or "schema" not in spec:
+        raise InvalidExperimentError(
+            f"{where}: Bedrock Converse takes a response_format of type 'json_schema' with a "
+            f"'json_schema' object holding a 'schema' (got type {kind!r}); it has no JSON mode "
+            "without a schema"
+        )
+    structure: dict[str, Any] = {"schema": json.dumps(spec["schema"], ensure_ascii=False)}
+    for key in ("name", "description"):
+        if isinstance(spec.get(key), str):
+            structure[key] = spec[key]
+    return {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": structure}}}

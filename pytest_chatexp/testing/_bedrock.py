@@ -162,6 +162,24 @@ def _validation_problem(body: object) -> str | None:
             return f"{name}: expected an object"
     if not isinstance(body.get("system", []), list):
         return "system: expected a list of content blocks"
+    if "outputConfig" in body:
+        return _output_config_problem(body["outputConfig"])
+    return None
+
+
+def _output_config_problem(output: object) -> str | None:
+    """Structured output: a JSON schema given as a string, as Converse takes it."""
+    text_format = output.get("textFormat") if isinstance(output, dict) else None
+    structure = text_format.get("structure") if isinstance(text_format, dict) else None
+    spec = structure.get("jsonSchema") if isinstance(structure, dict) else None
+    if not isinstance(text_format, dict) or text_format.get("type") != "json_schema":
+        return "outputConfig.textFormat.type: expected 'json_schema'"
+    if not isinstance(spec, dict) or not isinstance(spec.get("schema"), str):
+        return "outputConfig.textFormat.structure.jsonSchema.schema: expected a JSON string"
+    try:
+        json.loads(spec["schema"])
+    except json.JSONDecodeError:
+        return "outputConfig.textFormat.structure.jsonSchema.schema: not valid JSON"
     return None
 
 
@@ -252,6 +270,8 @@ def _engine_request(body: JsonObject) -> JsonObject:
         request["max_tokens"] = inference["maxTokens"]
     if "stopSequences" in inference:
         request["stop"] = inference["stopSequences"]
+    if "outputConfig" in body:  # structured output: the reference model's JSON mode
+        request["response_format"] = {"type": "json_object"}
     return request
 
 

@@ -147,6 +147,24 @@ def test_a_tool_loop_sends_tool_use_and_tool_results(
     ]
 
 
+def test_json_schema_output_is_structured_output(suite: Suite, bedrock: ReferenceServer) -> None:
+    schema = {"type": "object", "properties": {"echo": {"type": "string"}}, "required": ["echo"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "echo", "schema": schema}}
+    suite.write(
+        module(
+            """
+@pytest.mark.chatexp(model_configs=CONFIG, inputs=[{"q": "hi"}])
+def test_json(chatexp):
+    c.assert_samples(chatexp, c.json_schema(SCHEMA))
+""".replace("SCHEMA", repr(schema)),
+            f"response_format={fmt!r}",
+        )
+    )
+    suite.run().assert_outcomes(passed=1).assert_clean()
+    text_format = _sent(bedrock)["outputConfig"]["textFormat"]
+    assert json.loads(text_format["structure"]["jsonSchema"]["schema"]) == schema
+
+
 def test_a_raising_tool_sends_an_error_result(suite: Suite, bedrock: ReferenceServer) -> None:
     bedrock.add_rule(_agent, when=lambda request: "tools" in request)
     suite.write(

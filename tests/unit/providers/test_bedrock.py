@@ -187,7 +187,6 @@ def test_the_url_encodes_the_model_id_and_stream_picks_the_action(
         ("seed", 1),
         ("presence_penalty", 0.1),
         ("frequency_penalty", 0.1),
-        ("response_format", {"type": "json_object"}),
     ],
 )
 def test_fields_converse_cannot_carry_are_refused_by_name(field: str, value: Any) -> None:
@@ -195,6 +194,26 @@ def test_fields_converse_cannot_carry_are_refused_by_name(field: str, value: Any
         InvalidExperimentError, match=f"'{field}' has no field in the Bedrock Converse API"
     ):
         PROVIDER.build_request(_call(LOOP[:2], **{field: value}), base_url=BASE)
+
+
+def test_a_json_schema_format_is_structured_output_and_json_mode_is_refused() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    spec = {"name": "place", "description": "A city.", "schema": schema}
+    fmt = {"type": "json_schema", "json_schema": spec}
+    body = PROVIDER.build_request(_call(LOOP[:2], response_format=fmt), base_url=BASE).body
+    structure = dict(body["outputConfig"]["textFormat"]["structure"]["jsonSchema"])
+    assert body["outputConfig"]["textFormat"]["type"] == "json_schema"
+    assert json.loads(structure.pop("schema")) == schema  # a JSON string, as Converse takes it
+    assert structure == {"name": "place", "description": "A city."}
+    # Newer botocore knows outputConfig; the floor (1.38) predates structured output.
+    if "outputConfig" in SERVICE.operation_model("Converse").input_shape.members:
+        _validate(body)
+    text = PROVIDER.build_request(_call(LOOP[:2], response_format={"type": "text"}), base_url=BASE)
+    assert "outputConfig" not in text.body
+    with pytest.raises(InvalidExperimentError, match="no JSON mode without a schema"):
+        PROVIDER.build_request(
+            _call(LOOP[:2], response_format={"type": "json_object"}), base_url=BASE
+        )
 
 
 def test_tool_choice_none_and_a_thinking_budget_over_max_tokens_are_refused() -> None:
