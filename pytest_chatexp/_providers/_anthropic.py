@@ -9,7 +9,8 @@ Humanloop's chat shape differs from Anthropic's in a few places, all mapped here
   (``"required"`` is ``{"type": "any"}``, a named function ``{"type": "tool", "name": ...}``);
 * ``max_tokens`` is required by Anthropic, so it defaults to 1024 when the config leaves it
   unset (or sets Humanloop's ``-1``);
-* ``stop`` is ``stop_sequences``.
+* ``stop`` is ``stop_sequences``;
+* a ``json_schema`` ``response_format`` is structured output, ``output_config.format``.
 
 Answers map back: text blocks joined are the output, ``tool_use`` blocks are tool calls whose
 ``arguments`` are the input object as compact JSON, ``stop_reason`` is translated to Humanloop's
@@ -37,6 +38,7 @@ from .._experiment._humanloop import (
     Usage,
 )
 from .._experiment._spec import PlannedCall
+from ._anthropic_stream import assemble_stream, error_text
 from ._base import (
     Provider,
     ProviderReply,
@@ -70,7 +72,7 @@ _THINKING_BLOCKS = ("thinking", "redacted_thinking")
 THINKING_BLOCKS_FIELD = "anthropic_thinking_blocks"
 # Humanloop config fields the Messages API has no parameter for: refused, not silently dropped
 # (dropping them would also make two different configs replay each other's recordings).
-_UNSUPPORTED_FIELDS = ("presence_penalty", "frequency_penalty", "seed", "response_format")
+_UNSUPPORTED_FIELDS = ("presence_penalty", "frequency_penalty", "seed")
 
 
 class _Wire(BaseModel):
@@ -139,6 +141,10 @@ class AnthropicMessagesProvider(Provider):
             # config checked max_tokens > budget when it was declared.
             budget = config.reasoning.thinking_budget
             body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        if config.response_format is not None:
+            output_format = _output_format(config.response_format, where)
+            if output_format is not None:
+                body["output_config"] = {"format": output_format}
         body.update(config.other)
         return WireRequest(
             url=endpoint_url(base_url, "v1/messages"),
@@ -205,20 +211,7 @@ class AnthropicMessagesProvider(Provider):
         )
 
     def error_message(self, body: Any) -> str | None:
-        return _error_text(body)
-
-
-def _error_text(body: Any) -> str | None:
-    """Anthropic's ``{"error": {"type", "message"}}`` (an error body or stream event) as text."""
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            kind = error.get("type")
-            message: str = error["message"]
-            return f"{kind}: {message}" if isinstance(kind, str) and kind else message
-        if isinstance(error, str):
-            return error
-    return None
+        return error_text(body)
 
 
 # --- requests ---------------------------------------------------------------------------
@@ -330,6 +323,25 @@ def _wire_tool(tool: dict[str, Any]) -> dict[str, Any]:
     return wire
 
 
+def _output_format(response_format: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """Anthropic's structured output (``output_config.format``) takes a JSON schema only."""
+    kind = response_format.get("type")
+    if kind == "text":
+        return None
+    spec = response_format.get("json_schema")
+    if (
+        kind != "json_schema"
+        or not isinstance(spec, dict)
+        or not isinstance(spec.get("schema"), dict)
+    ):
+        raise InvalidExperimentError(
+            f"{where}: the Anthropic Messages API takes a response_format of type 'json_schema' "
+            f"with a 'json_schema' object holding a 'schema' (got type {kind!r}); it has no JSON "
+            "mode without a schema"
+        )
+    return {"type": "json_schema", "schema": spec["schema"]}
+
+
 def _wire_tool_choice(choice: str | ToolChoice) -> dict[str, Any]:
     if isinstance(choice, ToolChoice):
         return {"type": "tool", "name": choice.function.name}
@@ -375,74 +387,3 @@ def _usage(usage: _WireUsage | None) -> Usage:
         if value is not None
     }
     return counted.model_copy(update=caches) if caches else counted
-
-
-def assemble_stream(events: list[Any]) -> dict[str, Any]:
-    """The message a stream's events describe, in the shape of a non-streamed answer.
-
-    ``message_start`` carries the message (and the input tokens), content blocks are built by
-    index from their start and deltas (``text_delta``, ``input_json_delta``), and
-    ``message_delta`` brings the stop reason and the final output token count. An ``error``
-    event raises ProviderError with Anthropic's message.
-    """
-    message: dict[str, Any] | None = None
-    blocks: dict[int, dict[str, Any]] = {}
-    partial_json: dict[int, list[str]] = {}
-    usage: dict[str, Any] = {}
-    for position, event in enumerate(events):
-        if not isinstance(event, dict):
-            raise ProviderError(f"stream event {position} is not a JSON object: {event!r}")
-        kind = event.get("type")
-        if kind == "error":
-            detail = _error_text(event) or json.dumps(event)
-            raise ProviderError(f"the stream reported an error: {detail}")
-        if kind == "message_start" and isinstance(event.get("message"), dict):
-            message = dict(event["message"])
-            if isinstance(message.get("usage"), dict):
-                usage.update(message["usage"])
-        elif kind == "content_block_start" and isinstance(event.get("content_block"), dict):
-            blocks[_index(event, position)] = dict(event["content_block"])
-        elif kind == "content_block_delta" and isinstance(event.get("delta"), dict):
-            index = _index(event, position)
-            block = blocks.get(index)
-            if block is None:
-                raise ProviderError(
-                    f"stream event {position}: a delta for content block {index}, "
-                    "which was never started"
-                )
-            delta = event["delta"]
-            if delta.get("type") == "text_delta":
-                block["text"] = str(block.get("text") or "") + str(delta.get("text") or "")
-            elif delta.get("type") in ("thinking_delta", "signature_delta"):
-                name = "thinking" if delta["type"] == "thinking_delta" else "signature"
-                block[name] = str(block.get(name) or "") + str(delta.get(name) or "")
-            elif delta.get("type") == "input_json_delta":
-                partial_json.setdefault(index, []).append(str(delta.get("partial_json") or ""))
-        elif kind == "message_delta":
-            if message is None:
-                raise ProviderError(f"stream event {position}: message_delta before message_start")
-            delta = event.get("delta")
-            if isinstance(delta, dict):
-                message.update(delta)
-            if isinstance(event.get("usage"), dict):
-                # Cumulative counts: the last one wins, but a null (the SDK's MessageDeltaUsage
-                # leaves what it does not repeat None) keeps what message_start said.
-                usage.update({k: v for k, v in event["usage"].items() if v is not None})
-    if message is None:
-        raise ProviderError("the stream has no message_start event")
-    for index, parts in partial_json.items():
-        text = "".join(parts)
-        try:
-            blocks[index]["input"] = json.loads(text) if text else {}
-        except json.JSONDecodeError:
-            blocks[index]["input"] = text
-    message["content"] = [blocks[index] for index in sorted(blocks)]
-    message["usage"] = usage
-    return message
-
-
-def _index(event: dict[str, Any], position: int) -> int:
-    index = event.get("index")
-    if not isinstance(index, int):
-        raise ProviderError(f"stream event {position} ({event.get('type')}) has no block index")
-    return index

@@ -50,6 +50,7 @@ _KNOWN_FIELDS = frozenset(
         "tools",
         "tool_choice",
         "thinking",
+        "output_config",
         "service_tier",
         "container",
         "mcp_servers",
@@ -125,10 +126,24 @@ def _validation_problem(body: object) -> str | None:
         or _system_problem(body.get("system"))
         or _tools_problem(body.get("tools"), body.get("tool_choice"))
         or _stop_problem(body.get("stop_sequences"))
+        or _output_config_problem(body.get("output_config"))
         or (
             None if body.get("stream", False) in (True, False) else "stream: Input should be a bool"
         )
     )
+
+
+def _output_config_problem(value: object) -> str | None:
+    if value is None:
+        return None
+    output_format = value.get("format") if isinstance(value, dict) else None
+    if output_format is None:
+        return None if isinstance(value, dict) else "output_config: Input should be an object"
+    if not isinstance(output_format, dict) or output_format.get("type") != "json_schema":
+        return "output_config.format.type: Input should be 'json_schema'"
+    if not isinstance(output_format.get("schema"), dict):
+        return "output_config.format.schema: Input should be an object"
+    return None
 
 
 def _messages_problem(value: object) -> str | None:
@@ -240,6 +255,9 @@ def _engine_request(body: JsonObject) -> JsonObject:
     for name in ("temperature", "top_p", "metadata"):
         if name in body:
             request[name] = body[name]
+    output_config = body.get("output_config")
+    if isinstance(output_config, dict) and output_config.get("format"):
+        request["response_format"] = {"type": "json_object"}  # structured output: JSON mode
     return request
 
 

@@ -20,7 +20,8 @@ from pytest_chatexp._errors import InvalidExperimentError, ProviderError
 from pytest_chatexp._experiment._humanloop import ChatMessage
 from pytest_chatexp._experiment._spec import PlannedCall
 from pytest_chatexp._providers import get_provider
-from pytest_chatexp._providers._anthropic import AnthropicMessagesProvider, assemble_stream
+from pytest_chatexp._providers._anthropic import AnthropicMessagesProvider
+from pytest_chatexp._providers._anthropic_stream import assemble_stream
 from pytest_chatexp.testing import ReferenceServer, Reply, ToolCallReply
 from pytest_chatexp.testing._anthropic import stream_events
 from tests._suite import assert_clean, samples_of
@@ -1023,3 +1024,44 @@ def test_sdk_built_stream_events_assemble_like_the_message() -> None:
     assert streamed.usage == whole.usage
     # The thinking block goes back signed either way.
     assert streamed.message.model_extra == whole.message.model_extra
+
+
+SCHEMA = {"type": "object", "properties": {"echo": {"type": "string"}}, "required": ["echo"]}
+
+
+def test_a_json_schema_format_is_structured_output_and_json_mode_is_refused() -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "echo", "schema": SCHEMA}}
+    messages = [{"role": "user", "content": "Hi"}]
+    body = PROVIDER.build_request(_call(messages, response_format=fmt), base_url="h").body
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}}
+    if "output_config" in SDK_KNOWN:  # the SDK floor (0.47) predates structured output
+        _sdk_valid(body)
+    text = PROVIDER.build_request(_call(messages, response_format={"type": "text"}), base_url="h")
+    assert "output_config" not in text.body
+    with pytest.raises(InvalidExperimentError, match="no JSON mode without a schema"):
+        PROVIDER.build_request(
+            _call(messages, response_format={"type": "json_object"}), base_url="h"
+        )
+
+
+def test_structured_output_reaches_the_server_and_the_answer_is_json(
+    pytester: pytest.Pytester, anthropic_server: ReferenceServer
+) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "echo", "schema": SCHEMA}}
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from pytest_chatexp import ModelConfig
+        from pytest_chatexp import checks as c
+
+        CONFIG = ModelConfig(provider="anthropic", model="claude-x", response_format={fmt!r},
+                             chat_template=[{{"role": "user", "content": "{{{{q}}}}"}}])
+
+        @pytest.mark.chatexp(model_configs=[CONFIG], inputs=[{{"q": "hi"}}])
+        def test_json(chatexp):
+            c.assert_samples(chatexp, c.json_schema({SCHEMA!r}))
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+    [request] = anthropic_server.requests
+    assert request.json["output_config"]["format"]["schema"] == SCHEMA
