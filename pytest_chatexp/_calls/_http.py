@@ -198,8 +198,6 @@ class HttpTarget(Target):
         endpoint = route.endpoint
         content, headers, extensions = route.prepare(provider, wire, api_key, timeout)
         headers.update(call.config.headers)  # like the query: never in the recorded wire
-        if api_key is None:  # signed over the exact URL, headers and bytes sent (SigV4)
-            headers.update(provider.sign(call.config, str(route.url), headers, content))
         stream = httpx.ByteStream(content)
         if first_out is not None and not first_out.done():
             # httpx's trace extension: told when the connection opens and the headers are out.
@@ -208,8 +206,12 @@ class HttpTarget(Target):
                 start_next(first_out)  # it will wait for a slot: start the next worker
         attempts = self.retries + 1
         for attempt in range(attempts):
+            sent = headers
+            if api_key is None:  # signed per attempt (a signature expires) over the exact bytes
+                sent = headers.copy()
+                sent.update(provider.sign(call.config, str(route.url), headers, content))
             request = httpx.Request(
-                "POST", route.url, stream=stream, headers=headers, extensions=extensions
+                "POST", route.url, stream=stream, headers=sent, extensions=extensions
             )
             try:
                 async with endpoint as window:

@@ -355,14 +355,37 @@ def aws_credentials(bedrock: ReferenceServer, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
-@pytest.mark.usefixtures("aws_credentials")
-def test_sigv4_signs_the_exact_request_sent_and_replay_needs_no_botocore(
-    suite: Suite, bedrock: ReferenceServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _signature_checked(request: Any, url: str) -> str:
+    """The request's SigV4 signature, after botocore recomputed it from what the server
+    received (URL, signed headers, bytes) and got the same."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
+    authorization = request.headers["authorization"]
+    scope, signed, signature = authorization.removeprefix("AWS4-HMAC-SHA256 ").split(", ")
+    date = request.headers["x-amz-date"]
+    assert scope == f"Credential={ACCESS_KEY}/{date[:8]}/us-west-2/bedrock/aws4_request"
+    names = signed.removeprefix("SignedHeaders=").split(";")
+    assert names == ["content-type", "host", "x-amz-date", "x-amz-security-token"]
+    assert request.headers["x-amz-security-token"] == SESSION_TOKEN
+    again = AWSRequest(
+        method="POST",
+        url=f"{url}{request.path}",
+        data=request.body,
+        headers={name: request.headers[name] for name in names},
+    )
+    again.context["timestamp"] = date
+    auth = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY, SESSION_TOKEN), "bedrock", "us-west-2")
+    expected = auth.signature(auth.string_to_sign(again, auth.canonical_request(again)), again)
+    assert signature == f"Signature={expected}"
+    return signature
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_sigv4_signs_the_exact_request_sent_and_replay_needs_no_botocore(
+    suite: Suite, bedrock: ReferenceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     suite.write(
         module(
             """
@@ -376,24 +399,7 @@ def test_it(chatexp):
     suite.conftest(NO_BOTOCORE)
     suite.run("--chatexp-record=all").assert_outcomes(passed=1).assert_clean()
     (request,) = bedrock.requests
-    authorization = request.headers["authorization"]
-    scope, signed, signature = authorization.removeprefix("AWS4-HMAC-SHA256 ").split(", ")
-    date = request.headers["x-amz-date"]
-    assert scope == f"Credential={ACCESS_KEY}/{date[:8]}/us-west-2/bedrock/aws4_request"
-    names = signed.removeprefix("SignedHeaders=").split(";")
-    assert names == ["content-type", "host", "x-amz-date", "x-amz-security-token"]
-    assert request.headers["x-amz-security-token"] == SESSION_TOKEN
-    # botocore recomputes the signature from what the server received: URL, headers, bytes.
-    again = AWSRequest(
-        method="POST",
-        url=f"{bedrock.url}{request.path}",
-        data=request.body,
-        headers={name: request.headers[name] for name in names},
-    )
-    again.context["timestamp"] = date
-    auth = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY, SESSION_TOKEN), "bedrock", "us-west-2")
-    expected = auth.signature(auth.string_to_sign(again, auth.canonical_request(again)), again)
-    assert signature == f"Signature={expected}"
+    signature = _signature_checked(request, bedrock.url)
 
     recording = json.dumps(suite.run("--chatexp-record=none").recordings())
     for secret in (SECRET_KEY, SESSION_TOKEN, signature.removeprefix("Signature=")):
@@ -405,6 +411,26 @@ def test_it(chatexp):
     replayed = suite.pytester.runpytest_subprocess("--chatexp-record=none")
     replayed.assert_outcomes(passed=1)
     replayed.stdout.fnmatch_lines(["*1 call (1 replayed, 0 live)*", "botocore imported: False"])
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_each_attempt_is_signed_anew(suite: Suite, bedrock: ReferenceServer) -> None:
+    # A signature expires: a retry after a long Retry-After must not resend a stale one.
+    bedrock.faults.add(Fault.status(429, retry_after="1"))
+    suite.write(
+        module(
+            """
+@pytest.mark.chatexp(model_configs=CONFIG, inputs=[{"q": "hi"}])
+def test_it(chatexp):
+    pass
+"""
+        )
+    )
+    suite.run("--chatexp-record=off").assert_outcomes(passed=1).assert_clean()
+    first, second = bedrock.requests
+    assert first.body == second.body
+    assert second.headers["x-amz-date"] > first.headers["x-amz-date"]
+    assert _signature_checked(first, bedrock.url) != _signature_checked(second, bedrock.url)
 
 
 def test_a_corrupt_stream_frame_fails_at_once_and_a_cut_stream_is_retried(
