@@ -146,7 +146,8 @@ def _rows(
     if not sources:  # no dataset: the logs' distinct inputs become the rows
         keys: list[Any] = []
         for log in logs:
-            key = (sorted((k, repr(v)) for k, v in log.inputs.items()), repr(log.messages))
+            used_inputs = {k: v for k, v in log.inputs.items() if k in used}
+            key = (sorted((k, repr(v)) for k, v in used_inputs.items()), repr(log.messages))
             if key not in keys:
                 keys.append(key)
                 sources.append((None, log.inputs, log.messages, None, log.where))
