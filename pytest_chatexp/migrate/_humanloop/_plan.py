@@ -154,7 +154,9 @@ def _rows(
     if not sources:
         sources.append(("default", {}, (), None, "(no dataset)"))
     for n, (given, inputs, messages, target, where) in enumerate(sources):
-        row_id = _slug(given) if given else f"row-{n + 1}"
+        # Without an id, a row is named by its first text input, as a reviewer would.
+        text = next((v for v in inputs.values() if isinstance(v, str) and v.strip()), "")
+        row_id = _slug(given) if given else _words(text) or f"row-{n + 1}"
         while row_id in seen:
             row_id = f"{row_id}-{n + 1}"
         seen.add(row_id)
@@ -198,6 +200,10 @@ def _messages(messages: Sequence[Mapping[str, Any]], where: str) -> tuple[Templa
 
 def _slug(text: str) -> str:
     return "-".join(re.findall(r"[A-Za-z0-9_]+", text))[:60] or "row"
+
+
+def _words(text: str) -> str:
+    return "-".join(re.findall(r"[a-z0-9]+", text.lower()))[:40].strip("-")
 
 
 def _stubs(evaluators: Sequence[EvaluatorRecord]) -> tuple[str, list[Unmapped]]:
