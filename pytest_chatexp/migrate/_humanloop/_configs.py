@@ -65,6 +65,14 @@ def config_record(
             f"{where}: provider: '{provider_name}' is not a provider this plugin speaks "
             f"(supported: {', '.join(sorted(PROVIDERS))})"
         )
+    if PROVIDERS[provider_name] == "azure_openai":  # Humanloop held the endpoint elsewhere
+        unmapped.append(
+            Unmapped(
+                f"{where}: provider",
+                "Azure OpenAI: set AZURE_OPENAI_ENDPOINT (or the config's base_url) to your "
+                "resource; the model is the deployment's name",
+            )
+        )
     model = data.get("model")
     if not isinstance(model, str) or not model:
         raise MigrationError(f"{where}: model: expected the model's name, got {model!r}")

@@ -52,8 +52,12 @@ def _config(**fields: Any) -> dict[str, Any]:
     ],
 )
 def test_humanloop_providers_become_the_plugins_and_load(humanloop: str, ours: str) -> None:
-    source, _ = config_record(_config(provider=humanloop), where="c.json", default_name="c")
+    source, unmapped = config_record(_config(provider=humanloop), where="c.json", default_name="c")
     assert source.record.provider == ours
+    # Only Azure needs something the export does not hold: its endpoint.
+    assert [u.what.split(":")[0] for u in unmapped] == (
+        ["Azure OpenAI"] if ours == "azure_openai" else []
+    )
     # The config the emitter writes is one the plugin's loader accepts.
     assert "provider: " + ours in model_configs_yaml([source.record], header="h")
 
