@@ -90,6 +90,8 @@ def dataset_jsonl(rows: Sequence[DatasetRow]) -> str:
     lines = []
     for row in rows:
         data: dict[str, Any] = {"id": row.id, "inputs": dict(row.inputs)}
+        if row.messages:
+            data["messages"] = [{"role": m.role, "content": m.content} for m in row.messages]
         if row.metadata:
             data["metadata"] = dict(row.metadata)
         lines.append(json.dumps(data, ensure_ascii=False, allow_nan=False))
@@ -168,7 +170,8 @@ def test_module(plan: ModulePlan) -> str:
             "\n# The model grading llm-rubric and similar assertions.\n"
             f"GRADER = ModelConfig(\n{args})\n"
         )
-    out.append("\n# Checked on every row (promptfoo's defaultTest).\n")
+    out.append(plan.stubs)
+    out.append(f"\n# {plan.default_note}\n")
     out.append(
         "DEFAULT_CHECKS: list[c.SampleCheck] = " + _check_list(plan.default_checks, indent=0) + "\n"
     )

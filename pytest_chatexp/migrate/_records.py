@@ -63,6 +63,8 @@ class DatasetRow:
     id: str
     inputs: Mapping[str, Any]
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Messages sent after the chat template (a Humanloop datapoint's chat history).
+    messages: tuple[TemplateMessage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,10 @@ class TestModulePlan:
     default_checks: tuple[CheckLine, ...]
     cases: tuple[CaseChecks, ...]
     todos: tuple[Unmapped, ...]
+    # What DEFAULT_CHECKS stands for in the source tool, said above it.
+    default_note: str = "Checked on every row (promptfoo's defaultTest)."
+    # Source placed after the marker: check stubs to finish by hand (evaluators' code).
+    stubs: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +122,5 @@ class MigrationPlan:
     files: tuple[PlannedFile, ...]
     unmapped: tuple[Unmapped, ...]
     summary: str  # one line: what became what
+    # Said after the TODOs, not in the module: e.g. logs that seed no recording, and why.
+    notes: tuple[Unmapped, ...] = ()

@@ -28,7 +28,7 @@ def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
 def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> None:
     # -v: the summary lists every experiment (it shows 20 without).
     result = pytester.runpytest_subprocess("-m", "chatexp", "examples", "-v")
-    result.assert_outcomes(passed=21)
+    result.assert_outcomes(passed=24)
     result.stdout.fnmatch_lines(
         [
             # Imported from examples/promptfoo/promptfooconfig.yaml: one item per promptfoo
@@ -57,7 +57,7 @@ def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> N
             # it makes replay, so its samples count as replayed; the examples' base URLs point
             # at a closed port, so a call that went out would fail its test.
             "  summarise-ticket *6 *100% *6 replayed",
-            "total: 22 experiments, 159 calls (159 replayed, 0 live)*",
+            "total: 25 experiments, 165 calls (165 replayed, 0 live)*",
             "9 snapshots passed.",
         ]
     )
@@ -72,7 +72,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     )
 
     gate = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    gate.assert_outcomes(passed=20, errors=1)
+    gate.assert_outcomes(passed=23, errors=1)
     gate.stdout.fnmatch_lines(
         [
             "chatexp: examples/test_support_agent.py::test_support_agent: 12 of 12 calls have no matching recording*",
@@ -86,7 +86,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     rerecorded = pytester.runpytest_subprocess(
         "-m", "chatexp", "examples", "--chatexp-record=new", "-vv"
     )
-    rerecorded.assert_outcomes(passed=20, failed=1)
+    rerecorded.assert_outcomes(passed=23, failed=1)
     rerecorded.stdout.fnmatch_lines(
         [
             "*@@ model config 'support-v1' @@*",
@@ -96,12 +96,12 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
         ]
     )
     accepted = pytester.runpytest_subprocess("-m", "chatexp", "examples", "--snapshot-update")
-    accepted.assert_outcomes(passed=21)
+    accepted.assert_outcomes(passed=24)
     snapshot = (
         examples / "__snapshots__" / "test_support_agent" / "test_support_agent[experiment].chatexp"
     )
     assert "Never guess order numbers." in snapshot.read_text()
-    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=21)
+    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=24)
 
 
 def test_an_ab_template_edit_shows_what_each_question_now_gets(
