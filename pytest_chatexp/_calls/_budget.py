@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import BudgetExhausted, ChatexpError, PricingError
 from .._pricing import PriceTable
+from ._breaker import EndpointDown
 from ._exchange import base_url_for, provider_for
 from ._metering import CallTally, Ledger, LedgerState, counting_attempts
 from ._recorder import TestRecorder, recorded_call_of
@@ -205,11 +206,13 @@ class Meter:
                 with counting_attempts() as attempts:
                     try:
                         outcome = await send()
-                    except BaseException:
+                    except BaseException as exc:
                         if attempts.count:  # else it failed before any request went out
                             counts.live += 1
                             counts.failed += 1
                             counts.retries += attempts.count - 1
+                        elif isinstance(exc, EndpointDown):
+                            counts.skipped += 1
                         if budget is not None and reservation is not None:
                             budget.release(reservation)
                         raise

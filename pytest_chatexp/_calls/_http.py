@@ -32,6 +32,7 @@ from .._providers._base import read_api_key, with_query
 from .._redaction import display_url
 from .._util import exception_text
 from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
+from ._breaker import Breaker, EndpointDown, endpoint_name
 from ._exchange import read_reply
 from ._metering import note_attempt
 from ._retry import (
@@ -106,12 +107,15 @@ class _Route:
     """One request URL, worked out once: parsed, its endpoint's limiter and connections, and
     the headers every request to it sends."""
 
-    __slots__ = ("_headers", "connections", "endpoint", "url")
+    __slots__ = ("_headers", "breaker", "connections", "endpoint", "url")
 
-    def __init__(self, url: str, endpoint: Endpoint, connections: _Connections) -> None:
+    def __init__(
+        self, url: str, endpoint: Endpoint, connections: _Connections, breaker: Breaker
+    ) -> None:
         self.url = httpx.URL(url)
         self.endpoint = endpoint
         self.connections = connections
+        self.breaker = breaker
         self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
 
     def prepare(
@@ -157,8 +161,10 @@ class HttpTarget(Target):
         backoff: float,
         deadline: float | None,
         max_response_bytes: int,
+        breaker: int = 3,
     ) -> None:
         self.concurrency = concurrency
+        self.breaker = breaker
         self.retries = retries
         self.backoff = backoff
         self.deadline = deadline
@@ -166,6 +172,7 @@ class HttpTarget(Target):
         self._endpoints: dict[str, Endpoint] = {}
         self._connections: dict[str, _Connections] = {}
         self._routes: dict[str, _Route] = {}
+        self._breakers: dict[str, Breaker] = {}
         self._ssl_context: ssl.SSLContext | None = None
 
     @property
@@ -195,7 +202,7 @@ class HttpTarget(Target):
         timeout, first_out = target_call.timeout, target_call.first_out
         api_key = read_api_key(call.config, provider)
         route = self._route_for(with_query(wire.url, call.config.query))  # only when sent
-        endpoint = route.endpoint
+        endpoint, breaker = route.endpoint, route.breaker
         content, headers, extensions = route.prepare(provider, wire, api_key, timeout)
         headers.update(call.config.headers)  # like the query: never in the recorded wire
         stream = httpx.ByteStream(content)
@@ -215,6 +222,7 @@ class HttpTarget(Target):
             )
             try:
                 async with endpoint as window:
+                    breaker.admit(call.label, first=attempt == 0)
                     note_attempt()  # counted as data for the summary, retries included
                     # The whole attempt, not only each read: an answer trickling in counts too.
                     async with asyncio.timeout(timeout):
@@ -222,10 +230,28 @@ class HttpTarget(Target):
                             call, provider, wire, request, route.connections, timeout, api_key
                         )
             except TimeoutError:
-                failure = timed_out(wire.url, timeout)
+                failure = timed_out(wire.url, timeout)  # connected or not: says nothing
             except Transient as transient:
                 failure = transient
+                if failure.unreachable:
+                    breaker.unreachable(str(failure))
+                else:
+                    breaker.reached()
+            except EndpointDown as down:
+                if attempt == 0:
+                    raise
+                # Sent, and failed: its own failure is the news, and why it was not retried.
+                raise ProviderError(
+                    f"{call.label}: {failure} (gave up after {attempt} "
+                    f"attempt{'s' if attempt != 1 else ''}: {down.endpoint} is down and its "
+                    "circuit breaker stops further attempts)",
+                    status_code=failure.status_code,
+                ) from None
+            except ProviderError:
+                breaker.reached()  # an answer, if not a usable one
+                raise
             else:
+                breaker.reached()
                 endpoint.succeeded()
                 return replace(outcome, retries=attempt) if attempt else outcome
             if failure.throttled:
@@ -293,8 +319,9 @@ class HttpTarget(Target):
                     response.status_code,
                     response.reason_phrase,
                 )
-        except httpx.TimeoutException:
-            raise timed_out(wire.url, timeout) from None
+        except httpx.TimeoutException as exc:
+            unreachable = isinstance(exc, httpx.ConnectTimeout)
+            raise timed_out(wire.url, timeout, unreachable=unreachable) from None
         except (AnswerTooLarge, CorruptStream) as exc:  # the same answer would come again
             raise ProviderError(f"{call.label}: {url}: {exc}") from None
         except UndecodableAnswer as exc:
@@ -304,7 +331,7 @@ class HttpTarget(Target):
             raise Transient(problem) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             reason = _redact(exception_text(exc), api_key)
-            raise Transient(f"cannot reach {url}: {reason}") from None
+            raise Transient(f"cannot reach {url}: {reason}", unreachable=True) from None
         except httpx.TransportError as exc:
             reason = _redact(exception_text(exc), api_key)
             raise Transient(f"the connection to {url} broke mid-answer: {reason}") from None
@@ -365,7 +392,11 @@ class HttpTarget(Target):
                     # One context for every connection: loading the CA bundle takes milliseconds.
                     self._ssl_context = httpx.create_ssl_context(trust_env=False)
                 self._connections[key] = _Connections(self._ssl_context)
-            route = self._routes[url] = _Route(url, self._endpoints[key], self._connections[key])
+            if key not in self._breakers:
+                self._breakers[key] = Breaker(endpoint_name(url), self.breaker)
+            route = self._routes[url] = _Route(
+                url, self._endpoints[key], self._connections[key], self._breakers[key]
+            )
         return route
 
 

@@ -83,6 +83,7 @@ class ConfigTally:
     live: int = 0  # sent to the provider (at least one HTTP attempt)
     failed: int = 0  # of the live calls, those that got no answer
     retries: int = 0  # HTTP attempts beyond each live call's first
+    skipped: int = 0  # never sent: the endpoint's circuit breaker was open (not live)
     # Each answered call's (prompt, generation) tokens, read only if a record needs them (the
     # experiment raised): parsing every answer twice would cost a large run real time.
     answers: list[Callable[[], tuple[int | None, int | None]]] = field(default_factory=list)
@@ -115,6 +116,11 @@ class CallTally:
     def calls(self) -> int:
         """Calls answered from recordings or sent to a provider."""
         return sum(tally.replayed + tally.live for tally in self.configs.values())
+
+    @property
+    def skipped(self) -> int:
+        """Calls not sent because their endpoint was down (``_breaker``)."""
+        return sum(tally.skipped for tally in self.configs.values())
 
 
 @dataclass

@@ -43,17 +43,21 @@ class Transient(Exception):
         status_code: int | None = None,
         retry_after: float | None = None,
         throttled: bool = False,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.retry_after = retry_after
         self.throttled = throttled
+        # No connection was made (refused, DNS, connect timeout): what the breaker counts.
+        self.unreachable = unreachable
 
 
-def timed_out(url: str, timeout: float) -> Transient:
+def timed_out(url: str, timeout: float, *, unreachable: bool = False) -> Transient:
     return Transient(
         f"no answer from {display_url(url)} within {timeout:g} s "
-        "(raise the timeout with --chatexp-timeout or the marker's timeout=)"
+        "(raise the timeout with --chatexp-timeout or the marker's timeout=)",
+        unreachable=unreachable,
     )
 
 

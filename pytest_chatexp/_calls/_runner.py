@@ -23,6 +23,7 @@ from .._errors import DEFAULT_MAX_RESPONSE_BYTES, ChatexpError, ProviderError
 from .._experiment._result import ExperimentResult
 from .._experiment._spec import ExperimentSpec, PlannedCall
 from .._util import exception_text
+from ._breaker import EndpointDown
 from ._exchange import assemble_runs, base_url_for, format_for, reply_of, target_for
 from ._http import HttpTarget
 from ._loop import SampleRun
@@ -93,6 +94,7 @@ class ExperimentRunner:
         backoff: float = 0.5,
         deadline: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        breaker: int = 3,
     ) -> None:
         self.concurrency = concurrency
         self.timeout = timeout
@@ -107,6 +109,7 @@ class ExperimentRunner:
             backoff=backoff,
             deadline=deadline,
             max_response_bytes=max_response_bytes,
+            breaker=breaker,
         )
         self._semaphore: asyncio.Semaphore | None = None
 
@@ -278,6 +281,9 @@ def _failure_summary(failures: list[tuple[PlannedCall, BaseException]], *, total
         # An error type that knows how to describe many of itself at once (a recording miss).
         combined: Exception = combine(errors, total=total)
         return combined
+    down = [exc for exc in errors if isinstance(exc, EndpointDown)]
+    if down:
+        return _with_endpoints_down(failures, down, total=total)
     messages = [_describe_failure(call, exc) for call, exc in failures]
     if len(failures) == 1:
         return ProviderError(messages[0])
@@ -286,3 +292,24 @@ def _failure_summary(failures: list[tuple[PlannedCall, BaseException]], *, total
     if len(failures) > _MAX_FAILURES_SHOWN:
         lines.append(f"  ... and {len(failures) - _MAX_FAILURES_SHOWN} more")
     return ProviderError("\n".join(lines))
+
+
+def _with_endpoints_down(
+    failures: list[tuple[PlannedCall, BaseException]], down: list[EndpointDown], *, total: int
+) -> ProviderError:
+    """One line per endpoint that is down for the calls its breaker did not send (not one per
+    call: they all say the same), then the calls that went out and failed."""
+    by_endpoint: dict[str, list[EndpointDown]] = {}
+    for exc in down:
+        by_endpoint.setdefault(exc.endpoint, []).append(exc)
+    sent = [(call, exc) for call, exc in failures if not isinstance(exc, EndpointDown)]
+    lines = [f"{len(failures)} of {total} provider calls failed:"] if len(failures) > 1 else []
+    for skipped in by_endpoint.values():
+        count = len(skipped)
+        lines.append(f"{count} {'call' if count == 1 else 'calls'} not sent: {skipped[-1].why}")
+    lines += [_describe_failure(call, exc) for call, exc in sent[:_MAX_FAILURES_SHOWN]]
+    if len(sent) > _MAX_FAILURES_SHOWN:
+        lines.append(f"... and {len(sent) - _MAX_FAILURES_SHOWN} more")
+    if len(lines) == 1:
+        return ProviderError(lines[0])
+    return ProviderError("\n".join(lines[:1] + [f"  {line}" for line in lines[1:]]))

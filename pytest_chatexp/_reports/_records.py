@@ -65,6 +65,8 @@ class ConfigRow(TypedDict):
     live: int  # calls sent to the provider, answered or not
     failed: int  # of the live calls, those that got no answer
     retries: int  # HTTP attempts beyond each live call's first
+    # Calls never sent, their endpoint's circuit breaker open; only when some were.
+    skipped: NotRequired[int]
     cases_judged: int  # cases an assertion gave a verdict
     cases_failed: int  # of those, how many missed the bar it set (not the inconclusive ones)
     # Of those, how many an interval left inconclusive; only when an assertion set a confidence.
@@ -280,6 +282,8 @@ def _config_row(
         failed=tally.failed,
         retries=tally.retries,
     )
+    if tally.skipped:
+        row["skipped"] = tally.skipped
     if (cached := reported_sum(u.cached_tokens for u in spent)) is not NOT_REPORTED:
         row["cached_tokens"] = cached
     if (writes := reported_sum(u.cache_write_tokens for u in spent)) is not NOT_REPORTED:
@@ -295,7 +299,7 @@ def _config_row(
 def _errored_row(config: ModelConfig, tally: ConfigTally, prices: PriceTable) -> ConfigRow:
     usage = Usage.of(*tally.tokens())
     cost = prices.usage_cost(config.model, usage)
-    return ConfigRow(
+    row = ConfigRow(
         name=config.display_name,
         model=config.model,
         model_config_id=config.model_config_id,
@@ -315,6 +319,9 @@ def _errored_row(config: ModelConfig, tally: ConfigTally, prices: PriceTable) ->
         failed=tally.failed,
         retries=tally.retries,
     )
+    if tally.skipped:
+        row["skipped"] = tally.skipped
+    return row
 
 
 _UNCHECKED = object()

@@ -96,6 +96,8 @@ class TotalsJson(TypedDict):
     # As in ``ConfigRow``: only when a row has them; None when some rows do not know them.
     cached_tokens: NotRequired[int | None]
     cache_write_tokens: NotRequired[int | None]
+    # Calls never sent, their endpoint's circuit breaker open (not in ``calls``); when any were.
+    skipped: NotRequired[int]
 
 
 class RunReport(TypedDict):
@@ -156,6 +158,8 @@ def _totals(tests: list[ReportedTest]) -> TotalsJson:
         totals["cached_tokens"] = known_sum(row.get("cached_tokens") for row in rows)
     if any("cache_write_tokens" in row for row in rows):
         totals["cache_write_tokens"] = known_sum(row.get("cache_write_tokens") for row in rows)
+    if skipped := sum(int(row.get("skipped", 0)) for row in rows):
+        totals["skipped"] = skipped
     return totals
 
 

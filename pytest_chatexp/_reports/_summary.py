@@ -70,7 +70,7 @@ def write_summary(
     _write_table(reporter, rows)
     if len(shown) < len(experiments):
         reporter.write_line(f"... {len(experiments) - len(shown)} more experiments (-v lists all)")
-    replayed, live, failed, retries = (
+    replayed, live, failed, retries, skipped = (
         sum(_total(e, count) or 0 for e in experiments) for count in _COUNTS
     )
     tokens = [_total(e, _total_tokens) for e in experiments]
@@ -80,7 +80,7 @@ def write_summary(
         f"total: {count} experiment{'s' if count != 1 else ''}"
         f"{f' ({errored} raised)' if errored else ''}, "
         f"{_calls(replayed + live)} "
-        f"({_calls_cell(replayed, live, failed, retries, every=True)}), "
+        f"({_calls_cell(replayed, live, failed, retries, skipped, every=True)}), "
         + _tokens_total(tokens)
         + f", {_money(_session_cost(experiments))}"
     )
@@ -128,6 +128,7 @@ _COUNTS: tuple[Callable[[ConfigRow], int | None], ...] = (
     lambda row: row["live"],
     lambda row: row.get("failed", 0),
     lambda row: row.get("retries", 0),
+    lambda row: row.get("skipped", 0),
 )
 
 
@@ -161,14 +162,18 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}s"
 
 
-def _calls_cell(replayed: int, live: int, failed: int, retries: int, *, every: bool = False) -> str:
-    """'2 replayed, 3 live (1 failed), 1 retry': each part that is not zero (``every``: the
-    replayed and live counts always)."""
+def _calls_cell(
+    replayed: int, live: int, failed: int, retries: int, skipped: int = 0, *, every: bool = False
+) -> str:
+    """'2 replayed, 3 live (1 failed), 1 retry, 4 not sent': each part that is not zero
+    (``every``: the replayed and live counts always). Not sent: an endpoint that was down."""
     parts = [f"{replayed} replayed"] if replayed or every else []
     if live or every:
         parts.append(f"{live} live" + (f" ({failed} failed)" if failed else ""))
     if retries:
         parts.append(f"{retries} retr{'y' if retries == 1 else 'ies'}")
+    if skipped:
+        parts.append(f"{skipped} not sent (endpoint down)")
     return ", ".join(parts) or "-"
 
 

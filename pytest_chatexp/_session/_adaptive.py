@@ -248,6 +248,7 @@ class MergedRuns:
                 merged.live += counts.live
                 merged.failed += counts.failed
                 merged.retries += counts.retries
+                merged.skipped += counts.skipped
                 merged.answers.extend(counts.answers)
         elapsed = time.perf_counter() - self.started
         self.runs.append(ExperimentRun(self.spec.model_configs, self.result, tally, elapsed))

@@ -97,6 +97,7 @@ class ChatexpSession:
                 backoff=settings.backoff,
                 deadline=settings.deadline,
                 max_response_bytes=settings.max_response_bytes,
+                breaker=settings.breaker,
             )
         return self._runner
 
@@ -185,8 +186,7 @@ class ChatexpSession:
             "chatexp_plan": [plan.to_json() for plan in item.stash.get(PLANS_KEY, [])],
             "chatexp_unused": item.stash.get(UNUSED_KEY, {}),
         }
-        # The report now carries all that is needed of them: release the results and the
-        # recording, so a session's memory does not grow with its number of tests.
+        # Released once the report has them, so memory does not grow with the number of tests.
         if RESULTS_KEY in item.stash:
             del item.stash[RESULTS_KEY]
         if RECORDER_KEY in item.stash:
@@ -309,7 +309,7 @@ class ChatexpSession:
             )
             for run in item.stash.get(RESULTS_KEY, [])
             # One that raised before any call was answered or sent has nothing to count.
-            if run.result is not None or run.tally.calls
+            if run.result is not None or run.tally.calls or run.tally.skipped
         ]
 
     def close(self) -> None:

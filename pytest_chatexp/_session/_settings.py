@@ -34,6 +34,7 @@ class Settings:
     backoff: float = 0.5
     deadline: float | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    breaker: int = 3  # connection failures in a row that open an endpoint's breaker; 0: never
     record_mode: str = "none"
     prune: bool = False
     prices: PriceTable = field(default_factory=PriceTable)
@@ -72,6 +73,7 @@ class Settings:
             max_response_bytes=_read(
                 config, "max_response_bytes", int, lambda v: v >= 1, "a whole number of bytes >= 1"
             ),
+            breaker=_read(config, "breaker", int, lambda v: v >= 0, "a whole number >= 0"),
             record_mode=_read(
                 config,
                 "record",
@@ -212,6 +214,14 @@ def add_options(parser: pytest.Parser) -> None:
         "stops past it and the call fails.",
     )
     group.addoption(
+        "--chatexp-breaker",
+        dest="chatexp_breaker",
+        metavar="N",
+        help="Fail fast: after N connection failures in a row to one endpoint (refused, DNS, "
+        "connect timeout; not 429 or 5xx answers), calls to it fail at once without being sent "
+        "until it answers again (default 3; 0 turns this off).",
+    )
+    group.addoption(
         "--chatexp-baseline",
         dest="chatexp_baseline",
         metavar="PATH",
@@ -245,6 +255,7 @@ def add_options(parser: pytest.Parser) -> None:
         ("baseline_alpha", float, "0.05"),
         ("baseline_max_increase", float, "0.1"),
         ("retries", int, "3"),
+        ("breaker", int, "3"),
         ("backoff", float, "0.5"),
         ("deadline", float, ""),
         ("concurrency", int, "16"),

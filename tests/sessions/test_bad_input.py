@@ -281,6 +281,17 @@ CATALOGUE: dict[str, Row] = {
         "ERROR: chatexp: --chatexp-concurrency must be a whole number >= 1, got '0'",
         args=("--chatexp-concurrency", "0"),
     ),
+    "--chatexp-breaker -1": Row(
+        plain_module(),
+        USAGE,
+        "ERROR: chatexp: --chatexp-breaker must be a whole number >= 0, got '-1'",
+        args=("--chatexp-breaker=-1",),
+    ),
+    "ini chatexp_breaker = few": Row(
+        plain_module("chatexp_breaker = few\n"),
+        USAGE,
+        "ERROR: chatexp: ini option chatexp_breaker must be a whole number >= 0, got 'few'",
+    ),
     "--chatexp-timeout -2": Row(
         plain_module(),
         USAGE,
