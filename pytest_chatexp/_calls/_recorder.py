@@ -15,6 +15,7 @@ recording, and otherwise fails with an explanation of what changed since the rec
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Iterable
@@ -40,7 +41,7 @@ from .._util import endpoint_identity
 from ._changes import ChangeRecord
 from ._exchange import endpoint_fix, keep_recorded_ids
 from ._misses import MissedCalls, RecordingMissError
-from ._target import AppHttp, CallOutcome, Via
+from ._target import AppHttp, CallOutcome, Exchange, Via
 
 __all__ = ["ChangeRecord", "RecordingMissError", "TestRecorder", "recorded_call_of"]
 
@@ -110,6 +111,26 @@ class TestRecorder:
             self._file = RecordingFile.load(self.path) if self._existed else RecordingFile()
         return self._file
 
+    def live_exchange(self) -> Exchange:
+        """``exchange``, for the calls a replay left: the recording is read and indexed now,
+        in the caller's thread, not on the runner's event loop at its first live call."""
+        if self.may_record():
+            # A file that cannot be read fails the calls that need it, as it always did (a
+            # folder at its path says first that the answers could not be saved).
+            with contextlib.suppress(ChatexpError):
+                self._by_label  # noqa: B018  (reads the file too)
+        return self.exchange
+
+    @functools.cached_property
+    def _by_label(self) -> dict[Label, Interaction]:
+        """The recording's first interaction (in file order) of each label, indexed once: a
+        call answered anew finds the answer it replaces without scanning the file, so
+        re-recording stays linear in the number of calls."""
+        index: dict[Label, Interaction] = {}
+        for item in self.file.interactions:
+            index.setdefault(item.label, item)
+        return index
+
     async def exchange(
         self,
         call: PlannedCall,
@@ -170,7 +191,7 @@ class TestRecorder:
     ) -> None:
         """A call answered anew: its tokens and cost, and those of the answer it replaces."""
         label = call.label
-        previous = next((item for item in self.file.interactions if item.label == label), None)
+        previous = self._by_label.get(label)
         try:
             # The runner read a live answer already to check it: its reading is reused.
             reply = outcome.reply or provider.parse_response(outcome.body)

@@ -160,6 +160,7 @@ class RecordingFile:
     def __init__(self, test: str = "", interactions: Iterable[Interaction] = ()) -> None:
         self.test = test
         self._by_fingerprint: dict[str, Interaction] = {}
+        self._in_order: list[Interaction] | None = None  # sorted once, until the next add
         for interaction in interactions:
             self.add(interaction)
 
@@ -183,7 +184,9 @@ class RecordingFile:
     @property
     def interactions(self) -> list[Interaction]:
         """All interactions in file order: by config, input, sample, then fingerprint."""
-        return sorted(self._by_fingerprint.values(), key=_order)
+        if self._in_order is None:
+            self._in_order = sorted(self._by_fingerprint.values(), key=_order)
+        return list(self._in_order)
 
     def get(self, fingerprint: str) -> Interaction | None:
         return self._by_fingerprint.get(fingerprint)
@@ -191,6 +194,7 @@ class RecordingFile:
     def add(self, interaction: Interaction) -> None:
         """Add ``interaction``, replacing any with the same fingerprint."""
         self._by_fingerprint[interaction.fingerprint] = interaction
+        self._in_order = None
 
     def __len__(self) -> int:
         return len(self._by_fingerprint)
