@@ -100,6 +100,7 @@ class TestRecorder:
         self._existed = _exists(path)
         self._unwritable: str | None = None  # why recording here fails, once checked
         self._writable_checked = False
+        self._written: RecordingFile | None = None  # what ``persist`` wrote last
         self.used: dict[str, Interaction] = {}
         self.recorded: dict[str, Interaction] = {}
         # Calls answered anew, with their tokens and costs before and after, for the reports.
@@ -270,7 +271,7 @@ class TestRecorder:
     def persist(self) -> None:
         """Write newly recorded answers now, merged into the file, so a crash loses nothing."""
         if self.recorded:
-            self._write(self.recorded.values(), replace=False)
+            self._written = self._write(self.recorded.values(), replace=False)
 
     def finish(self, *, passed: bool, prune: bool) -> list[str]:
         """At the end of the test: the recorded entries it did not use (stale: a prompt or an
@@ -285,11 +286,15 @@ class TestRecorder:
         stale = [key for key in known if key not in self.used and key not in self.recorded]
         rerecording = self.mode in ("new", "all")
         if (stale and (prune or rerecording)) or (self.mode == "all" and self.recorded):
-            self._write([*self.used.values(), *self.recorded.values()], replace=True)
+            kept = [*self.used.values(), *self.recorded.values()]
+            # What ``persist`` wrote already (a first recording, a re-recording that left
+            # nothing stale) is not rendered and compared a second time.
+            if self._written is None or not self._written.holds_exactly(kept):
+                self._write(kept, replace=True)
         return [] if rerecording else stale
 
-    def _write(self, interactions: Iterable[Interaction], *, replace: bool) -> None:
-        update(
+    def _write(self, interactions: Iterable[Interaction], *, replace: bool) -> RecordingFile:
+        return update(
             self.path,
             interactions,
             replace_test=replace,

@@ -196,6 +196,13 @@ class RecordingFile:
         self._by_fingerprint[interaction.fingerprint] = interaction
         self._in_order = None
 
+    def holds_exactly(self, interactions: Iterable[Interaction]) -> bool:
+        """Whether this recording is exactly ``interactions`` (the last of a fingerprint
+        winning, as ``add`` does)."""
+        given = {item.fingerprint: item for item in interactions}
+        held = self._by_fingerprint
+        return given.keys() == held.keys() and all(held[k] == item for k, item in given.items())
+
     def __len__(self) -> int:
         return len(self._by_fingerprint)
 
