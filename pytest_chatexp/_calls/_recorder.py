@@ -113,9 +113,11 @@ class TestRecorder:
         return self._file
 
     def live_exchange(self) -> Exchange:
-        """``exchange``, for the calls a replay left: the recording is read and indexed now,
-        in the caller's thread, not on the runner's event loop at its first live call."""
+        """``exchange``, for the calls a replay left: the recording is read and indexed, and
+        its folder checked, now, in the caller's thread, not on the runner's event loop at its
+        first live call."""
         if self.may_record():
+            self._writable()  # said at the first live call, as before
             # A file that cannot be read fails the calls that need it, as it always did (a
             # folder at its path says first that the answers could not be saved).
             with contextlib.suppress(ChatexpError):
@@ -178,14 +180,20 @@ class TestRecorder:
     def _check_writable(self) -> None:
         """Fail before the first live call, not after paying for it, when its answer could not
         be saved (a read-only folder, a folder at the file's path)."""
+        unwritable = self._writable()
+        if unwritable is not None:
+            raise UnwritableRecordingError(f"{unwritable} No call was made.")
+
+    def _writable(self) -> str | None:
+        """Why no answer could be saved, or None; checked once (it is file work: best done
+        before the runner's event loop needs it)."""
         if not self._writable_checked:
             self._writable_checked = True
             try:
                 check_writable(self.path)
             except RecordingError as exc:
                 self._unwritable = str(exc)
-        if self._unwritable is not None:
-            raise UnwritableRecordingError(f"{self._unwritable} No call was made.")
+        return self._unwritable
 
     def _note_change(
         self, call: Call, call_model: str, provider: Provider, outcome: CallOutcome

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from pytest_chatexp._calls import _recorder
 from pytest_chatexp._calls._recorder import TestRecorder, recorded_call_of
 from pytest_chatexp._calls._target import CallOutcome
 from pytest_chatexp._experiment._config import ModelConfig
@@ -107,8 +108,9 @@ def rerecord(path: Path, mode: str, calls: list[PlannedCall]) -> TestRecorder:
         path=path, display_path=path.name, test_id="t.py::test", mode=mode, rerun_hint="-"
     )
 
+    exchange = recorder.live_exchange()  # as the session does, before the runner's loop
+
     async def run_all() -> None:
-        exchange = recorder.live_exchange()
         for call in calls:
             wire = provider.build_request(call, base_url=BASE_URL)
             outcome = CallOutcome(body=answer(f"new {call.input.id}", 20), latency_s=0.2)
@@ -170,3 +172,27 @@ def test_rerecording_is_linear_in_the_number_of_calls(
     assert len(after) == 5000  # the stale entries of mode new are dropped, as before
     texts = {item["response"]["body"]["choices"][0]["message"]["content"] for item in after}
     assert texts == {f"new q{i:05d}" for i in range(5000)}
+
+
+def test_the_file_is_read_and_its_folder_checked_before_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.yaml"
+    write_recording(path, planned(20, temperature=0.2))
+    on_a_loop: list[tuple[str, bool]] = []
+
+    def noting(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def noted(*args: Any) -> Any:
+            on_a_loop.append((name, asyncio._get_running_loop() is not None))
+            return function(*args)
+
+        return noted
+
+    monkeypatch.setattr(_recorder, "check_writable", noting("check", _recorder.check_writable))
+    load = RecordingFile.load.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(RecordingFile, "load", classmethod(noting("load", load)))
+    recorder = rerecord(path, "new", planned(20, temperature=0.7))
+    assert len(recorder.changes) == 20
+    # Each once, in the caller's thread (later loads are update's, under the file's lock).
+    assert on_a_loop[:2] == [("check", False), ("load", False)]
+    assert ("check", True) not in on_a_loop and ("load", True) not in on_a_loop
