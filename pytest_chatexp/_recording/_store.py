@@ -41,6 +41,7 @@ from ._fingerprint import fingerprint
 from ._text import (
     Invalid,
     dump_yaml,
+    dump_yaml_items,
     field_holding,
     json_data,
     json_kind,
@@ -197,8 +198,7 @@ class RecordingFile:
         self._in_order = None
 
     def holds_exactly(self, interactions: Iterable[Interaction]) -> bool:
-        """Whether this recording is exactly ``interactions`` (the last of a fingerprint
-        winning, as ``add`` does)."""
+        """Whether this recording is exactly ``interactions`` (the last of a key winning)."""
         given = {item.fingerprint: item for item in interactions}
         held = self._by_fingerprint
         return given.keys() == held.keys() and all(held[k] == item for k, item in given.items())
@@ -208,16 +208,13 @@ class RecordingFile:
 
     def render(self) -> str:
         """The file's canonical text; raises RecordingError for data YAML/JSON cannot hold."""
-        document = {
-            "version": VERSION,
-            "test": self.test,
-            "interactions": [_interaction_data(item) for item in self.interactions],
-        }
+        interactions = self.interactions
         try:
-            text = dump_yaml(document)
+            head = dump_yaml({"version": VERSION, "test": self.test})
+            items = dump_yaml_items(_interaction_data(item) for item in interactions)
         except UnicodeEncodeError as exc:
             raise self._unstorable(exc.object[exc.start]) from None
-        return HEADER + text
+        return f"{HEADER}{head}interactions:{items if interactions else ' []'}\n"
 
     def _unstorable(self, char: str) -> RecordingError:
         """The error naming the call and the field that hold ``char``, an unpaired surrogate."""
