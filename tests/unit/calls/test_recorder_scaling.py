@@ -126,6 +126,11 @@ def rerecord(path: Path, mode: str, calls: list[PlannedCall]) -> TestRecorder:
     return recorder
 
 
+def render_json(recording: RecordingFile) -> str:
+    items = [_store._interaction_data(item) for item in recording.interactions]
+    return _store.HEADER + json.dumps({"version": 1, "test": recording.test, "interactions": items})
+
+
 def read_json(path: Path, text: str) -> RecordingFile:
     data = json.loads(text.removeprefix(_store.HEADER))
     return _store._recording_from_data(data, json_only=True)
@@ -136,7 +141,7 @@ def counted_rerecord(
 ) -> tuple[int, int, TestRecorder]:
     """The operations of re-recording ``n`` calls over a recording of them, in ``mode``
     (``new``: every prompt changed, so every call misses and is answered anew)."""
-    monkeypatch.setattr(_store, "dump_yaml", json.dumps)
+    monkeypatch.setattr(RecordingFile, "render", render_json)
     monkeypatch.setattr(_store, "_parse", read_json)
     path = tmp_path / f"{mode}-{n}.yaml"
     write_recording(path, planned(n, temperature=0.2))
@@ -146,7 +151,7 @@ def counted_rerecord(
     with monkeypatch.context() as patched:
         patched.setattr(Label, "__eq__", counter.wrap(Label.__eq__))
         patched.setattr(_store, "_order", counter.wrap(_store._order))
-        patched.setattr(_store, "dump_yaml", renders.wrap(json.dumps))
+        patched.setattr(RecordingFile, "render", renders.wrap(render_json))
         recorder = rerecord(path, mode, calls)
     return counter.count, renders.count, recorder
 
