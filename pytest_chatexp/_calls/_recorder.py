@@ -15,6 +15,7 @@ recording, and otherwise fails with an explanation of what changed since the rec
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Iterable
@@ -40,7 +41,7 @@ from .._util import endpoint_identity
 from ._changes import ChangeRecord
 from ._exchange import endpoint_fix, keep_recorded_ids
 from ._misses import MissedCalls, RecordingMissError
-from ._target import AppHttp, CallOutcome, Via
+from ._target import AppHttp, CallOutcome, Exchange, Via
 
 __all__ = ["ChangeRecord", "RecordingMissError", "TestRecorder", "recorded_call_of"]
 
@@ -99,6 +100,7 @@ class TestRecorder:
         self._existed = _exists(path)
         self._unwritable: str | None = None  # why recording here fails, once checked
         self._writable_checked = False
+        self._written: RecordingFile | None = None  # what ``persist`` wrote last
         self.used: dict[str, Interaction] = {}
         self.recorded: dict[str, Interaction] = {}
         # Calls answered anew, with their tokens and costs before and after, for the reports.
@@ -109,6 +111,28 @@ class TestRecorder:
         if self._file is None:
             self._file = RecordingFile.load(self.path) if self._existed else RecordingFile()
         return self._file
+
+    def live_exchange(self) -> Exchange:
+        """``exchange``, for the calls a replay left: the recording is read and indexed, and
+        its folder checked, now, in the caller's thread, not on the runner's event loop at its
+        first live call."""
+        if self.may_record():
+            self._writable()  # said at the first live call, as before
+            # A file that cannot be read fails the calls that need it, as it always did (a
+            # folder at its path says first that the answers could not be saved).
+            with contextlib.suppress(ChatexpError):
+                self._by_label  # noqa: B018  (reads the file too)
+        return self.exchange
+
+    @functools.cached_property
+    def _by_label(self) -> dict[Label, Interaction]:
+        """The recording's first interaction (in file order) of each label, indexed once: a
+        call answered anew finds the answer it replaces without scanning the file, so
+        re-recording stays linear in the number of calls."""
+        index: dict[Label, Interaction] = {}
+        for item in self.file.interactions:
+            index.setdefault(item.label, item)
+        return index
 
     async def exchange(
         self,
@@ -156,21 +180,27 @@ class TestRecorder:
     def _check_writable(self) -> None:
         """Fail before the first live call, not after paying for it, when its answer could not
         be saved (a read-only folder, a folder at the file's path)."""
+        unwritable = self._writable()
+        if unwritable is not None:
+            raise UnwritableRecordingError(f"{unwritable} No call was made.")
+
+    def _writable(self) -> str | None:
+        """Why no answer could be saved, or None; checked once (it is file work: best done
+        before the runner's event loop needs it)."""
         if not self._writable_checked:
             self._writable_checked = True
             try:
                 check_writable(self.path)
             except RecordingError as exc:
                 self._unwritable = str(exc)
-        if self._unwritable is not None:
-            raise UnwritableRecordingError(f"{self._unwritable} No call was made.")
+        return self._unwritable
 
     def _note_change(
         self, call: Call, call_model: str, provider: Provider, outcome: CallOutcome
     ) -> None:
         """A call answered anew: its tokens and cost, and those of the answer it replaces."""
         label = call.label
-        previous = next((item for item in self.file.interactions if item.label == label), None)
+        previous = self._by_label.get(label)
         try:
             # The runner read a live answer already to check it: its reading is reused.
             reply = outcome.reply or provider.parse_response(outcome.body)
@@ -249,7 +279,7 @@ class TestRecorder:
     def persist(self) -> None:
         """Write newly recorded answers now, merged into the file, so a crash loses nothing."""
         if self.recorded:
-            self._write(self.recorded.values(), replace=False)
+            self._written = self._write(self.recorded.values(), replace=False)
 
     def finish(self, *, passed: bool, prune: bool) -> list[str]:
         """At the end of the test: the recorded entries it did not use (stale: a prompt or an
@@ -264,11 +294,15 @@ class TestRecorder:
         stale = [key for key in known if key not in self.used and key not in self.recorded]
         rerecording = self.mode in ("new", "all")
         if (stale and (prune or rerecording)) or (self.mode == "all" and self.recorded):
-            self._write([*self.used.values(), *self.recorded.values()], replace=True)
+            kept = [*self.used.values(), *self.recorded.values()]
+            # What ``persist`` wrote already (a first recording, a re-recording that left
+            # nothing stale) is not rendered and compared a second time.
+            if self._written is None or not self._written.holds_exactly(kept):
+                self._write(kept, replace=True)
         return [] if rerecording else stale
 
-    def _write(self, interactions: Iterable[Interaction], *, replace: bool) -> None:
-        update(
+    def _write(self, interactions: Iterable[Interaction], *, replace: bool) -> RecordingFile:
+        return update(
             self.path,
             interactions,
             replace_test=replace,

@@ -41,6 +41,7 @@ from ._fingerprint import fingerprint
 from ._text import (
     Invalid,
     dump_yaml,
+    dump_yaml_items,
     field_holding,
     json_data,
     json_kind,
@@ -160,6 +161,7 @@ class RecordingFile:
     def __init__(self, test: str = "", interactions: Iterable[Interaction] = ()) -> None:
         self.test = test
         self._by_fingerprint: dict[str, Interaction] = {}
+        self._in_order: list[Interaction] | None = None  # sorted once, until the next add
         for interaction in interactions:
             self.add(interaction)
 
@@ -183,7 +185,9 @@ class RecordingFile:
     @property
     def interactions(self) -> list[Interaction]:
         """All interactions in file order: by config, input, sample, then fingerprint."""
-        return sorted(self._by_fingerprint.values(), key=_order)
+        if self._in_order is None:
+            self._in_order = sorted(self._by_fingerprint.values(), key=_order)
+        return list(self._in_order)
 
     def get(self, fingerprint: str) -> Interaction | None:
         return self._by_fingerprint.get(fingerprint)
@@ -191,22 +195,26 @@ class RecordingFile:
     def add(self, interaction: Interaction) -> None:
         """Add ``interaction``, replacing any with the same fingerprint."""
         self._by_fingerprint[interaction.fingerprint] = interaction
+        self._in_order = None
+
+    def holds_exactly(self, interactions: Iterable[Interaction]) -> bool:
+        """Whether this recording is exactly ``interactions`` (the last of a key winning)."""
+        given = {item.fingerprint: item for item in interactions}
+        held = self._by_fingerprint
+        return given.keys() == held.keys() and all(held[k] == item for k, item in given.items())
 
     def __len__(self) -> int:
         return len(self._by_fingerprint)
 
     def render(self) -> str:
         """The file's canonical text; raises RecordingError for data YAML/JSON cannot hold."""
-        document = {
-            "version": VERSION,
-            "test": self.test,
-            "interactions": [_interaction_data(item) for item in self.interactions],
-        }
+        interactions = self.interactions
         try:
-            text = dump_yaml(document)
+            head = dump_yaml({"version": VERSION, "test": self.test})
+            items = dump_yaml_items(_interaction_data(item) for item in interactions)
         except UnicodeEncodeError as exc:
             raise self._unstorable(exc.object[exc.start]) from None
-        return HEADER + text
+        return f"{HEADER}{head}interactions:{items if interactions else ' []'}\n"
 
     def _unstorable(self, char: str) -> RecordingError:
         """The error naming the call and the field that hold ``char``, an unpaired surrogate."""

@@ -233,7 +233,7 @@ class ChatexpSession:
                     run.result = assemble_runs(spec, run.samples, time.perf_counter() - started)
             if run.result is None:
                 check_keys(spec, recorder)
-            inner = recorder.exchange if recorder is not None else send_directly
+            inner = recorder.live_exchange() if recorder is not None else send_directly
             run.exchange = Meter(tally, self.budget).guard(inner)
             yield run
         except BudgetExhausted:

@@ -35,6 +35,7 @@ from pytest_chatexp._recording import (
     RecordingError,
     RecordingFile,
     SecretInRecordingError,
+    _store,
     describe_request,
     environment_secrets,
     explain_miss,
@@ -45,6 +46,7 @@ from pytest_chatexp._recording import (
 )
 from pytest_chatexp._recording._diff import Change, Miss
 from pytest_chatexp._recording._files import _exclusive_create_lock
+from pytest_chatexp._recording._text import dump_yaml
 
 TEST_ID = "tests/test_support.py::test_refund[support-v2]"
 SYSTEM_PROMPT = (
@@ -226,6 +228,32 @@ def test_any_json_round_trips(tmp_path: Path, body: dict[str, Any], output: Any)
     text = path.read_bytes()
     loaded.save(path, known_secrets=[])
     assert path.read_bytes() == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.sampled_from(TRICKY_STRINGS) | st.text(), max_size=4),
+    outputs=st.lists(json_values, max_size=4),
+    test=st.text(max_size=12),
+)
+def test_rendered_item_by_item_as_one_whole_dump(
+    texts: list[str], outputs: list[Any], test: str
+) -> None:
+    """The file is rendered one interaction at a time (a whole file's node graph is many
+    times its text): byte for byte what one dump of the whole document gives."""
+    interactions = [
+        make_interaction(make_call(input=f"text{n}"), output=text) for n, text in enumerate(texts)
+    ] + [
+        Interaction.record(make_call(input=f"raw{n}"), body=output, latency_s=0.1)
+        for n, output in enumerate(outputs)
+    ]
+    recording = RecordingFile(test, interactions)
+    document = {
+        "version": _store.VERSION,
+        "test": test,
+        "interactions": [_store._interaction_data(item) for item in recording.interactions],
+    }
+    assert recording.render() == _store.HEADER + dump_yaml(document)
 
 
 def test_file_format_is_reviewable(tmp_path: Path) -> None:
