@@ -967,3 +967,12 @@ def test_a_turn_must_be_a_whole_number(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("turn: 1", "turn: -1"))
     with pytest.raises(CorruptRecordingError, match=r"label.turn must be an integer of at least 0"):
         RecordingFile.load(path)
+
+
+@pytest.mark.parametrize("test", ["a\n\n", "\n", "b\n"])
+def test_a_name_ending_in_newlines_still_loads_as_one_document(test: str) -> None:
+    # Such a name is a "|+" block, whose own dump ends the document with "...".
+    for interactions in ([], [make_interaction(make_call())]):
+        loaded = yaml.safe_load(RecordingFile(test, interactions).render())
+        assert loaded["test"] == test
+        assert len(loaded["interactions"]) == len(interactions)
