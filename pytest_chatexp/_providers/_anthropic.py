@@ -43,6 +43,7 @@ from ._base import (
     Provider,
     ProviderReply,
     WireRequest,
+    arguments_object,
     endpoint_url,
     humanloop_finish_reason,
     parse_wire,
@@ -256,7 +257,11 @@ def wire_messages(messages: tuple[ChatMessage, ...], *, where: str) -> list[dict
                     "type": "tool_use",
                     "id": call.id,
                     "name": call.function.name,
-                    "input": _tool_input(call, where=f"{where}: messages[{position}]"),
+                    "input": arguments_object(
+                        call,
+                        where=f"{where}: messages[{position}]",
+                        field="Anthropic's tool_use input",
+                    ),
                 }
                 for call in message.tool_calls
             ]
@@ -294,22 +299,6 @@ def _image_source(url: str) -> dict[str, Any]:
         media_type, _, data = url[5:].partition(";base64,")
         return {"type": "base64", "media_type": media_type, "data": data}
     return {"type": "url", "url": url}
-
-
-def _tool_input(call: ToolCall, *, where: str) -> Any:
-    arguments = call.function.arguments
-    if not arguments:
-        return {}
-    try:
-        value = json.loads(arguments)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise InvalidExperimentError(
-            f"{where}: the arguments of tool call '{call.id}' must be a JSON object for "
-            f"Anthropic's tool_use input, got {arguments!r}"
-        )
-    return value
 
 
 def _wire_tool(tool: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
@@ -14,7 +15,13 @@ from pydantic import BaseModel, ValidationError
 
 from .._errors import InvalidExperimentError, ProviderError
 from .._experiment._config import ModelConfig
-from .._experiment._humanloop import ChatMessage, HumanloopLog, ToolResultResponse, Usage
+from .._experiment._humanloop import (
+    ChatMessage,
+    HumanloopLog,
+    ToolCall,
+    ToolResultResponse,
+    Usage,
+)
 from .._experiment._spec import PlannedCall
 from .._validation import describe_validation_error
 
@@ -22,9 +29,11 @@ __all__ = [
     "Provider",
     "ProviderReply",
     "StreamDecoder",
+    "UrlStreamedRequest",
     "WireRequest",
     "any_event_item_has",
     "api_key_env",
+    "arguments_object",
     "base_url_for",
     "endpoint_url",
     "get_provider",
@@ -53,6 +62,18 @@ class WireRequest:
     def streams(self) -> bool:
         """The request asks for server-sent events: the answer is a list of event objects."""
         return self.body.get("stream") is True
+
+
+@dataclass(frozen=True, slots=True)
+class UrlStreamedRequest(WireRequest):
+    """A request of an API that says "stream" with its URL, not its body (Gemini, Bedrock):
+    the flag is kept beside the body."""
+
+    stream: bool = False
+
+    @property
+    def streams(self) -> bool:
+        return self.stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +113,23 @@ def parse_wire(model: type[_W], body: Any, what: str) -> _W:
         raise ProviderError(
             f"the response is not {what}: {describe_validation_error(exc)}"
         ) from None
+
+
+def arguments_object(call: ToolCall, *, where: str, field: str) -> dict[str, Any]:
+    """A tool call's arguments (JSON text, as OpenAI sends them) as the object the other APIs
+    take (``field`` names it in the error: a history whose arguments are not an object cannot be
+    sent)."""
+    arguments = call.function.arguments
+    try:
+        value = json.loads(arguments) if arguments else {}
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidExperimentError(
+            f"{where}: the arguments of tool call '{call.id}' must be a JSON object for "
+            f"{field}, got {arguments!r}"
+        )
+    return value
 
 
 def endpoint_url(base_url: str, path: str) -> str:

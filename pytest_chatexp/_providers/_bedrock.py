@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -53,6 +52,7 @@ from ._base import (
     Provider,
     ProviderReply,
     StreamDecoder,
+    UrlStreamedRequest,
     WireRequest,
     endpoint_url,
     humanloop_finish_reason,
@@ -62,7 +62,7 @@ from ._bedrock_messages import REASONING_BLOCKS_FIELD, wire_messages
 from ._bedrock_stream import assemble_stream, error_text, is_first_token, stream_finished
 from ._eventstream import EventStreamDecoder
 
-__all__ = ["REASONING_BLOCKS_FIELD", "BedrockConverseProvider", "BedrockWireRequest"]
+__all__ = ["REASONING_BLOCKS_FIELD", "BedrockConverseProvider"]
 
 KEY_ENV = "AWS_BEARER_TOKEN_BEDROCK"
 _FINISH_REASONS = {
@@ -97,17 +97,6 @@ _IMAGE_FORMATS = {
     "image/gif": "gif",
     "image/webp": "webp",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class BedrockWireRequest(WireRequest):
-    """Converse says "stream" with its URL, not its body: the flag is kept beside the body."""
-
-    stream: bool = False
-
-    @property
-    def streams(self) -> bool:
-        return self.stream
 
 
 class _Wire(BaseModel):
@@ -219,7 +208,7 @@ class BedrockConverseProvider(Provider):
             }
         model = quote(config.model, safe="")
         action = "converse-stream" if stream else "converse"
-        return BedrockWireRequest(
+        return UrlStreamedRequest(
             url=endpoint_url(base_url, f"model/{model}/{action}"), body=body, stream=stream
         )
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from .._errors import InvalidExperimentError
 from .._experiment._humanloop import ChatMessage, ImageChatContent, TextChatContent, ToolCall
+from ._base import arguments_object
 
 __all__ = ["REASONING_BLOCKS_FIELD", "wire_messages"]
 
@@ -75,16 +76,7 @@ def _content_blocks(
 
 
 def _tool_use(call: ToolCall, *, where: str) -> dict[str, Any]:
-    arguments = call.function.arguments
-    try:
-        value = json.loads(arguments) if arguments else {}
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise InvalidExperimentError(
-            f"{where}: the arguments of tool call '{call.id}' must be a JSON object for "
-            f"Converse's toolUse input, got {arguments!r}"
-        )
+    value = arguments_object(call, where=where, field="Converse's toolUse input")
     return {"toolUseId": call.id, "name": call.function.name, "input": value}
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -49,14 +48,16 @@ from .._experiment._spec import PlannedCall
 from ._base import (
     Provider,
     ProviderReply,
+    UrlStreamedRequest,
     WireRequest,
+    arguments_object,
     endpoint_url,
     humanloop_finish_reason,
     parse_wire,
 )
 from ._gemini_stream import assemble_stream, error_text
 
-__all__ = ["GeminiProvider", "GeminiWireRequest", "assemble_stream"]
+__all__ = ["GeminiProvider", "assemble_stream"]
 
 _FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 _CHOICES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
@@ -68,17 +69,6 @@ _GENERATION_FIELDS = (
     ("presence_penalty", "presencePenalty"),
     ("frequency_penalty", "frequencyPenalty"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class GeminiWireRequest(WireRequest):
-    """Gemini says "stream" with its URL, not its body: the flag is kept beside the body."""
-
-    stream: bool = False
-
-    @property
-    def streams(self) -> bool:
-        return self.stream
 
 
 class _Wire(BaseModel):
@@ -153,7 +143,7 @@ class GeminiProvider(Provider):
             )
         model = quote(config.model.removeprefix("models/"), safe="")
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return GeminiWireRequest(
+        return UrlStreamedRequest(
             url=endpoint_url(base_url, f"v1beta/models/{model}:{action}"), body=body, stream=stream
         )
 
@@ -318,16 +308,7 @@ def _parts(content: str | list[TextChatContent | ImageChatContent] | None) -> li
 
 
 def _function_call(call: ToolCall, *, where: str) -> dict[str, Any]:
-    arguments = call.function.arguments
-    try:
-        args = json.loads(arguments) if arguments else {}
-    except json.JSONDecodeError:
-        args = None
-    if not isinstance(args, dict):
-        raise InvalidExperimentError(
-            f"{where}: the arguments of tool call '{call.id}' must be a JSON object for "
-            f"Gemini's functionCall args, got {arguments!r}"
-        )
+    args = arguments_object(call, where=where, field="Gemini's functionCall args")
     return {"name": call.function.name, "args": args}
 
 

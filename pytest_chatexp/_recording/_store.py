@@ -214,12 +214,9 @@ class RecordingFile:
             items = dump_yaml_items(_interaction_data(item) for item in interactions)
         except UnicodeEncodeError as exc:
             raise self._unstorable(exc.object[exc.start]) from None
-        if head.endswith("\n...\n"):
-            # A name kept by a ``|+`` block ends its own dump with ``...``, which would end the
-            # document before the interactions: such a (rare) file is dumped whole.
+        if head.endswith("\n...\n"):  # a "|+" name ends its dump, and the document, with "..."
             data = [_interaction_data(item) for item in interactions]
-            document = {"version": VERSION, "test": self.test, "interactions": data}
-            return HEADER + dump_yaml(document)
+            return HEADER + dump_yaml({"version": VERSION, "test": self.test, "interactions": data})
         return f"{HEADER}{head}interactions:{items if interactions else ' []'}\n"
 
     def _unstorable(self, char: str) -> RecordingError:
