@@ -185,27 +185,36 @@ def test_bad_alpha_and_arguments_are_clear_errors(suite: Suite, server: Referenc
 
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_the_same_verdicts_under_xdist(suite: Suite, server: ReferenceServer, workers: str) -> None:
+    # Each test asks its own inputs: the script answers in call order, and two workers would
+    # interleave the calls of two tests sharing a queue.
     script(
         server,
         {
-            "<v1-a>": answers([]) * 2,
-            "<v1-b>": answers([]) * 2,
-            "<v2-a>": answers([1, 3, 5, 7]) * 2,
-            "<v2-b>": answers([0, 2, 4, 6]) * 2,
+            **{f"<v1-{q}{run}>": answers([]) for q in "ab" for run in (1, 2)},
+            **{f"<v2-a{run}>": answers([1, 3, 5, 7]) for run in (1, 2)},
+            **{f"<v2-b{run}>": answers([0, 2, 4, 6]) for run in (1, 2)},
         },
     )
     suite.write(**{"configs.py": CONFIGS})
     suite.write(
         """
         import pytest
-        from configs import INPUTS, OK, V1, V2
+        from configs import OK, V1, V2
         from pytest_chatexp import checks as c
 
-        @pytest.mark.parametrize("run", [1, 2])
-        @pytest.mark.chatexp(model_configs=[V1, V2], inputs=INPUTS, num_samples=10, concurrency=1)
-        def test_ab(chatexp, run):
+        def verdicts(chatexp):
             c.assert_better(chatexp, candidate="v1", baseline="v2", checks=[OK])
             c.assert_not_worse(chatexp, candidate="v2", baseline="v1", checks=[OK], alpha=0.05)
+
+        @pytest.mark.chatexp(model_configs=[V1, V2], num_samples=10, concurrency=1,
+                             inputs=[{"id": "a", "q": "a1"}, {"id": "b", "q": "b1"}])
+        def test_ab1(chatexp):
+            verdicts(chatexp)
+
+        @pytest.mark.chatexp(model_configs=[V1, V2], num_samples=10, concurrency=1,
+                             inputs=[{"id": "a", "q": "a2"}, {"id": "b", "q": "b2"}])
+        def test_ab2(chatexp):
+            verdicts(chatexp)
         """,
         name="test_ab.py",
     )
