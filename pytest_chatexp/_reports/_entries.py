@@ -54,6 +54,7 @@ class Totals:
     cost_usd: float | None
     cached_tokens: int | None = None  # prompt-cache reads; None: not reported, or not by all
     cache_write_tokens: int | None = None
+    skipped: int = 0  # calls never sent, their endpoint's circuit breaker open
 
 
 @dataclass(slots=True)
@@ -80,6 +81,7 @@ class ConfigEntry:
     cases_inconclusive: int | None = None  # None: no assertion set a confidence
     cached_tokens: int | None = None  # prompt-cache reads; None: not reported, or not by all
     cache_write_tokens: int | None = None
+    skipped: int = 0  # as in ``Totals``
 
 
 @dataclass(slots=True)
@@ -251,6 +253,7 @@ def read_run(report: Mapping[str, Any]) -> RunEntry:
             cost_usd=_float(totals.get("cost_usd")),
             cached_tokens=_int(totals.get("cached_tokens")),
             cache_write_tokens=_int(totals.get("cache_write_tokens")),
+            skipped=_int(totals.get("skipped")) or 0,
         ),
         record_modes=tuple(_str(mode) for mode in _list(report.get("record_modes")) if mode),
     )
@@ -325,6 +328,7 @@ def _config(row: Mapping[str, Any]) -> ConfigEntry:
         cases_inconclusive=_int(row.get("cases_inconclusive")),
         cached_tokens=_int(row.get("cached_tokens")),
         cache_write_tokens=_int(row.get("cache_write_tokens")),
+        skipped=_int(row.get("skipped")) or 0,
     )
 
 

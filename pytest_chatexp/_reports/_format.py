@@ -85,6 +85,12 @@ def cache_text(cached: int | None, written: int | None, template: str = "{}") ->
     return template.format(", ".join(parts)) if parts else ""
 
 
+def unsent_text(skipped: int, template: str = "{}") -> str:
+    """``3 not sent (endpoint down)`` (put in ``template``): calls a circuit breaker stopped,
+    which are neither replayed nor live; "" when there were none."""
+    return template.format(f"{skipped:,} not sent (endpoint down)") if skipped else ""
+
+
 def known_cost(values: Iterable[float | None]) -> float | None:
     """The sum of costs in USD, to 8 places, or None (unknown) when one of them is unknown."""
     costs = list(values)

@@ -24,7 +24,7 @@ from ._entries import (
     SampleEntry,
     TestEntry,
 )
-from ._format import cache_text, money, plural
+from ._format import cache_text, money, plural, unsent_text
 from ._format import seconds as _seconds
 from ._html_assets import CSS, JS
 from ._html_changes import changes_table
@@ -96,7 +96,11 @@ def _header(run: RunEntry, tests: Sequence[TestEntry]) -> str:
         ("Tests", _int(totals.tests), f"{failed_tests} failing" if failed_tests else ""),
         ("Experiments", _int(totals.experiments), ""),
         ("Calls", _int(totals.calls), ""),
-        ("Replayed / live", f"{_int(totals.replayed)} / {_int(totals.live)}", ""),
+        (
+            "Replayed / live",
+            f"{_int(totals.replayed)} / {_int(totals.live)}",
+            unsent_text(totals.skipped),
+        ),
         (
             "Tokens",
             _int(totals.total_tokens),
@@ -246,12 +250,12 @@ def _config_table(configs: Sequence[ConfigEntry], anchor: str) -> str:
             f"{_int(row.generation_tokens)} / {_int(row.total_tokens)}"
             # (counts only: nothing from the report's text to escape)
             + cache_text(row.cached_tokens, row.cache_write_tokens, '<span class="sub">{}</span>')
-            + "</td>"
-            f'<td class="num">{_e(money(row.cost_usd))}</td>'
+            + f'</td><td class="num">{_e(money(row.cost_usd))}</td>'
             f'<td class="num">{_e(_seconds(row.latency_p50_s))}</td>'
             f'<td class="num">{_e(_seconds(row.latency_p95_s))}</td>'
-            f'<td class="num">{_int(row.replayed)} / {_int(row.live)}</td>'
-            "</tr>"
+            f'<td class="num">{_int(row.replayed)} / {_int(row.live)}'
+            + unsent_text(row.skipped, '<span class="sub">{}</span>')
+            + "</td></tr>"
         )
     return (
         f'<div class="scroll" role="region" tabindex="0" aria-label="Model configs">'

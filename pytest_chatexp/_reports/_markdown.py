@@ -20,7 +20,7 @@ from typing import Final
 
 from .._util import interval_text
 from ._entries import CaseEntry, RunEntry, TestEntry, VerdictEntry
-from ._format import cache_text, money
+from ._format import cache_text, money, unsent_text
 from ._format import seconds as _seconds
 from ._md import cell, code, fenced, html_text, pass_rate, reasoning_details, row, text, tokens
 from ._md_changes import Block, changed_section
@@ -99,7 +99,7 @@ def _title(run: RunEntry) -> str:
     parts = [
         f"{experiments:,} experiment{'s' if experiments != 1 else ''}",
         f"{calls:,} call{'s' if calls != 1 else ''} ({totals.replayed:,} replayed, "
-        f"{totals.live:,} live)",
+        f"{totals.live:,} live{unsent_text(totals.skipped, ', {}')})",
         f"{tokens(totals.total_tokens)} tokens ({tokens(totals.prompt_tokens)} "
         f"prompt + {tokens(totals.generation_tokens)} generation"
         + cache_text(totals.cached_tokens, totals.cache_write_tokens, "; {}")
@@ -272,7 +272,8 @@ def _experiments_section(tests: Sequence[TestEntry]) -> list[Block]:
                         + cache_text(config.cached_tokens, config.cache_write_tokens, " ({})"),
                         "unknown" if config.cost_usd is None else money(config.cost_usd),
                         f"{_seconds(config.latency_p50_s)} / {_seconds(config.latency_p95_s)}",
-                        f"{config.replayed:,} / {config.live:,}",
+                        f"{config.replayed:,} / {config.live:,}"
+                        + unsent_text(config.skipped, " ({})"),
                     ]
                 )
             )

@@ -10,13 +10,14 @@ never timed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from pytest_chatexp.testing import Fault, ReferenceServer
-from tests._suite import Run, Suite
+from tests._suite import REPORTS, Run, Suite
 
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens on it here
 FAST = "--chatexp-backoff=0.01"
@@ -76,7 +77,7 @@ def attempts(run: Run, config: str = "dead") -> tuple[int, int, int]:
 def test_128_calls_to_a_dead_endpoint_fail_after_a_few_attempts(
     suite: Suite, server: ReferenceServer
 ) -> None:
-    run = suite.write(many(tests=8, per_test=16)).run(FAST, report=True)
+    run = suite.write(many(tests=8, per_test=16)).run(FAST, *REPORTS)
     run.assert_outcomes(errors=8).assert_clean()
     live, tried, failed = attempts(run)
     # Without the breaker: 128 calls x 4 attempts = 512. With it: the 3 failures that open it,
@@ -102,6 +103,12 @@ def test_128_calls_to_a_dead_endpoint_fail_after_a_few_attempts(
         f"total: 8 experiments (8 raised), {live} calls (0 replayed, {live} live ({live} failed)*"
         f", {skipped} not sent (endpoint down))*"
     )
+    _, markdown, html = run.reports()
+    # The Markdown and HTML reports say so too: in the totals, and per config row.
+    assert f"(0 replayed, {live} live, {skipped} not sent (endpoint down))" in markdown
+    assert f'<dd>0 / {live}<span class="sub">{skipped} not sent (endpoint down)</span>' in html
+    row_counts = re.findall(r"\| \d+ / \d+ \((\d+) not sent \(endpoint down\)\) \|", markdown)
+    assert sum(map(int, row_counts)) == skipped
 
 
 def test_a_disabled_breaker_retries_every_call(suite: Suite, server: ReferenceServer) -> None:
