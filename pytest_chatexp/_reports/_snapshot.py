@@ -9,8 +9,9 @@ text and tool calls (compact JSON), the tools' results (errors marked), the fina
 Ids, timings and raw provider payloads never enter it, so a snapshot changes only when what the
 model says (or a tool returns) changes.
 
-A failing comparison names the case of every changed line, so the diff says which config and
-input now answer differently.
+A failing comparison shows each changed section (a config's parameters, an input's variables,
+a sample) under its own header, so the diff says which config, input and sample now answer
+differently; unchanged samples are folded.
 """
 
 from __future__ import annotations
@@ -201,11 +202,41 @@ def _inline(value: Any) -> str:
 
 
 def _case_diff(old: list[str], new: list[str]) -> Iterator[str]:
-    """Unified-diff hunks, each headed by the model config and input its first change is in."""
+    """The changed sections (a config's parameters, an input's variables, a sample), each under
+    its own header, changed lines with one line of context; unchanged sections are folded.
+
+    Sections are matched by their place (config, input, sample), not by line position, so a
+    sample whose output gains or loses lines never drags its neighbours' lines into its hunk.
+    """
+    before, after = _sections(old), _sections(new)
+    keys = difflib.SequenceMatcher(
+        a=[key for key, _ in before], b=[key for key, _ in after], autojunk=False
+    )
+    unchanged = 0
+    for tag, i1, i2, j1, j2 in keys.get_opcodes():
+        if tag == "equal":
+            for (key, old_lines), (_, new_lines) in zip(before[i1:i2], after[j1:j2], strict=True):
+                if old_lines == new_lines:
+                    unchanged += ", sample " in key
+                    continue
+                yield f"@@ {key} @@"
+                yield from _section_diff(old_lines, new_lines)
+            continue
+        for key, lines in before[i1:i2]:
+            yield f"@@ {key} (removed) @@"
+            yield from (f"- {line}" for line in lines)
+        for key, lines in after[j1:j2]:
+            yield f"@@ {key} (new) @@"
+            yield from (f"+ {line}" for line in lines)
+    if unchanged:
+        yield f"({plural(unchanged, 'unchanged sample')} not shown)"
+
+
+def _section_diff(old: list[str], new: list[str]) -> Iterator[str]:
     matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    for group in matcher.get_grouped_opcodes(1):
-        first_changed = next(i1 for tag, i1, _, _, _ in group if tag != "equal")
-        yield f"@@ {_case_at(old, first_changed) or 'experiment'} @@"
+    for number, group in enumerate(matcher.get_grouped_opcodes(1)):
+        if number:
+            yield "  ..."
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
                 yield from (f"  {line}" for line in old[i1:i2])
@@ -214,19 +245,21 @@ def _case_diff(old: list[str], new: list[str]) -> Iterator[str]:
             yield from (f"+ {line}" for line in new[j1:j2])
 
 
-def _case_at(lines: list[str], position: int) -> str:
-    """The config / input / sample headers in force at ``position``."""
-    config = case = sample = ""
-    for line in lines[: position + 1]:
+def _sections(lines: list[str]) -> list[tuple[str, list[str]]]:
+    """The snapshot's lines cut at its headers, each part named by the config, input and
+    sample in force (blank separator lines left out)."""
+    sections: list[tuple[str, list[str]]] = [("experiment", [])]
+    config = case = ""
+    for line in lines:
         if line.startswith("## model config: "):
-            config, case, sample = line.removeprefix("## model config: "), "", ""
+            config, case = line.removeprefix("## model config: "), ""
+            sections.append((f"model config '{config}'", []))
         elif line.startswith("### input: "):
-            case, sample = line.removeprefix("### input: "), ""
+            case = line.removeprefix("### input: ")
+            sections.append((f"model config '{config}', input '{case}'", []))
         elif line.startswith("#### sample "):
             sample = line.removeprefix("#### ").split(":", 1)[0]
-    parts = [
-        f"model config '{config}'" if config else "",
-        f"input '{case}'" if case else "",
-        sample,
-    ]
-    return ", ".join(part for part in parts if part)
+            sections.append((f"model config '{config}', input '{case}', {sample}", []))
+        if line:
+            sections[-1][1].append(line)
+    return sections
