@@ -67,15 +67,27 @@ class MissedCalls:
             cases.setdefault((miss.label.config, miss.label.input), miss)
         return list(cases.values())
 
+    def explained_groups(self) -> list[list[Miss]]:
+        """``explained()`` grouped by explanation: cases whose requests changed the same way
+        (a system prompt edited for every input) share one, so it is shown once."""
+        groups: dict[tuple[object, ...], list[Miss]] = {}
+        for miss in self.explained():
+            key = (miss.relation, miss.changes, tuple(miss.notes()), miss.verdict())
+            groups.setdefault(key, []).append(miss)
+        return list(groups.values())
+
     def fix_texts(self) -> list[str]:
         return [fix or f"To record, run: {self.record_command}" for fix in self.fixes]
 
     def render(self) -> str:
         lines = [self.headline()]
-        explained = self.explained()
-        lines += [miss.render() for miss in explained[:EXPLANATIONS_SHOWN]]
-        if len(explained) > EXPLANATIONS_SHOWN:
-            lines.append(f"... and {len(explained) - EXPLANATIONS_SHOWN} more cases")
+        groups = self.explained_groups()
+        lines += [
+            first.render([miss.label for miss in alike])
+            for first, *alike in groups[:EXPLANATIONS_SHOWN]
+        ]
+        if more := sum(len(group) for group in groups[EXPLANATIONS_SHOWN:]):
+            lines.append(f"... and {more} more case{'s' if more > 1 else ''}")
         lines += self.fix_texts()
         return "\n".join(lines)
 

@@ -137,11 +137,21 @@ class Miss:
             "of pytest-chatexp: re-record with --chatexp-record=all."
         )
 
-    def render(self) -> str:
-        """A short report (at most ~``MAX_LINES`` lines) of why the call has no recording."""
-        lines = [f"no recorded response for {describe_request(self.label)}.", *self.notes()]
-        if self.closest is not None:
-            lines.append(f"Closest recording: {describe_request(self.closest)} ({self.relation}).")
+    def render(self, alike: Sequence[Label] = ()) -> str:
+        """A short report (at most ~``MAX_LINES`` lines) of why the call has no recording;
+        with ``alike``, for those cases too, whose requests changed the same way."""
+        if alike:
+            cases = (
+                f"{len(alike) + 1} cases that changed alike: {describe_cases([self.label, *alike])}"
+            )
+            lines = [f"no recorded response for {cases}.", *self.notes()]
+            if self.relation:
+                lines.append(f"Each compared with its closest recording ({self.relation}).")
+        else:
+            lines = [f"no recorded response for {describe_request(self.label)}.", *self.notes()]
+            if self.closest is not None:
+                closest = describe_request(self.closest)
+                lines.append(f"Closest recording: {closest} ({self.relation}).")
         if self.changes:
             lines.append("Request changes since it was recorded:")
             lines.extend(capped(self.changes, room=MAX_LINES - len(lines)))
@@ -225,6 +235,18 @@ class Wanted(Protocol):
 def describe_request(label: Label) -> str:
     """``model config 'support-v2', input 'refund', sample 0``, as in experiment errors."""
     return label.describe()
+
+
+def describe_cases(labels: Sequence[Label], shown: int = 8) -> str:
+    """``model config 'a', inputs 'x', 'y'; model config 'b', input 'x'``, the first ``shown``."""
+    inputs: dict[str, list[str]] = {}
+    for label in labels[:shown]:
+        inputs.setdefault(label.config, []).append(f"'{label.input}'")
+    text = "; ".join(
+        f"model config '{config}', input{'s' if len(names) > 1 else ''} {', '.join(names)}"
+        for config, names in inputs.items()
+    )
+    return text + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
 
 
 def explain_miss(wanted: Wanted, recorded: Sequence[Interaction]) -> Miss:

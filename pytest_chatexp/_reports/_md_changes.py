@@ -65,19 +65,16 @@ def _miss_block(test: TestEntry, missed: MissedCalls) -> str:
     path = code(missed.recording)
     where = f"recording {path}" if missed.recording_exists else f"no recording file yet ({path})"
     lines = [f"**{code(test.test)}**: {text(missed.summary())}; {where}."]
-    explained = missed.explained()
     # Cases that changed the same way share one diff.
-    groups: dict[tuple[tuple[str, ...], tuple[str, ...], str], list[Label]] = {}
-    for miss in explained[:EXPLANATIONS_SHOWN]:
-        key = (tuple(_diff(miss)), tuple(_notes(miss)), miss.relation)
-        groups.setdefault(key, []).append(miss.label)
-    for (diff, notes, relation), labels in groups.items():
-        closest = f" (closest recording: {text(relation)})" if relation else ""
-        lines += ["", f"{_case_labels(labels)}{closest}:"]
-        lines += [f"- {text(note)}" for note in notes]
-        if diff:
+    groups = missed.explained_groups()
+    for group in groups[:EXPLANATIONS_SHOWN]:
+        miss = group[0]
+        closest = f" (closest recording: {text(miss.relation)})" if miss.relation else ""
+        lines += ["", f"{_case_labels([miss.label for miss in group])}{closest}:"]
+        lines += [f"- {text(note)}" for note in _notes(miss)]
+        if diff := _diff(miss):
             lines += ["", fenced("\n".join(diff), "diff")]
-    more = len(explained) - EXPLANATIONS_SHOWN
+    more = sum(len(group) for group in groups[EXPLANATIONS_SHOWN:])
     others = [fix for fix in missed.fixes if fix is not None]
     if more > 0 or others:
         lines.append("")

@@ -154,19 +154,8 @@ def _unescaped_pipes(line: str) -> int:
 
 MISS = """\
 chatexp: test_support.py::test_support: 4 of 6 calls have no matching recording (record mode 'none'); recording __recordings__/test_support/test_support.yaml.
-no recorded response for model config 'support-v2', input 'refund', sample 0.
-Closest recording: model config 'support-v2', input 'refund', sample 0 (same label).
-Request changes since it was recorded:
-  messages[0].content changed:
-       You are a support agent for Acme.
-      -Answer in one short paragraph.
-      +Answer in two short paragraphs.
-       Never promise refunds.
-  temperature: 0.2 -> 0.7
-  tools[1] added: {"function": {"name": "refund"}}
-  stop removed (was ["\\n"])
-no recorded response for model config 'support-v2', input 'late', sample 0.
-Closest recording: model config 'support-v2', input 'late', sample 0 (same label).
+no recorded response for 2 cases that changed alike: model config 'support-v2', inputs 'refund', 'late'.
+Each compared with its closest recording (same label).
 Request changes since it was recorded:
   messages[0].content changed:
        You are a support agent for Acme.
@@ -181,7 +170,9 @@ input 'lost' is new: nothing was recorded for it.
 Closest recording: model config 'support-v2', input 'late', sample 0 (same config).
 Request changes since it was recorded:
   messages[1].content: "late?" -> "lost?"
-... and 1 more cases
+no recorded response for model config 'support-v2', input 'other', sample 0.
+Closest recording: model config 'support-v2', input 'other', sample 0 (same label).
+The request is unchanged, so this recording was made by an incompatible version of pytest-chatexp: re-record with --chatexp-record=all.
 To record, run: pytest --chatexp-record=new 'test_support.py::test_support'"""
 
 
@@ -424,7 +415,8 @@ Model config `support-v2`, input `lost` (closest recording: same config):
 +messages[1].content: "lost?"
 ```
 
-- ... and 1 more cases
+Model config `support-v2`, input `other` (closest recording: same label):
+- The request is unchanged, so this recording was made by an incompatible version of pytest-chatexp: re-record with --chatexp-record=all.
 
 To record: `pytest --chatexp-record=new 'test_support.py::test_support'`
 """
