@@ -36,6 +36,7 @@ from .._recording import (
     update,
 )
 from .._recording._diff import Miss, explain_miss
+from .._recording._renamed import Orphan, adopt, orphans_beside
 from .._redaction import known_secrets
 from .._util import endpoint_identity
 from ._changes import ChangeRecord
@@ -89,7 +90,12 @@ class TestRecorder:
         mode: str,
         rerun_hint: str,
         prices: PriceTable | None = None,
+        defined: Callable[[str], bool] | None = None,
+        adopt: bool = False,
     ) -> None:
+        """``defined`` tells whether a test id still names a test: a recording of one that
+        does not is looked at when this test has none (a renamed test); ``adopt`` moves such
+        a recording to this test when it holds a call's request."""
         self.path = path
         self.display_path = display_path
         self.test_id = test_id
@@ -98,6 +104,9 @@ class TestRecorder:
         self.prices = prices if prices is not None else PriceTable()
         self._file: RecordingFile | None = None
         self._existed = _exists(path)
+        self._defined = defined
+        self._adopt = adopt
+        self.adopted: str | None = None  # which recording this test took over, as shown
         self._unwritable: str | None = None  # why recording here fails, once checked
         self._writable_checked = False
         self._written: RecordingFile | None = None  # what ``persist`` wrote last
@@ -253,12 +262,39 @@ class TestRecorder:
         if self.mode == "all":
             return None
         key = call.fingerprint
+        if not self._existed and self._adopt and (orphan := self._orphan_holding(key)):
+            self._file = adopt(orphan, self.path, self.test_id, known_secrets())
+            self._existed = True
+            self.adopted = (
+                f"{self._shown(orphan.path)} (of {orphan.test}, which no longer exists) as "
+                f"{self.display_path}"
+            )
         return self.file.get(key) or self.recorded.get(key)
+
+    @functools.cached_property
+    def _orphans(self) -> list[Orphan]:
+        """Recordings beside this test's (missing) one whose tests no longer exist."""
+        if self._existed or self._defined is None:
+            return []
+        return orphans_beside(self.path, self._defined)
+
+    def _orphan_holding(self, fingerprint: str) -> Orphan | None:
+        return next((item for item in self._orphans if fingerprint in item.fingerprints), None)
+
+    def _shown(self, path: Path) -> str:
+        """``path``, a file in this test's recording folder, as the display path shows it."""
+        return self.display_path[: -len(self.path.name)] + path.name
 
     def may_record(self) -> bool:
         return self.mode in ("new", "all") or (self.mode == "once" and not self._existed)
 
     def _miss(self, call: Call, *, fix: str | None = None) -> RecordingMissError:
+        if fix is None and not self._existed and (orphan := self._orphan_holding(call.fingerprint)):
+            fix = (
+                f"Recording {self._shown(orphan.path)} holds this request, and its test "
+                f"{orphan.test} no longer exists: if the test was renamed, run with "
+                "--chatexp-adopt to move that recording to this one."
+            )
         # Without a file there is nothing to compare with: the location says it all.
         miss = (
             explain_miss(call, self.file.interactions)

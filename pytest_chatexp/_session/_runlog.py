@@ -8,6 +8,7 @@ it (a chatexp test's report, a budget under xdist, a report file to write).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ class RunLog:
         self.experiments: list[ExperimentRecord] = []
         self.unused_entries: dict[str, int] = {}
         self.unused_files: set[str] = set()
+        self.adopted: list[str] = []  # recordings of renamed tests taken over (--chatexp-adopt)
         # Per chatexp test, its last attempt, for the report files and the JUnit XML totals.
         self.tests: dict[str, TestRecord] = {}
         self.plans: list[dict[str, Any]] = []
@@ -61,6 +63,8 @@ class RunLog:
         self.experiments.extend(experiments)
         self.plans.extend(getattr(report, "chatexp_plan", None) or [])
         self.unused_entries.update(getattr(report, "chatexp_unused", None) or {})
+        if adopted := getattr(report, "chatexp_adopted", None):
+            self.adopted.append(str(adopted))
         if getattr(report, "chatexp_budget_stopped", False):
             self.budget_stopped.append(report.nodeid)
         if getattr(report, "chatexp_experiment_failed", False):
@@ -172,6 +176,8 @@ class RunLog:
                 ),
                 pruned=pruned,
             )
+        for adopted in sorted(self.adopted):
+            terminalreporter.write_line(f"chatexp: adopted recording {adopted}")
         ledger = self.ledger
         if ledger is not None and (self.experiments or self.budget_stopped or ledger.calls):
             from .._reports._summary import write_budget
@@ -193,6 +199,24 @@ def _is_full_run(config: pytest.Config) -> bool:
 def recording_name(node_id: str) -> str:
     """The part of a node id after the file: ``TestClass::test_x[a]``."""
     return node_id.split("::", 1)[1] if "::" in node_id else node_id
+
+
+def defined_in(item: pytest.Item) -> Callable[[str], bool]:
+    """Whether a test id of ``item``'s module still names a test function there (parameters
+    aside: a test whose ids changed is still defined, so its recording is never taken)."""
+    module = getattr(item, "module", None)
+
+    def defined(test_id: str) -> bool:
+        if module is None or test_id.split("::", 1)[0] != item.nodeid.split("::", 1)[0]:
+            return True  # another module's, or not a Python test: not ours to judge
+        owner: object = module
+        for part in recording_name(test_id).split("[", 1)[0].split("::"):
+            owner = getattr(owner, part, None)
+            if owner is None:
+                return False
+        return True
+
+    return defined
 
 
 def unused_recording_files(items: list[pytest.Item]) -> list[Path]:

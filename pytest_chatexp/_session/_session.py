@@ -39,7 +39,7 @@ from ..checks._running import AssertionVerdict, activate, deactivate
 from ._adaptive import MergedRuns, adrive, drive, rounds
 from ._collection import SpecCache, fail_for
 from ._options import CaseSelection, merge_marker_kwargs, parse_options
-from ._runlog import recording_name
+from ._runlog import defined_in, recording_name
 from ._settings import Settings
 
 if TYPE_CHECKING:
@@ -185,17 +185,14 @@ class ChatexpSession:
             "chatexp_changes": self.changes_for(item) if with_cases else [],
             "chatexp_plan": [plan.to_json() for plan in item.stash.get(PLANS_KEY, [])],
             "chatexp_unused": item.stash.get(UNUSED_KEY, {}),
+            "chatexp_adopted": getattr(item.stash.get(RECORDER_KEY, None), "adopted", None),
         }
-        # Released once the report has them, so memory does not grow with the number of tests.
-        if RESULTS_KEY in item.stash:
-            del item.stash[RESULTS_KEY]
-        if RECORDER_KEY in item.stash:
-            del item.stash[RECORDER_KEY]
-        # The verdicts too: a rerun attempt of the item (pytest-rerunfailures) starts afresh.
-        if OUTCOMES_KEY in item.stash:
-            del item.stash[OUTCOMES_KEY]
-        if VERDICTS_KEY in item.stash:
-            del item.stash[VERDICTS_KEY]
+        # Released once the report has them, so memory does not grow with the number of tests;
+        # the verdicts too: a rerun attempt of the item (pytest-rerunfailures) starts afresh.
+        done: list[pytest.StashKey[Any]] = [RESULTS_KEY, RECORDER_KEY, OUTCOMES_KEY, VERDICTS_KEY]
+        for key in done:
+            if key in item.stash:
+                del item.stash[key]
         return {name: value for name, value in attributes.items() if value}
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult:
@@ -268,9 +265,8 @@ class ChatexpSession:
             path = recording_path(item.path, recording_name(item.nodeid))
             folder = self._display_folders.get(path.parent)
             if folder is None:
-                folder = self._display_folders[path.parent] = (
-                    relative_path(path.parent, self.rootpath) + os.sep
-                )
+                folder = relative_path(path.parent, self.rootpath) + os.sep
+                self._display_folders[path.parent] = folder
             recorder = item.stash[RECORDER_KEY] = TestRecorder(
                 path=path,
                 display_path=folder + path.name,
@@ -278,6 +274,8 @@ class ChatexpSession:
                 mode=self.settings.record_mode,
                 rerun_hint=f"pytest --chatexp-record=new '{item.nodeid}'",
                 prices=self.settings.prices,
+                defined=defined_in(item),
+                adopt=self.settings.adopt,
             )
         return recorder
 

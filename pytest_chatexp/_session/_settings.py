@@ -37,6 +37,7 @@ class Settings:
     breaker: int = 3  # connection failures in a row that open an endpoint's breaker; 0: never
     record_mode: str = "none"
     prune: bool = False
+    adopt: bool = False  # move a renamed test's recording to it
     prices: PriceTable = field(default_factory=PriceTable)
     plan: bool = False
     max_tokens: int | None = None
@@ -82,6 +83,7 @@ class Settings:
                 "one of " + ", ".join(RECORD_MODES),
             ),
             prune=bool(config.getoption("chatexp_prune")),
+            adopt=bool(config.getoption("chatexp_adopt")),
             prices=_prices(config),
             plan=bool(config.getoption("chatexp_plan")),
             max_tokens=_optional(config, "max_tokens", int, "a whole number of tokens > 0"),
@@ -131,6 +133,16 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="Delete recordings no test used in this run (only after a full run).",
+    )
+    group.addoption(
+        "--chatexp-adopt",
+        dest="chatexp_adopt",
+        action="store_true",
+        default=False,
+        help=(
+            "A test with no recording takes over the recording of a test of its module that no "
+            "longer exists when it holds the test's requests (a renamed test)."
+        ),
     )
     for kind, what in (
         ("json", "the full results (Humanloop ChatResponse shapes), mergeable across CI shards"),
