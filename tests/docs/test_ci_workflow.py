@@ -76,16 +76,29 @@ def option_value(argv: list[str], name: str) -> str:
 
 def test_triggers_and_jobs() -> None:
     on = triggers()
-    assert set(on) == {"pull_request", "workflow_dispatch"}
+    assert set(on) == {"pull_request", "merge_group", "push", "workflow_dispatch"}
+    assert on["push"] == {"branches": ["main"]}
     assert set(JOBS) == {"gate", "rerecord"}
-    assert JOBS["gate"]["if"] == "github.event_name == 'pull_request'"
+    assert JOBS["gate"]["if"] == "github.event_name != 'workflow_dispatch'"
     assert JOBS["rerecord"]["if"] == "github.event_name == 'workflow_dispatch'"
-    assert WORKFLOW["permissions"] == {"contents": "read"}  # only the re-record job writes
+    assert WORKFLOW["permissions"] == {"contents": "read"}
     assert JOBS["rerecord"]["permissions"] == {"contents": "write", "pull-requests": "write"}
-    assert "permissions" not in JOBS["gate"]
+    # The gate writes nothing but its comment.
+    assert JOBS["gate"]["permissions"] == {"contents": "read", "pull-requests": "write"}
     for job in JOBS:
         assert step_using(job, "actions/checkout")[0] == 0
-        step_using(job, "actions/setup-python")
+        _, setup = step_using(job, "actions/setup-python")
+        assert setup["with"]["cache"] == "pip"
+        assert setup["with"]["cache-dependency-path"] == "pyproject.toml"
+    assert step_using("gate", "actions/checkout")[1]["with"]["persist-credentials"] is False
+
+
+def test_every_action_is_pinned_by_a_commit_sha_with_its_tag() -> None:
+    uses = re.findall(r"^\s*(?:- )?uses: (\S+)(.*)$", WORKFLOW_TEXT, re.M)
+    assert len(uses) == 7
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", action), action
+        assert re.fullmatch(r" # v\d+\.\d+\.\d+", comment), (action, comment)
 
 
 def test_the_gate_replays_offline_and_always_publishes_its_reports() -> None:
@@ -100,10 +113,14 @@ def test_the_gate_replays_offline_and_always_publishes_its_reports() -> None:
     assert publish["if"] == "always()"
     assert f'cat {markdown} >> "$GITHUB_STEP_SUMMARY"' in publish["run"]
     upload_at, upload = step_using("gate", "actions/upload-artifact")
-    assert upload["uses"] == "actions/upload-artifact@v4"
     assert upload["if"] == "always()"
-    assert upload["with"]["path"] == html
-    assert position < publish_at and position < upload_at
+    json_report = option_value(argv, "--chatexp-json")
+    junit = option_value(argv, "--junitxml")
+    assert upload["with"]["path"].split() == [markdown, html, json_report, junit]
+    comment_at, comment = step_using("gate", "actions/github-script")
+    assert comment["if"].startswith("always() && github.event_name == 'pull_request'")
+    assert f'readFileSync("{markdown}"' in comment["with"]["script"]
+    assert position < publish_at and position < upload_at and position < comment_at
 
 
 def test_the_rerecord_job_records_what_changed_and_opens_a_pull_request() -> None:
@@ -149,7 +166,7 @@ def test_every_chatexp_option_used_exists(pytester: pytest.Pytester) -> None:
                     assert arg.split("=", 1)[0] in known, f"{job}: no option {arg}"
                     used += 1
             pytester.parseconfigure(*argv)  # the values are valid too
-    assert used == 5
+    assert used == 6
     # The documentation names the same options.
     readme = (CI / "README.md").read_text(encoding="utf-8")
     for option in re.findall(r"--chatexp-[a-z-]+", readme):
