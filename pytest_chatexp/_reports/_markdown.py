@@ -22,7 +22,18 @@ from .._util import interval_text
 from ._entries import CaseEntry, RunEntry, TestEntry, VerdictEntry
 from ._format import cache_text, money, unsent_text
 from ._format import seconds as _seconds
-from ._md import cell, code, fenced, html_text, pass_rate, reasoning_details, row, text, tokens
+from ._md import (
+    breakable,
+    cell,
+    code,
+    fenced,
+    html_text,
+    pass_rate,
+    reasoning_details,
+    row,
+    text,
+    tokens,
+)
 from ._md_changes import Block, changed_section
 from ._md_turns import transcripts_section
 from ._sampling import decided_by, drawn_text, saved_text, totals
@@ -256,33 +267,37 @@ def _str(value: object) -> str:
 
 
 def _experiments_section(tests: Sequence[TestEntry]) -> list[Block]:
+    """One row per model config under a row naming its test: six columns, narrow enough for
+    GitHub's job-summary pane and a pull-request comment (long test ids break at their parts)."""
     experiments = [experiment for test in tests for experiment in test.experiments]
     rows: list[str] = []
+    configs = 0
     for experiment in experiments:
-        for number, config in enumerate(experiment.configs):
+        rows.append(row([f"**{breakable(experiment.test)}**", "", "", "", ""]))
+        for config in experiment.configs:
+            configs += 1
+            checked = pass_rate(config.passed, config.checked)
+            samples = f"{config.samples:,} sample{'s' if config.samples != 1 else ''}"
             rows.append(
                 row(
                     [
-                        code(experiment.test, table=True) if number == 0 else "",
-                        code(config.name, table=True),
-                        text(config.model),
-                        f"{config.samples:,}",
-                        pass_rate(config.passed, config.checked),
+                        f"<code>{breakable(config.name)}</code><br>{breakable(config.model)}",
+                        checked if config.checked else f"{checked}<br>{samples}",
                         tokens(config.total_tokens)
-                        + cache_text(config.cached_tokens, config.cache_write_tokens, " ({})"),
-                        "unknown" if config.cost_usd is None else money(config.cost_usd),
-                        f"{_seconds(config.latency_p50_s)} / {_seconds(config.latency_p95_s)}",
+                        + cache_text(config.cached_tokens, config.cache_write_tokens, "<br>{}")
+                        + "<br>"
+                        + ("cost unknown" if config.cost_usd is None else money(config.cost_usd)),
+                        f"{_seconds(config.latency_p50_s)}<br>{_seconds(config.latency_p95_s)}",
                         f"{config.replayed:,} / {config.live:,}"
-                        + unsent_text(config.skipped, " ({})"),
+                        + unsent_text(config.skipped, "<br>{}"),
                     ]
                 )
             )
     if not rows:
         return []
-    columns = ["Test", "Config", "Model", "Samples", "Pass rate", "Tokens", "Cost"]
     header = [
-        row([*columns, "p50 / p95", "Replayed / live"]),
-        row(["---", "---", "---", *["---:"] * 6]),
+        row(["Test / config, model", "Pass rate", "Tokens, cost", "p50, p95", "Replayed / live"]),
+        row(["---", *["---:"] * 4]),
     ]
     body = header + rows[:_MAX_EXPERIMENT_ROWS]
     if len(rows) > _MAX_EXPERIMENT_ROWS:
@@ -291,9 +306,9 @@ def _experiments_section(tests: Sequence[TestEntry]) -> list[Block]:
     count = len(experiments)
     what = (
         f"{count} experiment{'s' if count != 1 else ''}, "
-        f"{len(rows)} model config{'s' if len(rows) != 1 else ''}"
+        f"{configs} model config{'s' if configs != 1 else ''}"
     )
-    if len(rows) > _OPEN_EXPERIMENT_ROWS:
+    if configs > _OPEN_EXPERIMENT_ROWS:
         table = f"<details><summary>{what}</summary>\n\n{table}\n\n</details>"
     else:
         table = f"{what}:\n\n{table}"

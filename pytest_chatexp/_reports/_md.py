@@ -32,6 +32,7 @@ __all__ = [
 _ESCAPED: Final = re.compile(r"([\\`*_\[\]~|#!])")
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BACKTICKS: Final = re.compile(r"`+")
+_BREAK_AFTER: Final = re.compile(r"(/|::|\\\[|-)(?!$)")
 _REASONING_CHARS: Final = 300  # reasoning shown beside an answer: its opening
 
 
@@ -42,6 +43,13 @@ def text(value: str) -> str:
     value = html.escape(value, quote=False)
     value = _ESCAPED.sub(r"\\\1", value)
     return value.replace("@", "@\u200b").replace("\n", " ")
+
+
+def breakable(value: str) -> str:
+    """``value`` as ``text``, with a line-break opportunity (``<wbr>``) after each ``/``,
+    ``::``, ``[`` and ``-``: a test id or model name has no spaces, and would otherwise widen a
+    table past a narrow pane (GitHub keeps ``<wbr>``)."""
+    return _BREAK_AFTER.sub(r"\1<wbr>", text(value))
 
 
 def html_text(value: str) -> str:

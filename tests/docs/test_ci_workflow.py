@@ -232,7 +232,7 @@ def test_the_gate_passes_offline_and_its_report_lands_in_the_job_summary(
     result.stdout.fnmatch_lines(["*chatexp experiments (record mode: none)*"])
     assert summary.startswith("earlier steps' summary\n## pytest-chatexp: ")  # appended
     assert f"all {passed} tests passed" in summary
-    assert "`test_support_agent.py::test_support_agent`" in summary
+    assert "**test\\_support\\_agent.py::<wbr>test\\_support\\_agent**" in summary
     html = (examples_copy.path / "chatexp-report.html").read_text(encoding="utf-8")
     assert "test_support_agent.py::test_support_agent" in html
 

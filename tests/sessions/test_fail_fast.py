@@ -107,7 +107,7 @@ def test_128_calls_to_a_dead_endpoint_fail_after_a_few_attempts(
     # The Markdown and HTML reports say so too: in the totals, and per config row.
     assert f"(0 replayed, {live} live, {skipped} not sent (endpoint down))" in markdown
     assert f'<dd>0 / {live}<span class="sub">{skipped} not sent (endpoint down)</span>' in html
-    row_counts = re.findall(r"\| \d+ / \d+ \((\d+) not sent \(endpoint down\)\) \|", markdown)
+    row_counts = re.findall(r"\| \d+ / \d+<br>(\d+) not sent \(endpoint down\) \|", markdown)
     assert sum(map(int, row_counts)) == skipped
 
 

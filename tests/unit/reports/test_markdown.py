@@ -366,15 +366,18 @@ def test_the_report_stays_within_its_byte_limit_with_a_note() -> None:
 def test_experiments_table_collapses_beyond_ten_rows() -> None:
     few = _render(_test("t.py::test_a", configs=[_row(f"c{n}") for n in range(10)]))
     many = _render(_test("t.py::test_a", configs=[_row(f"c{n}") for n in range(11)]))
-    assert "1 experiment, 10 model configs:\n\n| Test | Config |" in few
+    header = "| Test / config, model | Pass rate | Tokens, cost | p50, p95 | Replayed / live |"
+    assert f"1 experiment, 10 model configs:\n\n{header}" in few
     assert "<details>" not in few
-    assert "<details><summary>1 experiment, 11 model configs</summary>\n\n| Test |" in many
+    assert f"<details><summary>1 experiment, 11 model configs</summary>\n\n{header}" in many
     assert many.rstrip().endswith("</details>")
+    # The test named once, on a row of its own (breakable at its parts), then its configs.
+    assert "| **t.py::<wbr>test\\_a** |  |  |  |  |\n| <code>c0</code><br>m | 2/2 (100%) | " in few
     assert (
-        "| `t.py::test_a` | `c0` | m | 2 | 2/2 (100%) | 15 | unknown | 250 ms / 1.50 s | 2 / 0 |"
+        "| <code>c0</code><br>m | 2/2 (100%) | 15<br>cost unknown | 250 ms<br>1.50 s | 2 / 0 |"
         in few
     )
-    assert "|  | `c1` | m |" in few  # the test is named once per experiment
+    assert few.count("**t.py::<wbr>test\\_a**") == 1
 
 
 # -- changed prompts and configs ----------------------------------------------------------------
@@ -649,8 +652,9 @@ def test_a_failing_check_in_the_summary(pytester: pytest.Pytester, server: Refer
     assert "<details><summary>Failure text</summary>\n\n```text\n" in text
     assert "AssertionError: 2 of 2 cases fail [contains('zzz')]" in text
     assert "<script>" not in text.split("<details>")[0]
-    assert "| `test_suite.py::test_answers` | `echo` | ref-model | 4 | 0/4 (0%) | " in text
-    assert "| `test_suite.py::test_fine` | `echo` | ref-model | 1 | not checked | " in text
+    assert "| **test\\_suite.py::<wbr>test\\_answers** |" in text
+    assert "| <code>echo</code><br>ref-<wbr>model | 0/4 (0%) | " in text
+    assert "| <code>echo</code><br>ref-<wbr>model | not checked<br>1 sample | " in text
     assert "### Changed prompts and configs" not in text
 
 
@@ -787,5 +791,5 @@ def test_reports_of_older_versions_read_as_unknown_not_zero() -> None:
     text = render_run(run)
     assert "Calls without a matching recording" not in text
     assert "| `v1` | 1 | unknown -> unknown | unknown -> unknown | 3 -> unknown | — |" in text
-    assert "| `t.py::test_a` | `v1` |  | 0 | not checked | unknown | unknown |" in text
+    assert "| <code>v1</code><br> | not checked<br>0 samples | unknown<br>cost unknown | " in text
     assert read_run({}).tests == ()
