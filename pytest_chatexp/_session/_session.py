@@ -87,18 +87,7 @@ class ChatexpSession:
         """The session's runner, started when a first call has to go out (a replay-only session
         never imports it, nor asyncio and httpx)."""
         if self._runner is None:
-            from .._calls._runner import ExperimentRunner
-
-            settings = self.settings
-            self._runner = ExperimentRunner(
-                concurrency=settings.concurrency,
-                timeout=settings.timeout,
-                retries=settings.retries,
-                backoff=settings.backoff,
-                deadline=settings.deadline,
-                max_response_bytes=settings.max_response_bytes,
-                breaker=settings.breaker,
-            )
+            self._runner = self.settings.make_runner()
         return self._runner
 
     def spec_for(

@@ -1,0 +1,117 @@
+"""Batch record runs (``--chatexp-batch``) against the reference server's batch APIs: the same
+recordings as a direct record run (but for latencies), replayed offline, per-line errors that
+fail their call, a batch past its timeout cancelled, and the same files under ``-n 2``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_chatexp.testing import ReferenceServer
+from tests._suite import recording_files
+
+KEY = "sk-batch-test-0123456789abcdefghij"
+DEAD = "http://127.0.0.1:9"  # nothing listens: a call that went live would fail at once
+
+SUITE = """
+import pytest
+from pytest_chatexp import ModelConfig, Tool
+from pytest_chatexp import checks as c
+
+TEMPLATE = [{"role": "user", "content": "{{question}}"}]
+OPENAI = ModelConfig(name="oa", model="oa-model", temperature=0.2, chat_template=TEMPLATE)
+ANTHROPIC = ModelConfig(name="an", provider="anthropic", model="an-model", max_tokens=64,
+                        chat_template=TEMPLATE)
+RESPONSES = ModelConfig(name="rs", provider="openai_responses", model="rs-model",
+                        chat_template=TEMPLATE)
+STREAMED = ModelConfig(name="st", model="st-model", other={"stream": True}, chat_template=TEMPLATE)
+INPUTS = [{"id": f"q{i}", "question": f"question {i}?"} for i in range(4)]
+CHAT = {"id": "chat", "turns": ["Hello.", "And then?", "Bye."]}
+SYSTEM = [{"role": "system", "content": "Be brief."}]
+
+@pytest.mark.chatexp(model_configs=[OPENAI, ANTHROPIC, RESPONSES, STREAMED], inputs=INPUTS,
+                     num_samples=2)
+def test_questions(chatexp):
+    for case in chatexp:
+        for sample in case.samples:
+            assert case.input.inputs["question"] in sample.output
+
+@pytest.mark.chatexp(model_configs=[OPENAI.variant(chat_template=SYSTEM),
+                                     ANTHROPIC.variant(chat_template=SYSTEM)], inputs=[CHAT])
+def test_conversation(chatexp):
+    c.assert_samples(chatexp, c.turn_count(min=3, max=3))
+"""
+
+
+@pytest.fixture
+def batch_server(
+    recording_session: ReferenceServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ReferenceServer]:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", recording_session.url)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    recording_session.batches.reset()
+    yield recording_session
+    recording_session.batches.reset()
+
+
+def _recordings(root: Path) -> dict[str, list[str]]:
+    """Each recording's lines but its timings (a batched call's latency is its batch's wall
+    time; a streamed one's first-token time varies from run to run)."""
+    return {
+        str(path.relative_to(root)): [
+            line
+            for line in path.read_text().splitlines()
+            if "latency_s" not in line and "first_token_s" not in line
+        ]
+        for path in recording_files(root)
+    }
+
+
+def _batched(server: ReferenceServer) -> list[str]:
+    return sorted(server.batches.batches)
+
+
+def test_a_batch_record_run_records_what_a_direct_one_does(
+    pytester: pytest.Pytester, batch_server: ReferenceServer
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    direct = pytester.runpytest("--chatexp-record=all")
+    direct.assert_outcomes(passed=2)
+    assert not batch_server.batches.batches
+    expected = _recordings(pytester.path)
+    direct_requests = len(batch_server.requests)
+
+    batch_server.requests.clear()
+    result = pytester.runpytest(
+        "--chatexp-record=all", "--chatexp-batch", "--chatexp-batch-poll=0.01"
+    )
+    result.assert_outcomes(passed=2)
+    assert _recordings(pytester.path) == expected
+    # Every call made once (batched or direct), as in the direct run.
+    assert len(batch_server.requests) == direct_requests
+    batches = batch_server.batches.batches.values()
+    kinds = sorted({(batch.kind, batch.endpoint) for batch in batches})
+    assert kinds == [
+        ("anthropic", "/v1/messages"),
+        ("openai", "/v1/chat/completions"),
+        ("openai", "/v1/responses"),
+    ]
+    # The questions: one batch per endpoint, each with all 8 of its calls (4 inputs x 2
+    # samples); the conversation: one batch per turn and endpoint (3 turns x 2 configs).
+    sizes = sorted(len(batch.lines) for batch in batches)
+    assert sizes == [1] * 6 + [8] * 3
+    # Streamed calls went direct.
+    streamed = [r for r in batch_server.requests if r.json and r.json.get("stream")]
+    assert len(streamed) == 8
+    for path in recording_files(pytester.path):
+        assert KEY not in path.read_text()
+    assert KEY not in result.stdout.str()
+
+    # Replayed offline: nothing is sent anywhere.
+    batch_server.requests.clear()
+    replayed = pytester.runpytest("--chatexp-batch", "-o", "chatexp_batch_poll=0.01")
+    replayed.assert_outcomes(passed=2)
+    assert len(batch_server.requests) == 0
