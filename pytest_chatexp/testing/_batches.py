@@ -66,7 +66,10 @@ class BatchBackend:
         self._ids = itertools.count(1)
 
     def reset(self) -> None:
+        """Back to the defaults, every batch and file forgotten."""
         self.polls, self.expire = 1, None
+        self.files.clear()
+        self.batches.clear()
 
     def serves(self, request: RecordedRequest) -> bool:
         path = request.path
@@ -220,7 +223,12 @@ class BatchBackend:
             item: dict[str, Any] = {"id": f"batch_req_{index}", "custom_id": line.custom_id}
             if batch.cancelled or line.expired:
                 code = "batch_cancelled" if batch.cancelled else "batch_expired"
-                item.update(response=None, error={"code": code, "message": f"{code}"})
+                message = (
+                    "This request was cancelled with its batch."
+                    if batch.cancelled
+                    else "This request could not be executed before the completion window expired."
+                )
+                item.update(response=None, error={"code": code, "message": message})
                 errors.append(item)
                 continue
             response = {"status_code": line.status, "request_id": f"req_{index}", "body": line.body}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_chatexp.testing import ReferenceServer
+from pytest_chatexp.testing import Fault, ReferenceServer
 from tests._suite import recording_files
 
 KEY = "sk-batch-test-0123456789abcdefghij"
@@ -55,6 +55,7 @@ def batch_server(
     recording_session.batches.reset()
     yield recording_session
     recording_session.batches.reset()
+    recording_session.faults.clear()
 
 
 def _recordings(root: Path) -> dict[str, list[str]]:
@@ -115,3 +116,87 @@ def test_a_batch_record_run_records_what_a_direct_one_does(
     replayed = pytester.runpytest("--chatexp-batch", "-o", "chatexp_batch_poll=0.01")
     replayed.assert_outcomes(passed=2)
     assert len(batch_server.requests) == 0
+
+
+SMALL = """
+import pytest
+from pytest_chatexp import ModelConfig
+
+TEMPLATE = [{"role": "user", "content": "{{question}}"}]
+OPENAI = ModelConfig(name="oa", model="oa-model", chat_template=TEMPLATE)
+ANTHROPIC = ModelConfig(name="an", provider="anthropic", model="an-model", max_tokens=64,
+                        chat_template=TEMPLATE)
+INPUTS = [{"id": f"q{i}", "question": f"question {i}?"} for i in range(3)]
+
+@pytest.mark.chatexp(model_configs=[OPENAI, ANTHROPIC], inputs=INPUTS)
+def test_small(chatexp):
+    assert len(chatexp.cases) == 6
+"""
+
+
+def test_an_errored_or_expired_line_fails_its_call_with_the_providers_message(
+    pytester: pytest.Pytester, batch_server: ReferenceServer
+) -> None:
+    batch_server.faults.add(
+        Fault.status(400, message="this prompt is refused"), times=None, when="question 1?"
+    )
+    batch_server.batches.expire = "question 2?"
+    pytester.makepyfile(test_small=SMALL)
+    result = pytester.runpytest(
+        "--chatexp-record=all", "--chatexp-batch", "--chatexp-batch-poll=0.01"
+    )
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert "4 of 6 provider calls failed" in output
+    oa_batch, an_batch = sorted(
+        batch_server.batches.batches, key=lambda key: key.startswith("msgbatch")
+    )
+    for line in (
+        f"  model config 'oa', input 'q1', sample 0: batch {oa_batch}: HTTP 400: this prompt is refused",
+        f"  model config 'oa', input 'q2', sample 0: batch {oa_batch}: batch_expired: This request could not be executed before the completion window expired.",
+        f"  model config 'an', input 'q1', sample 0: batch {an_batch}: errored: invalid_request_error: this prompt is refused",
+        f"  model config 'an', input 'q2', sample 0: batch {an_batch}: the request was expired",
+    ):
+        assert line in output.splitlines()
+    assert "ERROR test_small.py::test_small" in output
+    assert KEY not in output
+    # What did answer is recorded, as after any failed run.
+    recorded = recording_files(pytester.path)[0].read_text()
+    assert "question 0?" in recorded and "question 1?" not in recorded
+
+
+def test_a_batch_past_its_timeout_is_cancelled_and_fails_its_calls(
+    pytester: pytest.Pytester, batch_server: ReferenceServer
+) -> None:
+    batch_server.batches.polls = None  # never ends on its own
+    pytester.makepyfile(test_small=SMALL)
+    result = pytester.runpytest(
+        "--chatexp-record=all",
+        "--chatexp-batch",
+        "--chatexp-batch-poll=0.02",
+        "--chatexp-batch-timeout=0.2",
+    )
+    result.assert_outcomes(errors=1)
+    batches = batch_server.batches.batches
+    assert len(batches) == 2 and all(batch.cancelled for batch in batches.values())
+    for batch_id in batches:
+        assert (
+            f"batch {batch_id} did not finish within 0.2 s (--chatexp-batch-timeout; 0 of 3 "
+            "answered); it was cancelled" in result.stdout.str()
+        )
+    assert not recording_files(pytester.path)
+
+
+def test_batch_record_runs_under_xdist_write_the_same_recordings(
+    pytester: pytest.Pytester, batch_server: ReferenceServer
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest(
+        "--chatexp-record=all", "--chatexp-batch", "--chatexp-batch-poll=0.01"
+    ).assert_outcomes(passed=2)
+    expected = _recordings(pytester.path)
+    result = pytester.runpytest(
+        "-n", "2", "--chatexp-record=all", "--chatexp-batch", "--chatexp-batch-poll=0.01"
+    )
+    result.assert_outcomes(passed=2)
+    assert _recordings(pytester.path) == expected
