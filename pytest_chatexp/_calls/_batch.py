@@ -148,7 +148,9 @@ class BatchRound:
                     _fail(queued, exc)
                     continue
                 if not queued.answer.done():
-                    queued.answer.set_result(CallOutcome(line.body, latency, reply=reply))
+                    queued.answer.set_result(
+                        CallOutcome(line.body, latency, reply=reply, batch=True)
+                    )
 
 
 def _fail(queued: _Queued, exc: BaseException) -> None:

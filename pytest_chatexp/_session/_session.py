@@ -243,7 +243,7 @@ class ChatexpSession:
         remember_secrets(_secrets_of(spec.model_configs))
         recorder = self.recorder_for(item, spec)
         if self.settings.plan:
-            plan = plan_experiment(spec, recorder, self.settings.prices)
+            plan = plan_experiment(spec, recorder, self.settings.prices, batch=self.settings.batch)
             item.stash.setdefault(PLANS_KEY, []).append(plan)
             raise pytest.skip.Exception(f"chatexp plan: {describe_plan(plan)}")
         return recorder

@@ -4,6 +4,7 @@ fail their call, a batch past its timeout cancelled, and the same files under ``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,26 +72,72 @@ def _recordings(root: Path) -> dict[str, list[str]]:
     }
 
 
-def _batched(server: ReferenceServer) -> list[str]:
-    return sorted(server.batches.batches)
+PRICES = """
+[pytest]
+chatexp_prices =
+    oa-model 1 2
+    an-model 3 4
+    rs-model 5 6
+    st-model 7 8
+"""
+
+
+def _costs(report: Path) -> dict[tuple[str, str, str, int], tuple[float, bool]]:
+    """Each sample's cost in a JSON report, and whether it was answered by batch."""
+    data = json.loads(report.read_text())
+    return {
+        (test["test"], case["config"][:2], case["input"], sample["index"]): (
+            sample["cost_usd"],
+            sample.get("batch", False),
+        )
+        for test in data["tests"]
+        for experiment in test["experiments"]
+        for case in experiment["cases"]
+        for sample in case["samples"]
+    }
 
 
 def test_a_batch_record_run_records_what_a_direct_one_does(
     pytester: pytest.Pytester, batch_server: ReferenceServer
 ) -> None:
     pytester.makepyfile(test_suite=SUITE)
-    direct = pytester.runpytest("--chatexp-record=all")
+    pytester.makeini(PRICES)
+    direct = pytester.runpytest("--chatexp-record=all", "--chatexp-json=direct.json")
     direct.assert_outcomes(passed=2)
     assert not batch_server.batches.batches
     expected = _recordings(pytester.path)
     direct_requests = len(batch_server.requests)
 
+    plan = pytester.runpytest("--chatexp-record=all", "--chatexp-batch", "--chatexp-plan")
+    plan.stdout.fnmatch_lines(
+        [
+            "test_suite.py::test_conversation: 2 calls, 0 replayed, 2 live (2 by batch, at half price)",
+            "test_suite.py::test_questions: 32 calls, 0 replayed, 32 live (24 by batch, at half price)",
+            "plan: 34 calls, 0 replayed, 34 live (26 by batch, at half price); *",
+        ]
+    )
     batch_server.requests.clear()
     result = pytester.runpytest(
-        "--chatexp-record=all", "--chatexp-batch", "--chatexp-batch-poll=0.01"
+        "--chatexp-record=all",
+        "--chatexp-batch",
+        "--chatexp-batch-poll=0.01",
+        "--chatexp-json=batch.json",
     )
     result.assert_outcomes(passed=2)
     assert _recordings(pytester.path) == expected
+    # The summary says which calls went by batch; the reports price them at half.
+    result.stdout.fnmatch_lines(
+        ["  oa * 8 live (8 by batch)", "  st * 8 live", "total: *38 live (30 by batch)*"]
+    )
+    direct_costs, batch_costs = (
+        _costs(pytester.path / "direct.json"),
+        _costs(pytester.path / "batch.json"),
+    )
+    assert set(batch_costs) == set(direct_costs)
+    for (test, config, case, index), (cost, batched) in batch_costs.items():
+        assert batched == (config != "st")
+        share = 0.5 if batched else 1.0
+        assert cost == pytest.approx(direct_costs[test, config, case, index][0] * share)
     # Every call made once (batched or direct), as in the direct run.
     assert len(batch_server.requests) == direct_requests
     batches = batch_server.batches.batches.values()

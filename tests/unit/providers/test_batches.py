@@ -68,7 +68,9 @@ def test_the_openai_sdk_runs_a_batch_on_the_reference_server(server: ReferenceSe
     assert results["a"].body["choices"][0]["message"]["content"]
     assert results["a"].body["object"] == "chat.completion"
     assert results["b"].error == "HTTP 400: Invalid value for 'model': expected a non-empty string."
-    cancelled = client.batches.cancel(client.batches.create(**openai_create(uploaded.id, "/v1/chat/completions")).id)  # type: ignore[arg-type]
+    cancelled = client.batches.cancel(
+        client.batches.create(**openai_create(uploaded.id, "/v1/chat/completions")).id
+    )  # type: ignore[arg-type]
     assert cancelled.status == "cancelled"
 
 
