@@ -50,6 +50,8 @@ __all__ = ["BatchOptions", "BatchRound", "batch_api_of"]
 
 _LOG = logging.getLogger("pytest_chatexp.batch")
 _HTTP_TIMEOUT = 120.0
+_CANCEL_WAIT = 10.0  # seconds a cancellation may take while the run stops
+_POLL_ATTEMPTS = 5  # status reads in a row that may fail before the batch's calls do
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,14 @@ class BatchRound:
             return await self._submit(request)
 
         return await request.exchange(request.call, request.provider, request.wire, send)
+
+    async def aclose(self) -> None:
+        """Stop the batches still running (the run was interrupted): each is cancelled at its
+        provider, so that nothing goes on being processed, and billed, for no one."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def sample_ended(self) -> None:
         self._free -= 1
@@ -207,24 +217,35 @@ class _Batch:
         async with httpx.AsyncClient(trust_env=False, timeout=timeout) as client:
             state = await self._create(client)
             _LOG.info(self._progress(state))
-            ends_at = started + self.options.timeout
-            while not state.ended:
-                if time.perf_counter() + self.options.poll > ends_at:
-                    await self._cancel(client, state)
-                    raise ProviderError(
-                        f"batch {state.id} did not finish within {self.options.timeout:g} s "
-                        f"(--chatexp-batch-timeout; {state.done} of {state.total} answered); "
-                        "it was cancelled"
-                    )
-                await asyncio.sleep(self.options.poll)
-                seen = state
-                state = self._state(await self._get(client, self._status_url(state)))
-                if (state.done, state.status) != (seen.done, seen.status):
-                    _LOG.info(self._progress(state))
+            try:
+                state = await self._wait(client, state, started + self.options.timeout)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):  # a best effort: the run is stopping
+                    await asyncio.wait_for(self._cancel(client, state), _CANCEL_WAIT)
+                raise
             if state.failure is not None:
                 raise ProviderError(f"batch {state.id} failed: {state.failure}")
             results = await self._results(client, state)
         return results, state, time.perf_counter() - started
+
+    async def _wait(
+        self, client: httpx.AsyncClient, state: BatchState, ends_at: float
+    ) -> BatchState:
+        """Poll until the batch ends; past ``ends_at``, cancel it and fail."""
+        while not state.ended:
+            if time.perf_counter() + self.options.poll > ends_at:
+                await self._cancel(client, state)
+                raise ProviderError(
+                    f"batch {state.id} did not finish within {self.options.timeout:g} s "
+                    f"(--chatexp-batch-timeout; {state.done} of {state.total} answered); "
+                    "it was cancelled"
+                )
+            await asyncio.sleep(self.options.poll)
+            seen = state
+            state = self._state(await self._poll(client, self._status_url(state)))
+            if (state.done, state.status) != (seen.done, seen.status):
+                _LOG.info(self._progress(state))
+        return state
 
     def _progress(self, state: BatchState) -> str:
         where = display_url(self.base)
@@ -277,8 +298,20 @@ class _Batch:
             results.update(_read_lines(lambda t: openai_results(t, providers), text))
         return results
 
-    async def _get(self, client: httpx.AsyncClient, url: str) -> Any:
-        return await self._call(client, "GET", url)
+    async def _poll(self, client: httpx.AsyncClient, url: str) -> Any:
+        """A status read; one that fails for a passing reason (a dropped connection, a 429 or
+        5xx) is tried again at the next poll, a few times: a day-long batch outlives blips."""
+        for attempt in range(_POLL_ATTEMPTS):
+            try:
+                return await self._call(client, "GET", url)
+            except ProviderError as exc:
+                status = exc.status_code
+                passing = status is None or status in (408, 409, 429) or status >= 500
+                if attempt + 1 == _POLL_ATTEMPTS or not passing:
+                    raise
+                _LOG.info(f"{exc}; polled again in {self.options.poll:g} s")
+                await asyncio.sleep(self.options.poll)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _text(self, client: httpx.AsyncClient, url: str) -> str:
         response = await self._request(client, "GET", url)

@@ -200,6 +200,9 @@ class ExperimentRunner:
                 f"{'call was' if calls == 1 else 'calls were'} planned, and retries wait for "
                 "Retry-After and backoff"
             ) from None
+        finally:
+            if batch is not None:
+                await batch.aclose()  # batches still running (a deadline, Ctrl-C) are cancelled
         wall_time = time.perf_counter() - started
         for interrupted in stopped:
             if interrupted is not None:

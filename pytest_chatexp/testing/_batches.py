@@ -4,7 +4,8 @@
 Each line of a batch is answered exactly as the direct call would be, by dispatching it to the
 server's own route for its endpoint (so the reply rules, plans, faults and request log apply to
 it too). A batch ends after ``polls`` status reads (``None``: never, for timeout tests); lines
-whose request contains ``expire`` are answered ``expired``. The objects follow the official
+whose request contains ``expire`` are answered ``expired``; the next ``failing_polls`` status
+reads answer 503. The objects follow the official
 SDKs' types (``openai.types.Batch``, ``FileObject``; ``anthropic.types.messages.MessageBatch``).
 """
 
@@ -61,13 +62,15 @@ class BatchBackend:
         self.polls: int | None = 1
         #: Lines whose request JSON contains this text end ``expired``.
         self.expire: str | None = None
+        #: The next status reads answered 503 (a passing outage), before any is counted.
+        self.failing_polls = 0
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, _Batch] = {}
         self._ids = itertools.count(1)
 
     def reset(self) -> None:
         """Back to the defaults, every batch and file forgotten."""
-        self.polls, self.expire = 1, None
+        self.polls, self.expire, self.failing_polls = 1, None, 0
         self.files.clear()
         self.batches.clear()
 
@@ -97,6 +100,9 @@ class BatchBackend:
         if action == ["results"] and method == "GET":
             return self._anthropic_results(batch)
         if not action and method == "GET":
+            if self.failing_polls > 0:
+                self.failing_polls -= 1
+                return _error(503, "the batch service is briefly unavailable")
             batch.polls += 1
             return json_response(self._object(batch, request))
         return _error(404, f"Invalid URL ({method} {request.path})")

@@ -247,3 +247,46 @@ def test_batch_record_runs_under_xdist_write_the_same_recordings(
     )
     result.assert_outcomes(passed=2)
     assert _recordings(pytester.path) == expected
+
+
+def test_progress_is_logged_and_a_failed_poll_is_polled_again(
+    pytester: pytest.Pytester, batch_server: ReferenceServer
+) -> None:
+    batch_server.batches.polls = 2
+    batch_server.batches.failing_polls = 1
+    pytester.makepyfile(test_small=SMALL.replace("ANTHROPIC]", "]").replace("== 6", "== 3"))
+    result = pytester.runpytest(
+        "--chatexp-record=all",
+        "--chatexp-batch",
+        "--chatexp-batch-poll=0.01",
+        "--log-cli-level=INFO",
+    )
+    result.assert_outcomes(passed=1)
+    (batch_id,) = batch_server.batches.batches
+    where = f"batch {batch_id} ({batch_server.base_url})"
+    result.stdout.fnmatch_lines(
+        [
+            f"*{where}: in_progress, 0/3 answered",
+            f"*HTTP 503 from {batch_server.base_url}/batches/{batch_id}: the batch service is "
+            "briefly unavailable; polled again in 0.01 s",
+            f"*{where}: completed, 3/3 answered",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*3 live (3 by batch)"])
+
+
+def test_a_deadline_cancels_the_batches_still_running(
+    pytester: pytest.Pytester, batch_server: ReferenceServer
+) -> None:
+    batch_server.batches.polls = None
+    pytester.makepyfile(test_small=SMALL)
+    result = pytester.runpytest(
+        "--chatexp-record=all",
+        "--chatexp-batch",
+        "--chatexp-batch-poll=0.02",
+        "--chatexp-deadline=0.3",
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*did not finish within 0.3 s (--chatexp-deadline)*"])
+    batches = batch_server.batches.batches.values()
+    assert len(batches) == 2 and all(batch.cancelled for batch in batches)
