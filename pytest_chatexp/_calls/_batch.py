@@ -82,7 +82,7 @@ class BatchRound:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def takes(self, request: TargetCall) -> bool:
-        return batch_api_of(request.provider, request.wire) is not None
+        return batch_api_of(request.call.config.provider, request.wire) is not None
 
     async def handle(self, request: TargetCall) -> CallOutcome:
         """The call through its exchange, which replays it or lets it join the queue."""
@@ -105,7 +105,7 @@ class BatchRound:
         self._flush_if_all_wait()
 
     async def _submit(self, request: TargetCall) -> CallOutcome:
-        api, endpoint = batch_api_of(request.provider, request.wire) or ("openai", "")
+        api, endpoint = batch_api_of(request.call.config.provider, request.wire) or ("openai", "")
         queued = _Queued(request, api, endpoint, asyncio.get_running_loop().create_future())
         note_attempt()  # a live call: counted (and metered) as one request
         self._queue.append(queued)
@@ -215,7 +215,15 @@ class _Batch:
         started = time.perf_counter()
         timeout = httpx.Timeout(_HTTP_TIMEOUT, connect=10.0)
         async with httpx.AsyncClient(trust_env=False, timeout=timeout) as client:
-            state = await self._create(client)
+            try:
+                state = await self._create(client)
+            except ProviderError as exc:
+                if exc.status_code in (404, 405):
+                    raise ProviderError(
+                        f"{exc} (the endpoint has no batch API: run without --chatexp-batch)",
+                        status_code=exc.status_code,
+                    ) from None
+                raise
             _LOG.info(self._progress(state))
             try:
                 state = await self._wait(client, state, started + self.options.timeout)

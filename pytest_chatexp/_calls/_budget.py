@@ -350,7 +350,7 @@ def plan_experiment(
         price = prices.cost(call.config.model, prompt, generation)
         if price is None:
             unpriced.add(call.config.model)
-        by_batch = batch and batch_api_of(provider, wire) is not None
+        by_batch = batch and batch_api_of(call.config.provider, wire) is not None
         batched += by_batch
         cost += (price or 0.0) * (BATCH_PRICE if by_batch else 1.0)
     return PlanRecord(

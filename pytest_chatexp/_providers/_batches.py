@@ -33,8 +33,10 @@ __all__ = [
 
 BatchApi = Literal["openai", "anthropic"]
 
-# Provider kind -> (its batch API, the endpoint a batch line names). Azure's batch API takes
-# deployments and its own files: its calls, like every other provider's, go direct.
+# A config's provider name -> (its batch API, the endpoint a batch line names). By name, not
+# wire format: "openai_compatible" (llama.cpp, vLLM, Ollama...) speaks OpenAI's chat format but
+# has no batch API. Azure's batch API takes deployments and its own files: its calls, like
+# every other provider's, go direct.
 _BATCHED: Final[dict[str, tuple[BatchApi, str]]] = {
     "openai": ("openai", "/v1/chat/completions"),
     "openai_responses": ("openai", "/v1/responses"),
@@ -45,12 +47,13 @@ _BATCHED: Final[dict[str, tuple[BatchApi, str]]] = {
 _OPENAI_ENDED: Final = frozenset({"completed", "failed", "expired", "cancelled"})
 
 
-def batch_api_of(provider: Provider, wire: WireRequest) -> tuple[BatchApi, str] | None:
-    """The batch API and line endpoint that can carry this request, or None: a provider
-    without one, or a streamed request (a batch answers with whole bodies only)."""
+def batch_api_of(provider: str, wire: WireRequest) -> tuple[BatchApi, str] | None:
+    """The batch API and line endpoint that can carry this request of a config naming
+    ``provider``, or None: a provider without one, or a streamed request (a batch answers with
+    whole bodies only)."""
     if wire.streams:
         return None
-    return _BATCHED.get(provider.kind)
+    return _BATCHED.get(provider)
 
 
 @dataclass(frozen=True, slots=True)

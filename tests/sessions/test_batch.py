@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_chatexp.testing import Fault, ReferenceServer
+from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
 from tests._suite import recording_files
 
 KEY = "sk-batch-test-0123456789abcdefghij"
@@ -290,3 +291,30 @@ def test_a_deadline_cancels_the_batches_still_running(
     result.stdout.fnmatch_lines(["*did not finish within 0.3 s (--chatexp-deadline)*"])
     batches = batch_server.batches.batches.values()
     assert len(batches) == 2 and all(batch.cancelled for batch in batches)
+
+
+def test_an_endpoint_without_a_batch_api_fails_saying_so(
+    pytester: pytest.Pytester, batch_server: ReferenceServer
+) -> None:
+    async def no_such_route(request: RecordedRequest) -> Response:
+        return json_response({"error": {"message": "Invalid URL (POST /v1/files)"}}, 404)
+
+    pytester.makepyfile(test_small=SMALL.replace("ANTHROPIC]", "]").replace("== 6", "== 3"))
+    # The reference server without its batch routes, as a server that has none.
+    batch_server.routes[("POST", "/v1/files")] = no_such_route
+    try:
+        result = pytester.runpytest(
+            "--chatexp-record=all", "--chatexp-batch", "--chatexp-batch-poll=0.01"
+        )
+    finally:
+        del batch_server.routes[("POST", "/v1/files")]
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*3 of 3 provider calls failed:",
+            f"  model config 'oa', input 'q0', sample 0: HTTP 404 from {batch_server.base_url}"
+            "/files: Invalid URL (POST /v1/files) (the endpoint has no batch API: run without "
+            "--chatexp-batch)",
+        ]
+    )
+    assert not batch_server.requests  # no call went out

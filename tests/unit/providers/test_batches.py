@@ -130,11 +130,11 @@ def test_the_create_requests_are_valid_sdk_params() -> None:
         ("openai", {**CHAT, "stream": True}, None),  # a batch answers whole bodies only
         ("gemini", {}, None),  # no batch API: direct
         ("azure_openai", CHAT, None),  # its batch API takes deployments: direct
+        ("openai_compatible", CHAT, None),  # llama.cpp, vLLM...: no batch API
+        ("python", CHAT, None),  # an app target
     ],
 )
 def test_which_requests_a_batch_can_carry(
     name: str, body: dict[str, Any], expected: tuple[str, str] | None
 ) -> None:
-    provider = get_provider(name)
-    assert provider is not None
-    assert batch_api_of(provider, WireRequest(url="http://x/v1/y", body=body)) == expected
+    assert batch_api_of(name, WireRequest(url="http://x/v1/y", body=body)) == expected
