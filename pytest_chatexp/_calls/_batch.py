@@ -52,6 +52,9 @@ _LOG = logging.getLogger("pytest_chatexp.batch")
 _HTTP_TIMEOUT = 120.0
 _CANCEL_WAIT = 10.0  # seconds a cancellation may take while the run stops
 _POLL_ATTEMPTS = 5  # status reads in a row that may fail before the batch's calls do
+# The most requests one batch takes (OpenAI: 50,000 per file; Anthropic: 100,000): a bigger
+# queue is sent as several batches.
+_MOST_LINES: dict[BatchApi, int] = {"openai": 50_000, "anthropic": 100_000}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +128,12 @@ class BatchRound:
         for queued in queue:
             groups.setdefault(_group_key(queued), []).append(queued)
         for group in groups.values():
-            task = asyncio.get_running_loop().create_task(self._send(group))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            limit = _MOST_LINES[group[0].api]
+            for start in range(0, len(group), limit):
+                chunk = group[start : start + limit]
+                task = asyncio.get_running_loop().create_task(self._send(chunk))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _send(self, group: list[_Queued]) -> None:
         try:
@@ -136,12 +142,14 @@ class BatchRound:
             for queued in group:
                 _fail(queued, ProviderError(f"{queued.request.call.label}: {exc}"))
             return
-        except BaseException as exc:
+        except Exception as exc:  # not one of ours: each call says what it was
             for queued in group:
                 _fail(queued, exc)
-            if not isinstance(exc, Exception):
-                raise
             return
+        except BaseException:  # cancelled (``aclose``): no one waits for these answers now
+            for queued in group:
+                queued.answer.cancel()
+            raise
         for index, queued in enumerate(group):
             call, provider, wire = queued.request.call, queued.request.provider, queued.request.wire
             line = results.get(_custom_id(index))
