@@ -165,6 +165,14 @@ def test_a_batch_record_run_records_what_a_direct_one_does(
     replayed.assert_outcomes(passed=2)
     assert len(batch_server.requests) == 0
 
+    # One more input: only its calls go out, by batch where they can; the rest replay.
+    pytester.makepyfile(test_suite=SUITE.replace("range(4)", "range(5)"))
+    batch_server.batches.reset()
+    new = pytester.runpytest("--chatexp-record=new", "--chatexp-batch", "--chatexp-batch-poll=0.01")
+    new.assert_outcomes(passed=2)
+    assert sorted(len(batch.lines) for batch in batch_server.batches.batches.values()) == [2, 2, 2]
+    new.stdout.fnmatch_lines(["  oa * 8 replayed, 2 live (2 by batch)"])
+
 
 SMALL = """
 import pytest
