@@ -14,7 +14,18 @@ from typing import Protocol
 
 from ._errors import PricingError
 
-__all__ = ["DEFAULT_PRICES", "Price", "PriceTable", "PricingError", "TokenUsage"]
+__all__ = [
+    "BATCH_PRICE",
+    "DEFAULT_PRICES",
+    "Price",
+    "PriceTable",
+    "PricingError",
+    "TokenUsage",
+]
+
+# What a call sent through a provider's batch API costs, as a share of the same call sent
+# directly: OpenAI's Batch API and Anthropic's Message Batches both charge half.
+BATCH_PRICE = 0.5
 
 
 class TokenUsage(Protocol):

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._errors import BudgetExhausted, ChatexpError, PricingError
-from .._pricing import PriceTable
+from .._pricing import BATCH_PRICE, PriceTable
+from .._providers._batches import batch_api_of
 from ._breaker import EndpointDown
 from ._exchange import base_url_for, provider_for
 from ._metering import CallTally, Ledger, LedgerState, counting_attempts
@@ -218,6 +219,7 @@ class Meter:
                         raise
                 counts.live += 1
                 counts.retries += max(0, attempts.count - 1)
+                counts.batched += outcome.batch
                 if budget is not None and reservation is not None:
                     reply = _reply_of(via, outcome)
                     usage = reply.usage if reply is not None else None
@@ -281,6 +283,8 @@ class PlanRecord:
     # ``max_turns`` model calls.
     multi_turn_samples: int = 0
     max_turns: int = 0
+    # Of the live calls, those --chatexp-batch sends through a batch API (at half price).
+    batched: int = 0
 
     def describe(self) -> str:
         cost = self.estimated_cost_usd
@@ -293,9 +297,11 @@ class PlanRecord:
             if loops
             else ""
         )
+        batched = f" ({self.batched} by batch, at half price)" if self.batched else ""
         return (
             f"{self.calls} call{'s' if self.calls != 1 else ''}: {self.replayed} replayed, "
-            f"{self.live} live{missing}; ~{self.estimated_tokens:,} tokens live, {money}{later}"
+            f"{self.live} live{batched}{missing}; ~{self.estimated_tokens:,} tokens live, "
+            f"{money}{later}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -316,15 +322,17 @@ class PlanRecord:
             unpriced_models=tuple(str(model) for model in data.get("unpriced_models") or ()),
             multi_turn_samples=int(data.get("multi_turn_samples") or 0),
             max_turns=int(data.get("max_turns") or 0),
+            batched=int(data.get("batched") or 0),
         )
 
 
 def plan_experiment(
-    spec: ExperimentSpec, recorder: TestRecorder | None, prices: PriceTable
+    spec: ExperimentSpec, recorder: TestRecorder | None, prices: PriceTable, *, batch: bool = False
 ) -> PlanRecord:
     """What running ``spec`` would do, without calling anyone: replays, live calls, and the
-    estimated tokens and cost of the live ones (see ``estimate_call``)."""
-    replayed = live = missing = tokens = 0
+    estimated tokens and cost of the live ones (see ``estimate_call``); with ``batch``
+    (--chatexp-batch), the live calls a batch API carries, priced at ``BATCH_PRICE``."""
+    replayed = live = missing = tokens = batched = 0
     cost = 0.0
     unpriced: set[str] = set()
     for call in spec.calls:
@@ -342,7 +350,9 @@ def plan_experiment(
         price = prices.cost(call.config.model, prompt, generation)
         if price is None:
             unpriced.add(call.config.model)
-        cost += price or 0.0
+        by_batch = batch and batch_api_of(call.config.provider, wire) is not None
+        batched += by_batch
+        cost += (price or 0.0) * (BATCH_PRICE if by_batch else 1.0)
     return PlanRecord(
         test=spec.name,
         calls=replayed + live + missing,
@@ -354,4 +364,5 @@ def plan_experiment(
         unpriced_models=tuple(sorted(unpriced)),
         multi_turn_samples=sum(call.loop.active for call in spec.calls),
         max_turns=spec.max_turns,
+        batched=batched,
     )

@@ -117,6 +117,7 @@ class SampleRun:
             model=_answered_by(call, reply),
             user_messages=() if simulated else tuple(self._said),
             reasoning=reply.reasoning,
+            batch=outcome.batch,
         )
         self.next = None
         if simulated:

@@ -84,6 +84,7 @@ class ConfigTally:
     failed: int = 0  # of the live calls, those that got no answer
     retries: int = 0  # HTTP attempts beyond each live call's first
     skipped: int = 0  # never sent: the endpoint's circuit breaker was open (not live)
+    batched: int = 0  # of the live calls, those answered through a batch API
     # Each answered call's (prompt, generation) tokens, read only if a record needs them (the
     # experiment raised): parsing every answer twice would cost a large run real time.
     answers: list[Callable[[], tuple[int | None, int | None]]] = field(default_factory=list)

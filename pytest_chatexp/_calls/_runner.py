@@ -23,6 +23,7 @@ from .._errors import DEFAULT_MAX_RESPONSE_BYTES, ChatexpError, ProviderError
 from .._experiment._result import ExperimentResult
 from .._experiment._spec import ExperimentSpec, PlannedCall
 from .._util import exception_text
+from ._batch import BatchOptions, BatchRound
 from ._breaker import EndpointDown
 from ._exchange import assemble_runs, base_url_for, format_for, reply_of, target_for
 from ._http import HttpTarget
@@ -95,6 +96,7 @@ class ExperimentRunner:
         deadline: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         breaker: int = 3,
+        batch: BatchOptions | None = None,
     ) -> None:
         self.concurrency = concurrency
         self.timeout = timeout
@@ -112,6 +114,8 @@ class ExperimentRunner:
             breaker=breaker,
         )
         self._semaphore: asyncio.Semaphore | None = None
+        # --chatexp-batch: live calls that a batch API can carry go through one (``_batch``).
+        self.batch = batch
 
     def run(
         self,
@@ -158,15 +162,20 @@ class ExperimentRunner:
         session = self._semaphore
         failures: list[tuple[int, PlannedCall, BaseException]] = []
         planned = iter(enumerate(todo))
+        batch = None if self.batch is None else BatchRound(self.batch, len(todo))
 
         async def worker(first_out: asyncio.Future[None] | None) -> None:
             try:
                 # Workers share one iterator, so samples start in plan order, each exactly once.
                 for index, run in planned:
                     try:
-                        await self._drive(run, session, timeout, ends_at, exchange, first_out)
+                        await self._drive(
+                            run, session, timeout, ends_at, exchange, first_out, batch
+                        )
                     except Exception as exc:  # the call in flight, or the sample's first
                         failures.append((index, run.next or run.first, exc))
+                    if batch is not None:
+                        batch.sample_ended()
                     if first_out is not None:
                         start_next(first_out)
                         first_out = None
@@ -177,6 +186,10 @@ class ExperimentRunner:
         # As many workers as the experiment may have calls in flight, rather than a task per
         # call all queueing on a semaphore: hundreds of waiting tasks cost CPU to wake.
         count = min(spec.concurrency or self.concurrency, self.concurrency, len(todo))
+        if batch is not None:
+            # Every sample at once: a batched call holds no connection, only a place in the
+            # queue, and the queue is sent when every running sample waits on it.
+            count = len(todo)
         try:
             stopped = await asyncio.wait_for(_start_one_by_one(worker, count), self.deadline)
         except TimeoutError:
@@ -187,6 +200,9 @@ class ExperimentRunner:
                 f"{'call was' if calls == 1 else 'calls were'} planned, and retries wait for "
                 "Retry-After and backoff"
             ) from None
+        finally:
+            if batch is not None:
+                await batch.aclose()  # batches still running (a deadline, Ctrl-C) are cancelled
         wall_time = time.perf_counter() - started
         for interrupted in stopped:
             if interrupted is not None:
@@ -205,6 +221,7 @@ class ExperimentRunner:
         ends_at: float | None,
         exchange: Exchange,
         first_out: asyncio.Future[None] | None = None,
+        batch: BatchRound | None = None,
     ) -> None:
         """A sample's calls, each by whichever target serves its config, and the tools run
         between them. ``first_out``, for a worker's first call, is resolved once its request is
@@ -227,10 +244,17 @@ class ExperimentRunner:
                 ends_at=ends_at,
                 first_out=first_out,
             )
-            if first_out is not None and session.locked():
-                start_next(first_out)  # it will wait for a slot: start the next one
-            async with session:  # shared with the session's other experiments
-                outcome = await target_for(call.config, self._http).handle(request)
+            if (
+                batch is not None
+                and target_for(call.config, self._http) is self._http
+                and (batch.takes(request))
+            ):
+                outcome = await batch.handle(request)  # no slot: it holds no connection
+            else:
+                if first_out is not None and session.locked():
+                    start_next(first_out)  # it will wait for a slot: start the next one
+                async with session:  # shared with the session's other experiments
+                    outcome = await target_for(call.config, self._http).handle(request)
             first_out = None
             run.take(call, wire, reply_of(call, provider, wire, outcome), outcome)
 

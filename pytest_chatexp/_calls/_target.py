@@ -51,6 +51,8 @@ class CallOutcome:
     # The provider's reading of ``body``, when the runner already made it to check the answer
     # before anything recorded it: read once, not twice.
     reply: ProviderReply | None = None
+    # Answered through a provider's batch API (``_batch``): priced at ``BATCH_PRICE``.
+    batch: bool = False
 
 
 @dataclass(frozen=True, slots=True)

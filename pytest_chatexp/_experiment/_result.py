@@ -88,6 +88,8 @@ class Turn:
     user_messages: tuple[ChatMessage, ...] = ()
     # The model's reasoning text, when the provider returned it (Anthropic thinking blocks).
     reasoning: str | None = None
+    # Answered live through a provider's batch API (``--chatexp-batch``): half price.
+    batch: bool = False
 
     @property
     def output(self) -> str:

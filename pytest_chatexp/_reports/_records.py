@@ -17,7 +17,7 @@ from .._calls._metering import CallTally, ConfigTally
 from .._experiment._config import ModelConfig
 from .._experiment._humanloop import Usage
 from .._experiment._result import Case, ExperimentResult, Sample, Turn
-from .._pricing import PriceTable
+from .._pricing import BATCH_PRICE, PriceTable
 from .._util import percentile
 from ..checks._running import AssertionVerdict
 from ._format import NOT_REPORTED, reported_sum
@@ -67,6 +67,8 @@ class ConfigRow(TypedDict):
     retries: int  # HTTP attempts beyond each live call's first
     # Calls never sent, their endpoint's circuit breaker open; only when some were.
     skipped: NotRequired[int]
+    # Of the live calls, those answered through a batch API (half price); only when some were.
+    batched: NotRequired[int]
     cases_judged: int  # cases an assertion gave a verdict
     cases_failed: int  # of those, how many missed the bar it set (not the inconclusive ones)
     # Of those, how many an interval left inconclusive; only when an assertion set a confidence.
@@ -124,6 +126,7 @@ class SampleRecord(TypedDict):
     failure: str | None  # the first failed check; None when all passed or none judged
     turns: NotRequired[list[TurnRecord]]  # a tool loop's or a conversation's only
     reasoning: NotRequired[str]  # ``Sample.reasoning``, only when the provider returned some
+    batch: NotRequired[bool]  # answered through a batch API (priced at half); only when true
 
 
 class CaseRecord(TypedDict):
@@ -284,6 +287,8 @@ def _config_row(
     )
     if tally.skipped:
         row["skipped"] = tally.skipped
+    if tally.batched:
+        row["batched"] = tally.batched
     if (cached := reported_sum(u.cached_tokens for u in spent)) is not NOT_REPORTED:
         row["cached_tokens"] = cached
     if (writes := reported_sum(u.cache_write_tokens for u in spent)) is not NOT_REPORTED:
@@ -321,6 +326,8 @@ def _errored_row(config: ModelConfig, tally: ConfigTally, prices: PriceTable) ->
     )
     if tally.skipped:
         row["skipped"] = tally.skipped
+    if tally.batched:
+        row["batched"] = tally.batched
     return row
 
 
@@ -339,10 +346,18 @@ def _spent(sample: Sample) -> Usage:
 
 
 def _cost(sample: Sample, prices: PriceTable) -> float | None:
-    parts = [(sample.model, sample.usage)]
-    parts += [(turn.model, turn.usage) for turn in _simulated_user(sample)]
-    costs = [prices.usage_cost(model, usage) for model, usage in parts]
-    return None if None in costs else sum(cost for cost in costs if cost is not None)
+    if any(turn.batch for turn in sample.turns):
+        # Some of its calls went by batch, at a discount: each turn priced on its own.
+        parts = [
+            (turn.model, turn.usage, BATCH_PRICE if turn.batch else 1.0) for turn in sample.turns
+        ]
+    else:
+        parts = [(sample.model, sample.usage, 1.0)]
+        parts += [(turn.model, turn.usage, 1.0) for turn in _simulated_user(sample)]
+    costs = [prices.usage_cost(model, usage) for model, usage, _ in parts]
+    if None in costs:
+        return None
+    return sum(cost * share for cost, (_, _, share) in zip(costs, parts, strict=True) if cost)
 
 
 def _simulated_user(sample: Sample) -> list[Turn]:
@@ -375,6 +390,8 @@ def _sample(sample: Sample, outcomes: Outcomes, prices: PriceTable) -> SampleRec
         record["turns"] = [_turn(view) for view in turn_views(sample)]
     if sample.reasoning is not None:
         record["reasoning"] = sample.reasoning
+    if any(turn.batch for turn in sample.turns):
+        record["batch"] = True
     return record
 
 

@@ -98,6 +98,8 @@ class TotalsJson(TypedDict):
     cache_write_tokens: NotRequired[int | None]
     # Calls never sent, their endpoint's circuit breaker open (not in ``calls``); when any were.
     skipped: NotRequired[int]
+    # Live calls answered through a batch API (--chatexp-batch); when any were.
+    batched: NotRequired[int]
 
 
 class RunReport(TypedDict):
@@ -160,6 +162,8 @@ def _totals(tests: list[ReportedTest]) -> TotalsJson:
         totals["cache_write_tokens"] = known_sum(row.get("cache_write_tokens") for row in rows)
     if skipped := sum(int(row.get("skipped", 0)) for row in rows):
         totals["skipped"] = skipped
+    if batched := sum(int(row.get("batched", 0)) for row in rows):
+        totals["batched"] = batched
     return totals
 
 

@@ -70,7 +70,7 @@ def write_summary(
     _write_table(reporter, rows)
     if len(shown) < len(experiments):
         reporter.write_line(f"... {len(experiments) - len(shown)} more experiments (-v lists all)")
-    replayed, live, failed, retries, skipped = (
+    replayed, live, failed, retries, skipped, batched = (
         sum(_total(e, count) or 0 for e in experiments) for count in _COUNTS
     )
     tokens = [_total(e, _total_tokens) for e in experiments]
@@ -80,7 +80,7 @@ def write_summary(
         f"total: {count} experiment{'s' if count != 1 else ''}"
         f"{f' ({errored} raised)' if errored else ''}, "
         f"{_calls(replayed + live)} "
-        f"({_calls_cell(replayed, live, failed, retries, skipped, every=True)}), "
+        f"({_calls_cell(replayed, live, failed, retries, skipped, batched, every=True)}), "
         + _tokens_total(tokens)
         + f", {_money(_session_cost(experiments))}"
     )
@@ -129,6 +129,7 @@ _COUNTS: tuple[Callable[[ConfigRow], int | None], ...] = (
     lambda row: row.get("failed", 0),
     lambda row: row.get("retries", 0),
     lambda row: row.get("skipped", 0),
+    lambda row: row.get("batched", 0),
 )
 
 
@@ -163,13 +164,22 @@ def _seconds(value: float | None) -> str:
 
 
 def _calls_cell(
-    replayed: int, live: int, failed: int, retries: int, skipped: int = 0, *, every: bool = False
+    replayed: int,
+    live: int,
+    failed: int,
+    retries: int,
+    skipped: int = 0,
+    batched: int = 0,
+    *,
+    every: bool = False,
 ) -> str:
-    """'2 replayed, 3 live (1 failed), 1 retry, 4 not sent': each part that is not zero
-    (``every``: the replayed and live counts always). Not sent: an endpoint that was down."""
+    """'2 replayed, 3 live (1 failed, 2 by batch), 1 retry, 4 not sent': each part that is not
+    zero (``every``: the replayed and live counts always). Not sent: an endpoint that was down;
+    by batch: answered through a batch API (--chatexp-batch), at half price."""
     parts = [f"{replayed} replayed"] if replayed or every else []
     if live or every:
-        parts.append(f"{live} live" + (f" ({failed} failed)" if failed else ""))
+        notes = [f"{failed} failed"] * bool(failed) + [f"{batched} by batch"] * bool(batched)
+        parts.append(f"{live} live" + (f" ({', '.join(notes)})" if notes else ""))
     if retries:
         parts.append(f"{retries} retr{'y' if retries == 1 else 'ies'}")
     if skipped:
@@ -249,10 +259,11 @@ def write_plan(reporter: TerminalReporter, plans: Sequence[PlanRecord]) -> None:
         without = f", {plan.missing} without a recording" if plan.missing else ""
         reporter.write_line(
             f"{plan.test}: {_calls(plan.calls)}, {plan.replayed} replayed, "
-            f"{plan.live} live{without}"
+            f"{plan.live} live{_by_batch(plan.batched)}{without}"
         )
     calls = sum(plan.calls for plan in plans)
     live = sum(plan.live for plan in plans)
+    batched = sum(plan.batched for plan in plans)
     missing = sum(plan.missing for plan in plans)
     tokens = sum(plan.estimated_tokens for plan in plans)
     costs = [plan.estimated_cost_usd for plan in plans]
@@ -261,10 +272,17 @@ def write_plan(reporter: TerminalReporter, plans: Sequence[PlanRecord]) -> None:
     cost = "cost unknown" if len(known) < len(costs) else f"~${sum(known):.4f}"
     reporter.write_line(
         f"plan: {_calls(calls)}, {calls - live - missing} replayed, {live} live"
+        + _by_batch(batched)
         + (f", {missing} without a recording (they would fail)" if missing else "")
         + f"; live calls estimated at ~{tokens:,} tokens, {cost}"
         + (f" (no price for {', '.join(unpriced)})" if unpriced else "")
     )
+
+
+def _by_batch(batched: int) -> str:
+    """Of a plan's live calls, those --chatexp-batch sends through a batch API: in a tool loop
+    or a conversation, only first calls are planned (later turns go by batch too)."""
+    return f" ({batched} by batch, at half price)" if batched else ""
 
 
 def _calls(count: int) -> str:

@@ -87,18 +87,7 @@ class ChatexpSession:
         """The session's runner, started when a first call has to go out (a replay-only session
         never imports it, nor asyncio and httpx)."""
         if self._runner is None:
-            from .._calls._runner import ExperimentRunner
-
-            settings = self.settings
-            self._runner = ExperimentRunner(
-                concurrency=settings.concurrency,
-                timeout=settings.timeout,
-                retries=settings.retries,
-                backoff=settings.backoff,
-                deadline=settings.deadline,
-                max_response_bytes=settings.max_response_bytes,
-                breaker=settings.breaker,
-            )
+            self._runner = self.settings.make_runner()
         return self._runner
 
     def spec_for(
@@ -251,7 +240,7 @@ class ChatexpSession:
         remember_secrets(_secrets_of(spec.model_configs))
         recorder = self.recorder_for(item, spec)
         if self.settings.plan:
-            plan = plan_experiment(spec, recorder, self.settings.prices)
+            plan = plan_experiment(spec, recorder, self.settings.prices, batch=self.settings.batch)
             item.stash.setdefault(PLANS_KEY, []).append(plan)
             raise pytest.skip.Exception(f"chatexp plan: {describe_plan(plan)}")
         return recorder

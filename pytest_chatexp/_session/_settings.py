@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from .._errors import DEFAULT_MAX_RESPONSE_BYTES
 from .._pricing import PriceTable, PricingError
+
+if TYPE_CHECKING:
+    from .._calls._runner import ExperimentRunner
 
 __all__ = ["Settings", "add_options"]
 
@@ -35,6 +38,9 @@ class Settings:
     deadline: float | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     breaker: int = 3  # connection failures in a row that open an endpoint's breaker; 0: never
+    batch: bool = False  # live calls through the providers' batch APIs (``_calls/_batch``)
+    batch_poll: float = 30.0
+    batch_timeout: float = 24 * 3600.0
     record_mode: str = "none"
     prune: bool = False
     adopt: bool = False  # move a renamed test's recording to it
@@ -75,6 +81,13 @@ class Settings:
                 config, "max_response_bytes", int, lambda v: v >= 1, "a whole number of bytes >= 1"
             ),
             breaker=_read(config, "breaker", int, lambda v: v >= 0, "a whole number >= 0"),
+            batch=bool(config.getoption("chatexp_batch") or config.getini("chatexp_batch")),
+            batch_poll=_read(
+                config, "batch_poll", float, lambda v: v > 0, "a number of seconds > 0"
+            ),
+            batch_timeout=_read(
+                config, "batch_timeout", float, lambda v: v > 0, "a number of seconds > 0"
+            ),
             record_mode=_read(
                 config,
                 "record",
@@ -99,6 +112,24 @@ class Settings:
                 "one of " + ", ".join(INCONCLUSIVE_POLICIES),
             ),
             **_baseline(config),
+        )
+
+    def make_runner(self) -> ExperimentRunner:
+        """The session's runner, with these settings."""
+        # Imported here for start-up cost: the runner loads asyncio and httpx, which a session
+        # without live calls never needs.
+        from .._calls._batch import BatchOptions
+        from .._calls._runner import ExperimentRunner
+
+        return ExperimentRunner(
+            concurrency=self.concurrency,
+            timeout=self.timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+            deadline=self.deadline,
+            max_response_bytes=self.max_response_bytes,
+            breaker=self.breaker,
+            batch=BatchOptions(self.batch_poll, self.batch_timeout) if self.batch else None,
         )
 
 
@@ -183,6 +214,7 @@ def add_options(parser: pytest.Parser) -> None:
         "chatexp_max_cost", "Default for --chatexp-max-cost.", _ini_type(float), default=""
     )
     parser.addini("chatexp_record", "Default for --chatexp-record.", default="none")
+    parser.addini("chatexp_batch", "Default for --chatexp-batch.", "bool", default=False)
     group.addoption(
         "--chatexp-inconclusive",
         dest="chatexp_inconclusive",
@@ -234,6 +266,28 @@ def add_options(parser: pytest.Parser) -> None:
         "until it answers again (default 3; 0 turns this off).",
     )
     group.addoption(
+        "--chatexp-batch",
+        dest="chatexp_batch",
+        action="store_true",
+        default=False,
+        help="Send the live calls a provider's batch API can carry (OpenAI chat and Responses, "
+        "Anthropic Messages; not streamed) through it, at half price, and record their answers "
+        "as direct calls would be; every other call goes direct. See the README.",
+    )
+    group.addoption(
+        "--chatexp-batch-poll",
+        dest="chatexp_batch_poll",
+        metavar="SECONDS",
+        help="With --chatexp-batch: seconds between two polls of a batch (default 30).",
+    )
+    group.addoption(
+        "--chatexp-batch-timeout",
+        dest="chatexp_batch_timeout",
+        metavar="SECONDS",
+        help="With --chatexp-batch: seconds a batch may take before it is cancelled and its "
+        "calls fail (default 86400: the providers' 24 h window).",
+    )
+    group.addoption(
         "--chatexp-baseline",
         dest="chatexp_baseline",
         metavar="PATH",
@@ -268,6 +322,8 @@ def add_options(parser: pytest.Parser) -> None:
         ("baseline_max_increase", float, "0.1"),
         ("retries", int, "3"),
         ("breaker", int, "3"),
+        ("batch_poll", float, "30"),
+        ("batch_timeout", float, "86400"),
         ("backoff", float, "0.5"),
         ("deadline", float, ""),
         ("concurrency", int, "16"),

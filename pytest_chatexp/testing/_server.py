@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import overload
 
 from pytest_chatexp.testing._anthropic import messages
+from pytest_chatexp.testing._batches import BatchBackend
 from pytest_chatexp.testing._bedrock import BEDROCK_PREFIX, bedrock_fault, converse
 from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._fault_plan import FaultPlan
@@ -111,6 +112,8 @@ class ReferenceServer:
         #: Humanloop's stored model configs, experiments and deployments, served by the
         #: ``/v4/chat-*`` routes: e.g. ``server.humanloop.experiments["exp_1"] = [configs]``.
         self.humanloop = HumanloopBackend()
+        #: The batch APIs' batches and files (``_batches``): ``server.batches.polls = 3``.
+        self.batches = BatchBackend(self._dispatch)
         #: Handlers by ``(method, path)``; add entries to serve more endpoints.
         self.routes: dict[Route, Handler] = self._default_routes()
         self._requested_port = port
@@ -285,6 +288,8 @@ class ReferenceServer:
             handler = self.routes.get(("POST", GEMINI_PREFIX + "*"))
         if handler is None and request.method == "POST" and request.path.startswith(BEDROCK_PREFIX):
             handler = self.routes.get(("POST", BEDROCK_PREFIX + "*"))  # likewise Bedrock's
+        if handler is None and self.batches.serves(request):
+            return await self.batches.handle(request)
         if handler is None:
             return openai_error(404, f"Invalid URL ({request.method} {request.path})")
         return await handler(request)
