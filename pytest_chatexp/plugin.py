@@ -99,12 +99,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A test using the fixtures without the marker is a chatexp test too: `-m chatexp` selects it.
+    sharing = False
     for item in items:
         names = getattr(item, "fixturenames", ())
-        if ("chatexp" in names or "chatexp_runner" in names) and not item.get_closest_marker(
-            "chatexp"
-        ):
+        marks = list(item.iter_markers("chatexp"))
+        if not marks and ("chatexp" in names or "chatexp_runner" in names):
             item.add_marker("chatexp")
+        sharing = sharing or any("share" in mark.kwargs for mark in marks)
+    if sharing:  # only then: a suite that shares nothing never loads the module
+        from ._session._sharing import assign_shared
+
+        assign_shared(items)
 
 
 @pytest.fixture

@@ -281,6 +281,10 @@ class PlanRecord:
     # ``max_turns`` model calls.
     multi_turn_samples: int = 0
     max_turns: int = 0
+    # A shared experiment (its scope's node id) and how many tests share it: each member has
+    # this plan, and the plan's totals count it once.
+    shared: str = ""
+    members: int = 0
 
     def describe(self) -> str:
         cost = self.estimated_cost_usd
@@ -293,9 +297,15 @@ class PlanRecord:
             if loops
             else ""
         )
+        sharing = (
+            f"shared experiment {self.shared}, shared with {self.members} tests, counted once: "
+            if self.shared
+            else ""
+        )
         return (
-            f"{self.calls} call{'s' if self.calls != 1 else ''}: {self.replayed} replayed, "
-            f"{self.live} live{missing}; ~{self.estimated_tokens:,} tokens live, {money}{later}"
+            f"{sharing}{self.calls} call{'s' if self.calls != 1 else ''}: {self.replayed} "
+            f"replayed, {self.live} live{missing}; ~{self.estimated_tokens:,} tokens live, "
+            f"{money}{later}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -316,6 +326,8 @@ class PlanRecord:
             unpriced_models=tuple(str(model) for model in data.get("unpriced_models") or ()),
             multi_turn_samples=int(data.get("multi_turn_samples") or 0),
             max_turns=int(data.get("max_turns") or 0),
+            shared=str(data.get("shared") or ""),
+            members=int(data.get("members") or 0),
         )
 
 

@@ -200,10 +200,15 @@ def unused_recording_files(items: list[pytest.Item]) -> list[Path]:
     recordings of tests that were deleted or renamed."""
     # Here, not at the top: it loads YAML, which an xdist controller never needs otherwise.
     from .._recording import recording_path
+    from ._sharing import SHARED_KEY
 
     expected: dict[Path, set[Path]] = {}
     for item in items:
-        path = recording_path(Path(item.path), recording_name(item.nodeid))
+        shared = item.stash.get(SHARED_KEY, None)
+        # A shared experiment's members own its file, not one each (a file of a test from
+        # before it shared is unused).
+        name = recording_name(item.nodeid) if shared is None else shared.recording
+        path = recording_path(Path(item.path), name)
         expected.setdefault(path.parent, set()).add(path)
     unused: list[Path] = []
     for folder, owned in expected.items():
