@@ -254,7 +254,7 @@ def shared_plan(item: pytest.Item, spec: ExperimentSpec, plan: PlanRecord) -> Pl
     shared = item.stash.get(SHARED_KEY, None)
     if shared is None or spec.name != shared.name:
         return plan
-    return replace(plan, shared=shared.name, members=len(shared.members))
+    return replace(plan, test=item.nodeid, shared=shared.name, members=len(shared.members))
 
 
 def marked_shared(run: ExperimentRun, shared: SharedExperiment) -> ExperimentRun:
