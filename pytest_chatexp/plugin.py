@@ -269,10 +269,13 @@ class _RunLogHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """Under xdist, workers share one budget ledger, a file the controller names."""
+        """Under xdist, workers share one budget ledger, a file the controller names, and with
+        ``--chatexp-record=all`` a folder marking the shared experiments re-recorded."""
         settings = self.config.stash[_SETTINGS]
         if settings.max_tokens is not None or settings.max_cost is not None:
             node.workerinput["chatexp_ledger"] = self._log().ledger_for_worker()
+        if settings.record_mode == "all":  # a shared experiment is re-recorded by one worker
+            node.workerinput["chatexp_shared"] = self._log().shared_dir_for_worker()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:

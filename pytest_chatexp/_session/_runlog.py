@@ -39,6 +39,7 @@ class RunLog:
         self.tests: dict[str, TestRecord] = {}
         self.plans: list[dict[str, Any]] = []
         self.ledger_dir: str | None = None
+        self.shared_dir: str | None = None  # see ``shared_dir_for_worker``
         self.budget_stopped: list[str] = []  # tests the session budget stopped
         self.ledger: LedgerState | None = None  # the budget's final state, when one is set
 
@@ -49,6 +50,15 @@ class RunLog:
 
             self.ledger_dir = tempfile.mkdtemp(prefix="chatexp-ledger-")
         return str(Path(self.ledger_dir) / "ledger.json")
+
+    def shared_dir_for_worker(self) -> str:
+        """Under xdist with ``--chatexp-record=all``, where workers mark the shared experiments
+        one of them re-recorded in this run, so that the others replay it (``_sharing``)."""
+        if self.shared_dir is None:
+            import tempfile
+
+            self.shared_dir = tempfile.mkdtemp(prefix="chatexp-shared-")
+        return self.shared_dir
 
     def add(self, report: pytest.TestReport) -> None:
         """A chatexp test's report, of any phase."""
@@ -111,6 +121,10 @@ class RunLog:
             shutil.rmtree(self.ledger_dir, ignore_errors=True)
         elif budget is not None:
             self.ledger = budget.ledger.state()
+        if self.shared_dir is not None:
+            import shutil
+
+            shutil.rmtree(self.shared_dir, ignore_errors=True)
         if not ran or not _is_full_run(self.config):
             return
         found = [str(path) for path in unused_recording_files(collected)]

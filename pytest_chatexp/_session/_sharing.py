@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from _pytest.nodes import Node
 
     from .._calls._budget import PlanRecord
+    from .._calls._recorder import TestRecorder
     from .._experiment._result import ExperimentResult
     from .._experiment._spec import ExperimentSpec
     from .._reports._records import ExperimentRun
@@ -176,6 +177,8 @@ class SharingSession(Protocol):
 
     def run(self, item: pytest.Item, spec: ExperimentSpec) -> ExperimentResult: ...
 
+    def recorder_for(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None: ...
+
 
 def run_shared(
     session: SharingSession,
@@ -223,9 +226,15 @@ def _run_first(
     session.shared.remember(shared, outcome)
     before = len(results)
     records = session.settings.record_mode in ("once", "new", "all")
+    done = _rerecorded_marker(item, path)
     try:
         with shared_lock(path, enabled=records):
+            recorder = session.recorder_for(item, spec)  # under the lock: the file as it is now
+            if recorder is not None and done is not None and done.exists():
+                recorder.mode = "new"  # re-recorded in this run by another worker: replayed
             outcome.result = session.run(item, spec)
+            if done is not None:
+                done.touch()
     except ChatexpError as exc:
         outcome.error = exc
         raise _shared_failure(shared, exc, first=None) from exc
@@ -236,6 +245,18 @@ def _run_first(
         if len(results) > before:  # its calls, even when it raised, for each member
             outcome.run = results[-1] = marked_shared(results[-1], shared)
     return outcome.result
+
+
+def _rerecorded_marker(item: pytest.Item, path: Path) -> Path | None:
+    """Under xdist with ``--chatexp-record=all``, the file that says another worker re-recorded
+    the shared experiment at ``path`` in this run (in a folder the controller made and
+    removes); None otherwise. Other modes need none: the file's entries replay."""
+    folder = getattr(item.config, "workerinput", {}).get("chatexp_shared")
+    if not folder:
+        return None
+    import hashlib
+
+    return Path(folder) / hashlib.sha256(str(path).encode()).hexdigest()[:32]
 
 
 def _shared_failure(

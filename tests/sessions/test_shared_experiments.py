@@ -71,7 +71,7 @@ def test_also_{n}(chatexp):
 )
 
 
-@pytest.mark.parametrize("mode", ["once", "new"])
+@pytest.mark.parametrize("mode", ["once", "new", "all"])
 def test_two_workers_send_each_call_once(
     suite: Suite, recording_session: ReferenceServer, mode: str
 ) -> None:
