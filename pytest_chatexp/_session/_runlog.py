@@ -218,12 +218,15 @@ def unused_recording_files(items: list[pytest.Item]) -> list[Path]:
 
     expected: dict[Path, set[Path]] = {}
     for item in items:
+        path = recording_path(Path(item.path), recording_name(item.nodeid))
+        owned = expected.setdefault(path.parent, set())
         shared = item.stash.get(SHARED_KEY, None)
-        # A shared experiment's members own its file, not one each (a file of a test from
-        # before it shared is unused).
-        name = recording_name(item.nodeid) if shared is None else shared.recording
-        path = recording_path(Path(item.path), name)
-        expected.setdefault(path.parent, set()).add(path)
+        # A shared experiment's members own its file; their own only for the experiments a
+        # body builds (a file of a test from before it shared is unused).
+        if shared is None or "chatexp_runner" in getattr(item, "fixturenames", ()):
+            owned.add(path)
+        if shared is not None:
+            owned.add(recording_path(Path(item.path), shared.recording))
     unused: list[Path] = []
     for folder, owned in expected.items():
         if folder.is_dir():

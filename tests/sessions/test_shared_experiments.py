@@ -262,3 +262,28 @@ def test_bad(chatexp):
     run.assert_outcomes(errors=1)
     run.fnmatch(f"*test_x.py::test_bad*{message}")
     assert not recording_session.requests
+
+
+def test_a_member_building_experiments_in_its_body_keeps_its_own_recording(
+    suite: Suite, recording_session: ReferenceServer
+) -> None:
+    source = (
+        SHARED
+        + """
+def test_and_its_own(chatexp, chatexp_runner):
+    assert len(chatexp.samples) == 4
+    assert chatexp_runner.run(num_samples=1).outputs
+"""
+    )
+    run = suite.write(source).run("--chatexp-record=once")
+    run.assert_outcomes(passed=3)
+    assert len(recording_session.requests) == CALLS + 2
+    expected = [
+        "__recordings__/test_x/test_and_its_own.yaml",
+        "__recordings__/test_x/test_x.shared.yaml",
+    ]
+    assert sorted(run.recordings()) == expected
+    pruned = suite.run("--chatexp-prune")
+    pruned.assert_outcomes(passed=3)
+    pruned.no_fnmatch("*deleted recording*")
+    assert sorted(pruned.recordings()) == expected
