@@ -99,12 +99,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A test using the fixtures without the marker is a chatexp test too: `-m chatexp` selects it.
+    sharing = False
     for item in items:
         names = getattr(item, "fixturenames", ())
-        if ("chatexp" in names or "chatexp_runner" in names) and not item.get_closest_marker(
-            "chatexp"
-        ):
+        marks = list(item.iter_markers("chatexp"))
+        if not marks and ("chatexp" in names or "chatexp_runner" in names):
             item.add_marker("chatexp")
+        sharing = sharing or any("share" in mark.kwargs for mark in marks)
+    if sharing:  # only then: a suite that shares nothing never loads the module
+        from ._session._sharing import assign_shared
+
+        assign_shared(items)
 
 
 @pytest.fixture
@@ -264,10 +269,13 @@ class _RunLogHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """Under xdist, workers share one budget ledger, a file the controller names."""
+        """Under xdist, workers share one budget ledger, a file the controller names, and with
+        ``--chatexp-record=all`` a folder marking the shared experiments re-recorded."""
         settings = self.config.stash[_SETTINGS]
         if settings.max_tokens is not None or settings.max_cost is not None:
             node.workerinput["chatexp_ledger"] = self._log().ledger_for_worker()
+        if settings.record_mode == "all":  # a shared experiment is re-recorded by one worker
+            node.workerinput["chatexp_shared"] = self._log().shared_dir_for_worker()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:

@@ -285,6 +285,10 @@ class PlanRecord:
     max_turns: int = 0
     # Of the live calls, those --chatexp-batch sends through a batch API (at half price).
     batched: int = 0
+    # A shared experiment (its scope's node id) and how many tests share it: each member has
+    # this plan, and the plan's totals count it once.
+    shared: str = ""
+    members: int = 0
 
     def describe(self) -> str:
         cost = self.estimated_cost_usd
@@ -298,10 +302,15 @@ class PlanRecord:
             else ""
         )
         batched = f" ({self.batched} by batch, at half price)" if self.batched else ""
+        sharing = (
+            f"shared experiment {self.shared}, shared with {self.members} tests, counted once: "
+            if self.shared
+            else ""
+        )
         return (
-            f"{self.calls} call{'s' if self.calls != 1 else ''}: {self.replayed} replayed, "
-            f"{self.live} live{batched}{missing}; ~{self.estimated_tokens:,} tokens live, "
-            f"{money}{later}"
+            f"{sharing}{self.calls} call{'s' if self.calls != 1 else ''}: {self.replayed} "
+            f"replayed, {self.live} live{batched}{missing}; "
+            f"~{self.estimated_tokens:,} tokens live, {money}{later}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -323,6 +332,8 @@ class PlanRecord:
             multi_turn_samples=int(data.get("multi_turn_samples") or 0),
             max_turns=int(data.get("max_turns") or 0),
             batched=int(data.get("batched") or 0),
+            shared=str(data.get("shared") or ""),
+            members=int(data.get("members") or 0),
         )
 
 

@@ -8,6 +8,7 @@ up in a ``RecordingFile``, ``Interaction.record`` and ``update`` to store answer
 from __future__ import annotations
 
 from ._diff import Wanted, describe_request, explain_miss, moved_endpoint
+from ._files import experiment_locked
 from ._fingerprint import canonical_json, fingerprint
 from ._secrets import SecretHit, environment_secrets, find_secrets, scan_secrets
 from ._store import (
@@ -39,6 +40,7 @@ __all__ = [
     "check_writable",
     "describe_request",
     "environment_secrets",
+    "experiment_locked",
     "explain_miss",
     "find_secrets",
     "fingerprint",

@@ -36,7 +36,7 @@ except ImportError:  # Windows
 else:
     _HAVE_FLOCK = True
 
-__all__ = ["check_writable", "reason", "write_if_changed", "writing_locked"]
+__all__ = ["check_writable", "experiment_locked", "reason", "write_if_changed", "writing_locked"]
 
 # Without flock a lock or temporary file this old cannot belong to a live writer (writes take
 # milliseconds): it is what a killed writer left behind.
@@ -58,6 +58,23 @@ def writing_locked(path: Path) -> Iterator[None]:
             f"cannot write recording {path}: {reason(exc, path)}. Nothing was written: the "
             "previous recording, if any, is unchanged."
         ) from None
+
+
+@contextlib.contextmanager
+def experiment_locked(path: Path) -> Iterator[None]:
+    """Around running the experiment recorded at ``path`` (a shared one, which xdist workers
+    may reach together): one process at a time, the next one reading what the first wrote.
+    Its own lock file (``.<name>.run-lock``), not the write lock, which the run takes to write."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = _lock(path.with_name(f".{path.name}.run-lock"), wait=True)
+        lock.__enter__()
+    except OSError as exc:
+        raise RecordingError(f"cannot lock recording {path}: {reason(exc, path)}") from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def reason(exc: OSError, path: Path) -> str:

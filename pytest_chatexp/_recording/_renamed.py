@@ -42,8 +42,8 @@ def orphans_beside(path: Path, defined: Callable[[str], bool]) -> list[Orphan]:
         return []
     found: list[Orphan] = []
     for candidate in candidates:
-        if candidate == path:
-            continue
+        if candidate == path or candidate.name.endswith(".shared.yaml"):
+            continue  # its own, or the recording of experiments tests share
         with contextlib.suppress(ChatexpError):
             recording = RecordingFile.load(candidate)
             if recording.test and not defined(recording.test):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ._format import known_cost, known_sum
+from ._shared import counted_once
 
 if TYPE_CHECKING:
     from ._records import ConfigRow, ExperimentRecord
@@ -17,6 +18,7 @@ def junit_properties(records: Sequence[ExperimentRecord]) -> list[tuple[str, obj
     """Samples, pass rate (of the samples a check judged), tokens, cost and replays of
     experiments; none for no experiment. A number that is unknown (no sample judged, a model
     without a price, usage a provider did not report) is left out, never written as ``""``."""
+    records = counted_once(records)  # a shared experiment, once
     rows = [row for record in records for row in record["configs"]]
     if not rows:
         return []

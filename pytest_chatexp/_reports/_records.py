@@ -158,6 +158,9 @@ class ExperimentRecord(TypedDict):
     cases: NotRequired[list[CaseRecord]]
     inconclusive: NotRequired[list[InconclusiveRecord]]  # only when there are some
     adaptive: NotRequired[list[SamplingRecord]]  # num_samples=(min, max): each case's sampling
+    # The shared experiment this is (its scope's node id): every member test has a record of
+    # the one run, and totals count it once (``counted_once``).
+    shared: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ class ExperimentRun:
     result: ExperimentResult | None
     tally: CallTally
     wall_time_s: float
+    shared: str | None = None  # the shared experiment it is, run once for several tests
 
 
 def experiment_record(
@@ -182,7 +186,7 @@ def experiment_record(
     verdicts = verdicts or {}
     result = run.result
     if result is None:
-        return ExperimentRecord(
+        errored = ExperimentRecord(
             test=test,
             wall_time_s=round(run.wall_time_s, 4),
             configs=[
@@ -191,6 +195,9 @@ def experiment_record(
             ],
             errored=True,
         )
+        if run.shared is not None:
+            errored["shared"] = run.shared
+        return errored
     record = ExperimentRecord(
         test=test,
         wall_time_s=round(result.wall_time_s, 4),
@@ -216,6 +223,8 @@ def experiment_record(
             )
     if inconclusive:
         record["inconclusive"] = inconclusive
+    if run.shared is not None:
+        record["shared"] = run.shared
     if result.sampling:
         record["adaptive"] = [
             SamplingRecord(

@@ -17,6 +17,7 @@ from .._calls._changes import ChangeRecord
 from .._redaction import redact_data
 from .._util import write_atomic
 from ._format import known_cost, known_sum
+from ._shared import counted_once
 
 if TYPE_CHECKING:
     from .._calls._misses import MissedCalls
@@ -139,14 +140,14 @@ def merge_reports(reports: Sequence[RunReport]) -> RunReport:
 
 
 def _totals(tests: list[ReportedTest]) -> TotalsJson:
-    rows = [
-        row for test in tests for experiment in test["experiments"] for row in experiment["configs"]
-    ]
+    # A shared experiment is in each member test, and counted once.
+    experiments = counted_once(experiment for test in tests for experiment in test["experiments"])
+    rows = [row for experiment in experiments for row in experiment["configs"]]
     outcomes = [str(test["outcome"]) for test in tests]
     totals = TotalsJson(
         tests=len(tests),
         failed=sum(1 for outcome in outcomes if outcome in ("failed", "error")),
-        experiments=sum(len(test["experiments"]) for test in tests),
+        experiments=len(experiments),
         calls=sum(int(row["replayed"]) + int(row["live"]) for row in rows),
         replayed=sum(int(row["replayed"]) for row in rows),
         live=sum(int(row["live"]) for row in rows),

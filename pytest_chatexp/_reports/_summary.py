@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .._util import percent
 from ._format import known_sum
 from ._sampling import saved_text
+from ._shared import counted_once
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -63,6 +64,8 @@ def write_summary(
     # Sorted: under xdist, reports arrive in completion order.
     for experiment in sorted(shown, key=lambda e: str(e["test"])):
         note = " (raised: no samples; its calls are counted)" if experiment.get("errored") else ""
+        if "shared" in experiment:
+            note += f" (shared experiment {experiment['shared']}: counted once)"
         rows.append((f"{experiment['test']}{note}",))
         rows += [_config_cells(row) for row in experiment["configs"]]
         if experiment.get("adaptive"):
@@ -70,19 +73,20 @@ def write_summary(
     _write_table(reporter, rows)
     if len(shown) < len(experiments):
         reporter.write_line(f"... {len(experiments) - len(shown)} more experiments (-v lists all)")
+    counted = counted_once(experiments)  # a shared experiment is in each member's record
     replayed, live, failed, retries, skipped, batched = (
-        sum(_total(e, count) or 0 for e in experiments) for count in _COUNTS
+        sum(_total(e, count) or 0 for e in counted) for count in _COUNTS
     )
-    tokens = [_total(e, _total_tokens) for e in experiments]
-    count = len(experiments)
-    errored = sum(1 for e in experiments if e.get("errored"))
+    tokens = [_total(e, _total_tokens) for e in counted]
+    count = len(counted)
+    errored = sum(1 for e in counted if e.get("errored"))
     reporter.write_line(
         f"total: {count} experiment{'s' if count != 1 else ''}"
         f"{f' ({errored} raised)' if errored else ''}, "
         f"{_calls(replayed + live)} "
         f"({_calls_cell(replayed, live, failed, retries, skipped, batched, every=True)}), "
         + _tokens_total(tokens)
-        + f", {_money(_session_cost(experiments))}"
+        + f", {_money(_session_cost(counted))}"
     )
     write_inconclusive(reporter, experiments)
 
@@ -257,10 +261,19 @@ def write_plan(reporter: TerminalReporter, plans: Sequence[PlanRecord]) -> None:
     reporter.write_sep("-", "chatexp plan (nothing was called)")
     for plan in sorted(plans, key=lambda plan: plan.test):
         without = f", {plan.missing} without a recording" if plan.missing else ""
+        sharing = (
+            f" (shared experiment {plan.shared}, shared with {plan.members} tests: counted once)"
+            if plan.shared
+            else ""
+        )
         reporter.write_line(
             f"{plan.test}: {_calls(plan.calls)}, {plan.replayed} replayed, "
-            f"{plan.live} live{_by_batch(plan.batched)}{without}"
+            f"{plan.live} live{_by_batch(plan.batched)}{without}{sharing}"
         )
+    # Each member of a shared experiment has its plan; the totals count it once.
+    plans = [plan for plan in plans if not plan.shared] + list(
+        {plan.shared: plan for plan in plans if plan.shared}.values()
+    )
     calls = sum(plan.calls for plan in plans)
     live = sum(plan.live for plan in plans)
     batched = sum(plan.batched for plan in plans)

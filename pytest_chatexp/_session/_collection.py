@@ -70,6 +70,7 @@ def validate_at_collection(metafunc: pytest.Metafunc, specs: SpecCache) -> None:
         if spec is not None:
             _check_humanloop(spec)
             specs.remember(definition.path, marks, spec)
+        _check_share(metafunc, kwargs)
         if options.split is not None:
             needs = ["model_configs"] + (["inputs"] if options.split != "configs" else [])
             missing = [name for name in needs if name not in kwargs]
@@ -91,6 +92,34 @@ def validate_at_collection(metafunc: pytest.Metafunc, specs: SpecCache) -> None:
             )
     except ChatexpError as exc:
         raise fail_for(definition.nodeid, exc) from None
+
+
+def _check_share(metafunc: pytest.Metafunc, kwargs: dict[str, Any]) -> None:
+    """``share=`` where it means something: on a module or class marker, for experiments run
+    once before their tests (``_sharing``)."""
+    definition = metafunc.definition
+    own = [
+        mark for node, mark in definition.iter_markers_with_node("chatexp") if node is definition
+    ]
+    if any(mark.kwargs.get("share") is True for mark in own):
+        raise InvalidExperimentError(
+            "share=True goes on a module or class marker (pytestmark = pytest.mark.chatexp(..., "
+            "share=True)): it makes the tests there that declare the same experiment run it "
+            "once; on a test function there is nothing to share with (share=False there opts "
+            "the test out)"
+        )
+    if not kwargs.get("share"):
+        return
+    if "split" in kwargs:
+        raise InvalidExperimentError(
+            "share=True and split= cannot be combined: a split test's items each run their "
+            "own part of the experiment; give this test share=False, or drop split="
+        )
+    if isinstance(kwargs.get("num_samples"), tuple | list):
+        raise InvalidExperimentError(
+            "share=True does not apply to adaptive sampling (num_samples=(min, max)): each "
+            "test asserts its own checks as it draws; give this test share=False"
+        )
 
 
 def _check_humanloop(spec: ExperimentSpec) -> None:

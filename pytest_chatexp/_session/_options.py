@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     ValidationError,
@@ -67,6 +68,8 @@ class ExperimentOptions(BaseModel):
       results until it answers without a tool call.
     - ``max_turns``: model calls one sample may make in a tool loop or conversation (default 10).
     - ``simulated_user``: a ``SimulatedUser`` writing the next user message after each answer.
+    - ``share``: on a module or class marker, its tests that declare the same experiment run
+      it once (``_sharing``); not part of the experiment.
     """
 
     # ``model_configs`` is a marker argument: pydantic < 2.10 warns on the ``model_`` prefix.
@@ -87,6 +90,7 @@ class ExperimentOptions(BaseModel):
     tool_handlers: dict[str, Any] = Field(default_factory=dict)
     max_turns: StrictInt = Field(default=DEFAULT_MAX_TURNS, ge=1, le=1000)
     simulated_user: SimulatedUser | None = None
+    share: StrictBool = False
 
     @field_validator("num_samples", mode="before")
     @classmethod

@@ -41,6 +41,7 @@ class RunLog:
         self.tests: dict[str, TestRecord] = {}
         self.plans: list[dict[str, Any]] = []
         self.ledger_dir: str | None = None
+        self.shared_dir: str | None = None  # see ``shared_dir_for_worker``
         self.budget_stopped: list[str] = []  # tests the session budget stopped
         self.ledger: LedgerState | None = None  # the budget's final state, when one is set
 
@@ -51,6 +52,15 @@ class RunLog:
 
             self.ledger_dir = tempfile.mkdtemp(prefix="chatexp-ledger-")
         return str(Path(self.ledger_dir) / "ledger.json")
+
+    def shared_dir_for_worker(self) -> str:
+        """Under xdist with ``--chatexp-record=all``, where workers mark the shared experiments
+        one of them re-recorded in this run, so that the others replay it (``_sharing``)."""
+        if self.shared_dir is None:
+            import tempfile
+
+            self.shared_dir = tempfile.mkdtemp(prefix="chatexp-shared-")
+        return self.shared_dir
 
     def add(self, report: pytest.TestReport) -> None:
         """A chatexp test's report, of any phase."""
@@ -115,6 +125,10 @@ class RunLog:
             shutil.rmtree(self.ledger_dir, ignore_errors=True)
         elif budget is not None:
             self.ledger = budget.ledger.state()
+        if self.shared_dir is not None:
+            import shutil
+
+            shutil.rmtree(self.shared_dir, ignore_errors=True)
         if not ran or not _is_full_run(self.config):
             return
         found = [str(path) for path in unused_recording_files(collected)]
@@ -207,8 +221,12 @@ def defined_in(item: pytest.Item) -> Callable[[str], bool]:
     module = getattr(item, "module", None)
 
     def defined(test_id: str) -> bool:
-        if module is None or test_id.split("::", 1)[0] != item.nodeid.split("::", 1)[0]:
-            return True  # another module's, or not a Python test: not ours to judge
+        if (
+            module is None
+            or "::" not in test_id  # a module's shared experiment
+            or test_id.split("::", 1)[0] != item.nodeid.split("::", 1)[0]
+        ):
+            return True  # a module, another module's test, or not a Python test: not ours
         owner: object = module
         for part in recording_name(test_id).split("[", 1)[0].split("::"):
             owner = getattr(owner, part, None)
@@ -224,11 +242,19 @@ def unused_recording_files(items: list[pytest.Item]) -> list[Path]:
     recordings of tests that were deleted or renamed."""
     # Here, not at the top: it loads YAML, which an xdist controller never needs otherwise.
     from .._recording import recording_path
+    from ._sharing import SHARED_KEY
 
     expected: dict[Path, set[Path]] = {}
     for item in items:
         path = recording_path(Path(item.path), recording_name(item.nodeid))
-        expected.setdefault(path.parent, set()).add(path)
+        owned = expected.setdefault(path.parent, set())
+        shared = item.stash.get(SHARED_KEY, None)
+        # A shared experiment's members own its file; their own only for the experiments a
+        # body builds (a file of a test from before it shared is unused).
+        if shared is None or "chatexp_runner" in getattr(item, "fixturenames", ()):
+            owned.add(path)
+        if shared is not None:
+            owned.add(recording_path(Path(item.path), shared.recording))
     unused: list[Path] = []
     for folder, owned in expected.items():
         if folder.is_dir():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -20,27 +20,27 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._calls._budget import Meter, PlanRecord, SessionBudget, plan_experiment
-from .._calls._exchange import assemble_runs, base_url_for, missing_key, provider_for, replay
+from .._calls._exchange import assemble_runs, replay
 from .._calls._loop import SampleRun
 from .._calls._metering import CallTally, Ledger
-from .._calls._recorder import TestRecorder, recorded_call_of
+from .._calls._recorder import TestRecorder
 from .._calls._target import CallOutcome, Exchange, Replay, send_directly
-from .._errors import BudgetExhausted, ChatexpError, InvalidExperimentError, ProviderError
-from .._experiment._config import ModelConfig
+from .._errors import BudgetExhausted, ChatexpError, InvalidExperimentError
 from .._experiment._result import ExperimentResult
 from .._experiment._spec import ExperimentSpec, PlannedCall
-from .._providers import Provider, WireRequest, get_provider
-from .._providers._base import api_key_env
+from .._providers import Provider, WireRequest
 from .._recording import recording_path
-from .._redaction import remember_secrets, url_secrets
+from .._redaction import remember_secrets
 from .._reports._records import ExperimentRecord, ExperimentRun, experiment_record
 from .._reports._summary import relative_path
 from ..checks._running import AssertionVerdict, activate, deactivate
 from ._adaptive import MergedRuns, adrive, drive, rounds
 from ._collection import SpecCache, fail_for
+from ._keys import check_keys, secrets_of
 from ._options import CaseSelection, merge_marker_kwargs, parse_options
 from ._runlog import defined_in, recording_name
 from ._settings import Settings
+from ._sharing import SHARED_KEY, SharedRuns, run_shared, shared_plan
 
 if TYPE_CHECKING:
     from .._calls._runner import ExperimentRunner
@@ -55,6 +55,8 @@ UNUSED_KEY = pytest.StashKey[dict[str, int]]()
 EXPERIMENT_FAILED_KEY = pytest.StashKey[bool]()
 PLANS_KEY = pytest.StashKey[list[PlanRecord]]()
 RECORDER_KEY = pytest.StashKey[TestRecorder]()
+# The recorder of the shared experiment (``_sharing``) the test ran for its scope's members.
+SHARED_RECORDER_KEY = pytest.StashKey[TestRecorder]()
 # (config name, input id, sample index) -> None when every check passed, else the first failure.
 OUTCOMES_KEY = pytest.StashKey[dict[tuple[str, str, int], str | None]]()
 # (config name, input id) -> the verdicts assertions gave the case, each with the bar it set.
@@ -81,6 +83,7 @@ class ChatexpSession:
         # Split items of one test share its markers: resolve files and datasets once for all.
         self.specs = SpecCache()
         self._display_folders: dict[Path, str] = {}  # recording folders as messages show them
+        self.shared = SharedRuns()  # shared experiments run in this process
 
     @property
     def runner(self) -> ExperimentRunner:
@@ -146,7 +149,14 @@ class ChatexpSession:
     ) -> ExperimentResult:
         """The test's experiment, run; a plugin error fails the test with its message alone."""
         with _failing_the_experiment(item):
-            return self.run(item, self.spec_for(item, fixture_config, overrides, selection))
+            spec = self.spec_for(item, fixture_config, overrides, selection)
+            shared = item.stash.get(SHARED_KEY, None)
+            if shared is None or overrides is not None or selection is not None:
+                return self.run(item, spec)
+            path = recording_path(item.path, shared.recording)
+            return run_shared(
+                self, item, spec, shared, path, item.stash.setdefault(RESULTS_KEY, [])
+            )
 
     async def aexperiment(
         self,
@@ -178,8 +188,8 @@ class ChatexpSession:
         }
         # Released once the report has them, so memory does not grow with the number of tests;
         # the verdicts too: a rerun attempt of the item (pytest-rerunfailures) starts afresh.
-        done: list[pytest.StashKey[Any]] = [RESULTS_KEY, RECORDER_KEY, OUTCOMES_KEY, VERDICTS_KEY]
-        for key in done:
+        done: list[pytest.StashKey[Any]] = [RESULTS_KEY, RECORDER_KEY, SHARED_RECORDER_KEY]
+        for key in [*done, OUTCOMES_KEY, VERDICTS_KEY]:
             if key in item.stash:
                 del item.stash[key]
         return {name: value for name, value in attributes.items() if value}
@@ -237,10 +247,11 @@ class ChatexpSession:
 
     def _before_run(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None:
         """The item's recorder; in plan mode, the plan instead (the test is skipped)."""
-        remember_secrets(_secrets_of(spec.model_configs))
+        remember_secrets(secrets_of(spec.model_configs))
         recorder = self.recorder_for(item, spec)
         if self.settings.plan:
             plan = plan_experiment(spec, recorder, self.settings.prices, batch=self.settings.batch)
+            plan = shared_plan(item, spec, plan)
             item.stash.setdefault(PLANS_KEY, []).append(plan)
             raise pytest.skip.Exception(f"chatexp plan: {describe_plan(plan)}")
         return recorder
@@ -249,19 +260,23 @@ class ChatexpSession:
         """The item's recorder (one for all its experiments), or None when recording is off."""
         if self.settings.record_mode == "off":
             return None
-        recorder = item.stash.get(RECORDER_KEY, None)
+        shared = item.stash.get(SHARED_KEY, None)
+        key, name, test = RECORDER_KEY, recording_name(item.nodeid), item.nodeid
+        if shared is not None and spec.name == shared.name:  # the scope's shared experiment
+            key, name, test = SHARED_RECORDER_KEY, shared.recording, shared.name
+        recorder = item.stash.get(key, None)
         if recorder is None:
-            path = recording_path(item.path, recording_name(item.nodeid))
+            path = recording_path(item.path, name)
             folder = self._display_folders.get(path.parent)
             if folder is None:
                 folder = relative_path(path.parent, self.rootpath) + os.sep
                 self._display_folders[path.parent] = folder
-            recorder = item.stash[RECORDER_KEY] = TestRecorder(
+            recorder = item.stash[key] = TestRecorder(
                 path=path,
                 display_path=folder + path.name,
-                test_id=item.nodeid,
+                test_id=test,
                 mode=self.settings.record_mode,
-                rerun_hint=f"pytest --chatexp-record=new '{item.nodeid}'",
+                rerun_hint=f"pytest --chatexp-record=new '{test}'",
                 prices=self.settings.prices,
                 defined=defined_in(item),
                 adopt=self.settings.adopt,
@@ -270,16 +285,18 @@ class ChatexpSession:
 
     def changes_for(self, item: pytest.Item) -> list[dict[str, Any]]:
         """Calls of this test answered anew, with tokens before and after."""
-        recorder = item.stash.get(RECORDER_KEY, None)
-        return [change.to_json() for change in recorder.changes] if recorder is not None else []
+        recorders = (item.stash.get(key, None) for key in (SHARED_RECORDER_KEY, RECORDER_KEY))
+        return [change.to_json() for r in recorders if r is not None for change in r.changes]
 
     def finish(self, item: pytest.Item, *, passed: bool) -> dict[str, int]:
         """End of a test: let its recorder prune or report stale entries ({file: count})."""
-        recorder = item.stash.get(RECORDER_KEY, None)
-        if recorder is None:
-            return {}
-        stale = recorder.finish(passed=passed, prune=self.settings.prune)
-        return {recorder.display_path: len(stale)} if stale else {}
+        unused: dict[str, int] = {}
+        prune = self.settings.prune
+        for key in (SHARED_RECORDER_KEY, RECORDER_KEY):
+            recorder = item.stash.get(key, None)
+            if recorder is not None and (stale := recorder.finish(passed=passed, prune=prune)):
+                unused[recorder.display_path] = len(stale)
+        return unused
 
     def records_for(self, item: pytest.Item, *, with_cases: bool) -> list[ExperimentRecord]:
         """The item's experiments as report records, with the verdicts its checks recorded."""
@@ -388,17 +405,6 @@ class ChatexpRunner:
         return self._session.runner
 
 
-def _secrets_of(configs: Iterable[ModelConfig]) -> Iterator[str | None]:
-    """What the configs' calls read that must never be written or shown: the value of each
-    one's key variable, the credentials in its base URL, its extra header and query values."""
-    for config in configs:
-        provider = get_provider(config.provider)
-        name = api_key_env(config, provider) if provider is not None else config.api_key_env
-        yield os.environ.get(name) if name else None
-        yield from url_secrets(config.base_url) if config.base_url else ()
-        yield from [*config.headers.values(), *config.query.values()]
-
-
 def _counting(lookup: Replay, tally: CallTally) -> Replay:
     """``lookup``, counting each call it answers as replayed."""
 
@@ -409,28 +415,6 @@ def _counting(lookup: Replay, tally: CallTally) -> Replay:
         return outcome
 
     return counted
-
-
-def check_keys(spec: ExperimentSpec, recorder: TestRecorder | None) -> None:
-    """Before any call of the experiment goes out: each config with a call that will go live
-    has the key it needs (``missing_key``), or the test fails naming the config and variable.
-    An unauthenticated request to a public endpoint only earns a 401, once per call."""
-    checked: set[str] = set()
-    for call in spec.calls:
-        if call.config.display_name in checked:
-            continue
-        provider = provider_for(call)
-        base_url = base_url_for(call, provider)
-        if recorder is not None:
-            if not recorder.may_record():
-                return  # nothing goes live: each miss fails with its own explanation
-            wire = provider.build_request(call, base_url=base_url)
-            if recorder.lookup(recorded_call_of(call, provider, wire)) is not None:
-                continue  # replayed
-        checked.add(call.config.display_name)
-        problem = missing_key(call.config, provider, base_url)
-        if problem is not None:
-            raise ProviderError(problem)
 
 
 def describe_plan(plan: PlanRecord) -> str:

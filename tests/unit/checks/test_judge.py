@@ -365,8 +365,9 @@ def test_a_changed_rubric_misses_the_replay_naming_the_grader(
     result.stdout.fnmatch_lines(
         [
             "*chatexp: test_suite.py::test_graded: 2 of 2 calls have no matching recording (record mode 'none'); recording __recordings__/test_suite/test_graded.yaml.",
-            "no recorded response for model config 'judge:grader', input 'support/refund#0', sample 0.",
-            "Closest recording: model config 'judge:grader', input 'support/refund#0', sample 0 (same label).",
+            # Both cases' grader prompts changed alike: one explanation for both.
+            "no recorded response for 2 cases that changed alike: model config 'judge:grader', inputs 'support/refund#0', 'support/late#0'.",
+            "Each compared with its closest recording (same label).",
             "Request changes since it was recorded:",
             "*messages[[]1].content changed:",
             "*-Stays on topic",

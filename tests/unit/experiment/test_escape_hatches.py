@@ -34,9 +34,9 @@ def test_with_query_appends_after_the_urls_own_query() -> None:
 
 def test_the_session_knows_their_values_as_secrets() -> None:
     from pytest_chatexp._redaction import redact
-    from pytest_chatexp._session._session import _secrets_of
+    from pytest_chatexp._session._keys import secrets_of
 
     hatched = ModelConfig(model="m", headers={"X-Auth": SECRET}, query={"key": SECRET + "q"})
-    found = [value for value in _secrets_of([hatched]) if value]
+    found = [value for value in secrets_of([hatched]) if value]
     assert SECRET in found and SECRET + "q" in found
     assert SECRET not in redact(f"echoed {SECRET}", also=found)
