@@ -79,7 +79,7 @@ class ChatexpSession:
         )
         self._runner: ExperimentRunner | None = None
         # Split items of one test share its markers: resolve files and datasets once for all.
-        self.specs = SpecCache()
+        self.specs = SpecCache(settings.subsample, settings.subsample_seed)
         self._display_folders: dict[Path, str] = {}  # recording folders as messages show them
 
     @property
@@ -125,7 +125,7 @@ class ChatexpSession:
             parse_options(marker_kwargs, source="chatexp marker")
             kwargs = {**fixture_config, **marker_kwargs, **(overrides or {})}
             options = parse_options(kwargs, source="experiment options")
-            spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent, render=False)
+            spec = self.specs.build(options, item.nodeid, Path(item.path).parent, render=False)
             if from_markers:
                 self.specs.remember(item.path, marks, spec)
         if selection is not None:
@@ -256,7 +256,7 @@ class ChatexpSession:
         if self.settings.plan:
             plan = plan_experiment(spec, recorder, self.settings.prices)
             item.stash.setdefault(PLANS_KEY, []).append(plan)
-            raise pytest.skip.Exception(f"chatexp plan: {describe_plan(plan)}")
+            raise pytest.skip.Exception(f"chatexp plan: {plan.describe()}")
         return recorder
 
     def recorder_for(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None:
@@ -278,7 +278,9 @@ class ChatexpSession:
                 mode=self.settings.record_mode,
                 rerun_hint=f"pytest --chatexp-record=new '{item.nodeid}'",
                 prices=self.settings.prices,
+                checkpoints=self.budget is None,  # a budget stop writes none of a test's answers
             )
+        recorder.left_out |= spec.left_out  # a subsample's other inputs keep their answers
         return recorder
 
     def changes_for(self, item: pytest.Item) -> list[dict[str, Any]]:
@@ -444,7 +446,3 @@ def check_keys(spec: ExperimentSpec, recorder: TestRecorder | None) -> None:
         problem = missing_key(call.config, provider, base_url)
         if problem is not None:
             raise ProviderError(problem)
-
-
-def describe_plan(plan: PlanRecord) -> str:
-    return plan.describe()

@@ -50,6 +50,9 @@ class Settings:
     baseline_alpha: float = 0.05
     baseline_max_increase: float = 0.10
     baseline_update: bool = False
+    subsample: int | None = None  # --chatexp-subsample: inputs each experiment keeps at most
+    subsample_seed: int | None = None
+    shard: tuple[int, int] | None = None  # --chatexp-shard I/N: (I, N), 1-based
 
     @property
     def reports_requested(self) -> bool:
@@ -97,6 +100,7 @@ class Settings:
                 "one of " + ", ".join(INCONCLUSIVE_POLICIES),
             ),
             **_baseline(config),
+            **_datasets(config),
         )
 
 
@@ -250,6 +254,26 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="Write this run's JSON report to the --chatexp-baseline path instead of comparing.",
     )
+    group.addoption(
+        "--chatexp-subsample",
+        dest="chatexp_subsample",
+        metavar="N",
+        help="A quick run: each experiment runs at most N of its inputs, the same N on every "
+        "machine (stratified as its marker's stratify= says); overrides the marker's subsample=.",
+    )
+    group.addoption(
+        "--chatexp-subsample-seed",
+        dest="chatexp_subsample_seed",
+        metavar="SEED",
+        help="The seed choosing the subsample's inputs (default: the marker's, else 0).",
+    )
+    group.addoption(
+        "--chatexp-shard",
+        dest="chatexp_shard",
+        metavar="I/N",
+        help="Run shard I of N (1-based) of the chatexp tests, for a CI matrix: each test's "
+        "shard is fixed by a hash of its id; tests without chatexp run in shard 1.",
+    )
     parser.addini("chatexp_baseline", "Default for --chatexp-baseline (relative to the ini file).")
     numbers: tuple[tuple[str, type[int] | type[float], str], ...] = (
         ("baseline_alpha", float, "0.05"),
@@ -302,6 +326,27 @@ def _baseline(config: pytest.Config) -> dict[str, Any]:
         ),
         "baseline_update": update,
     }
+
+
+def _datasets(config: pytest.Config) -> dict[str, Any]:
+    """The quick-run settings: a subsample of every experiment's inputs, and a CI shard."""
+    settings: dict[str, Any] = {}
+    for name, valid, expected in (
+        ("subsample", lambda v: v >= 1, "a whole number of inputs >= 1"),
+        ("subsample_seed", lambda v: True, "a whole number"),
+    ):
+        if config.getoption(f"chatexp_{name}") is not None:
+            settings[name] = _read(config, name, int, valid, expected)
+    shard: str | None = config.getoption("chatexp_shard")
+    if shard is not None:
+        index, _, count = shard.strip().partition("/")
+        if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+            raise pytest.UsageError(
+                "chatexp: --chatexp-shard must be I/N, this job's shard I of N shards with "
+                f"1 <= I <= N (for example 2/4), got {shard!r}"
+            )
+        settings["shard"] = (int(index), int(count))
+    return settings
 
 
 def _ini_type(kind: type[int] | type[float]) -> Any:
