@@ -84,7 +84,7 @@ WITHOUT_ARGS = ("-p", "no:chatexp")
 # Importing any of these means a run without chatexp tests paid for the plugin's machinery.
 HEAVY = re.compile(
     r"^(httpx|httpcore|pydantic|pydantic_core|yaml|jsonschema|anyio|syrupy)(\.|$)"
-    r"|^pytest_chatexp\.(_providers|_calls|_recording|_session\.(?!_settings$)\w+"
+    r"|^pytest_chatexp\.(_providers|_calls|_recording|_session\.(?!(_cli|_settings)$)\w+"
     r"|_experiment|_reports|testing|checks)(\.|$)"
 )
 PROBE_MODULE = "_chatexp_inert_probe"

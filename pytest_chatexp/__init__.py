@@ -80,6 +80,7 @@ if TYPE_CHECKING:
     from ._experiment._result import ToolResult as ToolResult
     from ._experiment._result import Turn as Turn
     from ._experiment._spec import ExperimentSpec as ExperimentSpec
+    from ._experiment._subsample import subsample as subsample
     from ._session._options import ExperimentOptions as ExperimentOptions
     from ._session._session import ChatexpRunner as ChatexpRunner
 
@@ -92,6 +93,7 @@ _EXPORTS: dict[str, str] = {
     "load_model_configs": "._experiment._files",
     "Input": "._experiment._inputs",
     "load_dataset": "._experiment._files",
+    "subsample": "._experiment._subsample",
     "ExperimentOptions": "._session._options",
     "ExperimentSpec": "._experiment._spec",
     "ExperimentResult": "._experiment._result",

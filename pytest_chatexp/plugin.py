@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._session._settings import Settings, add_options
+from ._session._cli import add_options
+from ._session._settings import Settings
 
 if TYPE_CHECKING:
     from ._experiment._result import ExperimentResult
@@ -97,7 +98,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     validate_at_collection(metafunc, _session(metafunc.config).specs)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # A test using the fixtures without the marker is a chatexp test too: `-m chatexp` selects it.
     sharing = False
     for item in items:
@@ -106,10 +107,43 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if not marks and ("chatexp" in names or "chatexp_runner" in names):
             item.add_marker("chatexp")
         sharing = sharing or any("share" in mark.kwargs for mark in marks)
+    shard = config.stash[_SETTINGS].shard
+    if shard is not None:
+        from ._session._sharding import select_shard  # stdlib only, and only with the option
+
+        select_shard(config, items, shard)
     if sharing:  # only then: a suite that shares nothing never loads the module
         from ._session._sharing import assign_shared
 
-        assign_shared(items)
+        assign_shared(items)  # among the tests this shard runs
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """What makes this run a part of the suite: said first, so no one mistakes it for all."""
+    settings, lines = config.stash[_SETTINGS], []
+    if settings.shard is not None:
+        index, count = settings.shard
+        lines.append(
+            f"chatexp: shard {index}/{count}: the chatexp tests whose id hashes to it"
+            + (", and every test without chatexp" if index == 1 else "")
+        )
+    if settings.subsample is not None:
+        seed = "the markers' seeds" if settings.subsample_seed is None else settings.subsample_seed
+        lines.append(
+            f"chatexp: subsample: each experiment runs at most {settings.subsample} of its "
+            f"inputs (seed: {seed})"
+        )
+    return lines
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A CI shard that has no test to run passes (pytest would exit 5, "no tests ran")."""
+    if (
+        session.config.stash[_SETTINGS].shard is not None
+        and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
+    ):
+        session.exitstatus = pytest.ExitCode.OK
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from .._recording._renamed import Orphan, adopt, orphans_beside
 from .._redaction import known_secrets
 from .._util import endpoint_identity
 from ._changes import ChangeRecord
+from ._checkpoint import Checkpoints
 from ._exchange import endpoint_fix, keep_recorded_ids
 from ._misses import MissedCalls, RecordingMissError
 from ._target import AppHttp, CallOutcome, Exchange, Via
@@ -92,6 +93,7 @@ class TestRecorder:
         prices: PriceTable | None = None,
         defined: Callable[[str], bool] | None = None,
         adopt: bool = False,
+        checkpoints: bool = True,
     ) -> None:
         """``defined`` tells whether a test id still names a test: a recording of one that
         does not is looked at when this test has none (a renamed test); ``adopt`` moves such
@@ -114,6 +116,15 @@ class TestRecorder:
         self.recorded: dict[str, Interaction] = {}
         # Calls answered anew, with their tokens and costs before and after, for the reports.
         self.changes: list[ChangeRecord] = []
+        # Inputs a subsample left out of the test's experiments: their entries are neither
+        # stale nor dropped, since this run could not have used them.
+        self.left_out: set[str] = set()
+        # Answers to calls that had none are written while the experiment runs, so a killed
+        # run keeps them (``_checkpoint``). Not in mode all, whose answers replace recorded
+        # ones: a killed re-recording must leave the old recording whole.
+        self._checkpoints = (
+            Checkpoints(self._checkpoint) if checkpoints and mode in ("once", "new") else None
+        )
 
     @property
     def file(self) -> RecordingFile:
@@ -172,6 +183,8 @@ class TestRecorder:
             recorded_call, body=outcome.body, latency_s=outcome.latency_s, **extra
         )
         self.recorded[interaction.fingerprint] = interaction
+        if self._checkpoints is not None:
+            self._checkpoints.add(interaction)
         if not isinstance(via, AppHttp):  # no model reply: no tokens to compare
             self._note_change(recorded_call, call.config.model, via, outcome)
         return outcome
@@ -312,8 +325,13 @@ class TestRecorder:
         )
         return RecordingMissError(record, call=call)
 
+    def _checkpoint(self, interactions: list[Interaction]) -> None:
+        self._write(interactions, replace=False)
+
     def persist(self) -> None:
         """Write newly recorded answers now, merged into the file, so a crash loses nothing."""
+        if self._checkpoints is not None:
+            self._checkpoints.close()  # its last write first: this one holds all it would
         if self.recorded:
             self._written = self._write(self.recorded.values(), replace=False)
 
@@ -326,11 +344,13 @@ class TestRecorder:
         """
         if not passed or not (self._existed or self.recorded):
             return []
-        known = [item.fingerprint for item in self.file.interactions]
+        interactions = self.file.interactions
+        kept_aside = [item for item in interactions if item.label.input in self.left_out]
+        known = [item.fingerprint for item in interactions if item.label.input not in self.left_out]
         stale = [key for key in known if key not in self.used and key not in self.recorded]
         rerecording = self.mode in ("new", "all")
         if (stale and (prune or rerecording)) or (self.mode == "all" and self.recorded):
-            kept = [*self.used.values(), *self.recorded.values()]
+            kept = [*kept_aside, *self.used.values(), *self.recorded.values()]
             # What ``persist`` wrote already (a first recording, a re-recording that left
             # nothing stale) is not rendered and compared a second time.
             if self._written is None or not self._written.holds_exactly(kept):

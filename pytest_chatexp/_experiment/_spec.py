@@ -61,6 +61,8 @@ class ExperimentSpec:
     # their next samples: indexes from ``first_sample``, continuing the earlier rounds'.
     only: frozenset[tuple[str, str]] | None = None
     first_sample: int = 0
+    # The ids of the declared inputs a subsample left out: their recorded answers are not stale.
+    left_out: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if isinstance(self.max_turns, bool) or not isinstance(self.max_turns, int):

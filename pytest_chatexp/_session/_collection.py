@@ -12,7 +12,7 @@ import pytest
 
 from .._errors import ChatexpError, InvalidExperimentError
 from .._experiment._spec import ExperimentSpec
-from ._options import merge_marker_kwargs, parse_options, split_selections
+from ._options import ExperimentOptions, merge_marker_kwargs, parse_options, split_selections
 
 __all__ = ["SpecCache", "fail_for", "validate_at_collection"]
 
@@ -27,8 +27,17 @@ class SpecCache:
     (split ones too) rather than again at each setup. Split items of one test share its
     markers, so the key is the test's file and its marks' identities."""
 
-    def __init__(self) -> None:
+    def __init__(self, subsample: int | None = None, seed: int | None = None) -> None:
         self._specs: dict[tuple[object, ...], tuple[list[object], ExperimentSpec]] = {}
+        self._subsample = (subsample, seed)  # --chatexp-subsample and its seed, when given
+
+    def build(
+        self, options: ExperimentOptions, name: str, base_dir: Path, *, render: bool
+    ) -> ExperimentSpec:
+        """The spec ``options`` declare, the command line's subsample winning over theirs."""
+        return options.overridden(*self._subsample).to_spec(
+            name=name, base_dir=base_dir, render=render
+        )
 
     def remember(self, path: Path, marks: list[Any], spec: ExperimentSpec) -> None:
         self._specs[_spec_key(path, marks)] = (marks, spec)  # the marks stay alive: ids unique
@@ -63,7 +72,7 @@ def validate_at_collection(metafunc: pytest.Metafunc, specs: SpecCache) -> None:
         options = parse_options(kwargs, source="chatexp marker")
         base_dir = Path(definition.path).parent
         spec = (
-            options.to_spec(name=definition.nodeid, base_dir=base_dir, render="inputs" in kwargs)
+            specs.build(options, definition.nodeid, base_dir, render="inputs" in kwargs)
             if "model_configs" in kwargs and not _adaptive_incomplete(kwargs)
             else None
         )

@@ -32,6 +32,7 @@ from .._experiment._files import resolve_inputs, resolve_model_configs
 from .._experiment._humanloop import ChatMessage
 from .._experiment._inputs import Input
 from .._experiment._spec import ExperimentSpec, SampleRange
+from .._experiment._subsample import Subsample, stratum_of
 from .._experiment._templates import check_all_used, referenced
 from .._validation import describe_validation_error
 from ..checks._sequential import AdaptivePlan
@@ -70,6 +71,9 @@ class ExperimentOptions(BaseModel):
     - ``simulated_user``: a ``SimulatedUser`` writing the next user message after each answer.
     - ``share``: on a module or class marker, its tests that declare the same experiment run
       it once (``_sharing``); not part of the experiment.
+    - ``subsample``: run at most this many of the inputs, chosen by ``subsample_seed`` (default
+      0) and in proportion to the values of the field ``stratify`` names, when it does
+      (``_experiment/_subsample.py``); ``--chatexp-subsample`` overrides it for a quick run.
     """
 
     # ``model_configs`` is a marker argument: pydantic < 2.10 warns on the ``model_`` prefix.
@@ -91,6 +95,15 @@ class ExperimentOptions(BaseModel):
     max_turns: StrictInt = Field(default=DEFAULT_MAX_TURNS, ge=1, le=1000)
     simulated_user: SimulatedUser | None = None
     share: StrictBool = False
+    subsample: StrictInt | None = Field(default=None, ge=1)
+    subsample_seed: StrictInt = 0
+    stratify: str | None = Field(default=None, min_length=1)
+
+    def overridden(self, subsample: int | None, seed: int | None) -> ExperimentOptions:
+        """These options with the command line's subsample and seed, where it gives them."""
+        update = {"subsample": subsample, "subsample_seed": seed}
+        update = {name: value for name, value in update.items() if value is not None}
+        return self.model_copy(update=update) if update else self
 
     @field_validator("num_samples", mode="before")
     @classmethod
@@ -131,6 +144,12 @@ class ExperimentOptions(BaseModel):
         if self.inputs is not None:
             _check_types("inputs", self.inputs, (Input, Mapping, str, Path))
         inputs = resolve_inputs(self.inputs, base_dir=base_dir, where="inputs")
+        declared = {str(row.id) for row in inputs}
+        if self.subsample is not None:
+            inputs = Subsample(self.subsample, self.subsample_seed, self.stratify).apply(inputs)
+        elif self.stratify is not None:  # checked now, not first on a quick subsampled run
+            for row in inputs:
+                stratum_of(row, self.stratify)
         adaptive = self.sample_range()
         spec = ExperimentSpec(
             name=name,
@@ -146,6 +165,7 @@ class ExperimentOptions(BaseModel):
             max_turns=self.max_turns,
             simulated_user=self.simulated_user,
             adaptive=adaptive,
+            left_out=frozenset(declared - {str(row.id) for row in inputs}),
         )
         _check_variables_used(spec)
         if render:

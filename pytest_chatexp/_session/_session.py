@@ -81,7 +81,7 @@ class ChatexpSession:
         )
         self._runner: ExperimentRunner | None = None
         # Split items of one test share its markers: resolve files and datasets once for all.
-        self.specs = SpecCache()
+        self.specs = SpecCache(settings.subsample, settings.subsample_seed)
         self._display_folders: dict[Path, str] = {}  # recording folders as messages show them
         self.shared = SharedRuns()  # shared experiments run in this process
 
@@ -117,7 +117,7 @@ class ChatexpSession:
             parse_options(marker_kwargs, source="chatexp marker")
             kwargs = {**fixture_config, **marker_kwargs, **(overrides or {})}
             options = parse_options(kwargs, source="experiment options")
-            spec = options.to_spec(name=item.nodeid, base_dir=Path(item.path).parent, render=False)
+            spec = self.specs.build(options, item.nodeid, Path(item.path).parent, render=False)
             if from_markers:
                 self.specs.remember(item.path, marks, spec)
         if selection is not None:
@@ -253,7 +253,7 @@ class ChatexpSession:
             plan = plan_experiment(spec, recorder, self.settings.prices, batch=self.settings.batch)
             plan = shared_plan(item, spec, plan)
             item.stash.setdefault(PLANS_KEY, []).append(plan)
-            raise pytest.skip.Exception(f"chatexp plan: {describe_plan(plan)}")
+            raise pytest.skip.Exception(f"chatexp plan: {plan.describe()}")
         return recorder
 
     def recorder_for(self, item: pytest.Item, spec: ExperimentSpec) -> TestRecorder | None:
@@ -280,7 +280,9 @@ class ChatexpSession:
                 prices=self.settings.prices,
                 defined=defined_in(item),
                 adopt=self.settings.adopt,
+                checkpoints=self.budget is None,  # a budget stop writes none of a test's answers
             )
+        recorder.left_out |= spec.left_out  # a subsample's other inputs keep their answers
         return recorder
 
     def changes_for(self, item: pytest.Item) -> list[dict[str, Any]]:
@@ -415,7 +417,3 @@ def _counting(lookup: Replay, tally: CallTally) -> Replay:
         return outcome
 
     return counted
-
-
-def describe_plan(plan: PlanRecord) -> str:
-    return plan.describe()

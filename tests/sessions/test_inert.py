@@ -31,6 +31,7 @@ ENTRY_MODULES = [
     "pytest_chatexp._errors",
     "pytest_chatexp._pricing",
     "pytest_chatexp._session",
+    "pytest_chatexp._session._cli",
     "pytest_chatexp._session._settings",
     "pytest_chatexp.plugin",
 ]
