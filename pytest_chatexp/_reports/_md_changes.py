@@ -16,7 +16,7 @@ from .._calls._misses import EXPLANATIONS_SHOWN, MissedCalls
 from .._recording._diff import MAX_LINES, Change, Miss
 from .._recording._store import Label
 from ._entries import TestEntry
-from ._md import code, fenced, row, signed_money, text, tokens
+from ._md import breakable, code, fenced, row, signed_money, text, tokens
 
 __all__ = ["Block", "changed_section"]
 
@@ -172,11 +172,13 @@ def _changes_block(changed: Sequence[TestEntry]) -> str:
     calls = sum(delta.rerecorded + delta.new for _, _, delta in rows)
     rerecorded = sum(delta.rerecorded for _, _, delta in rows)
     with_cost = any(delta.rerecorded and delta.cost is not None for _, _, delta in rows)
-    header = ["Test", "Config", "Re-recorded", "Prompt tokens", "Generation tokens", "Total tokens"]
+    header = ["Test, config", "Re-recorded", "Prompt tokens", "Generation tokens", "Total tokens"]
     header += ["Cost", "New calls"] if with_cost else ["New calls"]
-    table = [row(header), row(["---"] * 2 + ["---:"] * (len(header) - 2))]
+    table = [row(header), row(["---"] + ["---:"] * (len(header) - 1))]
     for test_id, config, delta in rows[:_MAX_CHANGE_ROWS]:
-        cells = [code(test_id, table=True), code(config, table=True), f"{delta.rerecorded:,}"]
+        # Long ids break at their parts: the table fits a pull request's narrow pane.
+        named = f"{breakable(test_id)}<br><code>{breakable(config)}</code>"
+        cells = [named, f"{delta.rerecorded:,}"]
         cells += [
             _token_delta(delta.old[kind], delta.now[kind]) if delta.rerecorded else "—"
             for kind in _TOKEN_KINDS

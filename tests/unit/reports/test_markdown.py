@@ -532,15 +532,15 @@ def test_rerecorded_calls_with_token_deltas() -> None:
         "(tokens: before -> after)."
     ) in text
     assert (
-        "| Test | Config | Re-recorded | Prompt tokens | Generation tokens | Total tokens | New calls |"
+        "| Test, config | Re-recorded | Prompt tokens | Generation tokens | Total tokens | New calls |"
         in text
     )
     assert (
-        "| `t.py::test_a` | `v1` | 2 | 80 -> 96 (+16, +20.0%) | 20 -> 20 (no change) "
+        "| t.py::<wbr>test\\_a<br><code>v1</code> | 2 | 80 -> 96 (+16, +20.0%) | 20 -> 20 (no change) "
         "| 100 -> 116 (+16, +16.0%) | 1 (37 tokens) |"
     ) in text
     assert (
-        "| `t.py::test_a` | `v2` | 1 | 20 -> 20 (no change) | 10 -> 10 (no change) "
+        "| t.py::<wbr>test\\_a<br><code>v2</code> | 1 | 20 -> 20 (no change) | 10 -> 10 (no change) "
         "| 30 -> 30 (no change) | — |"
     ) in text
     shrunk = _render(
@@ -603,7 +603,7 @@ def test_output_is_deterministic_whatever_the_order_of_changes() -> None:
     first = _render(_test("t.py::test_a", configs=[_row("a"), _row("b")], changes=changes))
     second = _render(_test("t.py::test_a", configs=[_row("a"), _row("b")], changes=changes[::-1]))
     assert first == second
-    assert first.index("| `a` | 2 |") < first.index("| `b` | 1 |")
+    assert first.index("<code>a</code> | 2 |") < first.index("<code>b</code> | 1 |")
 
 
 # -- whole sessions -----------------------------------------------------------------------------
@@ -757,9 +757,9 @@ def test_the_ci_gate_story(pytester: pytest.Pytester, recording_session: Referen
         "#### Re-recorded calls\n\n"
         "4 calls answered anew while recording, 4 of them replacing a previous answer "
         "(tokens: before -> after).\n\n"
-        "| Test | Config | Re-recorded | Prompt tokens | Generation tokens | Total tokens | Cost | New calls |\n"
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
-        "| `test_support.py::test_support` | `support-v2` | 4 | 72 -> 84 (+12, +16.7%) "
+        "| Test, config | Re-recorded | Prompt tokens | Generation tokens | Total tokens | Cost | New calls |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "| test\\_support.py::<wbr>test\\_support<br><code>support-<wbr>v2</code> | 4 | 72 -> 84 (+12, +16.7%) "
         "| 44 -> 44 (no change) | 116 -> 128 (+12, +10.3%) | +$0.000012 | — |\n"
     ) in text
     assert "Calls without a matching recording" not in text
@@ -790,6 +790,6 @@ def test_reports_of_older_versions_read_as_unknown_not_zero() -> None:
     ]
     text = render_run(run)
     assert "Calls without a matching recording" not in text
-    assert "| `v1` | 1 | unknown -> unknown | unknown -> unknown | 3 -> unknown | — |" in text
+    assert "<code>v1</code> | 1 | unknown -> unknown | unknown -> unknown | 3 -> unknown | — |" in text
     assert "| <code>v1</code><br> | not checked<br>0 samples | unknown<br>cost unknown | " in text
     assert read_run({}).tests == ()
