@@ -126,6 +126,12 @@ def run_mode(size: Size, mode: str, server: ServerProcess, root: Path) -> Sessio
     if served != (0 if mode == "replay" else size.calls):
         raise BenchError(f"{size.calls} calls, {mode}: the server answered {served} requests")
     size.runs[mode].append(session)
+    # As it goes, so that an interrupted run of the big sizes still tells what it measured.
+    print(
+        f"run: {size.calls:,} calls, {mode}: wall {session.wall_s:.2f} s, CPU "
+        f"{session.cpu_s:.2f} s, peak RSS {session.rss_mb:.1f} MB",
+        flush=True,
+    )
     if mode == "first":
         size.recording_bytes = sum(p.stat().st_size for p in recordings(size).rglob("*.yaml"))
     return session
