@@ -34,8 +34,9 @@ anyio -- are disabled in every row). Each row is measured twice:
 Per setting, every row gets ``REPEATS`` timed runs (after one untimed warm-up run when bytecode
 is cached), interleaved across rows so that background load hits all rows alike. The table shows
 the best and median wall time, their ratio to ``plain``, the median CPU time (user + system) of
-the pytest process -- steadier than wall time when other work shares the CPUs -- and its peak
-RSS (both from ``os.wait4``).
+the pytest process -- steadier than wall time when other work shares the CPUs, and what the
+verdict is on: issue 19's target is a replayed test at most 1.35x a plain one in CPU -- and its
+peak RSS (both from ``os.wait4``).
 
 Run: ``.venv/bin/python bench/bench_replay.py`` (``--profile`` also profiles one ``chatexp each``
 replay with cProfile and prints the hot spots).
@@ -80,7 +81,7 @@ PLUGINS_OFF = (
     "anyio",
 )
 PYTEST_ARGS = ("-q", *(arg for name in PLUGINS_OFF for arg in ("-p", f"no:{name}")))
-TARGET_CHATEXP = 1.5
+TARGET_CHATEXP = 1.35  # issue 19: CPU of the whole process, replayed vs plain tests
 REFERENCE_VCR = 3.0
 PROFILE_LIBS = re.compile(
     r"pytest_chatexp|[/\\](yaml|pydantic|httpx|httpcore|asyncio|_pytest|pluggy)[/\\]"
@@ -408,7 +409,8 @@ def print_table(setting: str, measurements: Sequence[Measurement]) -> None:
         )
     for name in ("chatexp split", "chatexp each"):
         m = by_name[name]
-        verdict = "meets" if m.median / plain.median <= TARGET_CHATEXP else "misses"
+        # On CPU: steadier than wall time when other work shares the CPUs.
+        verdict = "meets" if m.median_cpu / plain.median_cpu <= TARGET_CHATEXP else "misses"
         versus_vcr = (
             ""
             if vcr is None
@@ -418,8 +420,8 @@ def print_table(setting: str, measurements: Sequence[Measurement]) -> None:
         )
         print(
             f"  {name}: {versus_vcr}{verdict} the {TARGET_CHATEXP}x-of-plain "
-            f"target (median {m.median / plain.median:.2f}x, CPU "
-            f"{m.median_cpu / plain.median_cpu:.2f}x; CPU {m.median_cpu / floor.median_cpu:.2f}x "
+            f"target (CPU {m.median_cpu / plain.median_cpu:.2f}x, median wall "
+            f"{m.median / plain.median:.2f}x; CPU {m.median_cpu / floor.median_cpu:.2f}x "
             "plain+fixture)"
         )
 

@@ -27,7 +27,7 @@ def test_replay_benchmark_runs_quick_and_prints_its_verdicts() -> None:
         "plain+fixture: median ",
         "chatexp split: ",
         "chatexp each: ",
-        "x-of-plain target (median ",
+        "x-of-plain target (CPU ",
         "load average at end: ",
     ):
         assert line in output, f"missing {line!r} in:\n{output}"
