@@ -8,10 +8,11 @@ whole pytest process (``python -m pytest -q ... <suite>`` in a subprocess):
   backoff, calls live (``--chatexp-record=off``): wall time of the whole session (target under
   5 s), the HTTP attempts made (from the run's JSON report) and how many tests' errors name the
   endpoint;
-* shared experiment: two tests under one module-level ``pytestmark = pytest.mark.chatexp(...)``
-  (the same declaration) against one test with it, recorded from scratch
+* shared experiment: two tests under one module-level ``pytestmark = pytest.mark.chatexp(...,
+  share=True)`` (the same declaration) against one test with it, recorded from scratch
   (``--chatexp-record=all``) against the reference server in its own process, which counts the
-  live calls: target equal counts (one experiment, run once, when the declarations are equal).
+  live calls: target equal counts (one experiment, run once). Sharing is opt-in, so the same two
+  tests without ``share=True`` are shown too (two experiments: twice the calls).
 
 Run: ``.venv/bin/python bench/bench_calls.py`` (about 1 min), ``--quick`` is CI's smoke run (8
 calls, a 10 ms backoff: figures meaningless).
@@ -74,7 +75,8 @@ CONFIG = ModelConfig(
 )
 
 pytestmark = pytest.mark.chatexp(
-    model_configs=[CONFIG], inputs=[{{"q": f"question {{n}}"}} for n in range({inputs})]
+    model_configs=[CONFIG], inputs=[{{"q": f"question {{n}}"}} for n in range({inputs})],
+    share={share},
 )
 """
 
@@ -144,8 +146,9 @@ def fail_fast(root: Path, tests: int, per_test: int, repeats: int, quick: bool) 
 
 def shared(root: Path, inputs: int) -> None:
     suites = {}
-    for label, names in (("one test", ("a",)), ("two tests", ("a", "b"))):
-        text = SHARED_HEAD.format(inputs=inputs) + "".join(
+    shapes = (("one test", ("a",), True), ("two tests", ("a", "b"), True))
+    for label, names, share in (*shapes, ("not shared", ("a", "b"), False)):
+        text = SHARED_HEAD.format(inputs=inputs, share=share) + "".join(
             SHARED_TEST.format(name=name, inputs=inputs) for name in names
         )
         suites[label] = (write_suite(root / label.replace(" ", "_"), {"test_it.py": text}), names)
@@ -158,7 +161,7 @@ def shared(root: Path, inputs: int) -> None:
             expect(run_session(suite, env, "--chatexp-record=all"), label, passed=len(names))
             files = len(list((suite / "__recordings__").rglob("*.yaml")))
             counts[label] = (server.stats()["requests"], files)
-    (one, one_files), (two, two_files) = counts.values()
+    (one, one_files), (two, two_files), (apart, apart_files) = counts.values()
     if one != inputs:
         raise BenchError(f"one test under the marker made {one} live calls, not {inputs}")
     ratio = two / one
@@ -170,6 +173,7 @@ def shared(root: Path, inputs: int) -> None:
     print(f"{'suite':<10} {'live calls':>10} {'recording files':>15}")
     print(f"{'one test':<10} {one:>10} {one_files:>15}")
     print(f"{'two tests':<10} {two:>10} {two_files:>15}")
+    print(f"{'not shared':<10} {apart:>10} {apart_files:>15}  (the same two, without share=True)")
     print(f"  two tests / one test: {ratio:.2f}x the live calls: {verdict(ratio, TARGET_SHARED)}")
 
 

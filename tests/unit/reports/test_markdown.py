@@ -790,6 +790,8 @@ def test_reports_of_older_versions_read_as_unknown_not_zero() -> None:
     ]
     text = render_run(run)
     assert "Calls without a matching recording" not in text
-    assert "<code>v1</code> | 1 | unknown -> unknown | unknown -> unknown | 3 -> unknown | — |" in text
+    assert (
+        "<code>v1</code> | 1 | unknown -> unknown | unknown -> unknown | 3 -> unknown | — |" in text
+    )
     assert "| <code>v1</code><br> | not checked<br>0 samples | unknown<br>cost unknown | " in text
     assert read_run({}).tests == ()
