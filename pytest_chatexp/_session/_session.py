@@ -33,6 +33,7 @@ from .._recording import recording_path
 from .._redaction import remember_secrets
 from .._reports._records import ExperimentRecord, ExperimentRun, experiment_record
 from .._reports._summary import relative_path
+from .._util import gc_paused
 from ..checks._running import AssertionVerdict, activate, deactivate
 from ._adaptive import MergedRuns, adrive, drive, rounds
 from ._collection import SpecCache, fail_for
@@ -224,9 +225,11 @@ class ChatexpSession:
         run = _Run(result=None, exchange=send_directly)
         try:
             if recorder is not None:
-                run.samples = replay(spec, _counting(recorder.replay, tally))
-                if all(sample.done for sample in run.samples):
-                    run.result = assemble_runs(spec, run.samples, time.perf_counter() - started)
+                with gc_paused():
+                    run.samples = replay(spec, _counting(recorder.replay, tally))
+                    if all(sample.done for sample in run.samples):
+                        elapsed = time.perf_counter() - started
+                        run.result = assemble_runs(spec, run.samples, elapsed)
             if run.result is None:
                 check_keys(spec, recorder)
             inner = recorder.live_exchange() if recorder is not None else send_directly

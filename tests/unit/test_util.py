@@ -48,3 +48,24 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
         write_atomic(path, "\udc80")  # an unpaired surrogate: UTF-8 cannot hold it
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_gc_paused_pauses_the_collector_and_restores_its_state() -> None:
+    import gc
+
+    from pytest_chatexp._util import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("the block failed")
+    assert gc.isenabled()  # re-enabled on the way out of a failure too
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
