@@ -576,7 +576,8 @@ def test_latency_is_concurrent_not_serial(server: ReferenceServer) -> None:
     responses = asyncio.run(burst())
     elapsed = time.perf_counter() - started
     assert [r.status_code for r in responses] == [200] * 32
-    assert 0.1 <= elapsed < 1.5
+    assert elapsed >= 0.1  # the latency was applied
+    # Concurrent, counted rather than timed (a loaded CI machine stretches any wall time).
     assert server.max_in_flight >= 16
     server.reset_stats()
     assert server.max_in_flight == 0
