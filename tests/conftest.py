@@ -6,7 +6,9 @@ against the loopback reference server, over real HTTP.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from typing import Any
 
 # pytester restores sys.modules after every inner session, so whatever an inner session imports
 # first is imported (and assertion-rewritten) again by the next one. Import it here, once.
@@ -17,6 +19,35 @@ import yaml  # noqa: F401  (its C extension cannot be re-imported, so its except
 import pytest_chatexp._session._session  # noqa: F401
 from pytest_chatexp.testing import ReferenceServer
 from tests._suite import Suite
+
+
+def _stop_rerunfailures_spinning() -> None:
+    """pytest-rerunfailures before 16.7 reads its xdist status connection byte by byte and never
+    notices it closed: the thread then spins at full CPU for good. Every in-process inner session
+    run with ``-n`` leaves one behind in this process, so the suite slowed down as it went (26
+    minutes instead of 5 with the lowest declared versions). Make a closed connection end the
+    thread, as 16.7 does; its ``run_connection`` stops on ConnectionError."""
+    try:
+        import pytest_rerunfailures as rerunfailures
+    except ImportError:
+        return
+    socket_db = rerunfailures.SocketDB
+    if hasattr(socket_db, "_sock_recv_bytes"):  # 16.7 and later: fixed
+        return
+
+    def _sock_recv(self: Any, conn: socket.socket) -> str:
+        buffer = b""
+        while (byte := conn.recv(1)) != self.delim:
+            if not byte:
+                conn.close()  # its thread ends here: nothing else would close it
+                raise ConnectionError("the status connection closed")
+            buffer += byte
+        return buffer.decode()
+
+    socket_db._sock_recv = _sock_recv  # type: ignore[attr-defined]
+
+
+_stop_rerunfailures_spinning()
 
 
 @pytest.fixture(scope="session", autouse=True)
