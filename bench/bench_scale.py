@@ -148,7 +148,7 @@ def growth(sizes: Sequence[Size], value: str, per: dict[int, float]) -> str:
             for a, b in itertools.pairwise(sizes)
             if per[a.calls] > 0
         )
-        or f"one size only: no growth ratio of the {value}"
+        or f"no growth ratio of the {value}: one size, or none above the 1-call run's CPU"
     )
 
 

@@ -31,7 +31,8 @@ def test_scale_benchmark_runs_quick_and_prints_every_row() -> None:
         "[re-recording over an existing recording vs a first recording, CPU] target linear",
         "[peak RSS of a first recording] target <= 300 MB at 50,000 calls",
         "[replay of one big experiment] target <= 0.1 ms and <= 3 KB per call",
-        "  growth of re-record CPU above a 1-call run: 100/20 ",
+        # (a ratio, or why there is none: at --quick sizes the CPU above one call is noise)
+        "  growth of re-record CPU above a 1-call run: ",
         "  growth of replay CPU above 1 call: ",
         "(linear would be 5x)",
         "  the 50,000-call target: not measured (run with --big)",
