@@ -100,13 +100,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # A test using the fixtures without the marker is a chatexp test too: `-m chatexp` selects it.
+    # Only tests taking the fixtures are looked at: a suite without them pays one name lookup
+    # per test. Sharing needs the `chatexp` fixture too (``_sharing``).
     sharing = False
     for item in items:
         names = getattr(item, "fixturenames", ())
+        if "chatexp" not in names and "chatexp_runner" not in names:
+            continue
         marks = list(item.iter_markers("chatexp"))
-        if not marks and ("chatexp" in names or "chatexp_runner" in names):
+        if not marks:
             item.add_marker("chatexp")
-        sharing = sharing or any("share" in mark.kwargs for mark in marks)
+        elif not sharing:
+            sharing = any("share" in mark.kwargs for mark in marks)
     shard = config.stash[_SETTINGS].shard
     if shard is not None:
         from ._session._sharding import select_shard  # stdlib only, and only with the option

@@ -79,7 +79,8 @@ def validate_at_collection(metafunc: pytest.Metafunc, specs: SpecCache) -> None:
         if spec is not None:
             _check_humanloop(spec)
             specs.remember(definition.path, marks, spec)
-        _check_share(metafunc, kwargs)
+        if any("share" in mark.kwargs for mark in marks):
+            _check_share(metafunc, kwargs)
         if options.split is not None:
             needs = ["model_configs"] + (["inputs"] if options.split != "configs" else [])
             missing = [name for name in needs if name not in kwargs]
