@@ -36,7 +36,7 @@ from .._recording import (
     update,
 )
 from .._recording._diff import Miss, explain_miss
-from .._recording._renamed import Orphan, adopt, orphans_beside
+from .._recording._renamed import Orphan, Orphans
 from .._redaction import known_secrets
 from .._util import endpoint_identity
 from ._changes import ChangeRecord
@@ -91,13 +91,14 @@ class TestRecorder:
         mode: str,
         rerun_hint: str,
         prices: PriceTable | None = None,
+        orphans: Orphans | None = None,
         defined: Callable[[str], bool] | None = None,
         adopt: bool = False,
         checkpoints: bool = True,
     ) -> None:
-        """``defined`` tells whether a test id still names a test: a recording of one that
-        does not is looked at when this test has none (a renamed test); ``adopt`` moves such
-        a recording to this test when it holds a call's request."""
+        """``orphans`` are the session's recordings of tests that no longer exist, ``defined``
+        telling which: when this test has none (a renamed test), they are looked at; ``adopt``
+        moves the one holding a call's request to this test."""
         self.path = path
         self.display_path = display_path
         self.test_id = test_id
@@ -106,6 +107,7 @@ class TestRecorder:
         self.prices = prices if prices is not None else PriceTable()
         self._file: RecordingFile | None = None
         self._existed = _exists(path)
+        self._orphans = orphans
         self._defined = defined
         self._adopt = adopt
         self.adopted: str | None = None  # which recording this test took over, as shown
@@ -275,8 +277,9 @@ class TestRecorder:
         if self.mode == "all":
             return None
         key = call.fingerprint
-        if not self._existed and self._adopt and (orphan := self._orphan_holding(key)):
-            self._file = adopt(orphan, self.path, self.test_id, known_secrets())
+        orphans = self._orphans if self._adopt else None
+        if orphans is not None and (orphan := self._orphan_holding(key)):
+            self._file = orphans.adopt(orphan, self.path, self.test_id, known_secrets())
             self._existed = True
             self.adopted = (
                 f"{self._shown(orphan.path)} (of {orphan.test}, which no longer exists) as "
@@ -284,15 +287,12 @@ class TestRecorder:
             )
         return self.file.get(key) or self.recorded.get(key)
 
-    @functools.cached_property
-    def _orphans(self) -> list[Orphan]:
-        """Recordings beside this test's (missing) one whose tests no longer exist."""
-        if self._existed or self._defined is None:
-            return []
-        return orphans_beside(self.path, self._defined)
-
     def _orphan_holding(self, fingerprint: str) -> Orphan | None:
-        return next((item for item in self._orphans if fingerprint in item.fingerprints), None)
+        """A recording beside this test's (missing) one, of a test that no longer exists,
+        that holds ``fingerprint``."""
+        if self._existed or self._orphans is None or self._defined is None:
+            return None
+        return self._orphans.holding(self.path, fingerprint, self._defined)
 
     def _shown(self, path: Path) -> str:
         """``path``, a file in this test's recording folder, as the display path shows it."""

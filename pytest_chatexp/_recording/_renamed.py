@@ -18,7 +18,7 @@ from typing import Final
 from .._errors import ChatexpError
 from ._store import RecordingFile
 
-__all__ = ["Orphan", "adopt", "orphans_beside"]
+__all__ = ["Orphan", "Orphans"]
 
 # A folder is a module's recordings; one with more files than this is not scanned whole.
 MAX_FILES_SCANNED: Final = 500
@@ -26,37 +26,57 @@ MAX_FILES_SCANNED: Final = 500
 
 @dataclass(frozen=True)
 class Orphan:
-    """A recording file whose test no longer exists, and the requests it holds."""
+    """A recording file whose test no longer exists, as read."""
 
     path: Path
-    test: str  # the test its header names
-    fingerprints: frozenset[str]
+    recording: RecordingFile
+
+    @property
+    def test(self) -> str:
+        return self.recording.test  # the test its header names
 
 
-def orphans_beside(path: Path, defined: Callable[[str], bool]) -> list[Orphan]:
-    """The readable recordings in ``path``'s folder, other than ``path``, whose test is not
-    ``defined`` any more. Unreadable files are left to the run that owns them."""
+class Orphans:
+    """The recordings left behind in a session's recording folders, each folder read once,
+    when a first test of its module has no recording: the module's other new tests look there
+    too, and reading the folder per test would cost the number of tests times its files."""
+
+    def __init__(self) -> None:
+        self._by_folder: dict[Path, list[Orphan]] = {}
+
+    def holding(
+        self, path: Path, fingerprint: str, defined: Callable[[str], bool]
+    ) -> Orphan | None:
+        """The recording beside ``path`` (none of ``defined``'s tests') holding ``fingerprint``."""
+        found = self._by_folder.get(path.parent)
+        if found is None:
+            found = self._by_folder[path.parent] = _read_orphans(path.parent, defined)
+        return next((item for item in found if item.recording.get(fingerprint)), None)
+
+    def adopt(self, orphan: Orphan, path: Path, test: str, secrets: Iterable[str]) -> RecordingFile:
+        """Move ``orphan``'s recording to ``path``, as ``test``'s: written there (atomically,
+        under its lock, secrets refused as always), then the old file removed."""
+        adopted = RecordingFile(test, orphan.recording.interactions)
+        adopted.save(path, known_secrets=secrets)
+        with contextlib.suppress(FileNotFoundError):  # another worker adopted it first
+            orphan.path.unlink()
+        self._by_folder[path.parent].remove(orphan)  # no other test takes it over
+        return adopted
+
+
+def _read_orphans(folder: Path, defined: Callable[[str], bool]) -> list[Orphan]:
+    """The readable recordings in ``folder`` whose test is not ``defined`` any more (not a
+    shared experiment's). Unreadable files are left to the run that owns them."""
     try:
-        candidates = sorted(path.parent.glob("*.yaml"))[:MAX_FILES_SCANNED]
+        candidates = sorted(folder.glob("*.yaml"))[:MAX_FILES_SCANNED]
     except OSError:
         return []
     found: list[Orphan] = []
     for candidate in candidates:
-        if candidate == path or candidate.name.endswith(".shared.yaml"):
-            continue  # its own, or the recording of experiments tests share
+        if candidate.name.endswith(".shared.yaml"):
+            continue
         with contextlib.suppress(ChatexpError):
             recording = RecordingFile.load(candidate)
             if recording.test and not defined(recording.test):
-                keys = frozenset(item.fingerprint for item in recording.interactions)
-                found.append(Orphan(candidate, recording.test, keys))
+                found.append(Orphan(candidate, recording))
     return found
-
-
-def adopt(orphan: Orphan, path: Path, test: str, known_secrets: Iterable[str]) -> RecordingFile:
-    """Move ``orphan``'s recording to ``path``, as ``test``'s: written there (atomically,
-    under its lock, secrets refused as always), then the old file removed."""
-    recording = RecordingFile(test, RecordingFile.load(orphan.path).interactions)
-    recording.save(path, known_secrets=known_secrets)
-    with contextlib.suppress(FileNotFoundError):  # another worker adopted it first
-        orphan.path.unlink()
-    return recording

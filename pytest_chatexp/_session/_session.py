@@ -30,6 +30,7 @@ from .._experiment._result import ExperimentResult
 from .._experiment._spec import ExperimentSpec, PlannedCall
 from .._providers import Provider, WireRequest
 from .._recording import recording_path
+from .._recording._renamed import Orphans
 from .._redaction import remember_secrets
 from .._reports._records import ExperimentRecord, ExperimentRun, experiment_record
 from .._reports._summary import relative_path
@@ -85,6 +86,7 @@ class ChatexpSession:
         self.specs = SpecCache(settings.subsample, settings.subsample_seed)
         self._display_folders: dict[Path, str] = {}  # recording folders as messages show them
         self.shared = SharedRuns()  # shared experiments run in this process
+        self.orphans = Orphans()  # recordings of renamed tests, for tests that have none
 
     @property
     def runner(self) -> ExperimentRunner:
@@ -281,6 +283,7 @@ class ChatexpSession:
                 mode=self.settings.record_mode,
                 rerun_hint=f"pytest --chatexp-record=new '{test}'",
                 prices=self.settings.prices,
+                orphans=self.orphans,
                 defined=defined_in(item),
                 adopt=self.settings.adopt,
                 checkpoints=self.budget is None,  # a budget stop writes none of a test's answers
