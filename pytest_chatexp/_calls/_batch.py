@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from .._errors import ProviderError
+from .._errors import DEFAULT_MAX_RESPONSE_BYTES, ProviderError
 from .._providers import Provider
 from .._providers._base import endpoint_url, read_api_key, with_query
 from .._providers._batches import (
@@ -41,6 +42,7 @@ from .._providers._batches import (
     openai_state,
 )
 from .._redaction import display_url
+from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
 from ._exchange import base_url_for, read_reply
 from ._metering import note_attempt
 from ._streams import excerpt, redact_key
@@ -60,10 +62,13 @@ _MOST_LINES: dict[BatchApi, int] = {"openai": 50_000, "anthropic": 100_000}
 @dataclass(frozen=True, slots=True)
 class BatchOptions:
     """``--chatexp-batch-poll`` and ``--chatexp-batch-timeout``: seconds between polls, and
-    how long a batch may take before it is cancelled and its calls fail."""
+    how long a batch may take before it is cancelled and its calls fail;
+    ``--chatexp-max-response-bytes``, the most an answer may hold: a batch's results file may
+    hold that much per call in it, any other answer that much."""
 
     poll: float = 30.0
     timeout: float = 24 * 3600.0
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
 
 @dataclass
@@ -209,10 +214,13 @@ class _Batch:
         self.config = first.call.config
         self.key = read_api_key(self.config, self.provider)
         self.base = base_url_for(first.call, self.provider)
-        headers = {**first.wire.headers, **self.config.headers}
+        # Read raw and inflated within the bound (``_bounded``): only encodings it can inflate.
+        headers = {**first.wire.headers, **self.config.headers, "Accept-Encoding": ACCEPT_ENCODING}
         if self.key:
             headers.update(self.provider.auth_headers(self.key))
         self.headers = headers
+        # A results file holds every call's answer; a status or an upload's answer is small.
+        self.limit = options.max_response_bytes * len(group)
 
     def url(self, path: str) -> str:
         if self.api == "anthropic":
@@ -330,39 +338,43 @@ class _Batch:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _text(self, client: httpx.AsyncClient, url: str) -> str:
-        response = await self._request(client, "GET", url)
-        return response.text
+        return (await self._request(client, "GET", url)).decode("utf-8", "replace")
 
     async def _call(self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Any:
-        response = await self._request(client, method, url, **kwargs)
+        content = await self._request(client, method, url, **kwargs)
         try:
-            return response.json()
+            return json.loads(content)
         except ValueError:
             raise ProviderError(
                 f"{display_url(url)} answered a body that is not JSON: "
-                f"{excerpt(response.text, self.key)}"
+                f"{excerpt(content.decode('utf-8', 'replace'), self.key)}"
             ) from None
 
     async def _request(
         self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
-    ) -> httpx.Response:
+    ) -> bytes:
+        """The answer's body, read within ``limit`` bytes decoded; an error status raised."""
         shown = display_url(url)
         try:
-            response = await client.request(method, url, headers=self.headers, **kwargs)
+            async with client.stream(method, url, headers=self.headers, **kwargs) as response:
+                content = await read_body(response, self.limit)
         except httpx.HTTPError as exc:
             reason = redact_key(str(exc) or type(exc).__name__, self.key)
             raise ProviderError(f"cannot reach {shown}: {reason}") from None
+        except (AnswerTooLarge, UndecodableAnswer) as exc:
+            raise ProviderError(f"{shown}: {exc}") from None
         if response.status_code >= 400:
+            text = content.decode("utf-8", "replace")
             try:
-                detail = self.provider.error_message(response.json())
+                detail = self.provider.error_message(json.loads(content))
             except ValueError:
                 detail = None
-            detail = redact_key(detail, self.key) if detail else excerpt(response.text, self.key)
+            detail = redact_key(detail, self.key) if detail else excerpt(text, self.key)
             raise ProviderError(
                 f"HTTP {response.status_code} from {shown}: {detail}",
                 status_code=response.status_code,
             )
-        return response
+        return content
 
 
 def _read_lines(read: Callable[[str], dict[str, LineResult]], text: str) -> dict[str, LineResult]:

@@ -133,7 +133,11 @@ class Settings:
             deadline=self.deadline,
             max_response_bytes=self.max_response_bytes,
             breaker=self.breaker,
-            batch=BatchOptions(self.batch_poll, self.batch_timeout) if self.batch else None,
+            batch=(
+                BatchOptions(self.batch_poll, self.batch_timeout, self.max_response_bytes)
+                if self.batch
+                else None
+            ),
         )
 
 

@@ -10,6 +10,7 @@ import pytest
 from pytest_chatexp import ExperimentRunner, ExperimentSpec, Input, ModelConfig
 from pytest_chatexp._calls import _batch
 from pytest_chatexp._calls._batch import BatchOptions
+from pytest_chatexp._errors import ProviderError
 from pytest_chatexp.testing import ReferenceServer
 
 
@@ -51,3 +52,22 @@ def test_a_queue_bigger_than_a_batch_goes_as_several(
         assert other.provider_response == one.provider_response
         assert other.provider_request == one.provider_request
         assert other.turns[0].batch and not one.turns[0].batch
+
+
+def test_a_results_file_past_the_answer_bound_fails_its_calls_unread(
+    server: ReferenceServer,
+) -> None:
+    # Bounded as every answer is: the limit per call times the batch's calls. The statuses fit
+    # (5 x 300 bytes); the five answers, some 500 bytes each, do not.
+    runner = ExperimentRunner(batch=BatchOptions(poll=0.01, max_response_bytes=300))
+    try:
+        with pytest.raises(ProviderError) as info:
+            runner.run(_spec(server))
+    finally:
+        runner.close()
+    message = str(info.value)
+    assert (
+        "/content: the answer is larger than 1500 bytes decoded; reading stopped there" in message
+    )
+    assert "--chatexp-max-response-bytes" in message
+    assert "model config 'oa', input 'w0', sample 0" in message
