@@ -174,9 +174,9 @@ def exception_text(exc: BaseException) -> str:
 def gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused while a block builds many objects that form no
     cycles (a replayed experiment: parsed recordings, answers, result models). Each full
-    collection walks every object alive, so with it on, building n objects costs O(n^2): 37% of
-    replaying 10,000 calls went to it. Re-enabled after, if it was on; nothing is lost, cycles
-    made meanwhile are collected then."""
+    collection walks every object alive, so with it on, replay's CPU per call grew with the
+    experiment (``bench/bench_scale.py``). Re-enabled after, if it was on; nothing is lost,
+    cycles made meanwhile are collected then."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
