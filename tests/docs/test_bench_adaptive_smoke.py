@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.docs._bench import run_quick
 
 
 def test_adaptive_benchmark_runs_quick_and_prints_its_verdicts() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "bench_adaptive.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    output = run_quick("bench_adaptive.py", timeout=120)
     for line in (
         "procedure                              wrong verdicts  mean samples",
         "fixed N=20 ",

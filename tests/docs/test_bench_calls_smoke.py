@@ -4,27 +4,11 @@ timing is asserted; the counts that do not depend on the machine are."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.docs._bench import run_quick
 
 
 def test_calls_benchmark_runs_quick_and_prints_both_rows() -> None:
-    # It starts pytest sessions of its own: nothing of this session may leak in.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    env.pop("COV_CORE_SOURCE", None)
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "bench_calls.py"), "--quick"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    output = run_quick("bench_calls.py")
     lines = output.splitlines()
     on = next(line.split() for line in lines if line.startswith("breaker on (default)"))
     off = next(line.split() for line in lines if line.startswith("--chatexp-breaker=0"))

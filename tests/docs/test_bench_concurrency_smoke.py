@@ -4,22 +4,11 @@ is asserted is that every row, the whole-process ones included, and each verdict
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_concurrency.py"
+from tests.docs._bench import run_quick
 
 
 def run_bench(*args: str) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return result.stdout.splitlines()
+    return run_quick("bench_concurrency.py", *args, timeout=300).splitlines()
 
 
 def test_quick_run_prints_both_tables() -> None:

@@ -5,27 +5,11 @@ the server saw exactly the live calls each mode should make (none for a replay).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.docs._bench import run_quick
 
 
 def test_scale_benchmark_runs_quick_and_prints_every_row() -> None:
-    # It starts pytest sessions of its own: nothing of this session may leak in.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    env.pop("COV_CORE_SOURCE", None)
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "bench_scale.py"), "--quick"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    output = run_quick("bench_scale.py")
     for line in (
         "[first recording vs the same run unrecorded, CPU] target <= 1.30x at every size",
         "[re-recording over an existing recording vs a first recording, CPU] target linear",

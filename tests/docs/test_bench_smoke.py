@@ -6,14 +6,11 @@ so the pair takes about as long as the slower one.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
+from tests.docs._bench import BENCH, bench_env
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 TIMEOUT_S = 120
 
 # Lines each script prints whatever the numbers: its table headers and its verdict lines.
@@ -44,19 +41,11 @@ EXPECTED = {
 }
 
 
-@pytest.fixture
-def bench_env() -> dict[str, str]:
-    # The scripts start pytest sessions of their own: nothing of this session may leak in.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    env.pop("COV_CORE_SOURCE", None)
-    return env
-
-
-def test_both_benchmarks_run_quick_and_print_their_tables(bench_env: dict[str, str]) -> None:
+def test_both_benchmarks_run_quick_and_print_their_tables() -> None:
     processes = {
         script: subprocess.Popen(
             [sys.executable, str(BENCH / script), "--quick"],
-            env=bench_env,
+            env=bench_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
