@@ -9,7 +9,7 @@ and its simulated customer; anything else it echoes). Recording again starts it:
     pytest -m chatexp examples --chatexp-record=all --deselect examples/test_local_model.py
 
 ``test_local_model.py`` is the exception: its answers come from a real model (SmolLM2 behind
-llama.cpp's server on 127.0.0.1:8000, see the README's "Record against a local model"), so it is
+llama.cpp's server on 127.0.0.1:8000, see docs/how-to/local-models.md), so it is
 re-recorded only with that server running.
 
 To record from a real provider instead, drop this fixture and set OPENAI_BASE_URL/OPENAI_API_KEY:

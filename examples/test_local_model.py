@@ -1,7 +1,7 @@
 """A real model, locally: SmolLM2-135M-Instruct behind llama.cpp's OpenAI-compatible server.
 
 The other examples were recorded from a stand-in (``stand_in.py``); these answers came from a
-real, tiny model on the project's own machine (README: "Record against a local model"). A 135M
+real, tiny model on the project's own machine (docs/how-to/local-models.md). A 135M
 model is no support agent, so the checks say what it does reliably -- it calls the tool it is
 forced to call, answers in its chat format, stays within its token budget -- and catch what it
 gets wrong: tool arguments that are not valid JSON.

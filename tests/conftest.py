@@ -73,7 +73,7 @@ def server(
 ) -> Iterator[ReferenceServer]:
     """The session's reference server, fresh for each test, as the OpenAI base URL."""
     monkeypatch.setenv("OPENAI_BASE_URL", chatexp_server.base_url)
-    monkeypatch.setenv("GEMINI_BASE_URL", chatexp_server.url)  # the README's Gemini example
+    monkeypatch.setenv("GEMINI_BASE_URL", chatexp_server.url)  # the docs' Gemini example
     # Inner sessions call the server live unless a test asks for a record mode itself.
     monkeypatch.setenv("PYTEST_ADDOPTS", "--chatexp-record=off")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

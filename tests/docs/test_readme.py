@@ -1,4 +1,5 @@
-"""Every fenced code block in README.md runs, or is checked against the code, so the docs cannot rot.
+"""Every fenced code block in README.md and the docs site (docs/**/*.md) runs, or is checked
+against the code, so the docs cannot rot.
 
 Each block is classified by its info string, and every kind has a handler; a block of any other
 kind (or with no info string) fails ``test_block``:
@@ -12,6 +13,7 @@ kind (or with no info string) fails ``test_block``:
 - ``ini``: a pytest ini file: its keys must be registered settings, and a session runs with it
   (prices are checked against what ``cost_of`` computes).
 - ``sh``: commands. The first two shell commands of the README are compared with ``.ci/run``;
+  ``python -m mkdocs`` commands must be the docs build test_docs_site.py runs, or serve it;
   every ``pytest`` command's options must exist and parse (``--chatexp-*`` ones are named if
   not); ``python -m pytest_chatexp.report`` commands run for real in a temporary directory
   (on JSON reports made by real runs); ``python -m pytest_chatexp.testing`` is started for real
@@ -27,9 +29,9 @@ kind (or with no info string) fails ``test_block``:
 Expected output is matched with fnmatch patterns, one per line, in order: a ``...`` line elides
 any lines, runs of spaces match any text, and durations (``0.52s``) match any duration.
 
-Hints are HTML comments right before a block: ``<!-- readme-test: WORD key=value ... -->`` with
-the words in ``HINTS``. The quickstart's blocks (hint ``quickstart``) are also played in order,
-as one scenario, by ``test_quickstart``.
+Hints are HTML comments right before a block: ``<!-- docs-test: WORD key=value ... -->`` with
+the words in ``HINTS``. A page's quickstart blocks (hint ``quickstart``: the README's short one,
+the tutorial's whole one) are also played in order, as one scenario, by ``test_quickstart``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from pytest_chatexp._session._options import ExperimentOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 
 HINTS = {
@@ -73,16 +76,17 @@ HINTS = {
 }
 
 _FENCE = re.compile(r"^```(.*)$")
-_HINT = re.compile(r"^<!--\s*readme-test:(.*?)-->\s*$")
+_HINT = re.compile(r"^<!--\s*docs-test:(.*?)-->\s*$")
 _DURATION = re.compile(r"\d+\.\d+s\b")
 NO_DEFAULT = "\N{EN DASH}"  # how the options table shows "no default"
 
 
-# -- parsing the README ---------------------------------------------------------------------------
+# -- parsing the pages -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Block:
+    doc: str  # the page, relative to the repository: README.md, docs/tutorial.md, ...
     line: int  # of the opening fence, 1-based
     info: str
     text: str
@@ -90,13 +94,13 @@ class Block:
 
     @property
     def id(self) -> str:
-        return f"L{self.line}-{self.info or 'no-info'}"
+        return f"{self.doc}:L{self.line}-{self.info or 'no-info'}"
 
     def where(self) -> str:
-        return f"README.md line {self.line} (```{self.info})"
+        return f"{self.doc} line {self.line} (```{self.info})"
 
 
-def parse_blocks(text: str) -> list[Block]:
+def parse_blocks(text: str, doc: str) -> list[Block]:
     blocks: list[Block] = []
     lines = text.splitlines()
     number = 0
@@ -116,7 +120,8 @@ def parse_blocks(text: str) -> list[Block]:
             while number < len(lines) and lines[number].rstrip() != "```":
                 body.append(lines[number])
                 number += 1
-            blocks.append(Block(start + 1, opening.group(1).strip(), "\n".join(body) + "\n", hints))
+            info = opening.group(1).strip()
+            blocks.append(Block(doc, start + 1, info, "\n".join(body) + "\n", hints))
             hints = {}
         elif line.strip():
             hints = {}  # a hint belongs to the block right after it
@@ -124,16 +129,52 @@ def parse_blocks(text: str) -> list[Block]:
     return blocks
 
 
-README_TEXT = README.read_text(encoding="utf-8")
-BLOCKS = parse_blocks(README_TEXT)
-QUICKSTART = [block for block in BLOCKS if "quickstart" in block.hints]
+# The README first: its first two shell commands are the ones CI runs.
+PAGES = {
+    path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8")
+    for path in [README, *sorted(DOCS.rglob("*.md"))]
+}
+README_TEXT = PAGES["README.md"]
+BLOCKS = [block for doc, text in PAGES.items() for block in parse_blocks(text, doc)]
+QUICKSTARTS = {
+    doc: [block for block in BLOCKS if block.doc == doc and "quickstart" in block.hints]
+    for doc in PAGES
+}
+QUICKSTARTS = {doc: blocks for doc, blocks in QUICKSTARTS.items() if blocks}
 
 
-def section(heading: str) -> str:
-    """The text of one ``## heading`` section."""
-    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", README_TEXT, re.M | re.S)
-    assert match is not None, f"README.md has no section '## {heading}'"
-    return match.group(1)
+def headings(text: str) -> list[tuple[int, str, int]]:
+    """(level, title, offset) of each Markdown heading, code blocks skipped (``# comment``)."""
+    found: list[tuple[int, str, int]] = []
+    fenced = False
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if line.startswith("```"):
+            fenced = not fenced
+        match = None if fenced else re.match(r"^(#{1,6}) (.+)$", line.rstrip("\n"))
+        if match is not None:
+            found.append((len(match.group(1)), match.group(2), offset))
+        offset += len(line)
+    return found
+
+
+def section(heading: str, doc: str = "README.md") -> str:
+    """The text of one section of a page, its subsections included."""
+    text = PAGES[doc]
+    marks = headings(text)
+    for number, (level, title, offset) in enumerate(marks):
+        if title == heading:
+            ends = [later for deeper, _, later in marks[number + 1 :] if deeper <= level]
+            start = text.index("\n", offset) + 1
+            return text[start : ends[0] if ends else len(text)]
+    pytest.fail(f"{doc} has no section '{heading}'")
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors of a page's headings, as GitHub and MkDocs (toc) make them."""
+    return {
+        re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-") for _, title, _ in headings(text)
+    }
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -213,6 +254,8 @@ class Command:
             return "migrate"
         if module == "venv":
             return "venv"
+        if module == "mkdocs":
+            return "docs"
         if (module == "pip" and argv[3:4] == ["install"]) or argv[:2] == ["pip", "install"]:
             return "install"
         if argv[:3] == ["uv", "pip", "install"]:
@@ -258,7 +301,10 @@ def commands(block: Block) -> list[Command]:
 
 
 SHELL_COMMANDS = [
-    command for block in BLOCKS if block.info in ("sh", "console") for command in commands(block)
+    command
+    for block in BLOCKS
+    if block.doc == "README.md" and block.info in ("sh", "console")
+    for command in commands(block)
 ]
 SETUP = [command.text for command in SHELL_COMMANDS[:2]]
 
@@ -343,6 +389,17 @@ def check_third_party_server(command: Command) -> None:
     model = f'model="{options["--model_alias"]}"'
     for wanted in (base_url, model):
         assert wanted in example, f"`{command.text}`: examples/test_local_model.py has no {wanted}"
+
+
+# The docs site's commands: the strict build is the one tests/docs/test_docs_site.py runs.
+DOCS_COMMANDS = ("python -m mkdocs build --strict", "python -m mkdocs serve")
+
+
+def check_docs_command(command: Command) -> None:
+    assert command.text in DOCS_COMMANDS, f"`{command.text}`: expected one of {DOCS_COMMANDS}"
+    from tests.docs.test_docs_site import BUILD
+
+    assert command.argv[1:] == BUILD[1 : len(command.argv)] or command.argv[3] == "serve"
 
 
 def check_venv(command: Command) -> None:
@@ -497,7 +554,7 @@ def outputs_after(block: Block) -> list[Block]:
     index = BLOCKS.index(block)
     found: list[Block] = []
     for later in BLOCKS[index + 1 :]:
-        if later.info != "text" or "output" not in later.hints:
+        if later.doc != block.doc or later.info != "text" or "output" not in later.hints:
             break
         found.append(later)
     return found
@@ -730,6 +787,8 @@ def handle_shell(block: Block, request: pytest.FixtureRequest) -> None:
             check_ci_install(command)
         elif kind == "venv":
             check_venv(command)
+        elif kind == "docs":
+            check_docs_command(command)
         elif kind == "third-party":
             check_third_party_server(command)
         elif kind == "export":
@@ -810,12 +869,12 @@ def check_excerpt(block: Block) -> None:
 
 def handle_diff(block: Block, request: pytest.FixtureRequest) -> None:
     assert "quickstart" in block.hints, f"{block.where()}: a diff must be a quickstart step"
-    source = quickstart_files()[-1]
+    source = quickstart_files(block.doc)[-1]
     compile(apply_diff(source.text, block.text), block.where(), "exec")
 
 
-def quickstart_files() -> list[Block]:
-    return [block for block in QUICKSTART if block.info == "python"]
+def quickstart_files(doc: str) -> list[Block]:
+    return [block for block in QUICKSTARTS[doc] if block.info == "python"]
 
 
 def handle_text(block: Block, request: pytest.FixtureRequest) -> None:
@@ -823,8 +882,8 @@ def handle_text(block: Block, request: pytest.FixtureRequest) -> None:
         before = BLOCKS[BLOCKS.index(block) - 1]
         while before.info == "text" and "output" in before.hints:
             before = BLOCKS[BLOCKS.index(before) - 1]
-        runnable = (before.info == "python" and is_test_module(before.text)) or (
-            before.info == "console"
+        runnable = before.doc == block.doc and (
+            (before.info == "python" and is_test_module(before.text)) or before.info == "console"
         )
         assert runnable and "quickstart" not in before.hints, (
             f"{block.where()}: an output block must follow a test module or a console block"
@@ -884,29 +943,47 @@ def test_block(block: Block, request: pytest.FixtureRequest) -> None:
     handler(block, request)
 
 
-def test_the_readme_is_parsed_whole() -> None:
-    fences = [line for line in README_TEXT.splitlines() if line.startswith("```")]
-    assert len(fences) == 2 * len(BLOCKS)
-    hints = re.findall(r"<!--\s*readme-test:", README_TEXT)
-    assert len(hints) == sum(1 for block in BLOCKS if block.hints), (
-        "a hint not right before a block"
+@pytest.mark.parametrize("doc", list(PAGES))
+def test_every_page_is_parsed_whole(doc: str) -> None:
+    text = PAGES[doc]
+    blocks = [block for block in BLOCKS if block.doc == doc]
+    fences = [line for line in text.splitlines() if line.startswith("```")]
+    assert len(fences) == 2 * len(blocks)
+    hints = re.findall(r"<!--\s*\w+-test:", text)
+    assert len(hints) == sum(1 for block in blocks if block.hints), (
+        f"{doc}: a hint not right before a block"
     )
-    kinds = {block.info for block in BLOCKS}
-    assert {"python", "yaml", "sh", "console", "text"} <= kinds
+
+
+def test_every_kind_of_block_is_there() -> None:
+    assert {"python", "yaml", "sh", "console", "text"} <= {block.info for block in BLOCKS}
+    assert set(QUICKSTARTS) == {"README.md", "docs/tutorial.md"}
 
 
 def test_the_first_two_shell_commands_are_what_ci_runs() -> None:
-    first = [block for block in BLOCKS if block.info in ("sh", "console")][:2]
+    readme = [block for block in BLOCKS if block.doc == "README.md"]
+    first = [block for block in readme if block.info in ("sh", "console")][:2]
     assert [block.text.strip() for block in first] == SETUP
     for command in SHELL_COMMANDS[:2]:
         check_setup_command(command)
 
 
-def test_quickstart(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The quickstart, played in order: write, record, replay offline, change the prompt, see
-    the gate fail, re-record, review the snapshot diff, accept."""
+def test_the_readme_quickstart_is_the_tutorials_beginning() -> None:
+    """The README's five minutes are the tutorial's first steps, word for word."""
+    short, whole = QUICKSTARTS["README.md"], QUICKSTARTS["docs/tutorial.md"]
+    assert len(short) >= 4 and len(whole) > len(short)
+    assert [(b.info, b.text, b.hints) for b in short] == [
+        (b.info, b.text, b.hints) for b in whole[: len(short)]
+    ]
+
+
+@pytest.mark.parametrize("doc", list(QUICKSTARTS))
+def test_quickstart(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, doc: str) -> None:
+    """A quickstart, played in order: write, record, replay offline; the tutorial's goes on:
+    change the prompt, see the gate fail, re-record, review the snapshot diff, accept."""
     clean_environment(monkeypatch)
-    assert [block.info for block in QUICKSTART][:2] == ["python", "sh"]
+    quickstart = QUICKSTARTS[doc]
+    assert [block.info for block in quickstart][:2] == ["python", "sh"]
     readme_env: dict[str, str] = {}
     readme_port: str | None = None
     server: RunningServer | None = None
@@ -914,7 +991,7 @@ def test_quickstart(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) 
     files: dict[str, str] = {}
     ran: list[str] = []
     try:
-        for block in QUICKSTART:
+        for block in quickstart:
             if "offline" in block.hints and server is not None:
                 server.stop()
                 server = None
@@ -949,26 +1026,32 @@ def test_quickstart(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) 
                         pytest.fail(f"{block.where()}: the quickstart cannot run `{command.text}`")
             else:
                 pytest.fail(f"{block.where()}: no quickstart step for ```{block.info}")
-            if block is QUICKSTART[2]:
+            if block is quickstart[2]:
                 # The files step 2 says the first run wrote.
                 for path in re.findall(
-                    r"`(__(?:recordings|snapshots)__/[^`]+)`", section("Quickstart")
+                    r"`(__(?:recordings|snapshots)__/[^`]+)`", section("Quickstart", doc)
                 ):
                     assert (pytester.path / path).is_file(), f"the quickstart's {path} is missing"
     finally:
         if server is not None:
             server.stop()
-    assert len(ran) >= 5  # record, replay, the gate, re-record, accept
-    # Accepting dropped the stale entries: the recording holds the new prompt's answers only.
     (recording,) = pytester.path.glob("__recordings__/*/*.yaml")
     interactions = yaml.safe_load(recording.read_text())["interactions"]
     assert len(interactions) == 2
+    if not any(block.info == "diff" for block in quickstart):
+        assert len(ran) >= 2  # record, replay
+        return
+    assert len(ran) >= 5  # record, replay, the gate, re-record, accept
+    # Accepting dropped the stale entries: the recording holds the new prompt's answers only.
     assert all("warmly" in str(entry["request"]) for entry in interactions)
+
+
+OPTIONS = "docs/reference/options.md"
 
 
 def test_the_options_table_lists_every_option_and_ini_setting(pytester: pytest.Pytester) -> None:
     plugin = registered(pytester)
-    rows = table_rows(section("Options and ini settings"))
+    rows = table_rows(section("Options and ini settings", OPTIONS))
     assert rows, "no options table"
     options: dict[str, str | None] = {}
     ini: set[str] = set()
@@ -996,20 +1079,20 @@ def test_the_options_table_lists_every_option_and_ini_setting(pytester: pytest.P
             if value is False:  # a flag's ini setting (chatexp_batch), shown as its option's
                 shown = "off"
             assert default_value == shown, (
-                f"default of {setting}: README {default}, plugin {value!r}"
+                f"default of {setting}: {OPTIONS} {default}, plugin {value!r}"
             )
-    assert options == plugin.options, "the README's option table and `pytest --help` differ"
-    assert ini == plugin.ini, "the README's ini settings and `pytest --help` differ"
+    assert options == plugin.options, f"{OPTIONS}'s option table and `pytest --help` differ"
+    assert ini == plugin.ini, f"{OPTIONS}'s ini settings and `pytest --help` differ"
 
 
 def test_the_marker_table_lists_every_argument() -> None:
-    rows = table_rows(section("Declaring an experiment"))
+    rows = table_rows(section("Arguments", "docs/reference/markers.md"))
     documented = {code_spans(row[0])[0] for row in rows}
     assert documented == set(ExperimentOptions.model_fields)
 
 
 def test_the_fixture_table_lists_every_fixture(pytester: pytest.Pytester) -> None:
-    rows = table_rows(section("Fixtures"))
+    rows = table_rows(section("Fixtures", "docs/reference/fixtures.md"))
     documented = {code_spans(row[0])[0]: row[1] for row in rows}
     scopes = {"function": "test", "session": "session"}
     assert documented == {
@@ -1018,17 +1101,17 @@ def test_the_fixture_table_lists_every_fixture(pytester: pytest.Pytester) -> Non
 
 
 def test_every_public_check_is_documented() -> None:
-    text = section("Assertions")
+    text = section("Checks by kind", "docs/reference/checks.md")
     missing = [
         name
         for name in checks.__all__
         if not re.search(rf"`{re.escape(name)}[`(]|[\s(,`]{re.escape(name)}\(", text)
     ]
-    assert not missing, f"checks not in the README's Assertions section: {missing}"
+    assert not missing, f"checks not in the checks reference's table: {missing}"
 
 
 def test_the_guarantees_name_tests_that_exist() -> None:
-    rows = table_rows(section("Guarantees"))
+    rows = table_rows(section("Guarantees", "docs/reference/guarantees.md"))
     assert len(rows) >= 10
     for promise, proof in rows:
         current: Path | None = None
@@ -1044,27 +1127,52 @@ def test_the_guarantees_name_tests_that_exist() -> None:
                 ), f"{promise}: no test {name} in {current.relative_to(ROOT)}"
 
 
-def test_links_and_paths_exist() -> None:
-    anchors = {
-        re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
-        for heading in re.findall(r"^#{2,3} (.+)$", README_TEXT, re.M)
-    }
-    for target in re.findall(r"\]\(([^)\s]+)\)", README_TEXT):
+@pytest.mark.parametrize("doc", list(PAGES))
+def test_links_and_paths_exist(doc: str) -> None:
+    """Relative links reach a file (and its heading); a page of the site links only within
+    the site, so that it works on GitHub and as built by MkDocs alike."""
+    text = PAGES[doc]
+    here = (ROOT / doc).parent
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
         if target.startswith("http"):
             continue
-        if target.startswith("#"):
-            assert target[1:] in anchors, f"no heading for the link {target}"
-        else:
-            assert (ROOT / target).exists(), f"the README links to {target}, which is missing"
-    for path in re.findall(r"`((?:examples|tests|bench|pytest_chatexp)/[\w/.\-]+)`", README_TEXT):
-        assert (ROOT / path.split("::")[0]).exists(), f"the README names {path}, which is missing"
+        path, _, anchor = target.partition("#")
+        destination = (here / path).resolve() if path else ROOT / doc
+        assert destination.exists(), f"{doc} links to {target}, which is missing"
+        if doc.startswith("docs/"):
+            assert destination.is_relative_to(DOCS), (
+                f"{doc} links to {target}, outside the site: name the path in `code` instead"
+            )
+        if anchor:
+            assert destination.suffix == ".md", f"{doc}: an anchor into {target}"
+            assert anchor in anchors(destination.read_text(encoding="utf-8")), (
+                f"{doc}: no heading for the link {target}"
+            )
+    for path in re.findall(r"`((?:examples|tests|bench|pytest_chatexp)/[\w/.\-]+)`", text):
+        assert (ROOT / path.split("::")[0]).exists(), f"{doc} names {path}, which is missing"
+
+
+def test_the_readme_links_into_every_part_of_the_site() -> None:
+    linked = {
+        (ROOT / target.partition("#")[0]).resolve()
+        for target in re.findall(r"\]\((docs/[^)\s]+)\)", README_TEXT)
+    }
+    for part in ("tutorial.md", "how-to", "reference", "explanation"):
+        assert any(path.is_relative_to(DOCS / part) for path in linked), f"no link to docs/{part}"
 
 
 def test_the_sections_other_work_relies_on() -> None:
-    headings = re.findall(r"^## (.+)$", README_TEXT, re.M)
-    for heading in ("Quickstart", "Performance", "Guarantees", "Record against a local model"):
-        assert heading in headings
-    assert "bench/README.md" in section("Performance")
-    assert table_rows(section("Performance")), "the benchmark numbers"
+    for heading, doc in (
+        ("Quickstart", "README.md"),
+        ("Quickstart", "docs/tutorial.md"),
+        ("Performance", "docs/explanation/performance.md"),
+        ("Guarantees", "docs/reference/guarantees.md"),
+        ("Record against a local model", "docs/how-to/local-models.md"),
+        ("How it compares", "docs/explanation/comparison.md"),
+    ):
+        section(heading, doc)
+    performance = section("Performance", "docs/explanation/performance.md")
+    assert "bench/README.md" in performance
+    assert table_rows(performance), "the benchmark numbers"
     for tool in ("promptfoo", "DeepEval", "LangSmith", "Humanloop"):
-        assert tool in section("How it compares")
+        assert tool in section("How it compares", "docs/explanation/comparison.md")
