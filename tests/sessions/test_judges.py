@@ -1,0 +1,211 @@
+"""Robust judges through whole pytest sessions: votes, confirm_on_fail, several graders with an
+agreement bar, calibration against labelled examples; every vote recorded and replayed.
+
+The graders are the reference server, scripted from here (inline sessions run in this process,
+and xdist workers reach the same server over HTTP). Calls are counted at the server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pytest_chatexp.checks._judge import JUDGE_SYSTEM_PROMPT
+from pytest_chatexp.testing import ReferenceServer
+from tests._suite import Suite, glob
+
+Request = dict[str, Any]
+
+SUITE = """
+import pytest
+from pytest_chatexp import ModelConfig
+from pytest_chatexp import checks as c
+
+SUPPORT = ModelConfig(
+    name="support",
+    model="ref-model",
+    chat_template=[{"role": "user", "content": "{{question}}"}],
+)
+GRADER = ModelConfig(name="grader", model="judge-model", temperature=0.7)
+A = ModelConfig(name="a", model="judge-a")
+B = ModelConfig(name="b", model="judge-b")
+C = ModelConfig(name="c", model="judge-c")
+
+@pytest.mark.chatexp(
+    model_configs=[SUPPORT],
+    inputs=[{"id": "refund", "question": "refund?"}, {"id": "late", "question": "late?"}],
+)
+def test_graded(chatexp):
+    c.assert_samples(chatexp, CHECK, min_pass_rate=0.5)
+"""
+
+
+def _suite(check: str) -> str:
+    return SUITE.replace("CHECK", check)
+
+
+def is_judging(request: Request) -> bool:
+    messages = request.get("messages") or [{}]
+    return bool(messages[0].get("content") == JUDGE_SYSTEM_PROMPT)
+
+
+def _graded(request: Request) -> str:
+    """The response under grading, as the grading prompt shows it."""
+    return str(request["messages"][1]["content"].split("Response:\n", 1)[1].split("\n\n", 1)[0])
+
+
+def _grading_calls(server: ReferenceServer) -> list[tuple[str, str]]:
+    """(grader model, graded response) of every grading call the server answered."""
+    return [
+        (r.json["model"], _graded(r.json)) for r in server.requests if r.json and is_judging(r.json)
+    ]
+
+
+def by_topic(request: Request) -> str:
+    """PASS for the refund answer, FAIL for the late one."""
+    if "refund" in _graded(request):
+        return "PASS\nIt mentions the refund."
+    return "FAIL\nIt never apologises."
+
+
+def in_turn(answers: dict[str, list[str]]) -> Callable[[Request], str]:
+    """Identical grading requests (a sample's votes) answered in turn, per graded topic. Votes
+    go concurrently, so which vote gets which answer varies, but not how many of each."""
+    lock = threading.Lock()
+    queues = {topic: list(replies) for topic, replies in answers.items()}
+
+    def reply(request: Request) -> str:
+        topic = next(t for t in queues if t in _graded(request))
+        with lock:
+            return queues[topic].pop(0)
+
+    return reply
+
+
+# --- confirm_on_fail ---------------------------------------------------------------------------
+
+
+def test_confirm_on_fail_costs_one_call_for_a_pass_and_three_for_a_failure(
+    suite: Suite, server: ReferenceServer
+) -> None:
+    server.add_rule(by_topic, when=is_judging)
+    suite.write(_suite('c.judge("Apologises", grader=GRADER, votes=3, confirm_on_fail=True)'))
+    run = suite.run()
+    run.assert_outcomes(failed=1)
+    calls = _grading_calls(server)
+    assert sum("refund" in graded for _, graded in calls) == 1
+    assert sum("late" in graded for _, graded in calls) == 3
+    run.fnmatch(
+        "E*sample 0: judge('Apologises'): judged FAIL by 3 of 3 votes; votes: "
+        "grader#0 FAIL: It never apologises.; grader#1 FAIL: It never apologises.; "
+        "grader#2 FAIL: It never apologises.",
+        # The model's two calls, the first votes (2), the late answer's confirming votes (2).
+        "total: 3 experiments, 6 *calls*",
+    )
+    run.assert_clean()
+
+
+def test_a_confirmed_failure_can_be_outvoted(suite: Suite, server: ReferenceServer) -> None:
+    server.add_rule(
+        in_turn({"refund": ["PASS"], "late": ["FAIL\nCurt.", "PASS\nFine.", "PASS\nFine."]}),
+        when=is_judging,
+    )
+    suite.write(_suite('c.judge("Apologises", grader=GRADER, votes=3, confirm_on_fail=True)'))
+    suite.run().assert_outcomes(passed=1)
+    assert len(_grading_calls(server)) == 4
+
+
+# --- several graders, an agreement bar ---------------------------------------------------------
+
+
+def test_several_graders_must_agree(suite: Suite, server: ReferenceServer) -> None:
+    server.add_rule(
+        lambda request: "FAIL\nToo curt." if request["model"] == "judge-c" else by_topic(request),
+        when=is_judging,
+    )
+    suite.write(_suite('c.judge("Apologises", graders=[A, B, C], agreement=1.0)'))
+    run = suite.run()
+    run.assert_outcomes(failed=1)
+    # The refund answer: two PASS votes of three, under the bar; the late one: failed by all.
+    run.fnmatch(
+        glob(
+            "E*sample 0: judge('Apologises'): the graders disagree: 2 of 3 votes PASS, "
+            "agreement 67% < 100% required; votes: a#0 PASS: It mentions the refund.; "
+            "b#0 PASS: It mentions the refund.; c#0 FAIL: Too curt."
+        ),
+    )
+    calls = _grading_calls(server)
+    assert (
+        sorted(model for model, _ in calls) == ["judge-a"] * 2 + ["judge-b"] * 2 + ["judge-c"] * 2
+    )
+
+
+# --- every vote recorded, and replayed offline ------------------------------------------------
+
+
+def _vote_lines(lines: list[str]) -> list[str]:
+    """The failure lines listing votes, as pytest shows them under each test's traceback."""
+    return sorted(line for line in lines if line.startswith("E ") and "votes:" in line)
+
+
+VOTED = 'c.judge("Apologises", grader=GRADER, votes=3)'
+CONFIRMED = 'c.judge("Apologises", graders=[A, B], votes=3, confirm_on_fail=True, agreement=0.6)'
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_every_vote_is_recorded_and_replays_with_the_graders_gone(
+    suite: Suite,
+    recording_session: ReferenceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: str,
+) -> None:
+    answers = {
+        "refund": ["PASS\nSorry, and refunded.", "FAIL\nNo apology.", "PASS\nApologises."],
+        "late": ["FAIL\nCurt.", "PASS\nSays sorry.", "FAIL\nNo apology."],
+    }
+    recording_session.add_rule(in_turn(answers), when=lambda r: r["model"] == "judge-model")
+    recording_session.add_rule(by_topic, when=is_judging)  # graders A and B
+    suite.write(_suite(VOTED), name="test_voted.py")
+    suite.write(_suite(CONFIRMED), name="test_confirmed.py")
+    recorded = suite.run("--chatexp-record=all", "-v")
+    recorded.assert_outcomes(failed=2)
+    # test_voted: 2 model calls + 2 x 3 votes; test_confirmed: 2 model calls, A's first votes
+    # (2), then for the failing late answer A's votes 1-2 and B's votes 0-2 (5).
+    assert len(_grading_calls(recording_session)) == 6 + 7
+    failures = _vote_lines(recorded.lines)
+    assert len(failures) == 2
+
+    voted = recorded.recordings()["__recordings__/test_voted/test_graded.yaml"]
+    labels = sorted(
+        (i["label"]["input"], i["label"]["sample"])
+        for i in voted["interactions"]
+        if i["label"]["config"] == "judge:grader"
+    )
+    assert labels == [
+        (f"support/{case}#0", vote) for case in ("late", "refund") for vote in range(3)
+    ]
+    confirmed = recorded.recordings()["__recordings__/test_confirmed/test_graded.yaml"]
+    assert sorted(
+        (i["label"]["config"], i["label"]["input"], i["label"]["sample"])
+        for i in confirmed["interactions"]
+        if i["label"]["config"] != "support"
+    ) == [
+        *(("judge:a", "support/late#0", vote) for vote in range(3)),
+        ("judge:a", "support/refund#0", 0),
+        *(("judge:b", "support/late#0", vote) for vote in range(3)),
+    ]
+
+    # The graders are gone: every vote replays, the same verdicts and the same reasons.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    recording_session.clear_rules()
+    recording_session.requests.clear()
+    replayed = suite.run("-p", "xdist", "-n", workers, "--chatexp-record=none")
+    replayed.assert_outcomes(failed=2)
+    assert _vote_lines(replayed.lines) == failures
+    if workers == "0":
+        replayed.fnmatch("total: 6 experiments, 17 calls (17 replayed, 0 live)*")
+    assert not recording_session.requests
+    replayed.assert_clean()
