@@ -82,7 +82,7 @@ def calibrate(
     if not isinstance(check, GradedCheck) or check.grading is None:
         raise TypeError(
             "calibrate() needs a check made by judge() or similar_to(), got "
-            f"{getattr(check, 'name', type(check).__name__)!r}"
+            f"{getattr(check, 'name', type(check).__name__)}"
         )
     if isinstance(min_agreement, bool) or not isinstance(min_agreement, int | float):
         raise ValueError(f"calibrate(): min_agreement must be in (0, 1], got {min_agreement!r}")
@@ -116,6 +116,7 @@ def _key(variables: dict[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 def _labelled(examples: object) -> list[Labelled]:
+    __tracebackhide__ = True
     if isinstance(examples, str | bytes) or not isinstance(examples, Sequence):
         raise ValueError(
             "calibrate() needs the calibration set as a list of Labelled(output, passes) or "
@@ -146,6 +147,7 @@ def _labelled(examples: object) -> list[Labelled]:
 
 
 def _verdict(verdict: object, where: str) -> bool:
+    __tracebackhide__ = True
     if isinstance(verdict, bool):
         return verdict
     if isinstance(verdict, str) and verdict.strip().upper() in ("PASS", "FAIL"):

@@ -69,7 +69,7 @@ from typing import Any
 
 from .._experiment._config import ModelConfig
 from .._experiment._result import Sample
-from ._votes import GradedCheck, Grading, Panel, Reading, graded_check, grading_configs
+from ._votes import GradedCheck, Grading, Reading, graded_check, grading_configs, make_panel
 
 __all__ = [
     "JUDGE_SYSTEM_PROMPT",
@@ -150,6 +150,7 @@ def judge(
 
     Example: ``assert_samples(chatexp, judge("Apologises for the delay", grader=GPT), min_pass_rate=0.8)``
     """  # noqa: E501
+    __tracebackhide__ = True
     if not isinstance(rubric, str) or not rubric.strip():
         raise ValueError("judge() needs a non-empty rubric")
     configs, names = grading_configs(
@@ -164,7 +165,7 @@ def judge(
             response_format=None,
         ),
     )
-    panel = Panel("judge", configs, names, votes, confirm_on_fail, agreement)
+    panel = make_panel("judge", configs, names, votes, confirm_on_fail, agreement)
     name = f"judge({_short(rubric)})"
 
     def texts(conversation: str, response: str) -> dict[str, str]:
@@ -195,6 +196,7 @@ def similar_to(
 
     Example: ``assert_samples(chatexp, similar_to("Open 9 to 5, Monday to Friday", grader=GPT))``
     """
+    __tracebackhide__ = True
     if not isinstance(reference, str) or not reference.strip():
         raise ValueError("similar_to() needs a non-empty reference")
     if isinstance(min_score, bool) or not 0.0 <= min_score <= 1.0:
@@ -211,7 +213,7 @@ def similar_to(
             response_format={"type": "json_object"},
         ),
     )
-    panel = Panel("similar_to", configs, names, votes, confirm_on_fail, agreement)
+    panel = make_panel("similar_to", configs, names, votes, confirm_on_fail, agreement)
     name = f"similar_to({_short(reference)})"
 
     def texts(conversation: str, response: str) -> dict[str, str]:

@@ -31,7 +31,7 @@ from ._verdict import SampleCheck
 if TYPE_CHECKING:
     from ._running import RunningTest
 
-__all__ = ["GradedCheck", "Grading", "Panel", "Reading", "Vote", "tally"]
+__all__ = ["GradedCheck", "Grading", "Panel", "Reading", "Vote", "make_panel", "tally"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +61,7 @@ class Vote:
 
 @dataclass(frozen=True, slots=True)
 class Panel:
-    """Who grades and how votes decide. Validated here, so a bad ``judge()`` or
-    ``similar_to()`` call fails where the test module declares it (at collection)."""
+    """Who grades and how votes decide (validated by ``make_panel``)."""
 
     what: str  # "judge" or "similar_to": the check's name in errors
     graders: tuple[ModelConfig, ...]  # the grading configs, named "<what>:<grader>"
@@ -71,45 +70,13 @@ class Panel:
     confirm_on_fail: bool = False
     agreement: float | None = None
 
-    def __post_init__(self) -> None:
-        what = self.what
-        if isinstance(self.votes, bool) or not isinstance(self.votes, int):
-            raise ValueError(f"{what}(): votes must be a whole number, got {self.votes!r}")
-        if self.votes < 1:
-            raise ValueError(f"{what}(): votes must be at least 1, got {self.votes}")
-        if not isinstance(self.confirm_on_fail, bool):
-            raise ValueError(
-                f"{what}(): confirm_on_fail must be True or False, got {self.confirm_on_fail!r}"
-            )
-        agreement = self.agreement
-        if agreement is not None and (
-            isinstance(agreement, bool)
-            or not isinstance(agreement, int | float)
-            or not 0.0 < agreement <= 1.0
-        ):
-            raise ValueError(
-                f"{what}(): agreement must be a share of the votes in (0, 1], got {agreement!r}"
-            )
-        total = self.total
-        # A tie has no majority; an agreement bar above one half settles it (a tie fails).
-        if total % 2 == 0 and (agreement is None or agreement <= 0.5):
-            raise ValueError(
-                f"{what}(): {self._counted} make {total} votes, which can tie 50/50 under the "
-                "majority rule: use an odd number of votes, or agreement= above 0.5"
-            )
-        if self.confirm_on_fail and total == 1:
-            raise ValueError(
-                f"{what}(): confirm_on_fail needs more than one vote to confirm a failure: "
-                "pass votes=3 (or several graders)"
-            )
-
     @property
     def total(self) -> int:
         """Votes per sample, over every grader."""
         return self.votes * len(self.graders)
 
     @property
-    def _counted(self) -> str:
+    def counted(self) -> str:
         if len(self.graders) == 1:
             return f"votes={self.votes}"
         return f"{len(self.graders)} graders x votes={self.votes}"
@@ -117,6 +84,49 @@ class Panel:
     def decide(self, votes: Sequence[Vote]) -> str | None:
         """The sample's verdict: None when it passes, else why not (every vote's reason)."""
         return tally(votes, agreement=self.agreement)
+
+
+def make_panel(
+    what: str,
+    graders: tuple[ModelConfig, ...],
+    names: tuple[str, ...],
+    votes: int,
+    confirm_on_fail: bool,
+    agreement: float | None,
+) -> Panel:
+    """A validated ``Panel``: a bad ``judge()`` or ``similar_to()`` call fails where the test
+    module declares it (at collection), naming the argument."""
+    __tracebackhide__ = True
+    if isinstance(votes, bool) or not isinstance(votes, int):
+        raise ValueError(f"{what}(): votes must be a whole number, got {votes!r}")
+    if votes < 1:
+        raise ValueError(f"{what}(): votes must be at least 1, got {votes}")
+    if not isinstance(confirm_on_fail, bool):
+        raise ValueError(
+            f"{what}(): confirm_on_fail must be True or False, got {confirm_on_fail!r}"
+        )
+    if agreement is not None and (
+        isinstance(agreement, bool)
+        or not isinstance(agreement, int | float)
+        or not 0.0 < agreement <= 1.0
+    ):
+        raise ValueError(
+            f"{what}(): agreement must be a share of the votes in (0, 1], got {agreement!r}"
+        )
+    panel = Panel(what, graders, names, votes, confirm_on_fail, agreement)
+    total = panel.total
+    # A tie has no majority; an agreement bar above one half settles it (a tie fails).
+    if total % 2 == 0 and (agreement is None or agreement <= 0.5):
+        raise ValueError(
+            f"{what}(): {panel.counted} make {total} votes, which can tie 50/50 under the "
+            "majority rule: use an odd number of votes, or agreement= above 0.5"
+        )
+    if confirm_on_fail and total == 1:
+        raise ValueError(
+            f"{what}(): confirm_on_fail needs more than one vote to confirm a failure: "
+            "pass votes=3 (or several graders)"
+        )
+    return panel
 
 
 def tally(votes: Sequence[Vote], *, agreement: float | None) -> str | None:
@@ -290,6 +300,7 @@ def grading_configs(
     make: Callable[[ModelConfig], ModelConfig],
 ) -> tuple[tuple[ModelConfig, ...], tuple[str, ...]]:
     """The grading configs (``make`` turns a grader into one) and the graders' own names."""
+    __tracebackhide__ = True
     if (grader is None) == (graders is None):
         raise ValueError(f"{what}() needs exactly one of grader=ModelConfig(...) or graders=[...]")
     if graders is not None and (isinstance(graders, ModelConfig | str) or not graders):

@@ -209,3 +209,145 @@ def test_every_vote_is_recorded_and_replays_with_the_graders_gone(
         replayed.fnmatch("total: 6 experiments, 17 calls (17 replayed, 0 live)*")
     assert not recording_session.requests
     replayed.assert_clean()
+
+
+# --- calibration -------------------------------------------------------------------------------
+
+CALIBRATED = """
+from pytest_chatexp import ModelConfig
+from pytest_chatexp import checks as c
+
+SUPPORT = ModelConfig(name="support", model="ref-model", chat_template=[{"role": "user", "content": "hi"}])
+GRADER = ModelConfig(name="grader", model="judge-model")
+APOLOGISES = c.judge("Apologises for the delay", grader=GRADER)
+LABELLED = [
+    ("Sorry for the delay: your refund is on its way.", True),
+    ("Refund issued.", False),
+    c.Labelled("We apologise; the refund was sent.", passes=True, conversation="user: late refund?"),
+    ("No.", "FAIL"),
+]
+
+def test_calibrated(chatexp_runner):
+    calibration = c.calibrate(APOLOGISES, LABELLED, min_agreement=BAR)
+    assert calibration.agreement == 0.75
+    result = chatexp_runner.run(model_configs=[SUPPORT], inputs=[{"id": "x"}])
+    c.assert_samples(result, APOLOGISES)
+"""
+
+
+def test_a_judge_under_its_calibration_bar_fails_fast_naming_the_disagreements(
+    suite: Suite, recording_session: ReferenceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A grader that passes anything mentioning a refund: wrong on 'Refund issued.'.
+    recording_session.add_rule(
+        lambda r: "PASS\nIt mentions the refund." if "efund" in _graded(r) else "FAIL\nNo.",
+        when=is_judging,
+    )
+    suite.write(CALIBRATED.replace("BAR", "0.9"))
+    expected = [
+        "E*AssertionError: judge('Apologises for the delay') is not calibrated: it agrees with "
+        "3 of 4 labelled examples (75%), below the required 90%. It disagrees on:",
+        "E*example 2 'Refund issued.': labelled FAIL, judged PASS: It mentions the refund.",
+    ]
+    recorded = suite.run("--chatexp-record=all")
+    recorded.assert_outcomes(failed=1)
+    recorded.fnmatch(*expected).no_fnmatch("*example 1 *").no_fnmatch("*example 3 *")
+    # Failed fast: the four examples were graded, the model under test never called.
+    assert len(_grading_calls(recording_session)) == 4
+    assert len(recording_session.requests) == 4
+    recording = recorded.recordings()["__recordings__/test_x/test_calibrated.yaml"]
+    assert sorted(i["label"]["input"] for i in recording["interactions"]) == [
+        f"calibration#{number}" for number in range(1, 5)
+    ]
+    shown = [r.json["messages"][1]["content"] for r in recording_session.requests if r.json]
+    assert any("Conversation:\nuser: late refund?\n" in text for text in shown)
+    assert any("Conversation:\n(not given)\n" in text for text in shown)
+
+    # The calibration replays offline, with the same verdict.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    recording_session.clear_rules()
+    recording_session.requests.clear()
+    replayed = suite.run("--chatexp-record=none")
+    replayed.assert_outcomes(failed=1)
+    replayed.fnmatch(*expected).assert_clean()
+    assert not recording_session.requests
+
+
+def test_a_judge_meeting_its_calibration_bar_goes_on_to_judge(
+    suite: Suite, server: ReferenceServer
+) -> None:
+    server.add_rule(
+        lambda r: "PASS\nIt mentions the refund." if "efund" in _graded(r) else "FAIL\nNo.",
+        when=is_judging,
+    )
+    server.add_rule("Sorry for the delay, here is your refund.")
+    suite.write(CALIBRATED.replace("BAR", "0.75"))
+    suite.run().assert_outcomes(passed=1)
+    assert len(_grading_calls(server)) == 5  # four examples, then the sample
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+BAD = """
+from pytest_chatexp import ModelConfig
+from pytest_chatexp import checks as c
+
+GRADER = ModelConfig(name="grader", model="judge-model")
+CHECK = MAKE
+
+def test_it(chatexp_runner):
+    CALL
+"""
+
+
+@pytest.mark.parametrize(
+    ("make", "call", "line"),
+    [
+        (
+            'c.judge("Polite", grader=GRADER, votes=0)',
+            "pass",
+            "E*ValueError: judge(): votes must be at least 1, got 0",
+        ),
+        (
+            'c.judge("Polite", grader=GRADER, votes=2)',
+            "pass",
+            "E*ValueError: judge(): votes=2 make 2 votes, which can tie 50/50 under the majority "
+            "rule: use an odd number of votes, or agreement= above 0.5",
+        ),
+        (
+            'c.similar_to("Hi", graders=[])',
+            "pass",
+            "E*ValueError: similar_to(): graders must be a non-empty list of ModelConfig, got []",
+        ),
+        (
+            'c.judge("Polite", grader=GRADER, agreement=1.5)',
+            "pass",
+            "E*ValueError: judge(): agreement must be a share of the votes in (0, 1], got 1.5",
+        ),
+        (
+            'c.judge("Polite", grader=GRADER)',
+            "c.calibrate(CHECK, [])",
+            "E*ValueError: calibrate(): the calibration set is empty: give it labelled examples, "
+            "Labelled(output, passes) or (output, verdict) pairs",
+        ),
+        (
+            'c.judge("Polite", grader=GRADER)',
+            'c.calibrate(CHECK, [("Hi", True)], min_agreement=0)',
+            "E*ValueError: calibrate(): min_agreement must be in (0, 1], got 0",
+        ),
+        (
+            'c.judge("Polite", grader=GRADER)',
+            'c.calibrate(CHECK, [("Hi", True), ("Bye", "maybe")])',
+            "E*ValueError: calibrate(): example 2: the expected verdict must be True/False or "
+            "'PASS'/'FAIL', got 'maybe'",
+        ),
+    ],
+)
+def test_bad_judges_and_calibration_sets_are_named_clearly(
+    suite: Suite, server: ReferenceServer, make: str, call: str, line: str
+) -> None:
+    suite.write(BAD.replace("MAKE", make).replace("CALL", call))
+    run = suite.run()
+    assert run.ret != 0
+    run.fnmatch(glob(line)).assert_clean()
+    assert not server.requests
