@@ -7,6 +7,7 @@ and xdist workers reach the same server over HTTP). Calls are counted at the ser
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from pytest_chatexp.checks._judge import JUDGE_SYSTEM_PROMPT
 from pytest_chatexp.testing import ReferenceServer
-from tests._suite import Suite, glob
+from tests._suite import Suite, glob, report_cases
 
 Request = dict[str, Any]
 
@@ -93,7 +94,7 @@ def test_confirm_on_fail_costs_one_call_for_a_pass_and_three_for_a_failure(
 ) -> None:
     server.add_rule(by_topic, when=is_judging)
     suite.write(_suite('c.judge("Apologises", grader=GRADER, votes=3, confirm_on_fail=True)'))
-    run = suite.run()
+    run = suite.run(report=True)
     run.assert_outcomes(failed=1)
     calls = _grading_calls(server)
     assert sum("refund" in graded for _, graded in calls) == 1
@@ -106,6 +107,17 @@ def test_confirm_on_fail_costs_one_call_for_a_pass_and_three_for_a_failure(
         "total: 3 experiments, 6 *calls*",
     )
     run.assert_clean()
+    # The reports' per-sample detail carries the votes and their reasons.
+    failures = {
+        case["input"]: [sample["failure"] for sample in case["samples"]]
+        for case in report_cases(run.report)
+        if case["config"] == "support"
+    }
+    assert failures["refund"] == [None]
+    assert failures["late"] == [
+        "judge('Apologises'): judged FAIL by 3 of 3 votes; votes: grader#0 FAIL: It never "
+        "apologises.; grader#1 FAIL: It never apologises.; grader#2 FAIL: It never apologises."
+    ]
 
 
 def test_a_confirmed_failure_can_be_outvoted(suite: Suite, server: ReferenceServer) -> None:
@@ -351,3 +363,37 @@ def test_bad_judges_and_calibration_sets_are_named_clearly(
     assert run.ret != 0
     run.fnmatch(glob(line)).assert_clean()
     assert not server.requests
+
+
+# --- votes are spent like any call: counted, priced, held to the budget -------------------------
+
+
+def test_votes_are_priced_and_held_to_the_session_budget(
+    suite: Suite, server: ReferenceServer
+) -> None:
+    server.add_rule(by_topic, when=is_judging)
+    capped = 'GRADER.variant(name="grader", max_tokens=30)'
+    suite.write(_suite(f'c.judge("Apologises", grader={capped}, votes=3, confirm_on_fail=True)'))
+    suite.write(
+        "[pytest]\nchatexp_prices =\n    judge-model 1000 1000\n    ref-model 1000 1000\n",
+        name="pytest.ini",
+    )
+    # Every token priced, the votes' too: $1000 per million tokens is $0.001 a token.
+    spent = suite.run().assert_outcomes(failed=1)
+    total = re.search(r"total: 3 experiments, 6 calls .*?, ([\d,]+) tokens, \$([\d.]+)", spent.text)
+    assert total, spent.text
+    tokens = int(total.group(1).replace(",", ""))
+    assert float(total.group(2)) == pytest.approx(tokens / 1000, abs=1e-4)
+    assert tokens > 400  # four grading prompts of ~100 tokens: the votes were counted
+
+    # Each vote reserves its estimate (~199 tokens) before it goes out: with 223 tokens spent
+    # and one confirming vote reserved, the other would pass 600 and is never sent.
+    server.requests.clear()
+    capped_run = suite.run("--chatexp-max-tokens=600").assert_outcomes(failed=1)
+    capped_run.fnmatch(
+        "*the session's token budget would be exceeded: model config 'judge:grader', input "
+        "'support/late#0', sample * needs ~* tokens (* spent and * reserved of "
+        "--chatexp-max-tokens 600; no further live calls are made)",
+        "chatexp budget: 600 tokens; spent * tokens on 5 calls",
+    )
+    assert len(_grading_calls(server)) == 3
