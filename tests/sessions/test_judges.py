@@ -130,6 +130,31 @@ def test_a_confirmed_failure_can_be_outvoted(suite: Suite, server: ReferenceServ
     assert len(_grading_calls(server)) == 4
 
 
+def test_similar_to_votes_on_scores(suite: Suite, server: ReferenceServer) -> None:
+    scores = {
+        "refund": ['{"score": 0.9}', '{"score": 0.5}', '{"score": 0.95}'],
+        "late": ['{"score": 0.1}'] * 3,
+    }
+    server.add_rule(in_turn(scores), when=lambda r: r.get("response_format") is not None)
+    suite.write(_suite('c.similar_to("Your refund.", grader=GRADER, min_score=0.8, votes=3)'))
+    run = suite.run(report=True)
+    run.assert_outcomes(failed=1)  # refund passes (two of three scores >= 0.8), late fails
+    failures = {
+        case["input"]: [sample["failure"] for sample in case["samples"]]
+        for case in report_cases(run.report)
+        if case["config"] == "support"
+    }
+    vote = "similarity 0.1 < 0.8"
+    assert failures == {
+        "refund": [None],
+        "late": [
+            f"similar_to('Your refund.'): judged FAIL by 3 of 3 votes; votes: grader#0 FAIL: "
+            f"{vote}; grader#1 FAIL: {vote}; grader#2 FAIL: {vote}"
+        ],
+    }
+    assert len(server.requests) == 2 + 6
+
+
 # --- several graders, an agreement bar ---------------------------------------------------------
 
 
