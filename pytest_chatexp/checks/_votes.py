@@ -319,7 +319,16 @@ def grading_configs(
             f"{what}(): two graders are named {twins[0]!r}; give each a unique name= so their "
             "votes and recordings can be told apart"
         )
-    return tuple(make(one) for one in chosen), names
+    configs = tuple(make(one) for one in chosen)
+    seen: dict[str, str] = {}
+    for config, name in zip(configs, names, strict=True):
+        twin = seen.setdefault(config.model_config_id, name)
+        if twin != name:
+            raise ValueError(
+                f"{what}(): graders {twin!r} and {name!r} would send identical grading requests; "
+                "to ask one grader several times, pass votes="
+            )
+    return configs, names
 
 
 def _unique_ids(samples: Sequence[Sample]) -> list[str]:

@@ -11,6 +11,7 @@ from pytest_chatexp.checks._judge import _read_vote
 from pytest_chatexp.checks._votes import Reading, Vote, tally
 
 GRADER = ModelConfig(name="g", model="m")
+OTHER = ModelConfig(name="o", model="m2")
 
 
 def _votes(*verdicts: bool) -> list[Vote]:
@@ -57,7 +58,7 @@ def test_a_pass_keeps_the_graders_reason() -> None:
             r"judge\(\): votes=4 make 4 votes, which can tie 50/50 under the majority rule",
         ),
         (
-            lambda: c.judge("x", graders=[GRADER, GRADER.variant(name="h")]),
+            lambda: c.judge("x", graders=[GRADER, OTHER]),
             r"judge\(\): 2 graders x votes=1 make 2 votes, which can tie",
         ),
         (
@@ -79,6 +80,11 @@ def test_a_pass_keeps_the_graders_reason() -> None:
         (
             lambda: c.similar_to("x", graders=[GRADER, GRADER, GRADER]),
             r"similar_to\(\): two graders are named 'g'",
+        ),
+        (
+            lambda: c.judge("x", graders=[GRADER, GRADER.variant(name="h"), OTHER]),
+            r"judge\(\): graders 'g' and 'h' would send identical grading requests; to ask one "
+            r"grader several times, pass votes=",
         ),
     ],
 )
