@@ -18,7 +18,7 @@ from ._running import active_test
 from ._verdict import SampleCheck
 from ._votes import GradedCheck, Vote
 
-__all__ = ["Calibration", "Labelled", "calibrate"]
+__all__ = ["Calibration", "Judged", "Labelled", "calibrate"]
 
 _EXCERPT = 50
 _NO_CONVERSATION = "(not given)"
