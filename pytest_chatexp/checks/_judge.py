@@ -6,7 +6,9 @@ every sample in ONE experiment run through the running test (``active_test().run
 go concurrently through the session's runner and into the test's own recording, so in CI the
 grader's answers replay like the model's and a judged check gives the same verdict offline.
 Samples that would make the same grading request (same conversation, same response) are graded
-once and share the verdict.
+once and share the verdict. Votes (``votes=``, ``graders=``, ``confirm_on_fail=``,
+``agreement=``) are further samples of the same grading requests: ``_votes.py``; calibration
+against labelled examples: ``_calibration.py``.
 Changing the rubric, the reference or the grader changes the grading requests, so under record
 mode ``none`` the replay misses and says so, naming the grader config (``judge:<grader>``).
 
@@ -62,16 +64,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from .._experiment._config import ModelConfig
-from .._experiment._inputs import Input
 from .._experiment._result import Sample
-from .._experiment._spec import ExperimentSpec
-from ._running import active_test
-from ._verdict import SampleCheck
+from ._votes import GradedCheck, Grading, Reading, graded_check, grading_configs, make_panel
 
 __all__ = [
     "JUDGE_SYSTEM_PROMPT",
@@ -124,11 +122,16 @@ _VERDICT = re.compile(r"[\s*_#>`\"'~-]*(PASS|FAIL)(?:ED)?(?![A-Za-z0-9])", re.IG
 _REASON_TRIM = " \t*_`\"'~:.-–—"  # noqa: RUF001  (dashes a model writes after a verdict)
 _FENCE = re.compile(r"\A```[A-Za-z]*\s*(.*?)\s*```\Z", re.DOTALL)
 
-# What a grader makes of one grading answer: None when the sample passes, else the reason.
-_Reading = Callable[[str], str | None]
 
-
-def judge(rubric: str, *, grader: ModelConfig) -> SampleCheck:
+def judge(
+    rubric: str,
+    *,
+    grader: ModelConfig | None = None,
+    graders: Sequence[ModelConfig] | None = None,
+    votes: int = 1,
+    confirm_on_fail: bool = False,
+    agreement: float | None = None,
+) -> GradedCheck:
     """A check graded by a model against ``rubric``: the sample passes when it answers PASS.
 
     ``grader`` supplies provider, model, base URL and sampling parameters; its chat template,
@@ -138,125 +141,94 @@ def judge(rubric: str, *, grader: ModelConfig) -> SampleCheck:
     A FAIL reads ``judged FAIL: <the grader's reason>``; an answer that does not start with
     PASS or FAIL fails the sample with ``the grader's answer could not be read: '...'``.
 
+    Robust judging (``_votes.py``): ``votes=3`` asks each grader three times (samples 0..2 of the
+    grading request) and the sample passes on a majority of PASS votes; ``graders=[A, B, C]``
+    instead of ``grader=`` asks several; ``agreement=0.8`` requires that share of the votes to
+    agree (else the sample fails, the graders disagreeing); ``confirm_on_fail=True`` casts the
+    extra votes only when the first grader's first vote fails, so a passing sample costs one
+    call. A failure lists every vote and its reason; ``check.votes(sample)`` returns them.
+
     Example: ``assert_samples(chatexp, judge("Apologises for the delay", grader=GPT), min_pass_rate=0.8)``
     """  # noqa: E501
+    __tracebackhide__ = True
     if not isinstance(rubric, str) or not rubric.strip():
         raise ValueError("judge() needs a non-empty rubric")
-    config = _grader_config(
+    configs, names = grading_configs(
+        "judge",
         grader,
-        prefix="judge",
-        system=JUDGE_SYSTEM_PROMPT,
-        user=JUDGE_USER_PROMPT,
-        response_format=None,
+        graders,
+        lambda one: _grader_config(
+            one,
+            prefix="judge",
+            system=JUDGE_SYSTEM_PROMPT,
+            user=JUDGE_USER_PROMPT,
+            response_format=None,
+        ),
     )
+    panel = make_panel("judge", configs, names, votes, confirm_on_fail, agreement)
     name = f"judge({_short(rubric)})"
 
-    def variables(sample: Sample) -> dict[str, str]:
-        return {
-            "rubric": rubric.strip(),
-            "conversation": _conversation(sample),
-            "response": _response(sample),
-        }
+    def texts(conversation: str, response: str) -> dict[str, str]:
+        return {"rubric": rubric.strip(), "conversation": conversation, "response": response}
 
-    grading = _Grading(name=name, config=config, variables=variables, read=_read_verdict)
-    return SampleCheck(name, grading.check, grading.prepare)
+    return graded_check(Grading(name, panel, texts, _read_vote, _shown))
 
 
-def similar_to(reference: str, *, grader: ModelConfig, min_score: float = 0.8) -> SampleCheck:
+def similar_to(
+    reference: str,
+    *,
+    grader: ModelConfig | None = None,
+    graders: Sequence[ModelConfig] | None = None,
+    min_score: float = 0.8,
+    votes: int = 1,
+    confirm_on_fail: bool = False,
+    agreement: float | None = None,
+) -> GradedCheck:
     """A check that a model scores the sample's meaning at least ``min_score`` (0..1) like
     ``reference``.
 
     The grader (named ``similar_to:<grader name>``) is asked for ``{"score": <0..1>}`` with
     ``response_format={"type": "json_object"}``; a lower score fails the sample with
     ``similarity 0.42 < 0.8``, and an answer that is not such an object fails it with the
-    answer's excerpt. Graded in one recorded experiment, like ``judge``.
+    answer's excerpt. Graded in one recorded experiment, like ``judge``, and with the same
+    ``graders``, ``votes``, ``confirm_on_fail`` and ``agreement`` (a vote passes on a score
+    of at least ``min_score``).
 
     Example: ``assert_samples(chatexp, similar_to("Open 9 to 5, Monday to Friday", grader=GPT))``
     """
+    __tracebackhide__ = True
     if not isinstance(reference, str) or not reference.strip():
         raise ValueError("similar_to() needs a non-empty reference")
     if isinstance(min_score, bool) or not 0.0 <= min_score <= 1.0:
         raise ValueError(f"min_score must be between 0 and 1, got {min_score!r}")
-    config = _grader_config(
+    configs, names = grading_configs(
+        "similar_to",
         grader,
-        prefix="similar_to",
-        system=SIMILARITY_SYSTEM_PROMPT,
-        user=SIMILARITY_USER_PROMPT,
-        response_format={"type": "json_object"},
+        graders,
+        lambda one: _grader_config(
+            one,
+            prefix="similar_to",
+            system=SIMILARITY_SYSTEM_PROMPT,
+            user=SIMILARITY_USER_PROMPT,
+            response_format={"type": "json_object"},
+        ),
     )
+    panel = make_panel("similar_to", configs, names, votes, confirm_on_fail, agreement)
     name = f"similar_to({_short(reference)})"
 
-    def variables(sample: Sample) -> dict[str, str]:
-        return {"reference": reference.strip(), "response": _response(sample)}
+    def texts(conversation: str, response: str) -> dict[str, str]:
+        return {"reference": reference.strip(), "response": response}
 
-    def read(answer: str) -> str | None:
+    def read(answer: str) -> Reading:
         score = _read_score(answer)
         if isinstance(score, str):
-            return score
-        return None if score >= min_score else f"similarity {score!r} < {min_score!r}"
+            return Reading(passed=False, reason=score, failure=score)
+        if score >= min_score:
+            return Reading(passed=True, reason=f"similarity {score!r}", failure=None)
+        failure = f"similarity {score!r} < {min_score!r}"
+        return Reading(passed=False, reason=failure, failure=failure)
 
-    grading = _Grading(name=name, config=config, variables=variables, read=read)
-    return SampleCheck(name, grading.check, grading.prepare)
-
-
-# --- the grading experiment --------------------------------------------------------------------
-
-
-@dataclass
-class _Grading:
-    """Grades samples in one experiment per ``prepare`` and remembers each sample's reason.
-
-    Verdicts are kept for the running test only, keyed by sample identity (samples are not
-    hashable); the samples themselves are kept alongside, so an id is never reused meanwhile.
-    """
-
-    name: str
-    config: ModelConfig
-    variables: Callable[[Sample], dict[str, str]]
-    read: _Reading
-    _test: object | None = None
-    _reasons: dict[int, tuple[Sample, str | None]] | None = None
-
-    def prepare(self, samples: Sequence[Sample]) -> None:
-        test = active_test(f"{self.name.split('(', 1)[0]}()")
-        if self._test is not test or self._reasons is None:
-            self._test, self._reasons = test, {}
-        reasons = self._reasons
-        todo = list({id(s): s for s in samples if id(s) not in reasons}.values())
-        if not todo:
-            return
-        # Samples with the same conversation and response (common at temperature 0) make the
-        # same grading request: grade it once, so live and replayed runs give the same verdict
-        # (identical requests share one recorded answer) and no call is paid for twice.
-        groups: dict[str, tuple[dict[str, str], list[Sample]]] = {}
-        for sample in todo:
-            variables = self.variables(sample)
-            key = json.dumps(variables, sort_keys=True)
-            groups.setdefault(key, (variables, []))[1].append(sample)
-        distinct = list(groups.values())
-        ids = _unique_ids([members[0] for _, members in distinct])
-        spec = ExperimentSpec(
-            name=f"{test.node_id} {self.config.display_name}",
-            model_configs=(self.config,),
-            inputs=tuple(
-                Input(id=case_id, inputs=variables)
-                for case_id, (variables, _) in zip(ids, distinct, strict=True)
-            ),
-        )
-        result = test.run(spec)  # a plugin error fails the test there, message only
-        answers = {str(graded.input.id): graded for graded in result.samples}
-        for case_id, (_, members) in zip(ids, distinct, strict=True):
-            reason = self.read(_answer_text(answers[case_id]))
-            for sample in members:
-                reasons[id(sample)] = (sample, reason)
-
-    def check(self, sample: Sample) -> str | None:
-        known = self._reasons.get(id(sample)) if self._reasons is not None else None
-        if known is None or known[0] is not sample:
-            self.prepare([sample])  # checked without assert_samples: grade this one alone
-            assert self._reasons is not None
-            known = self._reasons[id(sample)]
-        return known[1]
+    return graded_check(Grading(name, panel, texts, read, _shown))
 
 
 def _grader_config(
@@ -267,8 +239,6 @@ def _grader_config(
     user: str,
     response_format: dict[str, Any] | None,
 ) -> ModelConfig:
-    if not isinstance(grader, ModelConfig):
-        raise TypeError(f"{prefix}() needs grader=ModelConfig(...), got {type(grader).__name__}")
     return grader.variant(
         name=f"{prefix}:{grader.display_name}",
         chat_template=[
@@ -281,22 +251,11 @@ def _grader_config(
     )
 
 
-def _unique_ids(samples: Sequence[Sample]) -> list[str]:
-    """``<config>/<input>#<index>`` per sample, whitespace-free, made unique with ``~2``..."""
-    ids: list[str] = []
-    seen: set[str] = set()
-    for sample in samples:
-        base = "_".join(f"{sample.config.display_name}/{sample.input.id}#{sample.index}".split())
-        case_id, count = base, 1
-        while case_id in seen:
-            count += 1
-            case_id = f"{base}~{count}"
-        seen.add(case_id)
-        ids.append(case_id)
-    return ids
-
-
 # --- what the grader is shown ------------------------------------------------------------------
+
+
+def _shown(sample: Sample) -> tuple[str, str]:
+    return _conversation(sample), _response(sample)
 
 
 def _conversation(sample: Sample) -> str:
@@ -330,24 +289,27 @@ def _response(sample: Sample) -> str:
 # --- reading the grader's answers --------------------------------------------------------------
 
 
-def _answer_text(graded: Sample) -> str:
-    return graded.output or ""
-
-
 def _read_verdict(answer: str) -> str | None:
     """None for PASS; ``judged FAIL: <reason>``; or why the answer could not be read."""
+    return _read_vote(answer).failure
+
+
+def _read_vote(answer: str) -> Reading:
+    """The verdict in a judge's answer, with the grader's reason (for a PASS too)."""
     lines = [line.strip() for line in answer.strip().splitlines() if line.strip()]
     match = _VERDICT.match(lines[0]) if lines else None
     if match is None:
-        return f"the grader's answer could not be read: {_excerpt(answer)}"
-    if match.group(1).upper() == "PASS":
-        return None
+        unread = f"the grader's answer could not be read: {_excerpt(answer)}"
+        return Reading(passed=False, reason=unread, failure=unread)
     reason = _trim(lines[0][match.end() :])
     if not reason and len(lines) > 1:
         reason = _trim(lines[1])
         if reason.lower().startswith("reason:"):
             reason = reason[len("reason:") :].strip()
-    return f"judged FAIL: {reason or '(no reason given)'}"
+    reason = reason or "(no reason given)"
+    if match.group(1).upper() == "PASS":
+        return Reading(passed=True, reason=reason, failure=None)
+    return Reading(passed=False, reason=reason, failure=f"judged FAIL: {reason}")
 
 
 def _trim(reason: str) -> str:
