@@ -25,12 +25,7 @@ from ._budgets import (
     cost_of,
     latency_stats,
 )
-
-# Judge calibration and votes (``calibrate``, ``Labelled``, ``Vote``...) are re-exported here and
-# join ``__all__`` with their README rows (tests/docs/test_readme.py checks every name listed).
-from ._calibration import Calibration as Calibration
-from ._calibration import Labelled as Labelled
-from ._calibration import calibrate as calibrate
+from ._calibration import Calibration, Labelled, calibrate
 from ._compare import assert_better, assert_not_worse
 from ._dataset import PooledVerdict, assert_pass_rate, expected
 from ._judge import judge, similar_to
@@ -73,19 +68,22 @@ from ._turns import (
     turn_count,
 )
 from ._verdict import CaseVerdict, SampleCheck, assert_samples, verdicts
-from ._votes import GradedCheck as GradedCheck
-from ._votes import Vote as Vote
+from ._votes import GradedCheck, Vote
 
 __all__ = [
     "ANY",
+    "Calibration",
     "CaseVerdict",
     "Decision",
+    "GradedCheck",
     "Interval",
+    "Labelled",
     "OneOf",
     "PooledVerdict",
     "Reducer",
     "Regex",
     "SampleCheck",
+    "Vote",
     "assert_better",
     "assert_cost",
     "assert_latency",
@@ -95,6 +93,7 @@ __all__ = [
     "assert_tokens",
     "at_least",
     "cache_hit_rate",
+    "calibrate",
     "called",
     "called_in_any_order",
     "called_in_order",
