@@ -265,6 +265,7 @@ _CLASSES: Final[dict[str, tuple[str, str]]] = {
     # listed among the providers a chat config may name.
     "openai_embeddings": ("._embeddings", "OpenAIEmbeddingsProvider"),
     "gemini_embeddings": ("._embeddings", "GeminiEmbeddingsProvider"),
+    "bedrock_embeddings": ("._bedrock_embeddings", "BedrockEmbeddingsProvider"),
 }
 # A chat provider name -> the embeddings format of the same API (same key, same base URL).
 _EMBEDDINGS: Final[dict[str, str]] = {
@@ -273,6 +274,7 @@ _EMBEDDINGS: Final[dict[str, str]] = {
         for name in ("openai", "openai_compatible", "groq", "mock", "openai_responses")
     },
     "gemini": "gemini_embeddings",
+    "bedrock": "bedrock_embeddings",
 }
 _INSTANCES: dict[tuple[str, str], Provider] = {}
 

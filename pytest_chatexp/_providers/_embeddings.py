@@ -8,6 +8,7 @@
 - Gemini ``POST {base_url}/v1beta/models/{model}:embedContent``: ``{"content": {"parts":
   [{"text"}]}}``, answered ``{"embedding": {"values": [...]}}``, with no token counts (so
   its usage is unknown, never zero).
+- Bedrock ``InvokeModel`` with Titan or Cohere embedding bodies: ``_bedrock_embeddings.py``.
 
 A call's text is its last message's (the embedding check's template is one user message
 holding it). The reply carries no message: the vector is read from the recorded answer by
@@ -34,7 +35,14 @@ from ._base import ProviderReply, WireRequest, endpoint_url, parse_wire
 from ._gemini import GeminiProvider
 from ._openai import OpenAIChatProvider
 
-__all__ = ["EmbeddingsProvider", "GeminiEmbeddingsProvider", "OpenAIEmbeddingsProvider"]
+__all__ = [
+    "EmbeddingsProvider",
+    "GeminiEmbeddingsProvider",
+    "OpenAIEmbeddingsProvider",
+    "call_text",
+    "checked_vector",
+    "embedding_reply",
+]
 
 _SHOWN = 80  # characters of a wrong answer shown in an error
 
@@ -75,11 +83,13 @@ class EmbeddingsProvider:
         """The answer's one vector; a ProviderError saying what is wrong with it."""
 
 
-def _text(call: PlannedCall) -> str:
+def call_text(call: PlannedCall) -> str:
+    """The text a call embeds: its last message's."""
     return call.messages[-1].text if call.messages else ""
 
 
-def _reply(usage: Usage) -> ProviderReply:
+def embedding_reply(usage: Usage) -> ProviderReply:
+    """An embeddings answer as a reply: no message, the usage given."""
     return ProviderReply(
         message=ChatMessage(role="assistant", content=""),
         raw_output="",
@@ -88,7 +98,7 @@ def _reply(usage: Usage) -> ProviderReply:
     )
 
 
-def _checked(values: list[float], where: str) -> tuple[float, ...]:
+def checked_vector(values: list[float], where: str) -> tuple[float, ...]:
     if not values:
         raise ProviderError(f"the embeddings answer's {where} is empty")
     if not all(math.isfinite(value) for value in values):
@@ -104,7 +114,7 @@ class OpenAIEmbeddingsProvider(OpenAIChatProvider, EmbeddingsProvider):
     generates: ClassVar[bool] = False
 
     def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
-        body: dict[str, Any] = {"model": call.config.model, "input": _text(call)}
+        body: dict[str, Any] = {"model": call.config.model, "input": call_text(call)}
         body.update(call.config.other)  # e.g. {"dimensions": 256}
         return WireRequest(url=endpoint_url(base_url, "embeddings"), body=body)
 
@@ -115,7 +125,7 @@ class OpenAIEmbeddingsProvider(OpenAIChatProvider, EmbeddingsProvider):
         if prompt is None and usage is not None:
             prompt = usage.total_tokens  # an embedding's total is its prompt
         self.vector(body)  # a wrong shape fails here, before anything records it
-        return _reply(Usage.of(prompt, 0) if prompt is not None else Usage())
+        return embedding_reply(Usage.of(prompt, 0) if prompt is not None else Usage())
 
     def vector(self, body: Any) -> tuple[float, ...]:
         data = self._answer(body).data
@@ -133,8 +143,8 @@ class OpenAIEmbeddingsProvider(OpenAIChatProvider, EmbeddingsProvider):
                 raise ProviderError(
                     f"the embeddings answer's base64 vector is {len(raw)} bytes, not float32s"
                 )
-            return _checked(list(struct.unpack(f"<{len(raw) // 4}f", raw)), "vector")
-        return _checked(embedding, "vector")
+            return checked_vector(list(struct.unpack(f"<{len(raw) // 4}f", raw)), "vector")
+        return checked_vector(embedding, "vector")
 
     def stream_finished(self, events: list[Any]) -> bool:
         return True
@@ -153,7 +163,7 @@ class GeminiEmbeddingsProvider(GeminiProvider, EmbeddingsProvider):
 
     def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
         config = call.config
-        body: dict[str, Any] = {"content": {"parts": [{"text": _text(call)}]}}
+        body: dict[str, Any] = {"content": {"parts": [{"text": call_text(call)}]}}
         body.update(config.other)  # e.g. {"taskType": "SEMANTIC_SIMILARITY"}
         model = quote(config.model.removeprefix("models/"), safe="")
         return WireRequest(
@@ -162,11 +172,11 @@ class GeminiEmbeddingsProvider(GeminiProvider, EmbeddingsProvider):
 
     def parse_response(self, body: Any) -> ProviderReply:
         self.vector(body)
-        return _reply(Usage())  # embedContent reports no token counts: unknown
+        return embedding_reply(Usage())  # embedContent reports no token counts: unknown
 
     def vector(self, body: Any) -> tuple[float, ...]:
         answer = parse_wire(_WireEmbedContent, body, "a Gemini EmbedContentResponse")
-        return _checked(answer.embedding.values, "embedding.values")
+        return checked_vector(answer.embedding.values, "embedding.values")
 
     def stream_finished(self, events: list[Any]) -> bool:
         return True

@@ -1,5 +1,5 @@
-"""Deterministic embeddings: OpenAI's ``POST /v1/embeddings`` and Gemini's ``embedContent`` /
-``batchEmbedContents``.
+"""Deterministic embeddings: OpenAI's ``POST /v1/embeddings``, Gemini's ``embedContent`` /
+``batchEmbedContents``, and Bedrock's ``InvokeModel`` for Titan and Cohere embedding models.
 
 A text's vector is a hashed bag of its words: each lower-cased word adds +1 or -1 (by its
 hash) at a position chosen by its hash, and the sum is scaled to unit length. Texts sharing
@@ -18,12 +18,13 @@ import re
 import struct
 from typing import Any
 
+from pytest_chatexp.testing._bedrock import BEDROCK_PREFIX, bedrock_error, converse
 from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._gemini import GEMINI_PREFIX, gemini_error, generate_content
 from pytest_chatexp.testing._http import RecordedRequest, Response, json_response
 from pytest_chatexp.testing._openai import openai_error
 
-__all__ = ["DIMENSIONS", "embed", "embeddings", "gemini_actions"]
+__all__ = ["DIMENSIONS", "bedrock_actions", "embed", "embeddings", "gemini_actions"]
 
 #: The length of a vector when the request names none.
 DIMENSIONS = 64
@@ -136,3 +137,41 @@ def _gemini_values(body: Any) -> list[float] | str:
     if not text:
         return "the content has no text"
     return embed(text, dimensions)
+
+
+def bedrock_actions(request: RecordedRequest, engine: ReplyEngine) -> Response:
+    """Bedrock's model routes: ``invoke`` of an embeddings model here (a Cohere body, else
+    Titan's), the rest to Converse's handler."""
+    model, _, action = request.path.removeprefix(BEDROCK_PREFIX).rpartition("/")
+    if action != "invoke":
+        return converse(request, engine)
+    authorization = request.headers.get("authorization", "")
+    if not authorization.startswith(("Bearer ", "AWS4-HMAC-SHA256 ")):
+        return bedrock_error(403, "Missing Authentication Token", "AccessDeniedException")
+    body = request.json if isinstance(request.json, dict) else {}
+    if "cohere." in model:
+        texts = body.get("texts")
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return bedrock_error(400, "texts must be a non-empty list of strings")
+        if body.get("input_type") not in _COHERE_INPUT_TYPES:
+            return bedrock_error(400, f"input_type must be one of {sorted(_COHERE_INPUT_TYPES)}")
+        return json_response(
+            {
+                "id": "emb-reference",
+                "response_type": "embeddings_floats",
+                "texts": texts,
+                "embeddings": [embed(text) for text in texts],
+            }
+        )
+    text = body.get("inputText")
+    if not isinstance(text, str) or not text:
+        return bedrock_error(400, "inputText must be a non-empty string")
+    dimensions = body.get("dimensions", DIMENSIONS)
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1:
+        return bedrock_error(400, "dimensions must be a positive integer")
+    return json_response(
+        {"embedding": embed(text, dimensions), "inputTextTokenCount": _tokens(text)}
+    )
+
+
+_COHERE_INPUT_TYPES = frozenset({"search_document", "search_query", "classification", "clustering"})

@@ -19,8 +19,8 @@ from typing import overload
 
 from pytest_chatexp.testing._anthropic import messages
 from pytest_chatexp.testing._batches import BatchBackend
-from pytest_chatexp.testing._bedrock import BEDROCK_PREFIX, bedrock_fault, converse
-from pytest_chatexp.testing._embeddings import embeddings, gemini_actions
+from pytest_chatexp.testing._bedrock import BEDROCK_PREFIX, bedrock_fault
+from pytest_chatexp.testing._embeddings import bedrock_actions, embeddings, gemini_actions
 from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._fault_plan import FaultPlan
 from pytest_chatexp.testing._faults import Fault
@@ -273,7 +273,7 @@ class ReferenceServer:
             ("POST", "/v1/embeddings"): self._model_route(embeddings),
             ("POST", "/embeddings"): self._model_route(embeddings),
             ("POST", GEMINI_PREFIX + "*"): self._model_route(gemini_actions, gemini_fault),
-            ("POST", BEDROCK_PREFIX + "*"): self._model_route(converse, bedrock_fault),
+            ("POST", BEDROCK_PREFIX + "*"): self._model_route(bedrock_actions, bedrock_fault),
             ("POST", "/v4/chat"): self._model_route(self.humanloop.chat),
             ("POST", "/v4/chat-experiment"): self._model_route(self.humanloop.chat_experiment),
             ("POST", "/v4/chat-model-config"): self._model_route(self.humanloop.chat_model_config),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -229,7 +230,7 @@ def test_an_embedder_without_an_embeddings_endpoint_fails_naming_the_check_and_c
         [
             "chatexp: test_suite.py::test_hours: embedding_similar('The store opens at 9 and "
             "closes at 5'): embedder config 'claude' names provider 'anthropic', which has no "
-            "embeddings endpoint (embeddings are served for: gemini, groq, mock, openai, *)"
+            "embeddings endpoint (embeddings are served for: bedrock, gemini, groq, mock, openai, *)"
         ]
     )
     assert_clean(result)
@@ -317,6 +318,43 @@ def test_gemini_embedders_call_embed_content(
     }
     (row,) = _rows(pytester)
     assert row["prompt_tokens"] is None and row["cost_usd"] is None  # not reported: unknown
+
+
+@pytest.mark.parametrize(
+    ("model", "tokens_known"),
+    [("amazon.titan-embed-text-v2:0", True), ("cohere.embed-english-v3", False)],
+)
+def test_bedrock_embedders_invoke_titan_or_cohere_models_and_keep_the_key_out(
+    pytester: pytest.Pytester,
+    recording_session: ReferenceServer,
+    monkeypatch: pytest.MonkeyPatch,
+    model: str,
+    tokens_known: bool,
+) -> None:
+    key = "ABSKQmVkcm9ja0FQSUtleS1zq8Wv3Xk7Lp2Nr5Tj4x9"
+    monkeypatch.setenv("BEDROCK_BASE_URL", recording_session.url)
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", key)
+    pytester.makepyfile(
+        test_suite=SUITE.replace("EMBED_MODEL", f"{model!r}, provider='bedrock'").replace(
+            "TEST_NAME", "test_hours"
+        )
+    )
+    result = pytester.runpytest("--chatexp-record=all", "--chatexp-json=r.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(FAILED_FRUIT)
+    sent = [r for r in recording_session.requests if r.path.endswith("/invoke")]
+    assert {r.path for r in sent} == {f"/model/{quote(model, safe='')}/invoke"}
+    assert {r.headers["authorization"] for r in sent} == {f"Bearer {key}"}
+    field = "inputText" if tokens_known else "texts"
+    assert all(field in r.json for r in sent)
+    (row,) = _rows(pytester)
+    assert (row["prompt_tokens"] is not None) is tokens_known  # Cohere reports none: unknown
+    recording = recording_path(pytester.path, "test_suite", "test_hours").read_text()
+    assert key not in recording and "/invoke" in recording
+    recording_session.requests.clear()
+    monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK")
+    pytester.runpytest("--chatexp-record=none").assert_outcomes(failed=1)
+    assert not recording_session.requests
 
 
 def test_bad_arguments_fail_early() -> None:

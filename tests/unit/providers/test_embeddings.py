@@ -22,6 +22,7 @@ from pytest_chatexp._experiment._humanloop import ChatMessage
 from pytest_chatexp._experiment._spec import PlannedCall
 from pytest_chatexp._providers import get_provider, provider_names
 from pytest_chatexp._providers._base import embeddings_kind
+from pytest_chatexp._providers._bedrock_embeddings import BedrockEmbeddingsProvider
 from pytest_chatexp._providers._embeddings import (
     GeminiEmbeddingsProvider,
     OpenAIEmbeddingsProvider,
@@ -141,7 +142,8 @@ def test_reference_vectors_are_close_for_shared_words_and_far_otherwise() -> Non
 def test_embedding_formats_follow_chat_providers_and_are_not_chat_providers() -> None:
     assert embeddings_kind("openai") == embeddings_kind("openai_compatible") == "openai_embeddings"
     assert embeddings_kind("gemini") == "gemini_embeddings"
-    assert embeddings_kind("anthropic") is None and embeddings_kind("bedrock") is None
+    assert embeddings_kind("bedrock") == "bedrock_embeddings"
+    assert embeddings_kind("anthropic") is None and embeddings_kind("azure_openai") is None
     assert "openai_embeddings" not in provider_names()
     assert isinstance(get_provider("openai_embeddings"), OpenAIEmbeddingsProvider)
 
@@ -151,3 +153,33 @@ def test_an_embedding_call_reserves_its_prompt_and_no_generation() -> None:
     wire = OPENAI.build_request(call, base_url="https://api.openai.com/v1")
     prompt, generation = estimate_call(call, wire)
     assert generation == 0 and 100 <= prompt <= 120
+
+
+BEDROCK = BedrockEmbeddingsProvider()
+RUNTIME = "https://bedrock-runtime.us-east-1.amazonaws.com"
+
+
+def test_bedrock_titan_invoke_body_and_answer() -> None:
+    call = _call(
+        "bedrock_embeddings", "amazon.titan-embed-text-v2:0", "Open 9 to 5", dimensions=256
+    )
+    wire = BEDROCK.build_request(call, base_url=RUNTIME)
+    assert wire.url == f"{RUNTIME}/model/amazon.titan-embed-text-v2%3A0/invoke"
+    assert wire.body == {"inputText": "Open 9 to 5", "dimensions": 256}
+    answer = {"embedding": [0.6, 0.8], "inputTextTokenCount": 4}
+    assert BEDROCK.vector(answer) == (0.6, 0.8)
+    usage = BEDROCK.parse_response(answer).usage
+    assert (usage.prompt_tokens, usage.generation_tokens) == (4, 0)
+
+
+def test_bedrock_cohere_invoke_body_and_answers() -> None:
+    call = _call("bedrock_embeddings", "us.cohere.embed-english-v3", "Open 9 to 5")
+    wire = BEDROCK.build_request(call, base_url=RUNTIME)
+    assert wire.body == {"texts": ["Open 9 to 5"], "input_type": "search_document"}
+    assert BEDROCK.vector({"embeddings": [[0.5, 0.5]]}) == (0.5, 0.5)
+    assert BEDROCK.vector({"embeddings": {"float": [[1.0]]}}) == (1.0,)  # embedding_types
+    assert BEDROCK.parse_response({"embeddings": [[1.0]]}).usage.prompt_tokens is None
+    with pytest.raises(ProviderError, match="holds 2 vectors for one text"):
+        BEDROCK.parse_response({"embeddings": [[1.0], [2.0]]})
+    with pytest.raises(ProviderError, match="not a Titan embeddings answer"):
+        BEDROCK.parse_response({"vector": [1.0]})
