@@ -103,6 +103,9 @@ DEFAULT_PRICES: Mapping[str, Price] = {
     "gemini-2.5-flash": Price(0.30, 2.50, 0.03),
     "gemini-2.5-flash-lite": Price(0.10, 0.40, 0.01),
     "gemini-2.0-flash": Price(0.10, 0.40, 0.025),
+    # Embeddings (openai.com/api/pricing): input only; an embedding generates no tokens.
+    "text-embedding-3-small": Price(0.02, 0.0),
+    "text-embedding-3-large": Price(0.13, 0.0),
 }
 
 

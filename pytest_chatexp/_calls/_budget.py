@@ -57,14 +57,17 @@ class UnpricedModelError(PricingError):
 
 def estimate_call(call: PlannedCall, wire: WireRequest) -> tuple[int, int]:
     """A live call's (prompt, generation) tokens, estimated before sending it: the messages at
-    ~4 characters a token, the answer at the config's ``max_tokens`` (256 when unset). The plan
+    ~4 characters a token, the answer at the config's ``max_tokens`` (256 when unset; none for
+    a format that generates nothing, embeddings). The plan
     and the budget's reservations both use it."""
     messages = wire.body.get("messages") if isinstance(wire.body, dict) else None
     if messages is None:  # an app's own HTTP call: its sample's messages stand for it
         messages = [m.model_dump(mode="json", exclude_none=True) for m in call.messages]
     prompt = math.ceil(len(json.dumps(messages)) / _CHARACTERS_PER_TOKEN)
     generation = call.config.max_tokens
-    if generation is None or generation < 0:
+    if not provider_for(call).generates:  # an embedding: its prompt is all it costs
+        generation = 0
+    elif generation is None or generation < 0:
         generation = ASSUMED_GENERATION_TOKENS
     return prompt, generation
 

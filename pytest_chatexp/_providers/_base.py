@@ -35,6 +35,8 @@ __all__ = [
     "api_key_env",
     "arguments_object",
     "base_url_for",
+    "embeddings_kind",
+    "embeddings_providers",
     "endpoint_url",
     "get_provider",
     "humanloop_finish_reason",
@@ -179,6 +181,11 @@ class Provider(ABC):
     default_base_url: ClassVar[str]
     default_api_key_env: ClassVar[str | None]
     base_url_env: ClassVar[str | None]
+    # The same request always gets the same answer (an embedding, unlike a sampled chat
+    # reply): a run sends it once and reuses the answer (``_calls/_reuse.py``).
+    answers_repeat: ClassVar[bool] = False
+    # Whether answers are generated tokens (False for embeddings: a call costs its prompt).
+    generates: ClassVar[bool] = True
 
     @abstractmethod
     def build_request(self, call: PlannedCall, *, base_url: str) -> WireRequest:
@@ -254,12 +261,37 @@ _CLASSES: Final[dict[str, tuple[str, str]]] = {
     "bedrock": ("._bedrock", "BedrockConverseProvider"),
     "gemini": ("._gemini", "GeminiProvider"),
     "humanloop": ("._humanloop", "HumanloopProvider"),
+    # Embeddings formats: named by the embedding check's own configs (``embeddings_kind``), not
+    # listed among the providers a chat config may name.
+    "openai_embeddings": ("._embeddings", "OpenAIEmbeddingsProvider"),
+    "gemini_embeddings": ("._embeddings", "GeminiEmbeddingsProvider"),
+    "bedrock_embeddings": ("._bedrock_embeddings", "BedrockEmbeddingsProvider"),
+}
+# A chat provider name -> the embeddings format of the same API (same key, same base URL).
+_EMBEDDINGS: Final[dict[str, str]] = {
+    **{
+        name: "openai_embeddings"
+        for name in ("openai", "openai_compatible", "groq", "mock", "openai_responses")
+    },
+    "gemini": "gemini_embeddings",
+    "bedrock": "bedrock_embeddings",
 }
 _INSTANCES: dict[tuple[str, str], Provider] = {}
 
 
 def provider_names() -> list[str]:
-    return sorted(_CLASSES)
+    return sorted(name for name in _CLASSES if name not in _EMBEDDINGS.values())
+
+
+def embeddings_kind(provider: str) -> str | None:
+    """The embeddings format served beside chat provider ``provider``'s API (its name in
+    ``get_provider``), or None when that API has no embeddings endpoint."""
+    return provider if provider in _EMBEDDINGS.values() else _EMBEDDINGS.get(provider)
+
+
+def embeddings_providers() -> list[str]:
+    """The chat provider names whose API has an embeddings endpoint."""
+    return sorted(_EMBEDDINGS)
 
 
 def get_provider(name: str) -> Provider | None:

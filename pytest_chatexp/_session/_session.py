@@ -24,6 +24,7 @@ from .._calls._exchange import assemble_runs, replay
 from .._calls._loop import SampleRun
 from .._calls._metering import CallTally, Ledger
 from .._calls._recorder import TestRecorder
+from .._calls._reuse import AnswerReuse
 from .._calls._target import CallOutcome, Exchange, Replay, send_directly
 from .._errors import BudgetExhausted, ChatexpError, InvalidExperimentError
 from .._experiment._result import ExperimentResult
@@ -87,6 +88,7 @@ class ChatexpSession:
         self._display_folders: dict[Path, str] = {}  # recording folders as messages show them
         self.shared = SharedRuns()  # shared experiments run in this process
         self.orphans = Orphans()  # recordings of renamed tests, for tests that have none
+        self.reuse = AnswerReuse()  # embeddings asked once per process (``_calls/_reuse``)
 
     @property
     def runner(self) -> ExperimentRunner:
@@ -235,7 +237,7 @@ class ChatexpSession:
             if run.result is None:
                 check_keys(spec, recorder)
             inner = recorder.live_exchange() if recorder is not None else send_directly
-            run.exchange = Meter(tally, self.budget).guard(inner)
+            run.exchange = Meter(tally, self.budget).guard(self.reuse.around(inner))
             yield run
         except BudgetExhausted:
             item.stash[BUDGET_STOPPED_KEY] = True

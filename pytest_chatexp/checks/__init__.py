@@ -28,6 +28,7 @@ from ._budgets import (
 from ._calibration import Calibration, Labelled, calibrate
 from ._compare import assert_better, assert_not_worse
 from ._dataset import PooledVerdict, assert_pass_rate, expected
+from ._embedding import embedding_similar
 from ._judge import judge, similar_to
 from ._outputs import (
     contains,
@@ -102,6 +103,7 @@ __all__ = [
     "cost_of",
     "each_reply",
     "each_turn",
+    "embedding_similar",
     "equals",
     "expected",
     "final_answer",

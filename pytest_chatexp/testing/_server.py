@@ -19,11 +19,12 @@ from typing import overload
 
 from pytest_chatexp.testing._anthropic import messages
 from pytest_chatexp.testing._batches import BatchBackend
-from pytest_chatexp.testing._bedrock import BEDROCK_PREFIX, bedrock_fault, converse
+from pytest_chatexp.testing._bedrock import BEDROCK_PREFIX, bedrock_fault
+from pytest_chatexp.testing._embeddings import bedrock_actions, embeddings, gemini_actions
 from pytest_chatexp.testing._engine import ReplyEngine
 from pytest_chatexp.testing._fault_plan import FaultPlan
 from pytest_chatexp.testing._faults import Fault
-from pytest_chatexp.testing._gemini import GEMINI_PREFIX, gemini_fault, generate_content
+from pytest_chatexp.testing._gemini import GEMINI_PREFIX, gemini_fault
 from pytest_chatexp.testing._http import (
     Handler,
     HttpConnections,
@@ -269,8 +270,10 @@ class ReferenceServer:
             ("POST", "/openai/v1/responses"): self._model_route(
                 azure_guard(responses, needs_version=False)
             ),
-            ("POST", GEMINI_PREFIX + "*"): self._model_route(generate_content, gemini_fault),
-            ("POST", BEDROCK_PREFIX + "*"): self._model_route(converse, bedrock_fault),
+            ("POST", "/v1/embeddings"): self._model_route(embeddings),
+            ("POST", "/embeddings"): self._model_route(embeddings),
+            ("POST", GEMINI_PREFIX + "*"): self._model_route(gemini_actions, gemini_fault),
+            ("POST", BEDROCK_PREFIX + "*"): self._model_route(bedrock_actions, bedrock_fault),
             ("POST", "/v4/chat"): self._model_route(self.humanloop.chat),
             ("POST", "/v4/chat-experiment"): self._model_route(self.humanloop.chat_experiment),
             ("POST", "/v4/chat-model-config"): self._model_route(self.humanloop.chat_model_config),
@@ -284,7 +287,7 @@ class ReferenceServer:
             handler = self._azure_chat
         if handler is None and request.method == "POST" and request.path.startswith(GEMINI_PREFIX):
             # Gemini's model is part of its path (``/v1beta/models/{model}:{action}``): one
-            # route serves every model; ``generate_content`` reads the model and the action.
+            # route serves every model; ``gemini_actions`` reads the action, the handler the model.
             handler = self.routes.get(("POST", GEMINI_PREFIX + "*"))
         if handler is None and request.method == "POST" and request.path.startswith(BEDROCK_PREFIX):
             handler = self.routes.get(("POST", BEDROCK_PREFIX + "*"))  # likewise Bedrock's

@@ -28,7 +28,7 @@ def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
 def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> None:
     # -v: the summary lists every experiment (it shows 20 without).
     result = pytester.runpytest_subprocess("-m", "chatexp", "examples", "-v")
-    result.assert_outcomes(passed=24)
+    result.assert_outcomes(passed=25)
     result.stdout.fnmatch_lines(
         [
             # Imported from examples/promptfoo/promptfooconfig.yaml: one item per promptfoo
@@ -53,11 +53,14 @@ def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> N
             "  gpt-5-mini *6 *100% *168 *6 replayed",
             "  claude-sonnet-4 *6 *100% *126 *6 replayed",
             "  gemini-2.5-flash *6 *100% *196 *6 replayed",
+            # Summaries compared with references by embeddings (test_semantic_summaries.py):
+            # a local embeddings model has no price, so the cost is unknown, not $0.
+            "  embedding:nomic-embed *2 *-* *cost unknown *2 replayed",
             # The helpdesk app runs every time (its code is under test) while the model calls
             # it makes replay, so its samples count as replayed; the examples' base URLs point
             # at a closed port, so a call that went out would fail its test.
             "  summarise-ticket *6 *100% *6 replayed",
-            "total: 25 experiments, 165 calls (165 replayed, 0 live)*",
+            "total: 29 experiments, 177 calls (177 replayed, 0 live)*",
             "9 snapshots passed.",
         ]
     )
@@ -72,7 +75,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     )
 
     gate = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    gate.assert_outcomes(passed=23, errors=1)
+    gate.assert_outcomes(passed=24, errors=1)
     gate.stdout.fnmatch_lines(
         [
             "chatexp: examples/test_support_agent.py::test_support_agent: 12 of 12 calls have no matching recording*",
@@ -86,7 +89,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     rerecorded = pytester.runpytest_subprocess(
         "-m", "chatexp", "examples", "--chatexp-record=new", "-vv"
     )
-    rerecorded.assert_outcomes(passed=23, failed=1)
+    rerecorded.assert_outcomes(passed=24, failed=1)
     rerecorded.stdout.fnmatch_lines(
         [
             "*@@ model config 'support-v1' @@*",
@@ -96,12 +99,12 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
         ]
     )
     accepted = pytester.runpytest_subprocess("-m", "chatexp", "examples", "--snapshot-update")
-    accepted.assert_outcomes(passed=24)
+    accepted.assert_outcomes(passed=25)
     snapshot = (
         examples / "__snapshots__" / "test_support_agent" / "test_support_agent[experiment].chatexp"
     )
     assert "Never guess order numbers." in snapshot.read_text()
-    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=24)
+    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=25)
 
 
 def test_an_ab_template_edit_shows_what_each_question_now_gets(

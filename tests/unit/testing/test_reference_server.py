@@ -448,7 +448,7 @@ def assert_openai_error(response: httpx.Response, status: int, mentions: str) ->
 
 
 def test_unknown_path_is_404(client: httpx.Client) -> None:
-    assert_openai_error(client.post("/embeddings", json={}), 404, "/v1/embeddings")
+    assert_openai_error(client.post("/moderations", json={}), 404, "/v1/moderations")
     assert_openai_error(client.get("/chat/completions"), 404, "GET /v1/chat/completions")
 
 
