@@ -57,4 +57,3 @@ def test_summaries_mean_what_the_reference_says(chatexp):
     for ticket, reference in REFERENCES.items():
         close = c.embedding_similar(reference, embedder=EMBEDDER, min_score=0.6)
         c.assert_samples(chatexp.by_input[ticket], close)
-
