@@ -155,5 +155,6 @@ button.more::before{content:"\\25B8 "}button.more[aria-expanded=true]::before{co
 .ba-label{display:block;font-size:.7rem;text-transform:uppercase;letter-spacing:.04em;
 color:var(--muted)}
 .hide{display:none!important}
+@media (max-width:700px){.controls{position:static;gap:.5rem}.search input{min-width:10rem}}
 @media print{.controls{display:none}}
 """

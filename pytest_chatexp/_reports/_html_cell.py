@@ -169,7 +169,7 @@ def before_after(changes: Sequence[ChangeRecord]) -> str:
     for change in sorted(changes, key=lambda c: (c.sample, c.turn)):
         blocks.append(
             f'<div class="ba"><div class="ba-head small">sample {_e(change.call)}: '
-            f"{'new call, nothing recorded before' if change.new else 're-recorded'}</div>"
+            f"{_kind(change)}</div>"
             '<div class="ba-pair">'
             f'<div class="ba-old"><span class="ba-label">recorded before</span>'
             f"{_answer(change.old_output, change.old_tool_calls, change.new)}</div>"
@@ -178,6 +178,12 @@ def before_after(changes: Sequence[ChangeRecord]) -> str:
             "</div></div>"
         )
     return f'<div class="before-after">{"".join(blocks)}</div>'
+
+
+def _kind(change: ChangeRecord) -> str:
+    if change.new:
+        return "new call, nothing recorded before"
+    return "re-recorded, answer changed" if changed([change]) else "re-recorded, same answer"
 
 
 def _answer(output: str | None, calls: Sequence[str], new: bool) -> str:
