@@ -141,7 +141,8 @@ details.more>summary{cursor:pointer;color:var(--accent);font-size:.78rem}
 details.more[open]>summary{margin-bottom:.3rem}
 button.more{font:inherit;font-size:.78rem;color:var(--accent);background:none;border:0;padding:0;
 cursor:pointer;text-align:left}
-button.more::before{content:"\\25B8 "}button.more[aria-expanded=true]::before{content:"\\25BE "}
+button.more::before{content:"\\25B8\\a0"}
+button.more[aria-expanded=true]::before{content:"\\25BE\\a0"}
 .more-body{margin-top:.3rem;font-size:.85rem}
 .badge.changed{color:#5b2a9a;background:#f1e9fb;border-color:#cdb4ee}
 .badge.differs{color:#0b5f6b;background:#e3f4f6;border-color:#9fd4db}
