@@ -17,7 +17,7 @@ from .._pricing import PriceTable
 if TYPE_CHECKING:  # the reports read changes without loading the experiment's models
     from .._experiment._humanloop import Usage
 
-__all__ = ["ChangeRecord"]
+__all__ = ["Answer", "ChangeRecord"]
 
 _TOKENS = ("prompt", "generation", "total")
 
@@ -45,6 +45,13 @@ class ChangeRecord:
     generation_price_usd: float | None = None
     # A later model call of the sample (a tool loop, a conversation); 0 for its first.
     turn: int = 0
+    # The answers themselves, for the reports' before/after view: the text the model wrote and
+    # its tool calls as ``name(arguments)``. None when unknown (a report from before they were
+    # carried); ``old_`` is None for a new call.
+    old_output: str | None = None
+    new_output: str | None = None
+    old_tool_calls: tuple[str, ...] = ()
+    new_tool_calls: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -58,6 +65,8 @@ class ChangeRecord:
         new: Usage,
         prices: PriceTable,
         turn: int = 0,
+        old_answer: Answer | None = None,
+        new_answer: Answer | None = None,
     ) -> ChangeRecord:
         price = prices.price_of(model)
 
@@ -84,6 +93,10 @@ class ChangeRecord:
             prompt_price_usd=price.input if price else None,
             generation_price_usd=price.output if price else None,
             turn=turn,
+            old_output=old_answer.text if old_answer else None,
+            new_output=new_answer.text if new_answer else None,
+            old_tool_calls=old_answer.tool_calls if old_answer else (),
+            new_tool_calls=new_answer.tool_calls if new_answer else (),
         )
 
     @property
@@ -107,6 +120,12 @@ class ChangeRecord:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         if not self.turn:  # a first call: as reports before turns wrote it
             del data["turn"]
+        for which in ("old", "new"):  # only what is known: older reports' keys stay as they were
+            if data[f"{which}_output"] is None:
+                del data[f"{which}_output"]
+            calls = data.pop(f"{which}_tool_calls")
+            if calls:
+                data[f"{which}_tool_calls"] = list(calls)
         return data
 
     @classmethod
@@ -134,7 +153,20 @@ class ChangeRecord:
             prompt_price_usd=_float(data.get("prompt_price_usd")),
             generation_price_usd=_float(data.get("generation_price_usd")),
             turn=_int(data.get("turn")) or 0,
+            old_output=_text(data.get("old_output")),
+            new_output=_text(data.get("new_output")),
+            old_tool_calls=_texts(data.get("old_tool_calls")),
+            new_tool_calls=_texts(data.get("new_tool_calls")),
         )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a model answered, as the before/after view shows it: its text, and its tool calls
+    as ``name(arguments)``."""
+
+    text: str
+    tool_calls: tuple[str, ...] = ()
 
 
 def _int(value: Any) -> int | None:
@@ -145,3 +177,13 @@ def _float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in value if isinstance(item, str))

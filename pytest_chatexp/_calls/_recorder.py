@@ -24,7 +24,7 @@ from pathlib import Path
 from .._errors import ChatexpError, RecordingError
 from .._experiment._spec import PlannedCall
 from .._pricing import PriceTable
-from .._providers import Provider, WireRequest
+from .._providers import Provider, ProviderReply, WireRequest
 from .._recording import (
     Call,
     Interaction,
@@ -39,7 +39,7 @@ from .._recording._diff import Miss, explain_miss
 from .._recording._renamed import Orphan, Orphans
 from .._redaction import known_secrets
 from .._util import endpoint_identity
-from ._changes import ChangeRecord
+from ._changes import Answer, ChangeRecord
 from ._checkpoint import Checkpoints
 from ._exchange import endpoint_fix, keep_recorded_ids
 from ._misses import MissedCalls, RecordingMissError
@@ -228,8 +228,7 @@ class TestRecorder:
         try:
             # The runner read a live answer already to check it: its reading is reused.
             reply = outcome.reply or provider.parse_response(outcome.body)
-            new = reply.usage
-            old = provider.parse_response(previous.response["body"]).usage if previous else None
+            old_reply = provider.parse_response(previous.response["body"]) if previous else None
         except ChatexpError:
             return  # an unreadable answer fails the test elsewhere; no delta to report
         self.changes.append(
@@ -239,9 +238,11 @@ class TestRecorder:
                 sample=label.sample,
                 turn=label.turn,
                 model=call_model,
-                old=old,
-                new=new,
+                old=old_reply.usage if old_reply else None,
+                new=reply.usage,
                 prices=self.prices,
+                old_answer=_answer(old_reply) if old_reply else None,
+                new_answer=_answer(reply),
             )
         )
 
@@ -365,3 +366,14 @@ class TestRecorder:
             test=self.test_id,
             known_secrets=known_secrets(),
         )
+
+
+def _answer(reply: ProviderReply) -> Answer:
+    """A reply as the before/after view of a re-recorded call shows it."""
+    calls = reply.message.tool_calls or []
+    return Answer(
+        text=reply.raw_output,
+        tool_calls=tuple(
+            f"{call.function.name}({call.function.arguments or ''})" for call in calls
+        ),
+    )

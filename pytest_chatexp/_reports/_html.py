@@ -1,9 +1,18 @@
-"""The HTML report: one self-contained page (inline CSS and JS, nothing fetched) for a run report.
+"""The HTML report: a viewer in one self-contained page (inline CSS and JS, nothing fetched).
+
+One matrix per experiment, inputs (rows) by model configs (columns): the items of a split or
+parametrized test are folded back into their experiment (``_html_fold``). Rows are compact (a
+verdict, the first answer clipped, tokens, cost, latency); a cell's detail (every sample, its
+transcript and tool calls, the prompt, and for a re-recorded call the previous answer beside the
+new) is a closed ``<details>``; past ``LAZY_CELLS`` cells, the details are carried as data and
+built when opened, so a page of 10,000 cells loads in about a second. A table of contents lists
+the experiments.
 
 Everything is rendered server-side, every string from the report escaped (model outputs are
-untrusted), so the page reads fine with JavaScript disabled; the small inline script only adds
-the "only failing" filter and the search box, and it reads the page through ``textContent`` and
-toggles classes: it never parses markup. Same report in, byte-identical page out.
+untrusted), so the page reads fine with JavaScript disabled; the inline script (``_html_script``)
+adds the filters (failing, inconclusive, changed since the recording, outputs that differ
+across configs) and the search box by toggling classes. Same report in,
+byte-identical page out.
 
 Statuses (``_status``): a test's is its pytest outcome; a cell's (input x config) the verdict
 of the assertions that judged the case, against the bar each set; a sample *fails* when a check
@@ -12,52 +21,55 @@ gave it a ``failure``. A row and an experiment fail when a cell or model config 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import base64
+import gzip
+import json
+from collections.abc import Sequence
+from typing import Final
 
-from .._util import interval_text, percent
-from ._entries import (
-    CaseEntry,
-    ConfigEntry,
-    ExperimentEntry,
-    OutputEntry,
-    RunEntry,
-    SampleEntry,
-    TestEntry,
-)
-from ._format import cache_text, money, plural, unsent_text
-from ._format import seconds as _seconds
-from ._html_assets import CSS, JS
+from ._entries import RunEntry, TestEntry
+from ._format import cache_text, money, unsent_text
+from ._html_assets import CSS
+from ._html_cell import count as _int
 from ._html_changes import changes_table
+from ._html_fold import Group, Matrix, fold
+from ._html_matrix import experiment, matrix_status
 from ._html_parts import escaped as _e
-from ._html_parts import prompt as _prompt
-from ._html_parts import reasoning
-from ._html_parts import text as _text
-from ._html_parts import tool_call as _tool_call
-from ._html_turns import transcript
-from ._sampling import SamplingEntry, case_text, saved_text, totals
-from ._status import Status, case_status, config_status, outcome_status, sample_status, worst
+from ._html_script import JS
+from ._status import Status, outcome_status, worst
 
 __all__ = ["render_html"]
 
-_STATUS_LABEL: dict[Status, str] = {
-    "fail": "✗ fail",
-    "inconclusive": "? inconclusive",
-    "pass": "✓ pass",
-    "unchecked": "\u2013 unchecked",
-}
-_INPUT_VALUE_LIMIT = 240
+# Above this many cells, each cell's detail is carried as packed data and built when it is
+# opened: a browser parses 10,000 cells' samples, transcripts and prompts in seconds.
+LAZY_CELLS: Final = 2000
+
+# (class on the page's root, the row mark it keeps, label, tooltip)
+_FILTERS = (
+    ("only-fail", "f-fail", "Failing", "rows where a cell missed its bar"),
+    ("only-inc", "f-inc", "Inconclusive", "rows where an interval left a cell undecided"),
+    ("only-chg", "f-chg", "Changed since recording", "rows this run re-recorded with a new answer"),
+    ("only-dif", "f-dif", "Outputs differ", "rows where the configs answered differently"),
+)
 
 
 def render_html(run: RunEntry) -> str:
     """The report as one HTML document (a ``str`` ending in a newline)."""
     tests = list(run.tests)
+    groups = fold(tests)
+    cells = sum(len(matrix.cases) for group in groups for matrix in group.matrices)
+    lazy: list[str] | None = [] if cells > LAZY_CELLS else None
+    sections = [_group(group, lazy) for group in groups]
     body = [
         _header(run, tests),
+        '<div class="layout">',
+        _toc(groups),
         '<main id="main">',
-        _failures(tests),
-        *(_test(test, number) for number, test in enumerate(tests, 1)),
+        _failures(tests, groups),
+        *sections,
         '<p id="no-match" class="muted" hidden>Nothing matches the filter.</p>',
         "</main>",
+        "</div>",
     ]
     return "\n".join(
         [
@@ -72,6 +84,7 @@ def render_html(run: RunEntry) -> str:
             "</head>",
             "<body>",
             *body,
+            *([_lazy_data(lazy)] if lazy is not None else []),
             f"<script>{JS}</script>",
             "</body>",
             "</html>",
@@ -126,32 +139,38 @@ def _header(run: RunEntry, tests: Sequence[TestEntry]) -> str:
         f'<dl class="totals">{items}</dl>'
         "</header>"
         '<div class="controls" id="controls" role="search" hidden>'
-        '<label class="toggle"><input type="checkbox" id="only-failing"> Only failing</label>'
+        '<span class="filters" role="group" aria-label="Show only">Show only '
+        + "".join(
+            f'<label class="toggle" title="{_e(tip)}"><input type="checkbox" '
+            f'data-root="{root}" data-mark="{mark}" id="{root}"> {_e(label)}</label>'
+            for root, mark, label, tip in _FILTERS
+        )
+        + "</span>"
         '<label class="search">Search <input type="search" id="search" '
         'placeholder="input, output, config…" autocomplete="off"></label>'
         '<span id="filter-status" class="muted" role="status" aria-live="polite"></span>'
         "</div>"
-        '<noscript><p class="muted">Filtering and search need JavaScript; '
-        "the whole report is shown.</p></noscript>"
+        '<noscript><p class="muted">Filtering and search (and, on a large page, the cells\' '
+        "details) need JavaScript; the whole report is shown.</p></noscript>"
     )
 
 
-def _failures(tests: Sequence[TestEntry]) -> str:
-    failed = [
-        (number, test) for number, test in enumerate(tests, 1) if outcome_status(test) == "fail"
-    ]
+def _failures(tests: Sequence[TestEntry], groups: Sequence[Group]) -> str:
+    anchors = {id(item): group.anchor for group in groups for item in group.items}
+    failed = [test for test in tests if outcome_status(test) == "fail"]
     if not failed:
         return ""
     parts = [
         '<section class="failures" aria-labelledby="failures-title" data-status="fail">',
         f'<h2 id="failures-title">Failures ({len(failed)})</h2>',
     ]
-    for number, test in failed:
+    opened = " open" if len(failed) <= 3 else ""  # many: a list to open, not a wall of text
+    for test in failed:
         text = test.failure
         parts.append(
-            '<details open class="failure-item">'
+            f'<details{opened} class="failure-item">'
             f'<summary><span class="badge fail">{_e(test.outcome)}</span> '
-            f'<a href="#test-{number}">{_e(test.test)}</a></summary>'
+            f'<a href="#{anchors[id(test)]}">{_e(test.test)}</a></summary>'
             + (
                 f'<pre class="failure-text">{_e(text)}</pre>'
                 if text
@@ -163,288 +182,97 @@ def _failures(tests: Sequence[TestEntry]) -> str:
     return "\n".join(parts)
 
 
-def _test(test: TestEntry, number: int) -> str:
-    status = outcome_status(test)
-    outcome = test.outcome
-    outcome_class = {"passed": "pass", "failed": "fail", "error": "fail"}.get(outcome, "unchecked")
-    parts = [
-        f'<section class="test" id="test-{number}" data-status="{status}" '
-        f'aria-labelledby="test-{number}-title">',
-        f'<h2 id="test-{number}-title"><span class="badge {outcome_class}">{_e(outcome)}</span> '
-        f'<span class="test-id">{_e(test.test)}</span></h2>',
-    ]
-    if not test.experiments:
-        parts.append('<p class="muted">No experiment recorded.</p>')
-    for index, experiment in enumerate(test.experiments, 1):
-        parts.append(_experiment(test, experiment, f"test-{number}-x{index}"))
-    if test.changes:
-        parts.append(changes_table(test.changes))
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-def _experiment(test: TestEntry, experiment: ExperimentEntry, anchor: str) -> str:
-    configs, cases = experiment.configs, experiment.cases
-    config_names = _unique([row.name for row in configs] + [case.config for case in cases])
-    input_ids = _unique(case.input for case in cases)
-    by_key = {(case.config, case.input): case for case in cases}
-    cell_status = {key: case_status(case) for key, case in by_key.items()}
-    row_status = {
-        input_id: worst(cell_status.get((name, input_id), "unchecked") for name in config_names)
-        for input_id in input_ids
-    }
-    status = worst([*row_status.values(), *(config_status(row) for row in configs)])
-    name = experiment.test
-    wall = experiment.wall_time_s
-    title = f"Experiment {name}" if name and name != test.test else "Experiment"
-    parts = [
-        f'<section class="experiment" id="{anchor}" data-status="{status}" '
-        f'aria-labelledby="{anchor}-title">',
-        f'<h3 id="{anchor}-title">{_e(title)} <span class="muted small">'
-        f"{len(config_names)} configs &times; {len(input_ids)} inputs"
-        + (f" · {_e(_seconds(wall))} wall time" if wall is not None else "")
-        + "</span></h3>",
-        _config_table(configs, anchor),
-    ]
-    if experiment.adaptive:  # the terminal line's numbers
-        saved = saved_text(*totals(experiment.adaptive))
-        parts.append(f'<p class="sampling">Adaptive sampling: {_e(saved)}.</p>')
-    if not cases:
-        parts.append('<p class="muted">No cases in this report (outputs were not recorded).</p>')
-    else:
-        parts.append(
-            _matrix(config_names, input_ids, by_key, cell_status, row_status, anchor, experiment)
-        )
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-def _config_table(configs: Sequence[ConfigEntry], anchor: str) -> str:
-    if not configs:
-        return ""
-    head = "".join(
-        f'<th scope="col"{" class=num" if numeric else ""}>{_e(label)}</th>'
-        for label, numeric in (
-            ("Config", False),
-            ("Model", False),
-            ("Pass rate", False),
-            ("Samples", True),
-            ("Tokens (prompt / gen / total)", True),
-            ("Cost", True),
-            ("Latency p50", True),
-            ("Latency p95", True),
-            ("Replayed / live", True),
-        )
-    )
-    rows = []
-    for row in configs:
-        status = config_status(row)
-        rows.append(
-            f'<tr data-status="{status}">'
-            f'<th scope="row">{_e(row.name)}'
-            f'<span class="sub mono">{_e(row.model_config_id)}</span></th>'
-            f'<td class="mono">{_e(row.model)}</td>'
-            f'<td class="{status}">{_pass_rate(row, status)}</td>'
-            f'<td class="num">{_int(row.samples)}</td>'
-            f'<td class="num">{_int(row.prompt_tokens)} / '
-            f"{_int(row.generation_tokens)} / {_int(row.total_tokens)}"
-            # (counts only: nothing from the report's text to escape)
-            + cache_text(row.cached_tokens, row.cache_write_tokens, '<span class="sub">{}</span>')
-            + f'</td><td class="num">{_e(money(row.cost_usd))}</td>'
-            f'<td class="num">{_e(_seconds(row.latency_p50_s))}</td>'
-            f'<td class="num">{_e(_seconds(row.latency_p95_s))}</td>'
-            f'<td class="num">{_int(row.replayed)} / {_int(row.live)}'
-            + unsent_text(row.skipped, '<span class="sub">{}</span>')
-            + "</td></tr>"
-        )
-    return (
-        f'<div class="scroll" role="region" tabindex="0" aria-label="Model configs">'
-        f'<table class="configs" id="{anchor}-configs">'
-        "<caption>Per model config</caption>"
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-    )
-
-
-def _pass_rate(row: ConfigEntry, status: Status) -> str:
-    checked, passed = row.checked, row.passed
-    if not checked:
-        return '<span class="muted">unchecked</span>'
-    return (
-        f'<span class="rate"><span class="bar" aria-hidden="true">'
-        f'<span class="fill {status}" style="width:{100 * passed / checked:.0f}%"></span></span>'
-        f"{passed}/{checked} ({percent(passed, checked)})</span>"
-    )
-
-
-def _matrix(
-    config_names: Sequence[str],
-    input_ids: Sequence[str],
-    by_key: Mapping[tuple[str, str], CaseEntry],
-    cell_status: Mapping[tuple[str, str], Status],
-    row_status: Mapping[str, Status],
-    anchor: str,
-    experiment: ExperimentEntry,
-) -> str:
-    head = '<th scope="col" class="corner">Input \\ Config</th>' + "".join(
-        f'<th scope="col" class="config-head">{_e(name)}</th>' for name in config_names
-    )
-    rows = []
-    for input_id in input_ids:
-        cells = []
-        first = next(
-            (by_key[(name, input_id)] for name in config_names if (name, input_id) in by_key),
-            None,
-        )
-        for name in config_names:
-            case = by_key.get((name, input_id))
-            if case is None:
-                cells.append(
-                    '<td class="cell" data-status="unchecked"><span class="muted">'
-                    "no case</span></td>"
-                )
-                continue
-            sampling = experiment.sampling(name, input_id)
-            cells.append(_cell(case, cell_status[(name, input_id)], name, input_id, sampling))
-        rows.append(
-            f'<tr class="case-row" data-status="{row_status[input_id]}">'
-            f'<th scope="row" class="input-head">{_input_header(input_id, first)}</th>'
-            f"{''.join(cells)}</tr>"
-        )
-    return (
-        f'<div class="scroll" role="region" tabindex="0" aria-label="Matrix: inputs by configs">'
-        f'<table class="matrix" id="{anchor}-matrix">'
-        "<caption>Matrix: inputs (rows) &times; model configs (columns)</caption>"
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-    )
-
-
-def _input_header(input_id: str, case: CaseEntry | None) -> str:
-    variables = case.inputs if case is not None else None
-    shown = ""
-    if variables is not None:
-        items = [
-            f"<dt>{_e(str(key))}</dt><dd>{_e(_clip(_text(value), _INPUT_VALUE_LIMIT))}</dd>"
-            for key, value in variables.items()
-            if key != "id"
+def _toc(groups: Sequence[Group]) -> str:
+    """The table of contents: each test, and under it each of its experiments (when it ran
+    several), with the rows shown of each matrix's; the script updates the counts and hides the
+    entries a filter empties."""
+    items = []
+    for group in groups:
+        entries = [
+            f'<li data-for="{matrix.anchor}"><a href="#{matrix.anchor}">'
+            f'<span class="dot {matrix_status(matrix)}" aria-hidden="true"></span>'
+            f"{_e(_short(matrix.name))}</a> {_size(matrix)}</li>"
+            for matrix in group.matrices
         ]
-        if items:
-            shown = f'<dl class="vars">{"".join(items)}</dl>'
-    return f'<span class="input-id">{_e(input_id)}</span>{shown}'
-
-
-def _cell(
-    case: CaseEntry, status: Status, config: str, input_id: str, sampling: SamplingEntry | None
-) -> str:
-    data = {item.index: item for item in case.outputs}
-    samples = list(case.samples) or [  # no per-sample record: show the outputs unjudged
-        SampleEntry(index, False, None, None, None, None) for index in sorted(data)
-    ]
-    rendered = [_sample(sample, data.get(sample.index)) for sample in samples]
-    usage = case.usage
-    tokens = (
-        " / ".join(_int(count) for count in usage) + " tokens"
-        if usage is not None
-        else "tokens unknown"
-    )
-    costs = [sample.cost_usd for sample in samples]
-    cost = (
-        money(sum(c for c in costs if c is not None))
-        if costs and None not in costs
-        else "cost unknown"
-    )
-    verdict = _cell_verdict(case, samples, status)
-    prompt = _prompt(case.prompt)
-    facts = [tokens, cost] + ([case_text(sampling)] if sampling is not None else [])
+        single = len(group.matrices) == 1
+        items.append(
+            f'<li data-for="{group.anchor}"><a href="#{group.anchor}">'
+            f'<span class="dot {_group_status(group)}" aria-hidden="true"></span>'
+            f"{_e(_short(group.name))}</a>"
+            + (f" {_size(group.matrices[0])}" if single else "")
+            + (f"<ol>{''.join(entries)}</ol>" if len(entries) > 1 else "")
+            + "</li>"
+        )
     return (
-        f'<td class="cell {status}" data-status="{status}" '
-        f'aria-label="{_e(config)} &times; {_e(input_id)}: {_e(verdict)}">'
-        f'<div class="cell-head"><span class="badge {status}">{_e(verdict)}</span>'
-        f'<span class="muted small">{_e(" · ".join(facts))}</span></div>'
-        f'<ol class="samples">{"".join(rendered)}</ol>{prompt}</td>'
+        '<nav id="toc" aria-label="Contents"><details open><summary>Contents '
+        f'<span class="muted small">({len(groups)} tests)</span></summary>'
+        f"<ol>{''.join(items)}</ol></details></nav>"
     )
 
 
-def _cell_verdict(case: CaseEntry, samples: Sequence[SampleEntry], status: Status) -> str:
-    """The cell's badge: the samples that passed and, when the case failed, the bar it missed;
-    a verdict with an interval or a reducer says so."""
-    verdicts = case.verdicts or ()
-    missed = [verdict for verdict in verdicts if verdict.failed]
-    undecided = [verdict for verdict in verdicts if verdict.outcome == "inconclusive"]
-    shown = (missed or undecided or [v for v in verdicts if v.interval or v.reducer])[:1]
-    if shown:
-        verdict = shown[0]
-        text = f"{_int(verdict.passed)}/{_int(verdict.samples)} passed"
-        if verdict.interval is not None and verdict.confidence is not None:
-            text += f", {interval_text(*verdict.interval, verdict.confidence)}"
-        if verdict.reducer is not None:
-            estimate = "" if verdict.estimate is None else f" = {verdict.estimate:.0%}"
-            text += f", {verdict.reducer}{estimate}"
-        bar = verdict.min_pass_rate
-        # A counting reducer (at_least, majority) holds the case to no rate.
-        held_to_bar = verdict.reducer is None or verdict.estimate is not None
-        if verdict.failed and bar is not None and held_to_bar:
-            text += f", needs {bar:.0%}"
-        if verdict.outcome == "inconclusive":
-            text += ", inconclusive"
-        return text
-    failing = sum(1 for sample in samples if sample_status(sample) == "fail")
-    if not failing:
-        return _STATUS_LABEL[status].split(" ", 1)[1]
-    if status == "fail":  # a report from before verdicts: every sample had to pass
-        return f"{failing}/{len(samples)} failing"
-    passed = sum(1 for sample in samples if sample_status(sample) == "pass")
-    return f"{passed}/{len(samples)} passed" + ("" if status == "pass" else ", no bar set")
+def _size(matrix: Matrix) -> str:
+    return (
+        f'<span class="muted small toc-count" data-matrix="{matrix.anchor}">'
+        f"{len(matrix.columns)}&times;{len(matrix.inputs)}</span>"
+    )
 
 
-def _sample(sample: SampleEntry, data: OutputEntry | None) -> str:
-    status = sample_status(sample)
-    meta = [f"#{_int(sample.index)}"]
-    if sample.turns:
-        meta.append(plural(len(sample.turns), "turn"))
-    if data is not None and data.finish_reason:
-        meta.append(f"finish: {data.finish_reason}")
-    if sample.latency_s is not None:
-        meta.append(_seconds(sample.latency_s))
-    if sample.replayed is not None:
-        meta.append("replayed" if sample.replayed else "live")
-    if sample.cost_usd is not None:
-        meta.append(money(sample.cost_usd))
-    body: list[str] = []
-    if data is None:
-        body.append('<p class="muted">No output recorded.</p>')
+def _short(name: str) -> str:
+    """A node id without its file: the contents' column is narrow."""
+    return name.split("::", 1)[1] if "::" in name else name
+
+
+def _group_status(group: Group) -> Status:
+    return worst(outcome_status(item) for item in group.items)
+
+
+def _group(group: Group, lazy: list[str] | None) -> str:
+    status = _group_status(group)
+    items = group.items
+    if len(items) == 1 and items[0].test == group.name:
+        outcome = items[0].outcome
+        badge = f'<span class="badge {_outcome_class(outcome)}">{_e(outcome)}</span> '
+        listed = ""
     else:
-        output = data.output
-        tool_calls = data.tool_calls
-        if output:
-            body.append(f'<pre class="output">{_e(_text(output))}</pre>')
-        elif not tool_calls:
-            body.append('<p class="muted small">(empty output)</p>')
-        body.extend(_tool_call(call) for call in tool_calls)
-    if sample.reasoning is not None and not sample.turns:  # a transcript shows it per turn
-        body.append(reasoning(sample.reasoning))
-    if sample.turns:
-        body.append(transcript(sample))
-    if sample.failure:
-        body.append(f'<p class="sample-failure">{_e(sample.failure)}</p>')
-    return (
-        f'<li class="sample {status}" data-status="{status}">'
-        f'<div class="sample-head"><span class="mark {status}">{_e(_STATUS_LABEL[status])}</span>'
-        f'<span class="muted small">{_e(" · ".join(meta))}</span></div>'
-        f"{''.join(body)}</li>"
-    )
+        failed = sum(1 for item in items if outcome_status(item) == "fail")
+        badge = (
+            f'<span class="badge {status}">{len(items)} items'
+            f"{f', {failed} failed' if failed else ''}</span> "
+        )
+        listed = (
+            '<details class="items"><summary>Items</summary><ul>'
+            + "".join(
+                f'<li id="{group.anchor}-i{number}"><span class="badge '
+                f'{_outcome_class(item.outcome)}">{_e(item.outcome)}</span> '
+                f'<span class="test-id">{_e(item.test)}</span></li>'
+                for number, item in enumerate(items, 1)
+            )
+            + "</ul></details>"
+        )
+    parts = [
+        f'<section class="test" id="{group.anchor}" data-status="{status}" '
+        f'aria-labelledby="{group.anchor}-title">',
+        f'<h2 id="{group.anchor}-title">{badge}<span class="test-id">{_e(group.name)}</span></h2>',
+        listed,
+    ]
+    if not group.matrices:
+        parts.append('<p class="muted">No experiment recorded.</p>')
+    parts.extend(experiment(matrix, group.name, lazy) for matrix in group.matrices)
+    if group.changes:
+        parts.append(changes_table(group.changes))
+    parts.append("</section>")
+    return "\n".join(part for part in parts if part)
 
 
-# -- formatting ---------------------------------------------------------------------------------
+def _outcome_class(outcome: str) -> str:
+    return {"passed": "pass", "failed": "fail", "error": "fail"}.get(outcome, "unchecked")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
-def _int(value: int | float | None) -> str:
-    """A count; a dash when unknown (never 0)."""
-    return "—" if value is None else f"{int(value):,}"
+def _lazy_data(details: list[str]) -> str:
+    """The cells' details as a JSON array, gzipped and in base64 in an inert script element
+    (the browser unpacks it with its own ``DecompressionStream``): a browser parses a page at
+    a few megabytes a second, and the details of 10,000 cells are most of its bytes. Base64
+    holds no ``<``: no text in it can close the element. ``mtime=0``: the same bytes each run."""
+    data = json.dumps(details, ensure_ascii=False, separators=(",", ":")).encode()
+    packed = base64.b64encode(gzip.compress(data, compresslevel=9, mtime=0)).decode("ascii")
+    return f'<script type="application/gzip;base64" id="cell-details">{packed}</script>'

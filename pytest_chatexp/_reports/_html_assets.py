@@ -1,8 +1,8 @@
-"""The HTML report's inline style sheet and script (``_html``): nothing is fetched."""
+"""The HTML viewer's inline style sheet (``_html``): nothing is fetched."""
 
 from __future__ import annotations
 
-__all__ = ["CSS", "JS"]
+__all__ = ["CSS"]
 
 CSS = """
 :root{--fg:#1d2330;--muted:#5d6675;--line:#d9dee6;--bg:#fff;--panel:#f6f7f9;
@@ -12,7 +12,7 @@ CSS = """
 font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
 font-size:15px;line-height:1.45;color:var(--fg);background:var(--bg)}
 *{box-sizing:border-box}
-body{margin:0;padding:0 1.5rem 3rem}
+body{margin:0;padding:0 1rem 3rem}
 a{color:var(--accent)}
 .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:#fff;padding:.25rem}
 header.top{padding:1rem 0 .5rem}
@@ -59,6 +59,7 @@ caption{text-align:left;font-size:.8rem;color:var(--muted);padding:0 0 .3rem}
 th,td{border:1px solid var(--line);padding:.35rem .55rem;text-align:left;vertical-align:top}
 thead th{background:var(--panel);font-size:.85rem}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.configs td.mono{white-space:nowrap}
 table.configs td.pass{color:var(--pass)}table.configs td.fail{color:var(--fail);font-weight:600}
 table.configs td.inconclusive{color:var(--warn);font-weight:600}
 .rate{display:inline-flex;align-items:center;gap:.4rem;white-space:nowrap}
@@ -68,12 +69,13 @@ border:1px solid var(--line);border-radius:3px;overflow:hidden}
 .fill.inconclusive{background:var(--warn)}
 table.matrix{table-layout:auto}
 table.matrix .corner{color:var(--muted);font-weight:400}
-.config-head{min-width:18rem}
-.input-head{background:var(--panel);min-width:10rem;max-width:18rem}
+.config-head{min-width:14rem}
+.input-head{background:var(--panel);min-width:9rem;max-width:16rem}
 .input-id{font-weight:600;font-family:ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 .vars{margin:.3rem 0 0;font-size:.8rem;font-weight:400}
-.vars dt{color:var(--muted)}.vars dd{margin:0 0 .2rem;white-space:pre-wrap;word-break:break-word}
-td.cell{min-width:18rem;max-width:42rem;background:var(--neutral-bg)}
+.vars dt{color:var(--muted)}.vars dd{margin:0 0 .2rem;white-space:pre-wrap;word-break:break-word;
+display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden}
+td.cell{min-width:14rem;max-width:34rem;background:var(--neutral-bg)}
 td.cell.pass{background:var(--pass-bg)}td.cell.fail{background:var(--fail-bg)}
 td.cell.inconclusive{background:var(--warn-bg)}
 .cell-head{display:flex;justify-content:space-between;gap:.5rem;align-items:center;
@@ -113,54 +115,47 @@ li.turn.user{border-left-color:var(--accent)}li.turn.final{border-left-color:var
 padding:.25rem .4rem;background:var(--panel)}
 .tool-result.error{border-color:var(--fail-line);background:var(--fail-bg)}
 .tool-out{margin-top:.15rem;max-height:16rem;overflow:auto}
-.only-failing [data-status=pass],.only-failing [data-status=unchecked]{display:none}
-.only-failing td.cell[data-status=pass],.only-failing td.cell[data-status=unchecked]{
-display:table-cell;visibility:hidden}
-.only-failing li.sample[data-status]{display:block}
-.only-failing table.configs tr[data-status]{display:table-row}
-.search-miss{display:none!important}
+.layout{display:block}
+@media (min-width:1000px){
+.layout{display:grid;grid-template-columns:15rem minmax(0,1fr);gap:1.25rem}
+#toc{position:sticky;top:3.4rem;align-self:start;max-height:calc(100vh - 4rem);overflow:auto}}
+#toc{font-size:.85rem;padding-top:1rem}
+#toc summary{cursor:pointer;font-weight:600}
+#toc ol{list-style:none;margin:.3rem 0;padding-left:0}#toc ol ol{padding-left:1rem}
+#toc li{margin:.15rem 0;overflow-wrap:anywhere}#toc a{text-decoration:none}
+#toc a:hover{text-decoration:underline}
+.dot{display:inline-block;width:.6rem;height:.6rem;border-radius:50%;margin-right:.35rem;
+background:var(--line)}
+.dot.pass{background:var(--pass)}.dot.fail{background:var(--fail)}
+.dot.inconclusive{background:var(--warn)}
+.filters{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;color:var(--muted)}
+.filters .toggle{color:var(--fg)}
+details.items{margin:0 0 .5rem;font-size:.85rem}details.items summary{cursor:pointer}
+details.items ul{margin:.25rem 0;padding-left:1.2rem}
+details.configs-box>summary{cursor:pointer;font-size:.85rem;color:var(--muted)}
+.facts{white-space:normal}
+.preview{margin:.15rem 0 .2rem;font-size:.86rem;white-space:pre-wrap;word-break:break-word;
+display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;overflow:hidden}
+details.more{font-size:.85rem}
+details.more>summary{cursor:pointer;color:var(--accent);font-size:.78rem}
+details.more[open]>summary{margin-bottom:.3rem}
+button.more{font:inherit;font-size:.78rem;color:var(--accent);background:none;border:0;padding:0;
+cursor:pointer;text-align:left}
+button.more::before{content:"\\25B8\\a0"}
+button.more[aria-expanded=true]::before{content:"\\25BE\\a0"}
+.more-body{margin-top:.3rem;font-size:.85rem}
+.badge.changed{color:#5b2a9a;background:#f1e9fb;border-color:#cdb4ee}
+.badge.differs{color:#0b5f6b;background:#e3f4f6;border-color:#9fd4db}
+.cell-head .badge+.badge{margin-left:-.2rem}
+.before-after{display:grid;gap:.4rem;margin:0 0 .4rem}
+.ba{background:#fff;border:1px solid #cdb4ee;border-radius:4px;padding:.3rem .4rem}
+.ba-head{color:#5b2a9a;font-weight:600;margin-bottom:.2rem}
+.ba-pair{display:grid;grid-template-columns:1fr 1fr;gap:.4rem}
+.ba-old,.ba-new{border-radius:3px;padding:.25rem .35rem;min-width:0}
+.ba-old{background:var(--fail-bg)}.ba-new{background:var(--pass-bg)}
+.ba-label{display:block;font-size:.7rem;text-transform:uppercase;letter-spacing:.04em;
+color:var(--muted)}
+.hide{display:none!important}
+@media (max-width:700px){.controls{position:static;gap:.5rem}.search input{min-width:10rem}}
 @media print{.controls{display:none}}
-"""
-
-JS = """
-(function(){
-"use strict";
-var root=document.documentElement,controls=document.getElementById("controls");
-var box=document.getElementById("only-failing"),search=document.getElementById("search");
-var status=document.getElementById("filter-status"),none=document.getElementById("no-match");
-if(!controls||!box||!search||!status||!none){return;}
-controls.hidden=false;
-function has(node,q){return node.textContent.toLowerCase().indexOf(q)>=0;}
-function apply(){
-  root.classList.toggle("only-failing",box.checked);
-  var q=search.value.trim().toLowerCase();
-  var tests=document.querySelectorAll("section.test");
-  for(var t=0;t<tests.length;t++){
-    var test=tests[t],title=test.querySelector("h2"),testHit=!q||(title!==null&&has(title,q));
-    var exps=test.querySelectorAll("section.experiment"),anyExp=false;
-    for(var e=0;e<exps.length;e++){
-      var rows=exps[e].querySelectorAll("tr.case-row"),anyRow=false;
-      for(var r=0;r<rows.length;r++){
-        var hit=testHit||has(rows[r],q);
-        rows[r].classList.toggle("search-miss",!hit);
-        anyRow=anyRow||hit;
-      }
-      var expHit=testHit||anyRow;
-      exps[e].classList.toggle("search-miss",!expHit);
-      anyExp=anyExp||expHit;
-    }
-    test.classList.toggle("search-miss",!(testHit||anyExp));
-  }
-  var all=document.querySelectorAll("tr.case-row"),shown=0;
-  for(var i=0;i<all.length;i++){if(all[i].offsetParent!==null){shown++;}}
-  var active=box.checked||q.length>0;
-  status.textContent=active?shown+" of "+all.length+" input rows shown":"";
-  var sections=document.querySelectorAll("section.test"),visible=false;
-  for(var v=0;v<sections.length;v++){if(sections[v].offsetParent!==null){visible=true;break;}}
-  none.hidden=!active||visible||all.length===0&&sections.length===0;
-}
-box.addEventListener("change",apply);
-search.addEventListener("input",apply);
-apply();
-})();
 """

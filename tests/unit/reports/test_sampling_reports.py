@@ -136,7 +136,7 @@ def test_html_shows_each_cell_drawn_of_its_maximum_and_the_samples_saved() -> No
     assert "12 / 8 / 20 tokens · $0.0000132 · 14 of ≤20 samples, settled" in page
     assert "20 of ≤20 samples, raw rate" in page
     # The passing test's experiment was not sampled adaptively.
-    passing = page.split('id="test-1"', 1)[1].split('id="test-2"', 1)[0]
+    passing = page.split('<section class="test" id="t1"', 1)[1].split('id="t2"', 1)[0]
     assert "suite.py::test_all_pass" in passing
     assert "Adaptive sampling" not in passing and "of ≤" not in passing
 

@@ -98,8 +98,9 @@ def test_transcript_text_is_escaped_in_html() -> None:
     page = html(run_report(hostile()))
     parsed = parse(page)
     assert parsed.tags["script"] == 1 and parsed.tags.get("img", 0) == 0
-    # The prompt's and the transcript's own: no text opened or closed one.
-    assert parsed.tags["details"] == 2 and page.count("</details>") == 2
+    # The page's own (contents, configs, the cell's detail), the prompt's and the transcript's:
+    # no text opened or closed one.
+    assert parsed.tags["details"] == 5 and page.count("</details>") == 5
     assert '<pre class="message">hi @team &lt;script&gt;' in page
     assert "look&lt;script&gt;" in page and "&quot;q&quot;: &quot;&lt;/pre&gt;|`x`&quot;" in page
 
@@ -211,6 +212,8 @@ def test_a_transcript_opens_and_is_searched_in_headless_chromium(tmp_path: Path)
             assert transcript.count() == 1  # the loop's sample only
             error = transcript.locator(".tool-result.error")
             assert error.is_hidden()  # collapsed until asked for
+            page.locator("td.cell", has=transcript).locator("details.more > summary").click()
+            assert transcript.is_visible() and error.is_hidden()
             transcript.locator("summary").click()
             assert error.is_visible() and "payments down" in error.inner_text()
             assert transcript.locator("li.turn").count() == 4  # a user message, three turns
