@@ -212,3 +212,31 @@ def test_the_file_is_read_and_its_folder_checked_before_the_event_loop(
     # Each once, in the caller's thread (later loads are update's, under the file's lock).
     assert on_a_loop[:2] == [("check", False), ("load", False)]
     assert ("check", True) not in on_a_loop and ("load", True) not in on_a_loop
+
+
+def test_a_replayed_request_is_kept_once_not_as_read_and_as_built(tmp_path: Path) -> None:
+    """The recording's copy of a replayed call's request is dropped for the one the sample
+    holds (equal, as the fingerprint says): a replay keeps one request per call, and what a
+    pruning write puts back in the file is unchanged."""
+    path = tmp_path / "r.yaml"
+    calls = planned(50, temperature=0.2)
+    write_recording(path, calls)
+    before = path.read_bytes()
+    provider = openai()
+    recorder = TestRecorder(
+        path=path, display_path=path.name, test_id="t.py::test", mode="none", rerun_hint="-"
+    )
+    wires = [provider.build_request(call, base_url=BASE_URL) for call in calls[:40]]
+    for call, wire in zip(calls[:40], wires, strict=True):
+        assert recorder.replay(call, provider, wire) is not None
+    held = {id(item.request.body) for item in recorder.file.interactions}
+    assert {id(wire.body) for wire in wires} <= held  # the built ones, not copies of them
+    assert len(held) == 50
+    # Ten calls unused: pruned, and the forty replayed are written exactly as they were read.
+    kept_keys = set(recorder.used)
+    assert len(recorder.finish(passed=True, prune=True)) == 10
+    kept = RecordingFile.load(path)
+    assert len(kept) == 40
+    (tmp_path / "before.yaml").write_bytes(before)
+    old = RecordingFile.load(tmp_path / "before.yaml")
+    assert kept.holds_exactly(item for item in old.interactions if item.fingerprint in kept_keys)
