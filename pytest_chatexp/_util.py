@@ -142,11 +142,19 @@ _SHORT: Final = 32
 
 def shared_strings(value: Any) -> Any:
     """Decoded JSON ``value`` with its keys and short strings replaced by one copy each,
-    shared by every answer of the process (equal data, far fewer objects)."""
+    shared by every answer of the process (equal data, far fewer objects); ``value`` itself
+    when it is nested too deeply to walk (json.loads took it: sharing is only a saving)."""
+    try:
+        return _sharing(value)
+    except RecursionError:
+        return value
+
+
+def _sharing(value: Any) -> Any:
     if isinstance(value, dict):
-        return {_shared(key): shared_strings(item) for key, item in value.items()}
+        return {_shared(key): _sharing(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [shared_strings(item) for item in value]
+        return [_sharing(item) for item in value]
     if isinstance(value, str) and len(value) <= _SHORT:
         return _shared(value)
     return value

@@ -97,3 +97,12 @@ def test_shared_strings_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     values = _util.shared_strings([f"id-{n}" for n in range(100)])
     assert values == [f"id-{n}" for n in range(100)]
     assert len(_util._SHARED) == 10
+
+
+def test_shared_strings_give_back_a_value_too_deep_to_walk() -> None:
+    from pytest_chatexp import _util
+
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    assert _util.shared_strings(deep) is deep
