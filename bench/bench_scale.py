@@ -231,8 +231,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (CI smoke)")
     parser.add_argument("--big", action="store_true", help=f"add {BIG:,} calls (~6 min more)")
     parser.add_argument("--repeats", type=int, default=None, help="runs per size (default 2)")
+    parser.add_argument(
+        "--calls", type=int, nargs="+", default=None, help="these sizes only (e.g. 10000)"
+    )
     args = parser.parse_args(argv)
     calls = (20, 100) if args.quick else (1000, 10_000, *((BIG,) if args.big else ()))
+    if args.calls:
+        calls = tuple(sorted(set(args.calls)))
     repeats = args.repeats or (1 if args.quick else 2)
     print(environment_line())
     print_load("start")

@@ -27,6 +27,7 @@ __all__ = [
     "percent",
     "percentile",
     "rate_text",
+    "shared_strings",
     "write_atomic",
 ]
 
@@ -128,6 +129,44 @@ def interval_text(low: float, high: float, confidence: float) -> str:
 # --- identities: what config ids and recording keys hash ------------------------------------
 
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+# Keys and short values repeat in every answer of a run ("choices", "role", "assistant",
+# "stop", the model's name): json.loads makes a new string of each for each answer, about a
+# kilobyte per call that a big experiment keeps until its end. Bounded: unique ids fill it at
+# most to its size, after the keys of the first answers are in.
+_SHARED: dict[str, str] = {}
+_SHARED_MAX: Final = 4096
+_SHORT: Final = 32
+
+
+def shared_strings(value: Any) -> Any:
+    """Decoded JSON ``value`` with its keys and short strings replaced by one copy each,
+    shared by every answer of the process (equal data, far fewer objects); ``value`` itself
+    when it is nested too deeply to walk (json.loads took it: sharing is only a saving)."""
+    try:
+        return _sharing(value)
+    except RecursionError:
+        return value
+
+
+def _sharing(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_shared(key): _sharing(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_sharing(item) for item in value]
+    if isinstance(value, str) and len(value) <= _SHORT:
+        return _shared(value)
+    return value
+
+
+def _shared(text: str) -> str:
+    found = _SHARED.get(text)
+    if found is not None:
+        return found
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[text] = text
+    return text
 
 
 def canonical_json(value: Any) -> str:

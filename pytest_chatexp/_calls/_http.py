@@ -30,7 +30,7 @@ from .._experiment._spec import PlannedCall
 from .._providers import Provider, WireRequest
 from .._providers._base import read_api_key, with_query
 from .._redaction import display_url
-from .._util import exception_text
+from .._util import exception_text, shared_strings
 from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
 from ._breaker import Breaker, EndpointDown, endpoint_name
 from ._exchange import read_reply
@@ -441,6 +441,7 @@ _NOT_JSON = object()
 
 def _decode_json(content: bytes) -> Any:
     try:
-        return json.loads(content)
+        # One copy of each key and short value for the run: an experiment keeps its answers.
+        return shared_strings(json.loads(content))
     except (json.JSONDecodeError, UnicodeDecodeError):
         return _NOT_JSON

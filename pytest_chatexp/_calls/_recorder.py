@@ -256,6 +256,11 @@ class TestRecorder:
         hit = self.lookup(call)
         if hit is None:
             return None
+        if hit.request.body is not call.request.body and self.file.get(hit.fingerprint) is hit:
+            # The request read from the file equals the one the sample keeps (the fingerprint
+            # says so): the file holds that one, and the copy read is freed, not kept twice.
+            hit = dataclasses.replace(hit, request=call.request)
+            self.file.add(hit)
         self.used[hit.fingerprint] = hit
         first_token = hit.response.get("first_token_s")
         return CallOutcome(

@@ -21,13 +21,13 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from .._errors import RecordingError
-from .._util import write_atomic
 
 try:
     import fcntl
@@ -36,7 +36,13 @@ except ImportError:  # Windows
 else:
     _HAVE_FLOCK = True
 
-__all__ = ["check_writable", "experiment_locked", "reason", "write_if_changed", "writing_locked"]
+__all__ = [
+    "check_writable",
+    "experiment_locked",
+    "reason",
+    "write_pieces_if_changed",
+    "writing_locked",
+]
 
 # Without flock a lock or temporary file this old cannot belong to a live writer (writes take
 # milliseconds): it is what a killed writer left behind.
@@ -107,17 +113,49 @@ def _prepare_folder(folder: Path) -> None:
                 _remove_leftover_temps(target)
 
 
-def write_if_changed(path: Path, text: str) -> None:
-    """Atomically make ``path`` hold ``text`` (``write_atomic``), then persist the rename.
+def write_pieces_if_changed(path: Path, pieces: Iterable[str]) -> None:
+    """Atomically make ``path`` hold the text of ``pieces``: written piece by piece to a
+    temporary file beside it, compared with the old file as it goes, fsynced and renamed over
+    it, then the rename persisted. Unchanged content is not rewritten (the temporary file is
+    removed). A failure while the pieces are made (a secret, data YAML cannot hold) leaves the
+    old file as it was and no temporary file. Memory stays one piece, whatever the file's size.
 
-    Call it inside ``writing_locked(path)``. Unchanged content is not rewritten.
+    Call it inside ``writing_locked(path)``.
     """
-    data = text.encode("utf-8")
-    with contextlib.suppress(FileNotFoundError):
-        if path.read_bytes() == data:
-            return
     _remove_leftover_temps(path)
-    write_atomic(path, text)
+    try:
+        old: BinaryIO | None = path.open("rb")
+    except FileNotFoundError:
+        old = None
+    temporary = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
+    try:
+        same = old is not None
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                for piece in pieces:
+                    data = piece.encode("utf-8")
+                    if same:
+                        assert old is not None
+                        same = old.read(len(data)) == data
+                    stream.write(data)
+                if same:
+                    assert old is not None
+                    same = old.read(1) == b""
+                if not same:
+                    stream.flush()
+                    os.fsync(stream.fileno())
+            if same:
+                os.unlink(temporary)
+                return
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):  # never hide the failure that got us here
+                os.unlink(temporary)
+            raise
+    finally:
+        if old is not None:
+            old.close()
     _fsync_directory(path.parent)
 
 

@@ -27,8 +27,7 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,12 +35,12 @@ from .._errors import CorruptRecordingError, RecordingError, SecretInRecordingEr
 from .._reading import FileTooLarge, YamlProblem, load_yaml, read_bounded
 from ._block_yaml import NotInSubset
 from ._block_yaml import load as load_block_yaml
-from ._files import check_writable, reason, write_if_changed, writing_locked
-from ._fingerprint import fingerprint
+from ._files import check_writable, reason, write_pieces_if_changed, writing_locked
+from ._interaction import Call, Interaction, Label, RecordedRequest
+from ._secrets import environment_secrets, scan_secrets
 from ._text import (
     Invalid,
     dump_yaml,
-    dump_yaml_items,
     field_holding,
     json_data,
     json_kind,
@@ -73,86 +72,9 @@ _INTERACTION_KEYS: Final = ("fingerprint", "label", "request", "response")
 _LABEL_KEYS: Final = ("config", "input", "sample")
 _REQUEST_KEYS: Final = ("provider", "endpoint", "body")
 # No line folding: a long line stays one line, so a one-word change is a one-line diff.
-
-
-@dataclass(frozen=True, slots=True)
-class Label:
-    """Which call of the experiment an interaction answers, for people and for miss reports.
-
-    ``turn`` numbers the model calls of one sample (a tool loop, a conversation); a sample's
-    first call is turn 0, which the file leaves unwritten, as files before turns did.
-    ``simulated_user`` marks the calls of a simulated user (written only when true).
-    """
-
-    config: str
-    input: str
-    sample: int
-    turn: int = 0
-    simulated_user: bool = False
-
-    def describe(self) -> str:
-        """``model config 'support-v2', input 'refund', sample 0`` (``, turn 2``)."""
-        text = f"model config '{self.config}', input '{self.input}', sample {self.sample}"
-        text = f"{text}, turn {self.turn}" if self.turn else text
-        return f"{text} (simulated user)" if self.simulated_user else text
-
-    def to_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"config": self.config, "input": self.input, "sample": self.sample}
-        if self.turn:
-            data["turn"] = self.turn
-        if self.simulated_user:
-            data["simulated_user"] = True
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    """The credential-free request: provider kind, endpoint (host and path) and JSON body."""
-
-    provider: str
-    endpoint: str
-    body: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A call the runner needs answered: look up ``fingerprint``, record it with a response."""
-
-    label: Label
-    request: RecordedRequest
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(
-            provider=self.request.provider,
-            endpoint=self.request.endpoint,
-            body=self.request.body,
-            sample_index=self.label.sample,
-            turn=self.label.turn,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Interaction:
-    """One recorded call.
-
-    ``response`` is free-form so streams can add ``chunks`` later; it always holds ``body`` (the
-    decoded JSON answer) and ``latency_s`` (seconds, rounded to 3 decimals when saved).
-    """
-
-    fingerprint: str
-    label: Label
-    request: RecordedRequest
-    response: Mapping[str, Any]
-
-    @classmethod
-    def record(cls, call: Call, *, body: Any, latency_s: float, **extra: Any) -> Interaction:
-        """The interaction answering ``call``; ``extra`` adds response fields such as chunks.
-
-        Latency is rounded as it will be saved, so the interaction equals its reloaded self.
-        """
-        response = {"body": body, "latency_s": round(latency_s, 3), **extra}
-        return cls(call.fingerprint, call.label, call.request, response)
+# How much text a recording is written in at a time (a million characters: about 1,300
+# interactions of a small chat call), scanned for secrets and compared with the old file.
+PIECE_CHARS: Final = 1 << 20
 
 
 class RecordingFile:
@@ -208,16 +130,53 @@ class RecordingFile:
 
     def render(self) -> str:
         """The file's canonical text; raises RecordingError for data YAML/JSON cannot hold."""
+        return "".join(self.pieces())
+
+    def pieces(self) -> Iterator[str]:
+        """The file's canonical text in pieces of about ``PIECE_CHARS`` each, cut between
+        interactions: a big recording is written without ever being one string (50k calls are
+        40 MB of text, held three times over as text, its encoding and the file read back)."""
+        batch: list[str] = []
+        size = 0
+        for text in self._item_texts():
+            batch.append(text)
+            size += len(text)
+            if size >= PIECE_CHARS:
+                yield "".join(batch)
+                batch, size = [], 0
+        if batch:
+            yield "".join(batch)
+
+    def _item_texts(self) -> Iterator[str]:
+        """The header, then each interaction's text: byte for byte one dump of the whole
+        document, whose node graph would be many times its text (~20 KB per interaction).
+
+        A block list under a top-level key is not indented, so an item's text is the same; but
+        an item's own document ends with ``...`` after a ``|+`` block (the end marker for text
+        that keeps its last newlines), where the whole document has it after its last item only.
+        """
         interactions = self.interactions
         try:
             head = dump_yaml({"version": VERSION, "test": self.test})
-            items = dump_yaml_items(_interaction_data(item) for item in interactions)
+            if head.endswith("\n...\n"):  # a "|+" name ends its dump, and the document
+                data = [_interaction_data(item) for item in interactions]
+                whole = {"version": VERSION, "test": self.test, "interactions": data}
+                yield HEADER + dump_yaml(whole)
+                return
+            if not interactions:
+                yield f"{HEADER}{head}interactions: []\n"
+                return
+            yield f"{HEADER}{head}interactions:\n"
+            previous: str | None = None
+            for item in interactions:
+                text = dump_yaml([_interaction_data(item)])
+                if previous is not None:
+                    yield previous[:-4] if previous.endswith("\n...\n") else previous
+                previous = text
+            assert previous is not None
+            yield previous
         except UnicodeEncodeError as exc:
             raise self._unstorable(exc.object[exc.start]) from None
-        if head.endswith("\n...\n"):  # a "|+" name ends its dump, and the document, with "..."
-            data = [_interaction_data(item) for item in interactions]
-            return HEADER + dump_yaml({"version": VERSION, "test": self.test, "interactions": data})
-        return f"{HEADER}{head}interactions:{items if interactions else ' []'}\n"
 
     def _unstorable(self, char: str) -> RecordingError:
         """The error naming the call and the field that hold ``char``, an unpaired surrogate."""
@@ -235,10 +194,26 @@ class RecordingFile:
         credential-named environment variables). Raises SecretInRecordingError before anything
         is written when the text would contain one, or a well-known credential shape.
         """
-        text = self.render()
-        refuse_secrets(path, text, known_secrets)
         with writing_locked(path):
-            write_if_changed(path, text)
+            self.write_locked(path, known_secrets)
+
+    def write_locked(self, path: Path, known_secrets: Iterable[str] | None) -> None:
+        """Write exactly this recording to ``path`` (holding its lock), piece by piece, each
+        piece scanned for secrets before it is written: a secret stops the write with the old
+        file untouched, and the error is built from the whole text, naming line and field."""
+        known = environment_secrets() if known_secrets is None else list(known_secrets)
+
+        def scanned() -> Iterator[str]:
+            for piece in self.pieces():
+                if scan_secrets(piece, known):
+                    refuse_secrets(path, self.render(), known)
+                    raise SecretInRecordingError(f"refusing to write recording {path}")
+                yield piece
+
+        try:
+            write_pieces_if_changed(path, scanned())
+        except UnicodeEncodeError as exc:
+            raise self._unstorable(exc.object[exc.start]) from None
 
 
 def update(
@@ -263,9 +238,7 @@ def update(
         merged.test = test
         for interaction in given:
             merged.add(interaction)
-        text = merged.render()
-        refuse_secrets(path, text, known_secrets)
-        write_if_changed(path, text)
+        merged.write_locked(path, known_secrets)
     return merged
 
 

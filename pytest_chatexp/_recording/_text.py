@@ -27,7 +27,6 @@ else:
 __all__ = [
     "Invalid",
     "dump_yaml",
-    "dump_yaml_items",
     "field_holding",
     "json_data",
     "json_kind",
@@ -60,23 +59,6 @@ def dump_yaml(data: Any) -> str:
         indent=2,
         default_flow_style=False,
     )
-
-
-def dump_yaml_items(items: Iterable[Any]) -> str:
-    """``items`` as the block list of a top-level key (after its ``key:``, no final newline),
-    dumped one by one: byte for byte as in one dump of the whole document, whose node graph
-    would be many times its text (~20 KB per interaction of a recording).
-
-    A block list under a top-level key is not indented, so an item's text is the same; but an
-    item's own document ends with ``...`` after a ``|+`` block (the end marker for text that
-    keeps its last newlines), where the whole document has it after its last item only.
-    """
-    parts: list[str] = []
-    for item in items:
-        if parts and parts[-1].endswith("\n...\n"):
-            parts[-1] = parts[-1][:-4]
-        parts.append(dump_yaml([item]))
-    return "\n" + "".join(parts)[:-1] if parts else ""
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -69,3 +70,39 @@ def test_gc_paused_pauses_the_collector_and_restores_its_state() -> None:
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
+
+
+def test_shared_strings_keep_one_copy_of_keys_and_short_values() -> None:
+    from pytest_chatexp import _util
+
+    text = '{"choices": [{"message": {"role": "assistant", "content": "%s"}}], "n": 1.5}'
+    first, second = (
+        _util.shared_strings(json.loads(text % content))
+        for content in ("A long answer, longer than any key or model name.", "Short.")
+    )
+    assert first == json.loads(text % "A long answer, longer than any key or model name.")
+    key_a, key_b = next(iter(first)), next(iter(second))
+    assert key_a is key_b  # one "choices" for both answers
+    role_a = first["choices"][0]["message"]["role"]
+    assert role_a is second["choices"][0]["message"]["role"]
+    # A long value is its answer's own: the cache holds only what repeats cheaply.
+    assert first["choices"][0]["message"]["content"] not in _util._SHARED
+
+
+def test_shared_strings_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_chatexp import _util
+
+    monkeypatch.setattr(_util, "_SHARED", {})
+    monkeypatch.setattr(_util, "_SHARED_MAX", 10)
+    values = _util.shared_strings([f"id-{n}" for n in range(100)])
+    assert values == [f"id-{n}" for n in range(100)]
+    assert len(_util._SHARED) == 10
+
+
+def test_shared_strings_give_back_a_value_too_deep_to_walk() -> None:
+    from pytest_chatexp import _util
+
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    assert _util.shared_strings(deep) is deep

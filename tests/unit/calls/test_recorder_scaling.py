@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +104,15 @@ def write_recording(path: Path, calls: list[PlannedCall]) -> None:
 def rerecord(path: Path, mode: str, calls: list[PlannedCall]) -> TestRecorder:
     """Every call answered anew through the recorder, then the test's end, as a run does."""
     provider = openai()
+    # No checkpoints: how many the writer thread makes depends on how long the loop takes (a
+    # loaded machine makes more), and each sorts the file, so they would make the count timed.
     recorder = TestRecorder(
-        path=path, display_path=path.name, test_id="t.py::test", mode=mode, rerun_hint="-"
+        path=path,
+        display_path=path.name,
+        test_id="t.py::test",
+        mode=mode,
+        rerun_hint="-",
+        checkpoints=False,
     )
 
     exchange = recorder.live_exchange()  # as the session does, before the runner's loop
@@ -131,6 +138,10 @@ def render_json(recording: RecordingFile) -> str:
     return _store.HEADER + json.dumps({"version": 1, "test": recording.test, "interactions": items})
 
 
+def pieces_json(recording: RecordingFile) -> Iterator[str]:
+    yield render_json(recording)
+
+
 def read_json(path: Path, text: str) -> RecordingFile:
     data = json.loads(text.removeprefix(_store.HEADER))
     return _store._recording_from_data(data, json_only=True)
@@ -141,7 +152,7 @@ def counted_rerecord(
 ) -> tuple[int, int, TestRecorder]:
     """The operations of re-recording ``n`` calls over a recording of them, in ``mode``
     (``new``: every prompt changed, so every call misses and is answered anew)."""
-    monkeypatch.setattr(RecordingFile, "render", render_json)
+    monkeypatch.setattr(RecordingFile, "pieces", pieces_json)
     monkeypatch.setattr(_store, "_parse", read_json)
     path = tmp_path / f"{mode}-{n}.yaml"
     write_recording(path, planned(n, temperature=0.2))
@@ -151,7 +162,7 @@ def counted_rerecord(
     with monkeypatch.context() as patched:
         patched.setattr(Label, "__eq__", counter.wrap(Label.__eq__))
         patched.setattr(_store, "_order", counter.wrap(_store._order))
-        patched.setattr(RecordingFile, "render", renders.wrap(render_json))
+        patched.setattr(RecordingFile, "pieces", renders.wrap(pieces_json))
         recorder = rerecord(path, mode, calls)
     return counter.count, renders.count, recorder
 
@@ -204,3 +215,31 @@ def test_the_file_is_read_and_its_folder_checked_before_the_event_loop(
     # Each once, in the caller's thread (later loads are update's, under the file's lock).
     assert on_a_loop[:2] == [("check", False), ("load", False)]
     assert ("check", True) not in on_a_loop and ("load", True) not in on_a_loop
+
+
+def test_a_replayed_request_is_kept_once_not_as_read_and_as_built(tmp_path: Path) -> None:
+    """The recording's copy of a replayed call's request is dropped for the one the sample
+    holds (equal, as the fingerprint says): a replay keeps one request per call, and what a
+    pruning write puts back in the file is unchanged."""
+    path = tmp_path / "r.yaml"
+    calls = planned(50, temperature=0.2)
+    write_recording(path, calls)
+    before = path.read_bytes()
+    provider = openai()
+    recorder = TestRecorder(
+        path=path, display_path=path.name, test_id="t.py::test", mode="none", rerun_hint="-"
+    )
+    wires = [provider.build_request(call, base_url=BASE_URL) for call in calls[:40]]
+    for call, wire in zip(calls[:40], wires, strict=True):
+        assert recorder.replay(call, provider, wire) is not None
+    held = {id(item.request.body) for item in recorder.file.interactions}
+    assert {id(wire.body) for wire in wires} <= held  # the built ones, not copies of them
+    assert len(held) == 50
+    # Ten calls unused: pruned, and the forty replayed are written exactly as they were read.
+    kept_keys = set(recorder.used)
+    assert len(recorder.finish(passed=True, prune=True)) == 10
+    kept = RecordingFile.load(path)
+    assert len(kept) == 40
+    (tmp_path / "before.yaml").write_bytes(before)
+    old = RecordingFile.load(tmp_path / "before.yaml")
+    assert kept.holds_exactly(item for item in old.interactions if item.fingerprint in kept_keys)

@@ -339,6 +339,85 @@ def test_unchanged_update_does_not_rewrite(tmp_path: Path) -> None:
     assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
 
 
+def many_interactions(n: int, text: str = "Sure.") -> list[Interaction]:
+    return [make_interaction(make_call(input=f"q{i:05d}"), output=text) for i in range(n)]
+
+
+def test_a_big_recording_is_written_in_bounded_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing never holds the whole text: pieces of about PIECE_CHARS, cut between
+    interactions, whose sum is byte for byte the one-string rendering; the number of pieces
+    grows with the file, their size does not."""
+    monkeypatch.setattr(_store, "PIECE_CHARS", 20_000)
+    written: list[int] = []
+    real_write = _store.write_pieces_if_changed
+
+    def noting(path: Path, pieces: Any) -> None:
+        def counted() -> Any:
+            for piece in pieces:
+                written.append(len(piece))
+                yield piece
+
+        real_write(path, counted())
+
+    monkeypatch.setattr(_store, "write_pieces_if_changed", noting)
+    counts = {}
+    for n in (100, 1000):
+        written.clear()
+        path = tmp_path / f"r{n}.yaml"
+        recording = update(
+            path, many_interactions(n), replace_test=True, test=TEST_ID, known_secrets=[]
+        )
+        text = path.read_text()
+        assert text == recording.render() == "".join(recording.pieces())
+        assert RecordingFile.load(path).holds_exactly(recording.interactions)
+        one_item = len(text) / n
+        assert max(written) <= 20_000 + 2 * one_item  # a piece closes once past the bound
+        assert sum(written) == len(text)
+        counts[n] = len(written)
+    assert counts[1000] >= 8 * counts[100]  # pieces, not one string, at every size
+
+
+def test_an_unchanged_big_recording_is_compared_piece_by_piece_and_not_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_store, "PIECE_CHARS", 5_000)
+    path = tmp_path / "r.yaml"
+    save(path, many_interactions(300))
+    before = os.stat(path)
+    update(path, many_interactions(300), replace_test=True, test=TEST_ID, known_secrets=[])
+    after = os.stat(path)
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+    # A change in the last piece only, and a file that only grew, are both written.
+    update(
+        path, many_interactions(300, "Other."), replace_test=True, test=TEST_ID, known_secrets=[]
+    )
+    assert path.read_text().count("Other.") == 300
+    update(
+        path, many_interactions(301, "Other."), replace_test=True, test=TEST_ID, known_secrets=[]
+    )
+    assert len(RecordingFile.load(path)) == 301
+    assert sorted(os.listdir(tmp_path)) == ["r.yaml"]
+
+
+def test_a_secret_in_a_late_piece_leaves_the_old_file_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pieces before the secret were already written to the temporary file: it is removed,
+    the old file stays as it was, and the error names the secret's line as before."""
+    monkeypatch.setattr(_store, "PIECE_CHARS", 2_000)
+    path = tmp_path / "r.yaml"
+    save(path, many_interactions(50))
+    before = path.read_bytes()
+    canary = "canary-" + "plain-words-only"
+    leaking = make_interaction(make_call(input="zz-last"), output=f"The key is {canary}.")
+    with pytest.raises(SecretInRecordingError, match=r"line \d+, .*content: cana…"):
+        update(path, [leaking], replace_test=False, test=TEST_ID, known_secrets=[canary])
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["r.yaml"]
+
+
 def test_replace_test_overwrites_a_corrupt_file_and_merging_refuses(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text("version: [\n")
