@@ -174,10 +174,7 @@ def test_rerecording_is_linear_in_the_number_of_calls(
     small, _, _ = counted_rerecord(tmp_path, monkeypatch, mode, 1000)
     large, renders, recorder = counted_rerecord(tmp_path, monkeypatch, mode, 5000)
     assert 0 < large <= PER_CALL * 5000
-    # A scan per call would make it 25 times as many. Not 5x exactly: how often the checkpoint
-    # thread writes (each write merging what came in) depends on how the threads interleave,
-    # which a loaded machine changes (6-7 operations per call were seen there, 5 on a quiet one).
-    assert large <= 10 * small
+    assert large <= 5.5 * small  # a scan per call would make it 25 times as many
     # Rendered once per write: the new answers merged in at the end of the experiment, then
     # (mode new) without the stale ones at the end of the test; not again for nothing.
     assert renders == (1 if mode == "all" else 2)
