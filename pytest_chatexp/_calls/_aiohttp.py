@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
-import httpx
+
+from ._httpx import httpx
 
 __all__ = ["AiohttpTransport"]
 

@@ -22,8 +22,6 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
-
 from .._errors import ProviderError
 from .._experiment._spec import PlannedCall
 from .._providers import Provider, WireRequest
@@ -33,6 +31,7 @@ from .._util import exception_text
 from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
 from ._breaker import Breaker, EndpointDown, endpoint_name
 from ._exchange import read_reply
+from ._httpx import httpx
 from ._metering import note_attempt
 from ._pools import fail_fast_importing_sniffio, shared_transport
 from ._retry import (

@@ -13,7 +13,7 @@ import os
 import ssl
 import sys
 
-import httpx
+from ._httpx import httpx
 
 __all__ = ["TRANSPORT_VARIABLE", "fail_fast_importing_sniffio", "shared_transport"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,3 +124,20 @@ def test_a_certificate_no_ca_signed_is_refused(transport: str, self_signed: str)
     message = str(failure.value)
     assert f"cannot reach {self_signed}/chat/completions:" in message
     assert "CERTIFICATE_VERIFY_FAILED" in message or "certificate verify failed" in message
+
+
+def test_a_session_that_calls_does_not_import_httpxs_command_line() -> None:
+    """httpx's ``__init__`` imports its CLI (click, rich, pygments) when they are installed, as
+    they are here; the calls layer imports httpx without it, and ``httpx._main`` still imports."""
+    code = (
+        "import sys\n"
+        "import pytest_chatexp._calls._runner\n"
+        "import httpx\n"
+        "print(sorted(m for m in ('httpx._main', 'click', 'rich') if m in sys.modules))\n"
+        "import httpx._main\n"
+        "print(callable(httpx._main.main))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.split() == ["[]", "True"]
