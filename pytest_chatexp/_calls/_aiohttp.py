@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
+import yarl
 
 from ._httpx import httpx
 
@@ -73,7 +74,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         with _mapped_errors(request):
             response = await session.request(
                 request.method,
-                str(request.url),
+                # Encoded=True: sent byte for byte as httpx holds it (a SigV4 signature covers
+                # the path as sent, a Bedrock model id's %3A included); yarl would decode it.
+                yarl.URL(str(request.url), encoded=True),
                 headers=request.headers.multi_items(),
                 data=content,
                 allow_redirects=False,
