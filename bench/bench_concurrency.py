@@ -36,8 +36,10 @@ import argparse
 import asyncio
 import functools
 import importlib
+import importlib.metadata
 import importlib.util
 import inspect
+import json
 import math
 import os
 import platform
@@ -46,8 +48,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,8 @@ try:
 except ImportError:  # a checkout from before the replay path left the runner, to compare with
     from pytest_chatexp._calls._runner import base_url_for, provider_for  # type: ignore[attr-defined,no-redef]
 
+# Which transport the plugin's HTTP target uses: aiohttp's when installed, unless this says httpx.
+TRANSPORT_VARIABLE = "CHATEXP_HTTP_TRANSPORT"  # as pytest_chatexp._calls._pools names it
 LATENCY_S = 0.1
 CALL_TIMEOUT_S = 30.0
 TARGET_RATIO = 1.10  # whole pytest process, wall minus an empty session's, over the limit
@@ -186,13 +190,19 @@ class RunnerRow(Row):
     """The plugin's runner alone, in this process: ``ExperimentRunner.run`` of the experiment,
     as the ``chatexp`` fixture does; no pytest, no imports, no spec building, no report."""
 
-    def __init__(self, server: ServerProcess, sizes: Sizes, concurrency: int, **kw: Any) -> None:
-        super().__init__(f"runner @ {concurrency}", concurrency, sizes.calls, **kw)
+    def __init__(
+        self, server: ServerProcess, sizes: Sizes, concurrency: int, transport: str = "", **kw: Any
+    ) -> None:
+        label = f"runner @ {concurrency}" + (f" {transport}" if transport else "")
+        super().__init__(label, concurrency, sizes.calls, **kw)
         self.spec = make_spec(server.base_url, sizes)
         self.runner = ExperimentRunner(concurrency=concurrency, timeout=CALL_TIMEOUT_S)
+        self.transport = transport
 
     def run_once(self) -> None:
-        result = self.runner.run(self.spec)
+        # Read when an endpoint's connections are first made (the warm-up run).
+        with _transport(self.transport):
+            result = self.runner.run(self.spec)
         if len(result.samples) != self.calls:
             raise RuntimeError(f"expected {self.calls} samples, got {len(result.samples)}")
         return None
@@ -241,6 +251,53 @@ async def _make_client() -> httpx.AsyncClient:
     return httpx.AsyncClient()
 
 
+class AiohttpRow(HttpxRow):
+    """A plain ``aiohttp.ClientSession`` doing the same POSTs: what its transport costs alone."""
+
+    def __init__(self, server: ServerProcess, sizes: Sizes, concurrency: int, **kw: Any) -> None:
+        super().__init__(server, sizes, concurrency, **kw)
+        self.label = f"aiohttp @ {concurrency}"
+        self.bodies = [(url, json.dumps(body).encode()) for url, body in self.requests]
+        self.session = self.loop.run_until_complete(_make_session())
+
+    async def _all(self) -> None:
+        limit = asyncio.Semaphore(self.concurrency)
+        headers = {"Content-Type": "application/json"}
+
+        async def post(url: str, body: bytes) -> Any:
+            async with limit, self.session.post(url, data=body, headers=headers) as response:
+                response.raise_for_status()
+                return json.loads(await response.read())
+
+        replies = await asyncio.gather(*(post(url, body) for url, body in self.bodies))
+        if len(replies) != self.calls:
+            raise RuntimeError(f"expected {self.calls} replies, got {len(replies)}")
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.session.close())
+        super().close()
+
+
+async def _make_session() -> Any:
+    import aiohttp
+
+    return aiohttp.ClientSession()
+
+
+@contextmanager
+def _transport(name: str) -> Iterator[None]:
+    """``CHATEXP_HTTP_TRANSPORT`` set to ``name`` (unset when empty) for the block."""
+    before = os.environ.pop(TRANSPORT_VARIABLE, None)
+    if name:
+        os.environ[TRANSPORT_VARIABLE] = name
+    try:
+        yield
+    finally:
+        os.environ.pop(TRANSPORT_VARIABLE, None)
+        if before is not None:
+            os.environ[TRANSPORT_VARIABLE] = before
+
+
 _SUITE = """\
 import pytest
 
@@ -270,15 +327,26 @@ class SessionRow(Row):
     collection and reporting included. ``inputs`` 0 is an empty session (one plain test)."""
 
     def __init__(
-        self, server: ServerProcess, root: Path, label: str, inputs: int, configs: int, **kw: Any
+        self,
+        server: ServerProcess,
+        root: Path,
+        label: str,
+        inputs: int,
+        configs: int,
+        transport: str = "",
+        **kw: Any,
     ) -> None:
         calls = inputs * configs
         concurrency = kw.pop("concurrency", 64)
         super().__init__(label, concurrency, calls, **kw)
         text = _SUITE.format(inputs=inputs, configs=configs, calls=calls) if inputs else _EMPTY
-        name = f"session_{inputs}x{configs}_{concurrency}_{int(self.latency * 1000)}ms"
+        name = f"session_{inputs}x{configs}_{concurrency}_{int(self.latency * 1000)}ms{transport}"
         self.suite = write_suite(root / name, {"test_it.py": text})
         self.env = session_env(root, server.base_url)
+        self.env.pop(TRANSPORT_VARIABLE, None)
+        self.transport = transport
+        if transport:
+            self.env[TRANSPORT_VARIABLE] = transport
         self.options = ("--chatexp-record=off", f"--chatexp-concurrency={concurrency}")
 
     def run_once(self) -> Session:
@@ -292,15 +360,25 @@ class Baselines:
 
     empty: SessionRow
     two_calls: SessionRow
+    # The same 2-call session through httpx's transport, for the rows that use it.
+    two_calls_httpx: SessionRow
 
-    def over_limit(self, row: Row) -> float:
+    def over_limit(self, row: SessionRow) -> float:
         """Median wall minus the empty session's, over the limit."""
         return (row.median_of("wall") - self.empty.median_of("wall")) / row.limit
 
-    def cpu_ms_per_call(self, row: Row) -> float:
+    def cpu_ms_per_call(self, row: SessionRow) -> float:
         """Median CPU above the 2-call session's, per call beyond its 2."""
-        extra = row.median_of("cpu") - self.two_calls.median_of("cpu")
-        return extra / (row.calls - self.two_calls.calls) * 1000
+        two_calls = self.two_calls_httpx if row.transport == "httpx" else self.two_calls
+        extra = row.median_of("cpu") - two_calls.median_of("cpu")
+        return extra / (row.calls - two_calls.calls) * 1000
+
+    @property
+    def rows(self) -> tuple[SessionRow, ...]:
+        return (self.empty, self.two_calls, self.two_calls_httpx)
+
+    def __contains__(self, row: Row) -> bool:
+        return row in self.rows
 
 
 def session_rows(
@@ -309,6 +387,7 @@ def session_rows(
     baselines = Baselines(
         SessionRow(server, root, "empty session", 0, 1, latency=latency),
         SessionRow(server, root, "2-call session", 1, 2, latency=latency),
+        SessionRow(server, root, "2-call httpx", 1, 2, transport="httpx", latency=latency),
     )
     rows: list[Row] = [
         SessionRow(
@@ -323,6 +402,19 @@ def session_rows(
         )
         for concurrency in (16, 64)
     ]
+    rows.append(
+        SessionRow(
+            server,
+            root,
+            "chatexp @ 64 httpx",
+            sizes.inputs,
+            sizes.configs,
+            transport="httpx",
+            concurrency=64,
+            latency=latency,
+            target=TARGET_RATIO if targets else None,
+        )
+    )
     return baselines, rows
 
 
@@ -332,6 +424,12 @@ def run_rows(rows: Sequence[Row], server: ServerProcess, repeats: int) -> None:
     for _ in range(repeats):
         for row in rows:
             row.measure(server)
+
+
+def _aiohttp_rows(server: ServerProcess, sizes: Sizes, latency: float) -> list[Row]:
+    if importlib.util.find_spec("aiohttp") is None:
+        return []
+    return [AiohttpRow(server, sizes, 64, latency=latency)]
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -344,14 +442,21 @@ def environment() -> str:
     return (
         f"Python {platform.python_version()} | {platform.platform()} | "
         f"{os.cpu_count()} CPUs | httpx {httpx.__version__} | httpcore {httpcore.__version__} "
-        f"| sniffio {sniffio}"
+        f"| sniffio {sniffio} | aiohttp {_version('aiohttp')}"
     )
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed (the plugin uses httpx's transport)"
 
 
 def ratio(row: Row, baselines: Baselines) -> float | None:
     """A whole process: median wall minus the empty session's, over the limit; the runner or
     httpx in this process: median wall over the limit; a baseline: None."""
-    if row in (baselines.empty, baselines.two_calls):
+    if row in baselines:
         return None
     if isinstance(row, SessionRow):
         return baselines.over_limit(row)
@@ -374,7 +479,7 @@ def verdict(row: Row, baselines: Baselines) -> str:
 
 def print_latency_table(rows: Sequence[Row], baselines: Baselines) -> None:
     print(
-        f"{'row':<15} {'calls':>5} {'limit s':>7} {'best s':>7} {'median s':>8} "
+        f"{'row':<20} {'calls':>5} {'limit s':>7} {'best s':>7} {'median s':>8} "
         f"{'median/limit':>12} {'ratio':>6} {'target':>6} {'verdict':<7} "
         f"{'in flight':>9} {'new conns':>9} {'CPU ms/call':>11} {'server CPU':>10}"
     )
@@ -383,7 +488,7 @@ def print_latency_table(rows: Sequence[Row], baselines: Baselines) -> None:
         target = f"{row.target:.2f}" if row.target is not None else "-"
         value = ratio(row, baselines)
         print(
-            f"{row.label:<15} {row.calls:>5} {row.limit if row.calls else 0:>7.3f} "
+            f"{row.label:<20} {row.calls:>5} {row.limit if row.calls else 0:>7.3f} "
             f"{min(walls):>7.3f} {statistics.median(walls):>8.3f} "
             f"{statistics.median(walls) / row.limit if row.calls else 0:>12.2f} "
             f"{'-' if value is None else f'{value:.2f}':>6} {target:>6} "
@@ -415,17 +520,17 @@ def print_issue_row(sizes: Sizes, rows: Sequence[Row], baselines: Baselines) -> 
 
 def print_throughput_table(rows: Sequence[Row], baselines: Baselines) -> None:
     print(
-        f"{'row':<15} {'calls':>5} {'best calls/s':>12} {'median calls/s':>14} "
+        f"{'row':<20} {'calls':>5} {'best calls/s':>12} {'median calls/s':>14} "
         f"{'median CPU ms/call':>18} {'server CPU':>10}"
     )
     for row in rows:
-        if row in (baselines.empty, baselines.two_calls):
-            print(f"{row.label:<15} {row.calls:>5} (median {row.median_of('wall'):.3f} s)")
+        if row in baselines:
+            print(f"{row.label:<20} {row.calls:>5} (median {row.median_of('wall'):.3f} s)")
             continue
         # A whole process's calls/s: after what the empty session takes.
         floor = baselines.empty.median_of("wall") if isinstance(row, SessionRow) else 0.0
         print(
-            f"{row.label:<15} {row.calls:>5} {row.calls / (min(row.walls) - floor):>12.0f} "
+            f"{row.label:<20} {row.calls:>5} {row.calls / (min(row.walls) - floor):>12.0f} "
             f"{row.calls / (row.median_of('wall') - floor):>14.0f} "
             f"{cpu_ms(row, baselines):>18.2f} "
             f"{row.median_of('server_cpu') / row.calls * 1000:>10.2f}"
@@ -668,10 +773,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows: list[Row] = [
             baselines.empty,
             baselines.two_calls,
+            baselines.two_calls_httpx,
             *sessions,
             RunnerRow(server, sizes, 16, latency=LATENCY_S),
             RunnerRow(server, sizes, 64, latency=LATENCY_S),
+            RunnerRow(server, sizes, 64, "httpx", latency=LATENCY_S),
             HttpxRow(server, sizes, 64, latency=LATENCY_S),
+            *_aiohttp_rows(server, sizes, LATENCY_S),
         ]
         for row in rows:
             stack.callback(row.close)
@@ -687,12 +795,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = stack.enter_context(server_process(0.0))
         baselines, sessions = session_rows(server, Path(tmp), sizes, 0.0, targets=False)
         # --quick (CI's smoke run) measures whole processes in the latency part only.
-        whole = [] if args.quick else [baselines.empty, baselines.two_calls, *sessions]
+        whole = [] if args.quick else [*baselines.rows, *sessions]
         rows = [
             *whole,
             RunnerRow(server, sizes, 16, latency=0.0),
             RunnerRow(server, sizes, 64, latency=0.0),
+            RunnerRow(server, sizes, 64, "httpx", latency=0.0),
             HttpxRow(server, sizes, 64, latency=0.0),
+            *_aiohttp_rows(server, sizes, 0.0),
         ]
         for row in rows:
             stack.callback(row.close)

@@ -12,6 +12,8 @@ from typing import Any
 
 # pytester restores sys.modules after every inner session, so whatever an inner session imports
 # first is imported (and assertion-rewritten) again by the next one. Import it here, once.
+import aiohttp  # noqa: F401  (the HTTP target's transport, when installed)
+import httpcore  # noqa: F401  (httpx maps httpcore's exceptions by class, read at first use)
 import hypothesis  # noqa: F401  (its pytest plugin imports it in every inner session)
 import pytest
 import yaml  # noqa: F401  (its C extension cannot be re-imported, so its exceptions must stay)

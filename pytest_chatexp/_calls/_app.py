@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import ValidationError
 
 from .._errors import ChatexpError, ProviderError
@@ -30,6 +29,7 @@ from .._redaction import display_url
 from .._util import exception_text
 from .._validation import describe_validation_error
 from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
+from ._httpx import httpx
 from ._metering import note_attempt
 from ._target import APP_HTTP, CallOutcome, Exchange, Target, TargetCall, start_next
 

@@ -23,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from .._errors import DEFAULT_MAX_RESPONSE_BYTES, ProviderError
 from .._providers import Provider
 from .._providers._base import endpoint_url, read_api_key, with_query
@@ -44,6 +42,7 @@ from .._providers._batches import (
 from .._redaction import display_url
 from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
 from ._exchange import base_url_for, read_reply
+from ._httpx import httpx
 from ._metering import note_attempt
 from ._streams import excerpt, redact_key
 from ._target import CallOutcome, TargetCall, start_next

@@ -1,10 +1,11 @@
 """The HTTP target: each request over its own connection, one attempt at a time, the answer
 read within a bound (a server-sent-event stream as its list of events).
 
-Each connection is its own single-connection ``httpx.AsyncHTTPTransport``, and the target picks
-which one a request uses (see ``_Connections``): httpcore's pool rescans all of its connections
-and queued requests whenever a request starts or ends, so one pool of 64 connections costs more
-CPU per request than the request itself, while a pool of one does not.
+With aiohttp installed, one aiohttp transport per endpoint carries every request (``_pools``).
+Otherwise each connection is its own single-connection ``httpx.AsyncHTTPTransport``, and the
+target picks which one a request uses (``_Connections``): httpcore's pool rescans all of its
+connections and queued requests whenever a request starts or ends, so one pool of 64 costs
+more CPU per request than the request itself, while a pool of one does not.
 """
 
 from __future__ import annotations
@@ -12,18 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib.util
 import json
 import logging
 import ssl
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
-
-import httpx
 
 from .._errors import ProviderError
 from .._experiment._spec import PlannedCall
@@ -34,7 +31,9 @@ from .._util import exception_text, shared_strings
 from ._bounded import ACCEPT_ENCODING, AnswerTooLarge, UndecodableAnswer, read_body
 from ._breaker import Breaker, EndpointDown, endpoint_name
 from ._exchange import read_reply
+from ._httpx import httpx
 from ._metering import note_attempt
+from ._pools import fail_fast_importing_sniffio, shared_transport
 from ._retry import (
     RETRYABLE_STATUS,
     Endpoint,
@@ -66,13 +65,19 @@ class _Connections:
     endpoint ever had in flight (the runner's concurrency bounds that).
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+    def __init__(
+        self, ssl_context: ssl.SSLContext, shared: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self._ssl_context = ssl_context
-        self._idle: list[httpx.AsyncHTTPTransport] = []
-        self._open: set[httpx.AsyncHTTPTransport] = set()
+        # A transport that pools its own connections in O(1) (aiohttp's): every request's.
+        self._shared = shared
+        self._idle: list[httpx.AsyncBaseTransport] = []
+        self._open: set[httpx.AsyncBaseTransport] = set()
         self._closing: set[asyncio.Task[None]] = set()
 
-    def acquire(self) -> httpx.AsyncHTTPTransport:
+    def acquire(self) -> httpx.AsyncBaseTransport:
+        if self._shared is not None:
+            return self._shared
         if self._idle:
             # Last in, first out: the most recently used connection is the likeliest still open.
             return self._idle.pop()
@@ -82,13 +87,17 @@ class _Connections:
         self._open.add(transport)
         return transport
 
-    def release(self, transport: httpx.AsyncHTTPTransport) -> None:
-        self._idle.append(transport)
+    def release(self, transport: httpx.AsyncBaseTransport) -> None:
+        if transport is not self._shared:
+            self._idle.append(transport)
 
-    def discard(self, transport: httpx.AsyncHTTPTransport) -> None:
+    def discard(self, transport: httpx.AsyncBaseTransport) -> None:
         """Close a transport whose request failed or was cancelled, rather than reuse it in
         whatever state the failure left its connection. Closed in a task of its own because
-        the failing request may itself be being cancelled."""
+        the failing request may itself be being cancelled. (A shared transport closes the
+        failed request's connection itself, when its response is closed.)"""
+        if transport is self._shared:
+            return
         self._open.discard(transport)
         task = asyncio.get_running_loop().create_task(_close_quietly(transport))
         self._closing.add(task)
@@ -96,6 +105,8 @@ class _Connections:
 
     async def aclose(self) -> None:
         transports, self._open, self._idle = list(self._open), set(), []
+        if self._shared is not None:
+            transports.append(self._shared)
         await asyncio.gather(
             *self._closing,
             *(transport.aclose() for transport in transports),
@@ -388,10 +399,12 @@ class HttpTarget(Target):
                 self._endpoints[key] = Endpoint(self.concurrency)
             if key not in self._connections:
                 if self._ssl_context is None:
-                    _fail_fast_importing_sniffio()
+                    fail_fast_importing_sniffio()
                     # One context for every connection: loading the CA bundle takes milliseconds.
                     self._ssl_context = httpx.create_ssl_context(trust_env=False)
-                self._connections[key] = _Connections(self._ssl_context)
+                self._connections[key] = _Connections(
+                    self._ssl_context, shared_transport(self._ssl_context)
+                )
             if key not in self._breakers:
                 self._breakers[key] = Breaker(endpoint_name(url), self.breaker)
             route = self._routes[url] = _Route(
@@ -420,20 +433,10 @@ def _default_headers() -> httpx.Headers:
     return httpx.AsyncClient(trust_env=False, transport=httpx.AsyncBaseTransport()).headers
 
 
-async def _close_quietly(transport: httpx.AsyncHTTPTransport) -> None:
+async def _close_quietly(transport: httpx.AsyncBaseTransport) -> None:
     # Its request already failed and said why; a second error from closing adds nothing.
     with contextlib.suppress(Exception):
         await transport.aclose()
-
-
-def _fail_fast_importing_sniffio() -> None:
-    """httpcore runs ``import sniffio`` whenever it creates an event, lock or cancel shield,
-    several times per request. When sniffio is not installed (anyio>=4.5 no longer requires
-    it), each of those failing imports searches all of ``sys.path`` again: about 80 us each,
-    a third of a request's CPU. ``None`` in ``sys.modules`` is Python's documented way to make
-    an import fail at once, with the same ModuleNotFoundError."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 _NOT_JSON = object()

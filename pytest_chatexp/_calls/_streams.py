@@ -10,13 +10,12 @@ import json
 import time
 from typing import Any
 
-import httpx
-
 from .._errors import ProviderError
 from .._providers import Provider
 from .._providers._base import StreamDecoder
 from .._redaction import redact
 from ._bounded import decoded_chunks, read_lines
+from ._httpx import httpx
 from ._retry import Transient
 
 __all__ = ["CorruptStream", "excerpt", "read_events", "redact_key"]

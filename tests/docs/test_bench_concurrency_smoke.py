@@ -16,11 +16,14 @@ def test_quick_run_prints_both_tables() -> None:
     latency_header = ["row", "calls", "limit", "s", "best", "s", "median", "s", "median/limit"]
     assert any(line.split()[:9] == latency_header for line in lines), lines
     assert any(line.startswith("row") and "best calls/s" in line for line in lines), lines
-    # Latency: whole pytest processes at 16 and 64 next to an empty and a 2-call session, the
-    # runner alone at 16 and 64, the plain httpx baseline; throughput (--quick): the last three.
-    assert sum(line.startswith(("empty session", "2-call session")) for line in lines) == 2
-    assert sum(line.startswith("chatexp @") for line in lines) == 2, lines
-    assert sum(line.startswith(("runner @", "httpx @")) for line in lines) == 6, lines
+    # Latency: whole pytest processes at 16 and 64, and at 64 through httpx's transport, next to
+    # an empty and a 2-call session (one per transport); the runner alone at 16 and 64 and at 64
+    # through httpx's transport, the plain httpx and aiohttp baselines; throughput (--quick):
+    # the last five.
+    assert sum(line.startswith(("empty session", "2-call ")) for line in lines) == 3
+    assert sum(line.startswith("chatexp @") for line in lines) == 3, lines
+    assert sum(line.startswith("chatexp @ 64 httpx") for line in lines) == 1, lines
+    assert sum(line.startswith(("runner @", "httpx @", "aiohttp @")) for line in lines) == 10, lines
     # The issue's row, whole process against the limit, with a verdict on each target.
     issue = [line for line in lines if "target <= " in line]
     assert len(issue) == 2, lines

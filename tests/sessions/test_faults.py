@@ -59,9 +59,13 @@ def suite(
     return SUITE.replace("OTHER", repr(other)).replace("PROMPT", repr(prompt)).replace("BODY", body)
 
 
-@pytest.fixture
-def server(server: ReferenceServer) -> Iterator[ReferenceServer]:
-    """The conftest's server, with no faults left over from another test."""
+@pytest.fixture(params=["aiohttp", "httpx"])
+def server(
+    server: ReferenceServer, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ReferenceServer]:
+    """The conftest's server, with no faults left over from another test; each fault through
+    both HTTP transports: aiohttp's (pytest-chatexp[fast]) and httpx's."""
+    monkeypatch.setenv("CHATEXP_HTTP_TRANSPORT", request.param)
     server.faults.clear()
     yield server
     server.faults.clear()

@@ -63,8 +63,10 @@ class Hostile:
         self.sent += len(data)
 
 
-@pytest.fixture
-def hostile() -> Iterator[Hostile]:
+# Every answer here through both HTTP transports: aiohttp's (pytest-chatexp[fast]) and httpx's.
+@pytest.fixture(params=["aiohttp", "httpx"])
+def hostile(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hostile]:
+    monkeypatch.setenv("CHATEXP_HTTP_TRANSPORT", request.param)
     server_state = Hostile(script=lambda server, connection: None)
 
     class Handler(socketserver.BaseRequestHandler):
