@@ -147,8 +147,7 @@ def test_a_reworded_answer_passes_and_a_changed_meaning_fails_offline_under_xdis
 
     # Approving it adds a variant; then it passes as an exact match, without the grader.
     result = pytester.runpytest("--chatexp-record=none", "-n", "2", "--snapshot-update")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*1 snapshot updated*"])
+    result.assert_outcomes(passed=1)  # (syrupy < 5 prints no snapshot summary under xdist)
     assert _approved_answers(pytester) == {
         "refund": ["Your refund is on its way.", "We never give refunds."],
         "hours": ["We open at 9."],
