@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,16 @@ def test_replace_approves_this_runs_answers_and_update_drops_removed_cases(
     assert _approved_answers(pytester) == {"refund": ["Refunds take a week."]}
     pytester.runpytest("--chatexp-record=none", "-n", "2").assert_outcomes(passed=1)
     assert len(server.requests) == 0
+
+    if int(version("syrupy").split(".")[0]) < 7:
+        return  # syrupy < 7 looks for unused snapshots only in test files that asserted one
+    # A test that no longer asserts its approved answers leaves them unused, as syrupy says.
+    pytester.makepyfile(test_semantic="def test_support():\n    pass\n")
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*1 snapshot unused*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    pytester.runpytest("--snapshot-update").stdout.fnmatch_lines(["*1 unused snapshot deleted*"])
+    assert not _approved(pytester).exists()
 
 
 BAD_INPUT = """
