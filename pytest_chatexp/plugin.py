@@ -189,11 +189,12 @@ def _begin(request: pytest.FixtureRequest) -> ChatexpSession:
 @pytest.fixture
 def chatexp_snapshot(snapshot: Any) -> Any:
     """syrupy's ``snapshot`` for experiments: ``assert chatexp == chatexp_snapshot`` keeps a
-    readable view of every config, input and sample in ``__snapshots__/``."""
-    from ._reports._snapshot import SNAPSHOT_NAME, ExperimentSnapshotExtension
+    readable view of every config, input and sample in ``__snapshots__/``;
+    ``assert chatexp == chatexp_snapshot.semantic(equivalent)`` keeps the approved answers of
+    each case, a new answer passing when it means the same as one."""
+    from ._reports._semantic import ChatexpSnapshot
 
-    # An explicit name: syrupy's counters would renumber snapshots when assertions change.
-    return snapshot.use_extension(ExperimentSnapshotExtension)(name=SNAPSHOT_NAME)
+    return ChatexpSnapshot.of(snapshot)
 
 
 @pytest.fixture(scope="session")
