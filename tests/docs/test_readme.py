@@ -69,6 +69,7 @@ HINTS = {
     "examples": "the block runs beside a copy of examples/ (its conftest, prompts and data)",
     "script": "the python block is a script: it must run and exit 0",
     "humanloop-config": "the yaml block is a --humanloop-config file for the reference server",
+    "approved": "the yaml block is a semantic snapshot's approved answers, read as the plugin does",
     "outcome": "what the python test module must do: passed (default) or failed",
     "output": "the text block is the output of the runnable block right before it",
     "layout": "the text block is the repository layout",
@@ -686,6 +687,12 @@ def test_the_defaults_apply(chatexp, chatexp_config):
 
 
 def handle_yaml(block: Block, request: pytest.FixtureRequest) -> None:
+    if "approved" in block.hints:
+        from pytest_chatexp._reports._approved import parse, render
+
+        cases = parse(block.text)  # raises naming the field
+        assert cases and render(cases) == block.text, f"{block.where()}: not as the plugin writes it"
+        return
     if "humanloop-config" in block.hints:
         from pytest_chatexp.testing._humanloop import HumanloopBackend
         from pytest_chatexp.testing._humanloop_file import load_humanloop_file
