@@ -253,6 +253,7 @@ def recording_path(test_file: Path, test_name: str) -> Path:
 
 @functools.lru_cache(maxsize=256)
 def _recordings_folder(test_file: Path) -> Path:
+    # pytest does not walk this folder: plugin.py's pytest_ignore_collect names it too.
     return test_file.parent / "__recordings__" / test_file.stem
 
 

@@ -296,3 +296,14 @@ def _write_in_a_new_process(path: Path) -> None:
         "update(Path(sys.argv[1]), [], replace_test=True, test='t', known_secrets=[])"
     )
     subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60)
+
+
+def test_pytest_does_not_walk_the_recordings_folder(pytester: pytest.Pytester, suite: Path) -> None:
+    """Recordings are YAML, one file per test: pytest skips their folder rather than looking
+    at each file (a replayed test paid that at collection). A test module put there is not
+    collected; the replay still finds its recording."""
+    suite.parent.joinpath("test_trap.py").write_text("def test_trap():\n    assert False\n")
+    suite.parent.joinpath("conftest.py").write_text("raise RuntimeError('imported')\n")
+    result = pytester.runpytest("--chatexp-record=none")
+    result.assert_outcomes(passed=1)
+    assert "test_trap" not in result.stdout.str()

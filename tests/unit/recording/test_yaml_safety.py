@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from pytest_chatexp._errors import DatasetError
-from pytest_chatexp._reading import MAX_FILE_BYTES, YamlProblem, load_yaml
+from pytest_chatexp._reading import (
+    MAX_FILE_BYTES,
+    FileTooLarge,
+    YamlProblem,
+    load_yaml,
+    read_bounded,
+)
 from pytest_chatexp._recording import RecordingFile
 from pytest_chatexp.testing import ReferenceServer
 from tests._suite import assert_clean
@@ -165,6 +171,24 @@ def test_files_past_the_size_bound_are_refused_unread(
         stream.truncate(MAX_FILE_BYTES + 1)
     with pytest.raises(Exception, match=r"recording .*r.yaml is corrupt: it is larger than 64 MiB"):
         RecordingFile.load(recording)
+
+
+def test_read_bounded_reads_what_the_size_does_not_say(tmp_path: Path) -> None:
+    """It asks for the bytes the file's size gives, not for the limit (a 64 MiB buffer per
+    read): a file whose size says nothing (/proc) is still read whole, and the limit still
+    holds to the byte."""
+    status = Path("/proc/self/status")
+    if status.exists():  # size 0, content not
+        assert status.stat().st_size == 0
+        assert read_bounded(status).startswith(b"Name:")
+    exact = tmp_path / "exact"
+    exact.write_bytes(b"x" * 100)
+    assert read_bounded(exact, limit=100) == b"x" * 100
+    with pytest.raises(FileTooLarge):
+        read_bounded(exact, limit=99)
+    assert read_bounded(tmp_path / "exact", limit=1000) == b"x" * 100
+    (tmp_path / "empty").write_bytes(b"")
+    assert read_bounded(tmp_path / "empty") == b""
 
 
 def test_no_module_loads_yaml_but_the_safe_loader() -> None:
