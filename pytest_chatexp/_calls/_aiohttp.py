@@ -76,7 +76,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 request.method,
                 # Encoded=True: sent byte for byte as httpx holds it (a SigV4 signature covers
                 # the path as sent, a Bedrock model id's %3A included); yarl would decode it.
-                yarl.URL(str(request.url), encoded=True),
+                # Without userinfo, as httpcore sends it: credentials in a base URL never leave
+                # (aiohttp would also refuse them beside an Authorization header).
+                yarl.URL(str(request.url.copy_with(username=None, password=None)), encoded=True),
                 headers=request.headers.multi_items(),
                 data=content,
                 allow_redirects=False,

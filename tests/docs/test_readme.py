@@ -691,7 +691,9 @@ def handle_yaml(block: Block, request: pytest.FixtureRequest) -> None:
         from pytest_chatexp._reports._approved import parse, render
 
         cases = parse(block.text)  # raises naming the field
-        assert cases and render(cases) == block.text, f"{block.where()}: not as the plugin writes it"
+        assert cases and render(cases) == block.text, (
+            f"{block.where()}: not as the plugin writes it"
+        )
         return
     if "humanloop-config" in block.hints:
         from pytest_chatexp.testing._humanloop import HumanloopBackend

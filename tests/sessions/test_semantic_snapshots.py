@@ -44,6 +44,14 @@ BOTH = '{"id": "refund", "question": "refund?"}, {"id": "hours", "question": "ho
 EQUIVALENT = "lambda approved: similar_to(approved, grader=GRADER, min_score=0.8)"
 
 
+@pytest.fixture(autouse=True)
+def not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner sessions are whole runs, even when this suite runs under xdist: syrupy reads these
+    variables as "I am a worker" and leaves the snapshot summary to a controller there is not."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def _suite(pytester: pytest.Pytester, semantic: str = EQUIVALENT, inputs: str = BOTH) -> None:
     source = SUITE.replace("INPUTS", inputs).replace("SEMANTIC", semantic)
     pytester.makepyfile(test_semantic=source)
