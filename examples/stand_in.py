@@ -21,15 +21,23 @@ the recorded answers read like a model's and the examples' checks have something
   ``Neutral`` (or calling ``classify`` when given that tool), so it misreads reviews whose
   words point the other way ("not bad at all");
 - a reasoning model solving short puzzles, answering ``Answer: ...`` (the wire formats add its
-  reasoning: a Responses summary, Anthropic thinking, Gemini thoughts).
+  reasoning: a Responses summary, Anthropic thinking, Gemini thoughts);
+- a help-centre assistant that rewords its answer from one sample to the next, as a model at a
+  temperature above 0 does, and a grader of its answers that votes FAIL on a number written in
+  words the first time it is asked, and PASS when asked again (a noisy judge, for ``votes``).
+  Samples and votes are identical requests: the Nth copy of a request gets the Nth wording or
+  vote, so a recording run gets every wording once, whatever order the calls arrive in.
 
 To record from a real provider instead, see conftest.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import threading
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +58,13 @@ def install(server: ReferenceServer) -> None:
     server.add_rule(_ticket_summariser, when=lambda request: "summarise" in _system(request))
     server.add_rule(_sentiment, when=lambda request: "sentiment" in _system(request))
     server.add_rule(_puzzle_solver, when=lambda request: "Solve the puzzle" in _system(request))
+    server.add_rule(_help_centre, when=lambda request: _HELP_CENTRE in _system(request))
+    server.add_rule(
+        _days_grader,
+        when=lambda request: (
+            _system(request).startswith(_GRADER) and _DAYS_RUBRIC in _last_user_text(request)
+        ),
+    )
     server.add_rule(_grader, when=lambda request: _system(request).startswith(_GRADER))
 
 
@@ -297,3 +312,59 @@ def _grader(request: Request) -> Reply:
     if response.startswith("Does the response satisfy") or not response:
         return Reply(text="FAIL\nThe response is empty.")
     return Reply(text="PASS\nThe response addresses the question.")
+
+
+# --- the help-centre assistant and its grader -------------------------------------------
+
+_HELP_CENTRE = "Acme's help-centre assistant"
+# The rubric of examples/test_support_answers.py's judge.
+_DAYS_RUBRIC = "Says how many days it takes, as a number"
+
+# Each question's wordings, by a phrase of it; the last writes its number in words.
+_WORDINGS = {
+    "refund take": (
+        "Your refund reaches your card within 5 business days of us receiving the return.",
+        "Once we receive the return, the refund reaches your card within 5 business days.",
+        "Your refund should reach your card within five business days of receiving the return.",
+    ),
+    "return an item": (
+        "You can return an item within 30 days of delivery for a full refund.",
+        "Items can be returned for a full refund up to 30 days after delivery.",
+        "Items can be returned for a full refund within thirty days of delivery.",
+    ),
+}
+
+_seen: Counter[str] = Counter()
+_seen_lock = threading.Lock()
+
+
+def _copy_number(request: Request) -> int:
+    """How many identical requests came before this one (the Nth sample or vote asks the same)."""
+    body = {key: value for key, value in request.items() if key != "stream"}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    with _seen_lock:
+        _seen[digest] += 1
+        return _seen[digest] - 1
+
+
+def _help_centre(request: Request) -> Reply:
+    text = _last_user_text(request)
+    wordings = next((w for phrase, w in _WORDINGS.items() if phrase in text), None)
+    if wordings is None:
+        return Reply(text="Let me pass your question to a colleague.")
+    return Reply(text=wordings[_copy_number(request) % len(wordings)])
+
+
+def _days_grader(request: Request) -> Reply:
+    response = _last_user_text(request).rpartition("Response:\n")[2]
+    response = response.rpartition("\n\nDoes the response satisfy")[0] or response
+    number = re.search(r"\b(\d+) (?:business )?days\b", response)
+    if number:
+        return Reply(text=f"PASS\nIt says {number.group(1)} days.")
+    in_words = re.search(r"\b([a-z]+) (?:business )?days\b", response)
+    if in_words is None:
+        return Reply(text="FAIL\nIt gives no number of days.")
+    # A strict first reading misses a number written in words; asked again, the grader sees it.
+    if _copy_number(request) == 0:
+        return Reply(text="FAIL\nIt gives no number of days.")
+    return Reply(text=f"PASS\nIt says {in_words.group(1)} days.")

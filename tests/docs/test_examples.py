@@ -28,7 +28,7 @@ def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
 def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> None:
     # -v: the summary lists every experiment (it shows 20 without).
     result = pytester.runpytest_subprocess("-m", "chatexp", "examples", "-v")
-    result.assert_outcomes(passed=25)
+    result.assert_outcomes(passed=26)
     result.stdout.fnmatch_lines(
         [
             # Imported from examples/promptfoo/promptfooconfig.yaml: one item per promptfoo
@@ -56,12 +56,19 @@ def test_examples_replay_offline(pytester: pytest.Pytester, examples: Path) -> N
             # Summaries compared with references by embeddings (test_semantic_summaries.py):
             # a local embeddings model has no price, so the cost is unknown, not $0.
             "  embedding:nomic-embed *2 *-* *cost unknown *2 replayed",
+            # Reworded answers judged by meaning (test_support_answers.py): each sample passes,
+            # "five business days" by 2 of 3 votes once its first vote failed (confirm_on_fail:
+            # two more grading calls), and the semantic snapshot's embeddings.
+            "  help-centre *6 *100% *6 replayed",
+            "  judge:grader *3 *-* *3 replayed",
+            "  judge:grader *2 *-* *2 replayed",
+            "  embedding:embedder *3 *-* *3 replayed",
             # The helpdesk app runs every time (its code is under test) while the model calls
             # it makes replay, so its samples count as replayed; the examples' base URLs point
             # at a closed port, so a call that went out would fail its test.
             "  summarise-ticket *6 *100% *6 replayed",
-            "total: 29 experiments, 177 calls (177 replayed, 0 live)*",
-            "9 snapshots passed.",
+            "total: 38 experiments, 207 calls (207 replayed, 0 live)*",
+            "10 snapshots passed.",
         ]
     )
 
@@ -75,7 +82,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     )
 
     gate = pytester.runpytest_subprocess("-m", "chatexp", "examples")
-    gate.assert_outcomes(passed=24, errors=1)
+    gate.assert_outcomes(passed=25, errors=1)
     gate.stdout.fnmatch_lines(
         [
             "chatexp: examples/test_support_agent.py::test_support_agent: 12 of 12 calls have no matching recording*",
@@ -89,7 +96,7 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
     rerecorded = pytester.runpytest_subprocess(
         "-m", "chatexp", "examples", "--chatexp-record=new", "-vv"
     )
-    rerecorded.assert_outcomes(passed=24, failed=1)
+    rerecorded.assert_outcomes(passed=25, failed=1)
     rerecorded.stdout.fnmatch_lines(
         [
             "*@@ model config 'support-v1' @@*",
@@ -99,12 +106,12 @@ def test_a_prompt_edit_fails_then_shows_a_reviewable_snapshot_diff(
         ]
     )
     accepted = pytester.runpytest_subprocess("-m", "chatexp", "examples", "--snapshot-update")
-    accepted.assert_outcomes(passed=25)
+    accepted.assert_outcomes(passed=26)
     snapshot = (
         examples / "__snapshots__" / "test_support_agent" / "test_support_agent[experiment].chatexp"
     )
     assert "Never guess order numbers." in snapshot.read_text()
-    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=25)
+    pytester.runpytest_subprocess("-m", "chatexp", "examples").assert_outcomes(passed=26)
 
 
 def test_an_ab_template_edit_shows_what_each_question_now_gets(
@@ -208,5 +215,26 @@ def test_the_classifier_s_misreadings_are_named_at_a_higher_bar(
             "E * sentiment-tool/not-bad-at-all sample 0: expected('label', tool='classify', "
             "argument='sentiment'): is 'negative', not 'positive'",
             'E *   output: classify({"sentiment":"negative"})',
+        ]
+    )
+
+
+def test_the_support_answers_pass_by_the_judge_s_votes_not_its_first_one(
+    pytester: pytest.Pytester, examples: Path
+) -> None:
+    """examples/test_support_answers.py's grader fails "five business days" on its first vote;
+    the confirming votes pass it. Asked once (votes=1), the same recorded first vote fails it."""
+    module = examples / "test_support_answers.py"
+    voting = "grader=GRADER, votes=3, confirm_on_fail=True"
+    text = module.read_text()
+    assert text.count(voting) == 1
+    module.write_text(text.replace(voting, "grader=GRADER, votes=1"))
+
+    result = pytester.runpytest_subprocess("-m", "chatexp", "examples/test_support_answers.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E * help-centre/refund-time  2/3 passed (67%)",
+            "E * judge('Says how many days it takes, as a number'): *It gives no number of days*",
         ]
     )
