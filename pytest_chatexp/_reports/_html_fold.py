@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
 
 from .._calls._changes import ChangeRecord
 from .._util import percentile
 from ._entries import CaseEntry, ConfigEntry, ExperimentEntry, TestEntry
+from ._format import known_cost, known_sum
 from ._sampling import SamplingEntry
 
 __all__ = ["Group", "Matrix", "fold"]
-
-_N = TypeVar("_N", int, float)
 
 
 @dataclass(slots=True)
@@ -150,35 +148,25 @@ def _merged(
         samples=sum(row.samples for row in rows),
         checked=sum(row.checked for row in rows),
         passed=sum(row.passed for row in rows),
-        prompt_tokens=_sum(row.prompt_tokens for row in rows),
-        generation_tokens=_sum(row.generation_tokens for row in rows),
-        total_tokens=_sum(row.total_tokens for row in rows),
-        cost_usd=_sum(row.cost_usd for row in rows),
+        prompt_tokens=known_sum(row.prompt_tokens for row in rows),
+        generation_tokens=known_sum(row.generation_tokens for row in rows),
+        total_tokens=known_sum(row.total_tokens for row in rows),
+        cost_usd=known_cost(row.cost_usd for row in rows),
         latency_p50_s=percentile(latencies, 50) if latencies else None,
         latency_p95_s=percentile(latencies, 95) if latencies else None,
         replayed=sum(row.replayed for row in rows),
         live=sum(row.live for row in rows),
-        cases_judged=_sum(row.cases_judged for row in rows),
-        cases_failed=_sum(row.cases_failed for row in rows),
-        cases_inconclusive=_sum(row.cases_inconclusive for row in rows),
-        cached_tokens=_sum(row.cached_tokens for row in rows),
-        cache_write_tokens=_sum(row.cache_write_tokens for row in rows),
+        cases_judged=known_sum(row.cases_judged for row in rows),
+        cases_failed=known_sum(row.cases_failed for row in rows),
+        cases_inconclusive=known_sum(row.cases_inconclusive for row in rows),
+        cached_tokens=known_sum(row.cached_tokens for row in rows),
+        cache_write_tokens=known_sum(row.cache_write_tokens for row in rows),
         skipped=sum(row.skipped for row in rows),
     )
 
 
 def _renamed(row: ConfigEntry, name: str) -> ConfigEntry:
     return replace(row, name=name)
-
-
-def _sum(values: Iterable[_N | None]) -> _N | None:
-    """The sum, or None when any is unknown (unknown is not zero)."""
-    known: list[_N] = []
-    for value in values:
-        if value is None:
-            return None
-        known.append(value)
-    return sum(known) if known else None
 
 
 def _unique(values: Iterable[str]) -> list[str]:
