@@ -134,7 +134,8 @@ def _mapped_errors(request: httpx.Request) -> Iterator[None]:
     except aiohttp.SocketTimeoutError as exc:
         raise httpx.ReadTimeout(_text(exc, "timed out reading"), request=request) from exc
     except aiohttp.ClientConnectorCertificateError as exc:  # TLS verification
-        # Its own message: its os_error raises AttributeError in aiohttp 3.10.5 (the lowest declared).
+        # Its own message: its os_error raises AttributeError in aiohttp 3.10.5 (the lowest
+        # declared).
         raise httpx.ConnectError(_text(exc, "certificate verify failed"), request=request) from exc
     except aiohttp.ClientConnectorError as exc:  # refused, DNS, other TLS failures
         raise httpx.ConnectError(_text(exc.os_error, str(exc)), request=request) from exc
